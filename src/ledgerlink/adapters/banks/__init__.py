@@ -1,0 +1,5 @@
+"""Bank connectors: one adapter per bank API, each implementing `services.ports.BankConnector`."""
+
+from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
+
+__all__ = ["OpenBankingConnector"]

@@ -1,0 +1,375 @@
+"""Repositories: the only place with SQL. They move sealed records, never plaintext."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledgerlink.adapters.db import schema as s
+from ledgerlink.services.ports import (
+    AccountRecord,
+    AuditRecord,
+    InboxRecord,
+    LinkRecord,
+    MessageRecord,
+    PartnerRecord,
+    PersonRecord,
+    ThreadRecord,
+    TransactionRecord,
+)
+
+R = TypeVar("R")
+
+
+def _to_record(cls: type[R], row: Any) -> R:
+    mapping = row._mapping
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{n: mapping[n] for n in names if n in mapping})
+
+
+def _values(record: Any, table: Table) -> dict[str, Any]:
+    cols = set(table.c.keys())
+    return {k: v for k, v in dataclasses.asdict(record).items() if k in cols}
+
+
+class _Repo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def _one(self, cls: type[R], stmt: Any) -> R | None:
+        row = (await self._conn.execute(stmt)).first()
+        return None if row is None else _to_record(cls, row)
+
+    async def _many(self, cls: type[R], stmt: Any) -> list[R]:
+        return [_to_record(cls, row) for row in (await self._conn.execute(stmt)).all()]
+
+
+class SqlPersons(_Repo):
+    async def add(self, person: PersonRecord) -> None:
+        await self._conn.execute(insert(s.persons).values(**_values(person, s.persons)))
+
+    async def get(self, person_id: str) -> PersonRecord | None:
+        return await self._one(PersonRecord, select(s.persons).where(s.persons.c.id == person_id))
+
+    async def by_handle(self, handle: str) -> PersonRecord | None:
+        return await self._one(PersonRecord, select(s.persons).where(s.persons.c.handle == handle))
+
+
+class SqlKeys(_Repo):
+    async def add(self, person_id: str, wrapped_key: bytes, master_key_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            insert(s.person_keys).values(
+                person_id=person_id, wrapped_key=wrapped_key, master_key_id=master_key_id, created_at=at
+            )
+        )
+
+    async def get(self, person_id: str) -> bytes | None:
+        row = (
+            await self._conn.execute(
+                select(s.person_keys.c.wrapped_key).where(s.person_keys.c.person_id == person_id)
+            )
+        ).first()
+        return None if row is None else row[0]
+
+    async def destroy(self, person_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            update(s.person_keys)
+            .where(s.person_keys.c.person_id == person_id)
+            .values(wrapped_key=None, destroyed_at=at)
+        )
+
+
+class SqlPartners(_Repo):
+    async def upsert(self, partner: PartnerRecord) -> None:
+        existing = await self.get(partner.id)
+        values = _values(partner, s.partners)
+        if existing is None:
+            await self._conn.execute(insert(s.partners).values(**values))
+        else:
+            values.pop("created_at")
+            await self._conn.execute(update(s.partners).where(s.partners.c.id == partner.id).values(**values))
+
+    async def get(self, partner_id: str) -> PartnerRecord | None:
+        return await self._one(PartnerRecord, select(s.partners).where(s.partners.c.id == partner_id))
+
+    async def by_slug(self, slug: str) -> PartnerRecord | None:
+        return await self._one(PartnerRecord, select(s.partners).where(s.partners.c.slug == slug))
+
+    async def all(self) -> list[PartnerRecord]:
+        return await self._many(PartnerRecord, select(s.partners).order_by(s.partners.c.slug))
+
+
+class SqlLinks(_Repo):
+    async def add(self, link: LinkRecord) -> None:
+        await self._conn.execute(insert(s.links).values(**_values(link, s.links)))
+
+    async def get(self, link_id: str) -> LinkRecord | None:
+        return await self._one(LinkRecord, select(s.links).where(s.links.c.id == link_id))
+
+    async def by_state(self, state: str) -> LinkRecord | None:
+        return await self._one(LinkRecord, select(s.links).where(s.links.c.state == state))
+
+    async def by_consent(self, partner_id: str, bank_consent_id: str) -> LinkRecord | None:
+        return await self._one(
+            LinkRecord,
+            select(s.links)
+            .where(s.links.c.partner_id == partner_id, s.links.c.bank_consent_id == bank_consent_id)
+            .order_by(s.links.c.created_at.desc()),
+        )
+
+    async def for_person(self, person_id: str) -> list[LinkRecord]:
+        return await self._many(
+            LinkRecord,
+            select(s.links).where(s.links.c.person_id == person_id).order_by(s.links.c.created_at),
+        )
+
+    async def update(self, link: LinkRecord) -> None:
+        await self._conn.execute(
+            update(s.links).where(s.links.c.id == link.id).values(**_values(link, s.links))
+        )
+
+
+class SqlAccounts(_Repo):
+    async def add(self, account: AccountRecord) -> None:
+        await self._conn.execute(insert(s.accounts).values(**_values(account, s.accounts)))
+
+    async def get(self, account_id: str) -> AccountRecord | None:
+        return await self._one(AccountRecord, select(s.accounts).where(s.accounts.c.id == account_id))
+
+    async def by_bank_id(self, partner_id: str, bank_account_id: str) -> list[AccountRecord]:
+        return await self._many(
+            AccountRecord,
+            select(s.accounts).where(
+                s.accounts.c.partner_id == partner_id, s.accounts.c.bank_account_id == bank_account_id
+            ),
+        )
+
+    async def for_link(self, link_id: str) -> list[AccountRecord]:
+        return await self._many(
+            AccountRecord,
+            select(s.accounts).where(s.accounts.c.link_id == link_id).order_by(s.accounts.c.created_at),
+        )
+
+    async def for_person(self, person_id: str) -> list[AccountRecord]:
+        return await self._many(
+            AccountRecord,
+            select(s.accounts).where(s.accounts.c.person_id == person_id).order_by(s.accounts.c.created_at),
+        )
+
+    async def update(self, account: AccountRecord) -> None:
+        await self._conn.execute(
+            update(s.accounts).where(s.accounts.c.id == account.id).values(**_values(account, s.accounts))
+        )
+
+    async def active_ids(self) -> list[str]:
+        a, lk = s.accounts, s.links
+        stmt = select(a.c.id).join(lk, lk.c.id == a.c.link_id).where(lk.c.status == "active")
+        return [row[0] for row in (await self._conn.execute(stmt)).all()]
+
+
+class SqlTransactions(_Repo):
+    async def add(self, txn: TransactionRecord) -> None:
+        await self._conn.execute(insert(s.transactions).values(**_values(txn, s.transactions)))
+
+    async def find(self, account_id: str, source_keys: Sequence[str]) -> TransactionRecord | None:
+        t = s.transactions
+        return await self._one(
+            TransactionRecord,
+            select(t)
+            .where(
+                t.c.account_id == account_id,
+                or_(t.c.source_key.in_(source_keys), t.c.pending_source_key.in_(source_keys)),
+            )
+            .limit(1),
+        )
+
+    async def get(self, txn_id: str) -> TransactionRecord | None:
+        return await self._one(TransactionRecord, select(s.transactions).where(s.transactions.c.id == txn_id))
+
+    async def for_account(self, account_id: str, *, limit: int = 50) -> list[TransactionRecord]:
+        t = s.transactions
+        return await self._many(
+            TransactionRecord,
+            select(t).where(t.c.account_id == account_id).order_by(t.c.created_at.desc()).limit(limit),
+        )
+
+    async def update(self, txn: TransactionRecord) -> None:
+        await self._conn.execute(
+            update(s.transactions).where(s.transactions.c.id == txn.id).values(**_values(txn, s.transactions))
+        )
+
+
+class SqlThreads(_Repo):
+    async def add(self, thread: ThreadRecord) -> None:
+        await self._conn.execute(insert(s.threads).values(**_values(thread, s.threads)))
+
+    async def get(self, thread_id: str) -> ThreadRecord | None:
+        return await self._one(ThreadRecord, select(s.threads).where(s.threads.c.id == thread_id))
+
+    async def for_person(self, person_id: str) -> list[ThreadRecord]:
+        return await self._many(
+            ThreadRecord,
+            select(s.threads).where(s.threads.c.person_id == person_id).order_by(s.threads.c.created_at),
+        )
+
+    async def system_thread(self, person_id: str) -> ThreadRecord | None:
+        return await self._one(
+            ThreadRecord,
+            select(s.threads).where(s.threads.c.person_id == person_id, s.threads.c.kind == "system"),
+        )
+
+    async def for_link(self, link_id: str) -> ThreadRecord | None:
+        return await self._one(ThreadRecord, select(s.threads).where(s.threads.c.link_id == link_id))
+
+    async def lock(self, thread_id: str) -> ThreadRecord | None:
+        stmt = select(s.threads).where(s.threads.c.id == thread_id)
+        if self._conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return await self._one(ThreadRecord, stmt)  # SQLite: BEGIN IMMEDIATE already holds it
+
+    async def bump(self, thread_id: str, *, new_message: bool) -> tuple[int, int]:
+        t = s.threads
+        stmt = (
+            update(t)
+            .where(t.c.id == thread_id)
+            .values(last_rev=t.c.last_rev + 1, last_seq=t.c.last_seq + (1 if new_message else 0))
+            .returning(t.c.last_seq, t.c.last_rev)
+        )
+        row = (await self._conn.execute(stmt)).one()
+        return int(row[0]), int(row[1])
+
+    async def add_message(self, message: MessageRecord) -> None:
+        await self._conn.execute(insert(s.messages).values(**_values(message, s.messages)))
+
+    async def update_message(self, message: MessageRecord) -> None:
+        await self._conn.execute(
+            update(s.messages).where(s.messages.c.id == message.id).values(**_values(message, s.messages))
+        )
+
+    async def message_by_subject(self, thread_id: str, subject_key: str) -> MessageRecord | None:
+        m = s.messages
+        return await self._one(
+            MessageRecord, select(m).where(m.c.thread_id == thread_id, m.c.subject_key == subject_key)
+        )
+
+    async def messages_since(
+        self, thread_id: str, after_rev: int, *, limit: int = 500
+    ) -> list[MessageRecord]:
+        m = s.messages
+        return await self._many(
+            MessageRecord,
+            select(m).where(m.c.thread_id == thread_id, m.c.rev > after_rev).order_by(m.c.rev).limit(limit),
+        )
+
+    async def latest_messages(self, thread_id: str, *, limit: int = 100) -> list[MessageRecord]:
+        m = s.messages
+        rows = await self._many(
+            MessageRecord,
+            select(m).where(m.c.thread_id == thread_id).order_by(m.c.seq.desc()).limit(limit),
+        )
+        return list(reversed(rows))
+
+
+class SqlInbox(_Repo):
+    async def add(self, record: InboxRecord) -> bool:
+        return bool(await self.add_many([record]))
+
+    async def add_many(self, records: Sequence[InboxRecord]) -> set[str]:
+        """Insert, skipping ids already present; returns the ids actually inserted."""
+        if not records:
+            return set()
+        dialect = self._conn.dialect.name
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            ins(s.inbox)
+            .values([_values(r, s.inbox) for r in records])
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(s.inbox.c.id)
+        )
+        return {row[0] for row in (await self._conn.execute(stmt)).all()}
+
+    async def get(self, inbox_id: str) -> InboxRecord | None:
+        return await self._one(InboxRecord, select(s.inbox).where(s.inbox.c.id == inbox_id))
+
+    async def unprocessed(self, *, limit: int = 100) -> list[InboxRecord]:
+        i = s.inbox
+        return await self._many(
+            InboxRecord,
+            select(i).where(i.c.processed_at.is_(None)).order_by(i.c.received_at).limit(limit),
+        )
+
+    async def mark_processed(self, inbox_id: str, at: datetime) -> None:
+        await self._conn.execute(update(s.inbox).where(s.inbox.c.id == inbox_id).values(processed_at=at))
+
+    async def mark_failed(self, inbox_id: str, error_code: str) -> None:
+        await self._conn.execute(
+            update(s.inbox)
+            .where(s.inbox.c.id == inbox_id)
+            .values(attempts=s.inbox.c.attempts + 1, last_error=error_code[:64])
+        )
+
+
+GENESIS = "0" * 64
+
+
+def audit_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    body = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
+
+
+class SqlAudit(_Repo):
+    """Append-only, hash-chained. Appends are serialised (SQLite: the write lock; PostgreSQL:
+    a transaction-scoped advisory lock), so the chain has no forks."""
+
+    _LOCK_KEY = 0x4C4C_4155  # "LLAU"
+
+    async def append(
+        self, *, at: datetime, actor: str, person_id: str, purpose: str, action: str, subject: str
+    ) -> AuditRecord:
+        a = s.audit_log
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._LOCK_KEY})
+        last = (await self._conn.execute(select(a.c.seq, a.c.hash).order_by(a.c.seq.desc()).limit(1))).first()
+        seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
+        entry = {
+            "seq": seq,
+            "at": at.isoformat(),
+            "actor": actor,
+            "person_id": person_id,
+            "purpose": purpose,
+            "action": action,
+            "subject": subject,
+        }
+        record = AuditRecord(
+            seq=seq,
+            at=at,
+            actor=actor,
+            person_id=person_id,
+            purpose=purpose,
+            action=action,
+            subject=subject,
+            prev_hash=prev,
+            hash=audit_hash(prev, entry),
+        )
+        await self._conn.execute(insert(a).values(**dataclasses.asdict(record)))
+        return record
+
+    async def for_person(self, person_id: str, *, limit: int = 100) -> list[AuditRecord]:
+        a = s.audit_log
+        return await self._many(
+            AuditRecord, select(a).where(a.c.person_id == person_id).order_by(a.c.seq.desc()).limit(limit)
+        )
+
+    async def all(self) -> list[AuditRecord]:
+        return await self._many(AuditRecord, select(s.audit_log).order_by(s.audit_log.c.seq))
+
+    async def count(self) -> int:
+        return int((await self._conn.execute(select(func.count()).select_from(s.audit_log))).scalar_one())

@@ -1,0 +1,216 @@
+"""Tables. Sensitive values live only in `sealed*` columns (AES-GCM, per-person keys).
+
+Money in storage is integer minor units inside the sealed JSON; the currency code is clear.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on SQLite (no time zones) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("handle", String(64), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("erased_at", UtcDateTime()),
+)
+
+person_keys = Table(
+    "person_keys",
+    metadata,
+    Column("person_id", String(40), ForeignKey("persons.id"), primary_key=True),
+    Column("wrapped_key", LargeBinary),  # NULL once destroyed (crypto-shredding)
+    Column("master_key_id", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("destroyed_at", UtcDateTime()),
+)
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("webhook_secrets", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("partner_id", String(40), ForeignKey("partners.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("state", String(64), unique=True),
+    Column("sealed_secrets", LargeBinary),
+    Column("bank_consent_id", String(128)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime()),
+    Column("token_expires_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+    Column("revoked_by", String(16)),
+    Column("failure_code", String(64)),
+    Index("ix_links_consent", "partner_id", "bank_consent_id"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("link_id", String(40), ForeignKey("links.id"), nullable=False, index=True),
+    Column("partner_id", String(40), ForeignKey("partners.id"), nullable=False),
+    Column("bank_account_id", String(128), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("number_token", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("sync_cursor", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("balance_sealed", LargeBinary),
+    Column("balance_as_of", UtcDateTime()),
+    UniqueConstraint("link_id", "bank_account_id", name="uq_accounts_link_bank_account"),
+    Index("ix_accounts_bank", "partner_id", "bank_account_id"),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("source_key", String(128), nullable=False),
+    Column("pending_source_key", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("booking_date", Date),
+    Column("value_date", Date),
+    Column("mcc", String(4)),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("account_id", "source_key", name="uq_transactions_account_source"),
+    Index("ix_transactions_pending", "account_id", "pending_source_key"),
+)
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(128), nullable=False),
+    Column("partner_id", String(40), ForeignKey("partners.id")),
+    Column("link_id", String(40), ForeignKey("links.id"), unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_rev", BigInteger, nullable=False, default=0),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("thread_id", String(40), ForeignKey("threads.id"), nullable=False),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("subject_key", String(96)),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("edited_at", UtcDateTime()),
+    UniqueConstraint("thread_id", "seq", name="uq_messages_thread_seq"),
+    UniqueConstraint("thread_id", "rev", name="uq_messages_thread_rev"),
+    UniqueConstraint("thread_id", "subject_key", name="uq_messages_thread_subject"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("partner_id", String(40), ForeignKey("partners.id"), nullable=False),
+    Column("person_id", String(40), ForeignKey("persons.id")),
+    Column("event_type", String(64), nullable=False),
+    Column("sealed", LargeBinary),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("processed_at", UtcDateTime()),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(64)),
+    Index("ix_inbox_unprocessed", "processed_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("person_id", String(40), nullable=False, index=True),
+    Column("purpose", String(32), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+FINANCIAL_TABLES = frozenset({"accounts", "transactions", "messages", "inbox", "links"})

@@ -1,0 +1,255 @@
+"""The composition root: the only place that picks SQLite or PostgreSQL, the event bus, and
+how the sandbox bank is reached. Tests call `bootstrap()` with overrides."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
+from ledgerlink.adapters.crypto import Argon2PasswordHasher, EnvelopeCrypto, MasterKeyFile
+from ledgerlink.adapters.db.engine import create_engine
+from ledgerlink.adapters.db.migrate import upgrade_async
+from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
+from ledgerlink.adapters.events import InProcessBus
+from ledgerlink.adapters.webhooks import StandardWebhooksVerifier
+from ledgerlink.config import Settings
+from ledgerlink.domain.clock import Clock, SystemClock
+from ledgerlink.domain.events import (
+    AccountSyncRequested,
+    BalanceChanged,
+    BankEventReceived,
+    TransactionChanged,
+)
+from ledgerlink.services import delivery, ingest
+from ledgerlink.services.deps import Deps
+from ledgerlink.services.ports import BankConnector, EventBus, PartnerRecord, PasswordHasher
+from ledgerlink.services.sync import SyncScheduler
+from ledgerlink.services.vault import Vault
+
+log = structlog.get_logger(__name__)
+
+SANDBOX_PARTNER_ID = "ptn_sandbox_bank"
+SANDBOX_PARTNER_SLUG = "sandbox-bank"
+SANDBOX_PARTNER_NAME = "Sandbox Bank"
+
+
+@dataclass(frozen=True)
+class SandboxCredentials:
+    """What the platform and the sandbox bank share, like a real partner registration."""
+
+    client_id: str
+    client_secret: str
+    webhook_secret: str
+    admin_token: str
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SandboxCredentials:
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        creds = cls(
+            client_id="ledgerlink",
+            client_secret=secrets.token_urlsafe(32),
+            webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            admin_token=secrets.token_urlsafe(24),
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(creds.__dict__, fh)
+        return creds
+
+
+class StaticBankDirectory:
+    def __init__(self, connectors: dict[str, BankConnector]) -> None:
+        self._connectors = connectors
+
+    def connector(self, partner_id: str) -> BankConnector:
+        return self._connectors[partner_id]
+
+
+@dataclass
+class Container:
+    settings: Settings
+    deps: Deps
+    engine: AsyncEngine
+    ingest: ingest.Ingest
+    scheduler: SyncScheduler
+    http: httpx.AsyncClient
+    sandbox_credentials: SandboxCredentials
+    sandbox_app: Any = None  # the embedded sandbox bank's ASGI app, when embedded
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _owns_http: bool = True
+
+    @property
+    def sandbox(self) -> Any:
+        """The embedded sandbox bank's state (test hooks: purchase, post, ...)."""
+        return None if self.sandbox_app is None else self.sandbox_app.state.bank
+
+    async def start(self) -> None:
+        bus = self.deps.bus
+        start = getattr(bus, "start", None)
+        if start is not None:
+            await start()
+        replayed = await ingest.replay_unprocessed(self.deps)
+        if replayed:
+            log.info("inbox_replayed", count=replayed)
+        if self.settings.sync_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._periodic_sync()))
+
+    async def _periodic_sync(self) -> None:
+        while True:
+            try:
+                await self.scheduler.sync_all()
+            except Exception:
+                log.exception("periodic_sync_failed")
+            await asyncio.sleep(self.settings.sync_interval_seconds)
+
+    async def drain(self) -> None:
+        """Until the bus and the sync scheduler are idle (tests)."""
+        for _ in range(20):
+            if self.sandbox is not None:
+                await self.sandbox.webhooks.drain()
+            await self.deps.bus.drain()
+            await self.scheduler.drain()
+            await self.deps.bus.drain()
+            if not self.scheduler._running:
+                return
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.ingest.stop()
+        await self.scheduler.drain()
+        stop = getattr(self.deps.bus, "stop", None)
+        if stop is not None:
+            await stop()
+        if self._owns_http:
+            await self.http.aclose()
+        await self.engine.dispose()
+
+
+async def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    bus: EventBus | None = None,
+    http: httpx.AsyncClient | None = None,
+    hasher: PasswordHasher | None = None,
+    migrate: bool = True,
+) -> Container:
+    """Build everything from settings. Nothing is built at import time."""
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if migrate:
+        await upgrade_async(url)
+    engine = create_engine(url)
+    crypto = EnvelopeCrypto(MasterKeyFile(settings.resolved_master_key_file, clock=clock))
+    owns_http = http is None
+    http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+    creds = SandboxCredentials.load_or_create(settings.data_dir / "sandbox-client.json")
+    connector = OpenBankingConnector(
+        issuer=settings.resolved_sandbox_url,
+        client_id=creds.client_id,
+        client_secret=creds.client_secret,
+        http=http,
+        clock=clock,
+    )
+    deps = Deps(
+        uow=SqlUnitOfWorkFactory(engine),
+        bus=bus or InProcessBus(),
+        vault=Vault(crypto),
+        clock=clock,
+        banks=StaticBankDirectory({SANDBOX_PARTNER_ID: connector}),
+        hasher=hasher or Argon2PasswordHasher(),
+        verifier=StandardWebhooksVerifier(clock=clock),
+        public_url=settings.resolved_public_url,
+        link_duration_days=settings.link_duration_days,
+    )
+    async with deps.uow() as uow:
+        await uow.partners.upsert(
+            PartnerRecord(
+                id=SANDBOX_PARTNER_ID,
+                slug=SANDBOX_PARTNER_SLUG,
+                name=SANDBOX_PARTNER_NAME,
+                kind="bank",
+                webhook_secrets=[creds.webhook_secret],
+                created_at=datetime.now(UTC),
+            )
+        )
+        await uow.commit()
+    scheduler = SyncScheduler(deps)
+    container = Container(
+        settings=settings,
+        deps=deps,
+        engine=engine,
+        ingest=ingest.Ingest(deps),
+        scheduler=scheduler,
+        http=http,
+        sandbox_credentials=creds,
+        _owns_http=owns_http,
+    )
+    _wire(container)
+    if settings.embedded_sandbox:
+        container.sandbox_app = build_sandbox_app(settings, creds, clock=clock)
+    return container
+
+
+def _wire(container: Container) -> None:
+    deps = container.deps
+
+    async def on_bank_event(event: BankEventReceived) -> None:
+        await ingest.process_event(deps, event)
+
+    async def on_transaction(event: TransactionChanged) -> None:
+        await delivery.on_transaction_changed(deps, event)
+
+    async def on_balance(event: BalanceChanged) -> None:
+        await delivery.on_balance_changed(deps, event)
+
+    deps.bus.subscribe(BankEventReceived, on_bank_event)
+    deps.bus.subscribe(TransactionChanged, on_transaction)
+    deps.bus.subscribe(BalanceChanged, on_balance)
+    deps.bus.subscribe(AccountSyncRequested, container.scheduler.on_requested)
+
+
+def build_sandbox_app(
+    settings: Settings, creds: SandboxCredentials, *, clock: Clock, http: httpx.AsyncClient | None = None
+) -> Any:
+    from ledgerlink.sandbox import OAuthClientConfig, SandboxConfig, create_sandbox_app
+
+    config = SandboxConfig(
+        public_url=settings.resolved_sandbox_url,
+        seed=settings.sandbox_seed,
+        speed=settings.sandbox_speed,
+        simulate=settings.sandbox_simulate,
+        admin_token=creds.admin_token,
+        clients=[
+            OAuthClientConfig(
+                client_id=creds.client_id,
+                client_secret=creds.client_secret,
+                redirect_uris=[f"{settings.resolved_public_url}/link/callback"],
+                webhook_secret=creds.webhook_secret,
+            )
+        ],
+        clock=clock,
+        http=http,
+    )
+    return create_sandbox_app(config)

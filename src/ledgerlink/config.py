@@ -1,0 +1,55 @@
+"""Settings, from the environment (LEDGERLINK_*) and the command line. No secrets in here:
+secrets live in files inside the data directory, created on first run with 0600."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINK_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".ledgerlink"), description="where the database and key files live")
+    database_url: str | None = Field(default=None, description="default: SQLite in data_dir")
+    master_key_file: Path | None = Field(default=None, description="default: data_dir/master.key")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(default=None, description="default: http://host:port")
+
+    embedded_sandbox: bool = Field(default=True, description="run the sandbox bank in this process")
+    sandbox_port: int | None = Field(default=None, description="default: port + 1")
+    sandbox_url: str | None = Field(default=None, description="an external sandbox bank's base URL")
+    sandbox_seed: int = 42
+    sandbox_speed: float = 1.0
+    sandbox_simulate: bool = True
+
+    link_duration_days: int = 90
+    sync_interval_seconds: float = Field(default=300.0, description="periodic reconciliation; 0 = off")
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ledgerlink.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_sandbox_port(self) -> int:
+        return self.sandbox_port if self.sandbox_port is not None else self.port + 1
+
+    @property
+    def resolved_sandbox_url(self) -> str:
+        if self.sandbox_url:
+            return self.sandbox_url.rstrip("/")
+        return f"http://{self.host}:{self.resolved_sandbox_port}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"

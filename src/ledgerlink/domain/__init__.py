@@ -1,0 +1,1 @@
+"""The pure model: money, banking, consent, chat, privacy. Standard library only."""

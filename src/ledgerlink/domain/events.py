@@ -1,0 +1,57 @@
+"""Domain events (past tense). They cross the bus, so they hold ids, never personal data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BankEventReceived(Event):
+    inbox_id: str
+    partner_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkActivated(Event):
+    person_id: str
+    link_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRevoked(Event):
+    person_id: str
+    link_id: str
+    by: str  # "person" | "bank"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSyncRequested(Event):
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionChanged(Event):
+    person_id: str
+    transaction_id: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChanged(Event):
+    person_id: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStored(Event):
+    """A message was added or edited; `rev` is its thread revision."""
+
+    person_id: str
+    thread_id: str
+    message_id: str
+    rev: int

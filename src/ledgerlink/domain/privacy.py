@@ -1,0 +1,59 @@
+"""Purposes and grants: every read of personal financial data says why, on whose behalf."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ledgerlink.domain.errors import Forbidden
+
+
+class Purpose(enum.StrEnum):
+    """The closed list of reasons to read personal financial data.
+
+    There is no advertising, marketing, profiling or sale purpose, and a test fails the
+    build if one is added.
+    """
+
+    DELIVER_UPDATE = "deliver_update"
+    SHOW_TO_PERSON = "show_to_person"
+    SYNC_WITH_BANK = "sync_with_bank"
+    ANSWER_QUESTION = "answer_question"
+    FRAUD_CHECK = "fraud_check"
+    PERSON_EXPORT = "person_export"
+    OPERATIONS_SUPPORT = "operations_support"
+
+
+PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
+    Purpose.DELIVER_UPDATE: "to send you an update in your messenger",
+    Purpose.SHOW_TO_PERSON: "to show you your own data when you opened it",
+    Purpose.SYNC_WITH_BANK: "to keep your data in step with your bank",
+    Purpose.ANSWER_QUESTION: "to answer a question you asked",
+    Purpose.FRAUD_CHECK: "to check a possible fraud alert",
+    Purpose.PERSON_EXPORT: "to export your data at your request",
+    Purpose.OPERATIONS_SUPPORT: "to fix a problem with your connection",
+}
+
+
+def parse_purpose(value: str) -> Purpose:
+    try:
+        return Purpose(value)
+    except ValueError:
+        raise Forbidden(f"unknown purpose {value!r}", code="unknown_purpose") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Who may read one person's data: the person themselves, or a named platform component
+    acting on their behalf (e.g. "delivery", "ingest")."""
+
+    person_id: str
+    actor: str
+
+    @classmethod
+    def for_person(cls, person_id: str) -> Grant:
+        return cls(person_id=person_id, actor=f"person:{person_id}")
+
+    @classmethod
+    def for_component(cls, person_id: str, component: str) -> Grant:
+        return cls(person_id=person_id, actor=f"component:{component}")

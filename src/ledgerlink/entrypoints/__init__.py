@@ -1,0 +1,1 @@
+"""Entry points: HTTP API, web messenger, realtime, partner webhooks, CLI."""

@@ -1,0 +1,82 @@
+"""The platform's ASGI application."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.sessions import SessionMiddleware
+
+import ledgerlink.web
+from ledgerlink.bootstrap import Container
+from ledgerlink.entrypoints import partners, problems, realtime, web
+
+
+def _session_secret(data_dir: Path) -> str:
+    path = data_dir / "session.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAPI:
+    """`manage_lifecycle=False` when the caller starts and stops the container itself."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await container.start()
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            if manage_lifecycle:
+                await container.stop()
+
+    app = FastAPI(
+        title="ledgerlink",
+        version="0.1.0",
+        description="Privacy-first account linking: your bank accounts, in your messenger.",
+        lifespan=lifespan,
+    )
+    hub = realtime.Hub(container.deps)
+    app.state.container = container
+    app.state.deps = container.deps
+    app.state.hub = hub
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=_session_secret(container.settings.data_dir),
+        session_cookie="ll_session",
+        same_site="lax",
+        https_only=container.settings.resolved_public_url.startswith("https://"),
+    )
+    problems.install(app)
+    app.mount(
+        "/static", StaticFiles(directory=Path(ledgerlink.web.__file__).parent / "static"), name="static"
+    )
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        """Liveness and database reachability."""
+        async with container.deps.uow() as uow:
+            await uow.partners.all()
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(partners.router)
+    app.include_router(web.router)
+    app.include_router(realtime.router)
+    return app

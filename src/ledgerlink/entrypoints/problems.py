@@ -1,0 +1,75 @@
+"""Errors as RFC 9457 problem documents with a stable `code`: mapped here, and only here."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledgerlink.domain.errors import DomainError
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_TYPE_BASE = "https://ledgerlink.dev/problems/"  # documentation anchor, not fetched
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "description": "RFC 9457 problem document",
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+                "required": ["type", "title", "status", "code"],
+            }
+        }
+    },
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def on_domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        return problem(422, "validation_error", "the request did not match the expected shape", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def on_crash(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", error_type=type(exc).__name__)
+        return problem(500, "internal_error", "something went wrong on our side; nothing was half-done")

@@ -1,0 +1,346 @@
+"""Live updates for the web messenger over a WebSocket, resumable from per-thread revisions.
+
+Every message change has a thread-wide revision (`rev`). A connection remembers, per thread,
+the highest rev it has sent (its high-water mark). Whatever triggers a send — the resume
+after connecting, or a `MessageStored` event — the connection is *caught up*: every change
+after its mark is read in rev order and sent, and the mark moves. So events that arrive out
+of order (the bus does not order them), twice, or for an edit that was superseded meanwhile
+never cause a gap or a duplicate: anything at or below the mark is dropped.
+
+Protocol: docs/messenger.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket
+
+from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored
+from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.entrypoints.dependencies import current_person_id, get_hub
+from ledgerlink.entrypoints.rendering import render_message
+from ledgerlink.services import access, messenger
+from ledgerlink.services.access import MessageView
+from ledgerlink.services.cards import plain_text
+from ledgerlink.services.deps import Deps
+from ledgerlink.services.messenger import ThreadSummary
+
+__all__ = ["CLOSE_GOING_AWAY", "CLOSE_SLOW_CONSUMER", "CLOSE_UNAUTHORIZED", "Connection", "Hub",
+           "router"]
+
+_log = structlog.get_logger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_SLOW_CONSUMER = 4408
+CLOSE_GOING_AWAY = 1001
+RESUME_TIMEOUT = 15.0
+PAGE = 200  # changes read per query while catching up
+
+
+def message_frame(view: MessageView) -> str:
+    return json.dumps({
+        "type": "message", "thread_id": view.thread_id, "message_id": view.id, "seq": view.seq,
+        "rev": view.rev, "kind": view.kind.value, "html": render_message(view),
+        "text": plain_text(view.kind, view.body), "edited": view.edited_at is not None,
+    }, separators=(",", ":"))
+
+
+def thread_frame(thread: ThreadSummary) -> str:
+    return json.dumps({"type": "thread", "thread_id": thread.id, "title": thread.title,
+                       "kind": thread.kind.value, "active": thread.active,
+                       "last_rev": thread.last_rev}, separators=(",", ":"))
+
+
+@dataclass(eq=False)
+class Connection:
+    """One browser tab. Frames wait in a bounded queue; a writer task sends them."""
+
+    person_id: str
+    queue: asyncio.Queue[str]
+    marks: dict[str, int] = field(default_factory=dict)  # thread id -> highest rev sent
+    ready: bool = False  # the resume replay is done; live catch-ups now go through the hub
+    dirty: set[str] = field(default_factory=set)  # threads that changed during the replay
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int | None = None
+
+    def close(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.closed.set()
+
+    def offer(self, frame: str) -> bool:
+        """Enqueue without waiting; a full queue closes the connection (the client resumes)."""
+        if self.closed.is_set():
+            return False
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.close(CLOSE_SLOW_CONSUMER)
+            return False
+        return True
+
+    def fresh(self, views: Iterable[MessageView]) -> list[MessageView]:
+        """The views above this connection's marks, marks moved: each change is sent once."""
+        out = []
+        for view in views:
+            if view.rev > self.marks.get(view.thread_id, 0):
+                self.marks[view.thread_id] = view.rev
+                out.append(view)
+        return out
+
+
+class Hub:
+    """Fans `MessageStored` out to the person's open connections (this process only)."""
+
+    def __init__(self, deps: Deps, *, queue_size: int = 1000) -> None:
+        self._deps = deps
+        self._queue_size = queue_size
+        self._by_person: dict[str, set[Connection]] = {}
+        self._running: set[tuple[str, str]] = set()
+        self._again: set[tuple[str, str]] = set()
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._deps.bus.subscribe(MessageStored, self._on_message_stored)
+        self._deps.bus.subscribe(LinkActivated, self._on_link_changed)
+        self._deps.bus.subscribe(LinkRevoked, self._on_link_changed)
+        self._started = True
+
+    async def stop(self) -> None:
+        """Close every connection (the bus has no unsubscribe: handlers see no connections)."""
+        for conns in list(self._by_person.values()):
+            for conn in list(conns):
+                conn.close(CLOSE_GOING_AWAY)
+        self._by_person.clear()
+
+    def connections(self, person_id: str) -> int:
+        return len(self._by_person.get(person_id, ()))
+
+    def register(self, person_id: str) -> Connection:
+        conn = Connection(person_id=person_id, queue=asyncio.Queue(self._queue_size))
+        self._by_person.setdefault(person_id, set()).add(conn)
+        return conn
+
+    def unregister(self, conn: Connection) -> None:
+        conns = self._by_person.get(conn.person_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_person[conn.person_id]
+
+    # ------------------------------------------------------------------ resume
+
+    async def replay(self, conn: Connection, threads: dict[str, int], *, everything: bool) -> None:
+        """Send every change after the client's revs, then `ready`. `conn` is registered
+        already, so changes committed meanwhile mark their thread dirty and are read here."""
+        grant = Grant.for_person(conn.person_id)
+        summaries = await messenger.list_threads(self._deps, grant)
+        for t in summaries:
+            if t.id in threads:
+                conn.marks[t.id] = max(0, threads[t.id])
+            else:
+                conn.marks[t.id] = 0 if everything else t.last_rev
+                await conn.queue.put(thread_frame(t))  # the client may not know this thread
+        todo = [t.id for t in summaries]
+        while todo:
+            if any(thread_id not in conn.marks for thread_id in todo):  # created meanwhile
+                for t in await messenger.list_threads(self._deps, grant):
+                    if t.id in todo and t.id not in conn.marks:
+                        conn.marks[t.id] = 0
+                        await conn.queue.put(thread_frame(t))
+            for thread_id in todo:
+                conn.dirty.discard(thread_id)
+                if thread_id in conn.marks:
+                    await self._replay_thread(conn, grant, thread_id)
+            todo = list(conn.dirty)
+        conn.ready = True  # no await since the last dirty check: nothing slips between
+        await conn.queue.put(json.dumps({"type": "ready"}))
+
+    async def _replay_thread(self, conn: Connection, grant: Grant, thread_id: str) -> None:
+        while True:
+            views = await messenger.thread_messages(self._deps, grant, thread_id,
+                                                    after_rev=conn.marks.get(thread_id, 0),
+                                                    limit=PAGE)
+            for view in conn.fresh(views):
+                await conn.queue.put(message_frame(view))  # backpressure, not overflow, here
+            if len(views) < PAGE:
+                return
+
+    # ------------------------------------------------------------------ live
+
+    async def _on_message_stored(self, event: MessageStored) -> None:
+        key = (event.person_id, event.thread_id)
+        if key in self._running:  # one catch-up per thread at a time; it runs once more
+            self._again.add(key)
+            return
+        self._running.add(key)
+        try:
+            while True:
+                self._again.discard(key)
+                await self._catch_up(event.person_id, event.thread_id)
+                if key not in self._again:
+                    return
+        finally:
+            self._running.discard(key)
+            self._again.discard(key)
+
+    async def _catch_up(self, person_id: str, thread_id: str) -> None:
+        conns = list(self._by_person.get(person_id, ()))
+        live = []
+        for conn in conns:
+            if conn.ready:
+                live.append(conn)
+            else:
+                conn.dirty.add(thread_id)
+        if not live:
+            return
+        if any(thread_id not in c.marks for c in live):
+            await self._announce_new_thread(person_id, thread_id, live)
+        grant = Grant.for_component(person_id, "realtime")
+        frames: dict[tuple[str, int], str] = {}  # rendered once, whatever the connection count
+        while live:
+            after = min(c.marks.get(thread_id, 0) for c in live)
+            views = await self._changes(grant, thread_id, after)
+            for conn in live:
+                for view in conn.fresh(views):
+                    key = (view.id, view.rev)
+                    if key not in frames:
+                        frames[key] = message_frame(view)
+                    conn.offer(frames[key])
+            if len(views) < PAGE:
+                return
+            live = [c for c in live if not c.closed.is_set()]
+
+    async def _changes(self, grant: Grant, thread_id: str, after_rev: int) -> list[MessageView]:
+        # One indexed query for the changes after `after_rev`, read for delivery.
+        deps = self._deps
+        async with deps.uow() as uow:
+            views = await access.read_messages(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
+                                               thread_id, at=deps.clock.now(), after_rev=after_rev,
+                                               limit=PAGE)
+            await uow.commit()  # the audit entry
+        return views
+
+    async def _announce_new_thread(self, person_id: str, thread_id: str,
+                                   conns: list[Connection]) -> None:
+        summaries = await messenger.list_threads(self._deps, Grant.for_person(person_id))
+        thread = next((t for t in summaries if t.id == thread_id), None)
+        if thread is None:
+            return
+        frame = thread_frame(thread)
+        for conn in conns:
+            if thread_id not in conn.marks:
+                conn.marks[thread_id] = 0
+                conn.offer(frame)
+
+    async def _on_link_changed(self, event: LinkActivated | LinkRevoked) -> None:
+        conns = list(self._by_person.get(event.person_id, ()))
+        if not conns:
+            return
+        summaries = await messenger.list_threads(self._deps, Grant.for_person(event.person_id))
+        for thread in summaries:
+            if thread.link_id == event.link_id:
+                frame = thread_frame(thread)
+                for conn in conns:
+                    conn.offer(frame)
+
+
+# ---------------------------------------------------------------------- the endpoint
+
+router = APIRouter()
+
+
+def _parse_resume(raw: str) -> tuple[dict[str, int], bool]:
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return {}, False
+    if not isinstance(data, dict) or data.get("type") != "resume":
+        return {}, False
+    threads: dict[str, int] = {}
+    given = data.get("threads")
+    if isinstance(given, dict):
+        for key, value in list(given.items())[:1000]:
+            if isinstance(key, str) and isinstance(value, int) and not isinstance(value, bool):
+                threads[key] = value
+    return threads, data.get("all") is True
+
+
+async def _writer(websocket: WebSocket, conn: Connection) -> None:
+    while True:
+        frame = await conn.queue.get()
+        await websocket.send_text(frame)
+
+
+async def _receive_text(websocket: WebSocket) -> str | None:
+    """The next text frame; None once the client has gone. Binary frames are ignored."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if isinstance(text, str):
+            return text
+
+
+async def _reader(websocket: WebSocket) -> None:
+    while (raw := await _receive_text(websocket)) is not None:
+        with contextlib.suppress(ValueError):
+            if json.loads(raw) == {"type": "ping"}:
+                await websocket.send_text('{"type":"pong"}')
+
+
+async def _wait_closed(conn: Connection) -> None:
+    await conn.closed.wait()
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    await websocket.accept()  # accept first: a close code cannot travel on a refused handshake
+    person_id = current_person_id(websocket)
+    if person_id is None:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in first")
+        return
+    hub = get_hub(websocket)
+    conn = hub.register(person_id)  # before the replay: nothing committed meanwhile is lost
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        try:
+            async with asyncio.timeout(RESUME_TIMEOUT):
+                first = await _receive_text(websocket)
+        except TimeoutError:
+            first = None
+        if first is None:
+            return
+        threads, everything = _parse_resume(first)
+        replay = asyncio.create_task(hub.replay(conn, threads, everything=everything))
+        tasks = [replay, asyncio.create_task(_writer(websocket, conn)),
+                 asyncio.create_task(_reader(websocket)), asyncio.create_task(_wait_closed(conn))]
+        waiting: set[asyncio.Task[None]] = set(tasks)
+        while True:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if done == {replay} and replay.exception() is None:
+                continue  # the replay is over: stream live until something ends
+            break
+        if replay in done and replay.exception() is not None:
+            _log.warning("realtime_replay_failed", error=type(replay.exception()).__name__)
+            conn.close(1011)
+        if conn.close_code is not None:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=conn.close_code)
+    finally:
+        hub.unregister(conn)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

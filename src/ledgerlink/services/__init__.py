@@ -1,0 +1,1 @@
+"""Use cases: ports (Protocols), the message bus, access functions and handlers."""

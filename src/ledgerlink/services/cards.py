@@ -1,0 +1,105 @@
+"""Message cards: channel-neutral bodies, plus a plain-text rendering for text channels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledgerlink.domain.banking import Transaction, TransactionStatus
+from ledgerlink.domain.chat import CardKind
+from ledgerlink.services.access import AccountView
+
+# A small MCC -> category table; a fuller taxonomy arrives with spending questions.
+_MCC_CATEGORIES: dict[str, str] = {
+    "5411": "Groceries",
+    "5412": "Groceries",
+    "5499": "Groceries",
+    "5812": "Restaurants",
+    "5813": "Bars",
+    "5814": "Fast food & coffee",
+    "5541": "Fuel",
+    "5542": "Fuel",
+    "4121": "Taxi & rideshare",
+    "4111": "Transit",
+    "4899": "Subscriptions",
+    "5942": "Books & online",
+    "5999": "Shopping",
+    "5311": "Shopping",
+    "5732": "Electronics",
+    "5912": "Pharmacy",
+    "4900": "Utilities",
+    "6011": "Cash",
+    "7011": "Travel",
+    "4511": "Travel",
+    "5691": "Clothing",
+    "5651": "Clothing",
+    "7832": "Entertainment",
+    "5945": "Shopping",
+    "8011": "Health",
+    "6300": "Insurance",
+}
+
+
+def category(mcc: str | None) -> str:
+    return _MCC_CATEGORIES.get(mcc or "", "Other")
+
+
+def account_label(account: AccountView) -> str:
+    return f"{account.name} ••{account.last4}"
+
+
+def balance_card(account: AccountView) -> dict[str, Any]:
+    b = account.balance
+    return {
+        "account_id": account.id,
+        "account": account_label(account),
+        "account_type": account.type.value,
+        "currency": account.currency,
+        "current": None if b is None else str(b.current.amount),
+        "available": None if b is None or b.available is None else str(b.available.amount),
+        "as_of": None if b is None else b.as_of.isoformat(),
+    }
+
+
+def transaction_card(txn: Transaction, account: AccountView) -> dict[str, Any]:
+    return {
+        "transaction_id": txn.id,
+        "account": account_label(account),
+        "status": txn.status.value,
+        "amount": str(txn.amount.amount),
+        "currency": txn.amount.currency,
+        "direction": "out" if txn.amount.is_negative() else "in",
+        "merchant": txn.merchant or txn.descriptor,
+        "descriptor": txn.descriptor,
+        "category": category(txn.mcc),
+        "mcc": txn.mcc,
+        "booking_date": None if txn.booking_date is None else txn.booking_date.isoformat(),
+        "history": list(txn.history),
+    }
+
+
+def text_card(
+    text: str, *, tone: str = "info", actions: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    return {"text": text, "tone": tone, "actions": actions or []}
+
+
+_STATUS_WORDS = {
+    TransactionStatus.PENDING.value: "Pending",
+    TransactionStatus.POSTED.value: "Posted",
+    TransactionStatus.REMOVED.value: "Cancelled",
+}
+
+
+def plain_text(kind: CardKind, body: dict[str, Any]) -> str:
+    """The fallback rendering for text-only channels (and screen readers)."""
+    if kind is CardKind.TRANSACTION:
+        status = _STATUS_WORDS.get(body["status"], body["status"])
+        return f"{status}: {body['merchant']} {body['amount']} {body['currency']} ({body['account']})"
+    if kind is CardKind.BALANCE:
+        if body["current"] is None:
+            return f"{body['account']}: balance not available yet"
+        line = f"{body['account']}: balance {body['current']} {body['currency']}"
+        if body.get("available") is not None:
+            line += f", available {body['available']} {body['currency']}"
+        return line
+    return str(body.get("text", ""))

@@ -1,0 +1,88 @@
+"""Decide and deliver: turn domain events into thread messages (edited in place per subject)."""
+
+from __future__ import annotations
+
+import structlog
+
+from ledgerlink.domain.banking import LinkStatus
+from ledgerlink.domain.chat import CardKind
+from ledgerlink.domain.errors import NotFound
+from ledgerlink.domain.events import BalanceChanged, TransactionChanged
+from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.services import access
+from ledgerlink.services.cards import balance_card, transaction_card
+from ledgerlink.services.deps import Deps
+from ledgerlink.services.linking import put_card
+from ledgerlink.services.ports import ThreadRecord, UnitOfWork
+from ledgerlink.services.vault import PersonKeyMissing
+
+log = structlog.get_logger(__name__)
+
+
+async def _bank_thread(uow: UnitOfWork, link_id: str) -> ThreadRecord | None:
+    """The thread of an active link, locked; None when nothing may be delivered."""
+    link = await uow.links.get(link_id)
+    if link is None or link.status != LinkStatus.ACTIVE.value:
+        return None
+    thread = await uow.threads.for_link(link_id)
+    return None if thread is None else await uow.threads.lock(thread.id)
+
+
+async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:
+    grant = Grant.for_component(event.person_id, "delivery")
+    async with deps.uow() as uow:
+        record = await uow.transactions.get(event.transaction_id)
+        if record is None:
+            return
+        account = await uow.accounts.get(record.account_id)
+        if account is None:
+            return
+        thread = await _bank_thread(uow, account.link_id)
+        if thread is None:
+            return  # revoked or expired link: nothing is delivered
+        try:
+            txn = await access.read_transaction(
+                deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.id, at=deps.clock.now()
+            )
+            view = await access.read_account(
+                deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account.id, at=deps.clock.now()
+            )
+        except (NotFound, PersonKeyMissing):
+            return
+        await put_card(
+            deps,
+            uow,
+            grant,
+            thread,
+            CardKind.TRANSACTION,
+            transaction_card(txn, view),
+            subject_key=f"txn:{txn.id}",
+        )
+        await deps.commit_and_publish(uow)
+
+
+async def on_balance_changed(deps: Deps, event: BalanceChanged) -> None:
+    grant = Grant.for_component(event.person_id, "delivery")
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(event.account_id)
+        if account is None:
+            return
+        thread = await _bank_thread(uow, account.link_id)
+        if thread is None:
+            return
+        try:
+            view = await access.read_account(
+                deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account.id, at=deps.clock.now()
+            )
+        except (NotFound, PersonKeyMissing):
+            return
+        await put_card(
+            deps,
+            uow,
+            grant,
+            thread,
+            CardKind.BALANCE,
+            balance_card(view),
+            subject_key=f"balance:{account.id}",
+        )
+        await deps.commit_and_publish(uow)

@@ -1,0 +1,40 @@
+"""The dependency container handed to every use case. Built once, in `ledgerlink.bootstrap`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ledgerlink.domain.clock import Clock
+from ledgerlink.domain.events import Event
+from ledgerlink.services.ports import (
+    BankDirectory,
+    EventBus,
+    PasswordHasher,
+    SignatureVerifier,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from ledgerlink.services.vault import Vault
+
+
+@dataclass
+class Deps:
+    uow: UnitOfWorkFactory
+    bus: EventBus
+    vault: Vault
+    clock: Clock
+    banks: BankDirectory
+    hasher: PasswordHasher
+    verifier: SignatureVerifier
+    public_url: str  # where people's browsers reach the platform, e.g. http://127.0.0.1:8000
+    link_duration_days: int = 90
+    extra: dict[str, object] = field(default_factory=dict)
+
+    async def commit_and_publish(self, uow: UnitOfWork) -> None:
+        """Commit, then publish what the work collected: events never leave before the data."""
+        await uow.commit()
+        events: Sequence[Event] = list(uow.events)
+        uow.events.clear()
+        for event in events:
+            await self.bus.publish(event)

@@ -1,0 +1,428 @@
+"""Ports: the small typed interfaces that adapters implement. Services depend on these only."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from ledgerlink.domain.banking import AccountType, BankTransaction, Scope
+from ledgerlink.domain.errors import DomainError
+from ledgerlink.domain.events import Event
+from ledgerlink.domain.money import Money
+
+# --------------------------------------------------------------------------- events
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class EventBus(Protocol):
+    """Publishes domain events after commit. In-process by default; NATS JetStream later.
+
+    Handlers are isolated: a failing handler is retried and logged, never re-raised into
+    the publisher."""
+
+    def subscribe(self, event_type: type[Event], handler: Handler) -> None: ...
+
+    async def publish(self, event: Event) -> None: ...
+
+    async def drain(self) -> None:
+        """Wait until every published event has been handled (tests, shutdown)."""
+        ...
+
+
+# --------------------------------------------------------------------------- crypto
+
+
+class KeyCrypto(Protocol):
+    """Envelope encryption with per-person data keys wrapped by a master key."""
+
+    def new_wrapped_key(self) -> tuple[bytes, str]:
+        """A fresh data key, returned wrapped, with the id of the master key that wraps it."""
+        ...
+
+    def seal(self, person_id: str, wrapped_key: bytes, plaintext: bytes, *, aad: bytes) -> bytes: ...
+
+    def open(self, person_id: str, wrapped_key: bytes, sealed: bytes, *, aad: bytes) -> bytes: ...
+
+    def forget(self, person_id: str) -> None:
+        """Drop any cached unwrapped key of this person."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, hashed: str, password: str) -> bool: ...
+
+
+class SignatureVerifier(Protocol):
+    """Standard Webhooks verification on the raw body, with several secrets for rotation."""
+
+    def verify(self, secrets: Sequence[str], body: bytes, headers: Mapping[str, str]) -> None:
+        """Raise `ledgerlink.domain.errors.Unauthorized` with a specific code on failure:
+        missing_signature_headers, stale_timestamp, bad_signature."""
+        ...
+
+
+# --------------------------------------------------------------------------- banks
+
+
+class BankError(DomainError):
+    code = "bank_error"
+    status = 502
+
+
+class BankUnavailable(BankError):
+    code = "bank_unavailable"
+
+
+class BankAuthError(BankError):
+    """The bank refused our credentials or token (revoked consent, bad code, bad verifier)."""
+
+    code = "bank_auth_failed"
+    status = 400
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    url: str
+    state: str
+    code_verifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+    scopes: tuple[Scope, ...]
+    consent_id: str | None
+    consent_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BankAccountInfo:
+    bank_account_id: str
+    name: str
+    type: AccountType
+    currency: str
+    last4: str
+
+
+@dataclass(frozen=True, slots=True)
+class BankBalance:
+    bank_account_id: str
+    current: Money
+    available: Money | None
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    added: list[BankTransaction] = field(default_factory=list)
+    modified: list[BankTransaction] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    next_cursor: str = ""
+    has_more: bool = False
+
+
+class BankConnector(Protocol):
+    """One bank's authorization server and data API, seen from the platform (OAuth client)."""
+
+    def authorization_request(
+        self, *, redirect_uri: str, scopes: Sequence[Scope], state: str
+    ) -> AuthorizationRequest:
+        """Build the /authorize URL with PKCE S256; the verifier is generated here."""
+        ...
+
+    async def exchange_code(self, *, code: str, code_verifier: str, redirect_uri: str) -> TokenSet: ...
+
+    async def refresh(self, *, refresh_token: str) -> TokenSet: ...
+
+    async def revoke(self, *, token: str) -> None: ...
+
+    async def accounts(self, *, access_token: str) -> list[BankAccountInfo]: ...
+
+    async def balance(self, *, access_token: str, bank_account_id: str) -> BankBalance: ...
+
+    async def sync_transactions(
+        self, *, access_token: str, bank_account_id: str, cursor: str | None
+    ) -> SyncPage: ...
+
+    async def subscribe_events(self, *, access_token: str, callback_url: str) -> str:
+        """Ask the bank to push this consent's events to `callback_url`; returns the
+        subscription id."""
+        ...
+
+
+class BankDirectory(Protocol):
+    def connector(self, partner_id: str) -> BankConnector: ...
+
+
+# --------------------------------------------------------------------------- stored records
+# Rows as the database holds them: sensitive fields are sealed bytes. Only the access
+# functions in `ledgerlink.services.access` open them.
+
+
+@dataclass(slots=True)
+class PersonRecord:
+    id: str
+    handle: str
+    display_name: str
+    password_hash: str
+    created_at: datetime
+    erased_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class PartnerRecord:
+    id: str
+    slug: str
+    name: str
+    kind: str
+    webhook_secrets: list[str]
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class LinkRecord:
+    id: str
+    person_id: str
+    partner_id: str
+    status: str
+    scopes: list[str]
+    state: str | None
+    sealed_secrets: bytes | None  # JSON: code_verifier, access_token, refresh_token
+    bank_consent_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    token_expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    failure_code: str | None = None
+
+
+@dataclass(slots=True)
+class AccountRecord:
+    id: str
+    person_id: str
+    link_id: str
+    partner_id: str
+    bank_account_id: str
+    type: str
+    currency: str
+    last4: str
+    number_token: str
+    sealed: bytes  # JSON: name
+    sync_cursor: str | None
+    created_at: datetime
+    balance_sealed: bytes | None = None  # JSON: current_minor, available_minor
+    balance_as_of: datetime | None = None
+
+
+@dataclass(slots=True)
+class TransactionRecord:
+    id: str
+    account_id: str
+    person_id: str
+    source_key: str
+    pending_source_key: str | None
+    status: str
+    currency: str
+    booking_date: date | None
+    value_date: date | None
+    mcc: str | None
+    sealed: bytes  # JSON: amount_minor, merchant, descriptor, history
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class ThreadRecord:
+    id: str
+    person_id: str
+    kind: str
+    title: str
+    partner_id: str | None
+    link_id: str | None
+    created_at: datetime
+    last_rev: int
+    last_seq: int
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    id: str
+    thread_id: str
+    person_id: str
+    seq: int
+    rev: int
+    kind: str
+    subject_key: str | None
+    sealed: bytes  # JSON card body
+    created_at: datetime
+    edited_at: datetime | None
+
+
+@dataclass(slots=True)
+class InboxRecord:
+    id: str  # partner id + ":" + webhook-id
+    partner_id: str
+    person_id: str | None
+    event_type: str
+    sealed: bytes | None
+    received_at: datetime
+    processed_at: datetime | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class AuditRecord:
+    seq: int
+    at: datetime
+    actor: str
+    person_id: str
+    purpose: str
+    action: str
+    subject: str  # e.g. "transactions:3" or "account:acc_..." (ids only, never values)
+    prev_hash: str
+    hash: str
+
+
+# --------------------------------------------------------------------------- repositories
+
+
+class PersonRepository(Protocol):
+    async def add(self, person: PersonRecord) -> None: ...
+    async def get(self, person_id: str) -> PersonRecord | None: ...
+    async def by_handle(self, handle: str) -> PersonRecord | None: ...
+
+
+class KeyRepository(Protocol):
+    async def add(self, person_id: str, wrapped_key: bytes, master_key_id: str, at: datetime) -> None: ...
+    async def get(self, person_id: str) -> bytes | None:
+        """The wrapped key, or None if the person has none or it was destroyed."""
+        ...
+
+    async def destroy(self, person_id: str, at: datetime) -> None: ...
+
+
+class PartnerRepository(Protocol):
+    async def upsert(self, partner: PartnerRecord) -> None: ...
+    async def get(self, partner_id: str) -> PartnerRecord | None: ...
+    async def by_slug(self, slug: str) -> PartnerRecord | None: ...
+    async def all(self) -> list[PartnerRecord]: ...
+
+
+class LinkRepository(Protocol):
+    async def add(self, link: LinkRecord) -> None: ...
+    async def get(self, link_id: str) -> LinkRecord | None: ...
+    async def by_state(self, state: str) -> LinkRecord | None: ...
+    async def by_consent(self, partner_id: str, bank_consent_id: str) -> LinkRecord | None: ...
+    async def for_person(self, person_id: str) -> list[LinkRecord]: ...
+    async def update(self, link: LinkRecord) -> None: ...
+
+
+class AccountRepository(Protocol):
+    async def add(self, account: AccountRecord) -> None: ...
+    async def get(self, account_id: str) -> AccountRecord | None: ...
+    async def by_bank_id(self, partner_id: str, bank_account_id: str) -> list[AccountRecord]: ...
+    async def for_link(self, link_id: str) -> list[AccountRecord]: ...
+    async def for_person(self, person_id: str) -> list[AccountRecord]: ...
+    async def update(self, account: AccountRecord) -> None: ...
+    async def active_ids(self) -> list[str]:
+        """Ids of every account whose link is active."""
+        ...
+
+
+class TransactionRepository(Protocol):
+    async def add(self, txn: TransactionRecord) -> None: ...
+    async def find(self, account_id: str, source_keys: Sequence[str]) -> TransactionRecord | None:
+        """The row whose source_key or pending_source_key is any of `source_keys`."""
+        ...
+
+    async def get(self, txn_id: str) -> TransactionRecord | None: ...
+    async def for_account(self, account_id: str, *, limit: int = 50) -> list[TransactionRecord]: ...
+    async def update(self, txn: TransactionRecord) -> None: ...
+
+
+class ThreadRepository(Protocol):
+    async def add(self, thread: ThreadRecord) -> None: ...
+    async def get(self, thread_id: str) -> ThreadRecord | None: ...
+    async def for_person(self, person_id: str) -> list[ThreadRecord]: ...
+    async def system_thread(self, person_id: str) -> ThreadRecord | None: ...
+    async def for_link(self, link_id: str) -> ThreadRecord | None: ...
+    async def lock(self, thread_id: str) -> ThreadRecord | None:
+        """Read the thread and hold its row lock until the end of the unit of work, so
+        deliveries into one thread are serialised and converge to the latest state."""
+        ...
+
+    async def bump(self, thread_id: str, *, new_message: bool) -> tuple[int, int]:
+        """Atomically advance the thread's revision (and sequence for a new message);
+        returns (seq or current last_seq, rev)."""
+        ...
+
+    async def add_message(self, message: MessageRecord) -> None: ...
+    async def update_message(self, message: MessageRecord) -> None: ...
+    async def message_by_subject(self, thread_id: str, subject_key: str) -> MessageRecord | None: ...
+    async def messages_since(
+        self, thread_id: str, after_rev: int, *, limit: int = 500
+    ) -> list[MessageRecord]: ...
+    async def latest_messages(self, thread_id: str, *, limit: int = 100) -> list[MessageRecord]: ...
+
+
+class InboxRepository(Protocol):
+    async def add(self, record: InboxRecord) -> bool:
+        """Insert; False (and nothing written) if the id was already there."""
+        ...
+
+    async def add_many(self, records: Sequence[InboxRecord]) -> set[str]:
+        """Insert, skipping ids already present; returns the ids actually inserted."""
+        ...
+
+    async def get(self, inbox_id: str) -> InboxRecord | None: ...
+    async def unprocessed(self, *, limit: int = 100) -> list[InboxRecord]: ...
+    async def mark_processed(self, inbox_id: str, at: datetime) -> None: ...
+    async def mark_failed(self, inbox_id: str, error_code: str) -> None: ...
+
+
+class AuditRepository(Protocol):
+    async def append(
+        self, *, at: datetime, actor: str, person_id: str, purpose: str, action: str, subject: str
+    ) -> AuditRecord: ...
+    async def for_person(self, person_id: str, *, limit: int = 100) -> list[AuditRecord]: ...
+    async def all(self) -> list[AuditRecord]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Events collected during the work are published after commit."""
+
+    persons: PersonRepository
+    keys: KeyRepository
+    partners: PartnerRepository
+    links: LinkRepository
+    accounts: AccountRepository
+    transactions: TransactionRepository
+    threads: ThreadRepository
+    inbox: InboxRepository
+    audit: AuditRepository
+    events: list[Event]
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,177 @@
+"""Cursor sync: reconcile one account with its bank, so a lost webhook loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+
+from ledgerlink.domain.banking import LinkStatus, Scope
+from ledgerlink.domain.events import AccountSyncRequested, BalanceChanged, TransactionChanged
+from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.services import access
+from ledgerlink.services.deps import Deps
+from ledgerlink.services.ports import BankAuthError, BankConnector, BankError, LinkRecord, SyncPage
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGES = 50  # per run; the next run continues from the stored cursor
+
+
+async def _access_token(deps: Deps, connector: BankConnector, link: LinkRecord) -> str | None:
+    """The link's access token, refreshed first if it is about to expire."""
+    grant = Grant.for_component(link.person_id, "sync")
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        secrets = await access.open_link_secrets(deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, link, at=now)
+        await uow.commit()
+    token = secrets.get("access_token")
+    if not isinstance(token, str):
+        return None
+    expiring = link.token_expires_at is not None and link.token_expires_at - now < timedelta(seconds=60)
+    refresh_token = secrets.get("refresh_token")
+    if not expiring or not isinstance(refresh_token, str):
+        return token
+    tokens = await connector.refresh(refresh_token=refresh_token)
+    async with deps.uow() as uow:
+        fresh = await uow.links.get(link.id)
+        if fresh is None or fresh.status != LinkStatus.ACTIVE.value:
+            return None
+        fresh.token_expires_at = tokens.expires_at
+        fresh.updated_at = now
+        await access.seal_link_secrets(
+            deps.vault,
+            uow,
+            fresh,
+            {
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token or refresh_token,
+            },
+        )
+        await uow.links.update(fresh)
+        await uow.commit()
+    return tokens.access_token
+
+
+async def sync_account(deps: Deps, account_id: str) -> int:
+    """Pull every change since the stored cursor. Returns the number of changes applied."""
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(account_id)
+        link = None if account is None else await uow.links.get(account.link_id)
+    if account is None or link is None or link.status != LinkStatus.ACTIVE.value:
+        return 0
+    connector = deps.banks.connector(account.partner_id)
+    grant = Grant.for_component(account.person_id, "sync")
+    try:
+        token = await _access_token(deps, connector, link)
+        if token is None:
+            return 0
+        applied = 0
+        cursor = account.sync_cursor
+        for _ in range(MAX_PAGES):
+            if Scope.TRANSACTIONS.value not in link.scopes:
+                break
+            page = await connector.sync_transactions(
+                access_token=token, bank_account_id=account.bank_account_id, cursor=cursor
+            )
+            applied += await _apply_page(deps, grant, account_id, cursor, page)
+            cursor = page.next_cursor
+            if not page.has_more:
+                break
+        if Scope.BALANCES.value in link.scopes:
+            balance = await connector.balance(access_token=token, bank_account_id=account.bank_account_id)
+            async with deps.uow() as uow:
+                fresh = await uow.accounts.get(account_id)
+                if fresh is not None and await access.store_balance(deps.vault, uow, fresh, balance):
+                    uow.events.append(BalanceChanged(person_id=fresh.person_id, account_id=fresh.id))
+                await deps.commit_and_publish(uow)
+    except BankAuthError as exc:
+        log.warning("sync_auth_failed", account_id=account_id, code=exc.code)
+        return 0
+    except BankError as exc:
+        log.warning("sync_failed", account_id=account_id, code=exc.code)
+        raise
+    return applied
+
+
+async def _apply_page(deps: Deps, grant: Grant, account_id: str, cursor: str | None, page: SyncPage) -> int:
+    now = deps.clock.now()
+    applied = 0
+    initial = cursor is None
+    async with deps.uow() as uow:
+        account = await uow.accounts.get(account_id)
+        if account is None or account.sync_cursor != cursor:
+            return 0  # another sync moved the cursor; it applied this page already
+        for report in [*page.added, *page.modified]:
+            if report.bank_account_id != account.bank_account_id:
+                continue
+            change = await access.upsert_transaction(deps.vault, uow, grant, account, report, at=now)
+            if change.created and initial:
+                continue  # history from before the link is stored quietly, not announced
+            if change.changed:
+                applied += 1
+                uow.events.append(
+                    TransactionChanged(
+                        person_id=account.person_id,
+                        transaction_id=change.transaction.id,
+                        created=change.created,
+                    )
+                )
+        for removed_id in page.removed:
+            removed = await access.remove_transaction(deps.vault, uow, grant, account, removed_id, at=now)
+            if removed is not None:
+                applied += 1
+                uow.events.append(
+                    TransactionChanged(
+                        person_id=account.person_id, transaction_id=removed.transaction.id, created=False
+                    )
+                )
+        account.sync_cursor = page.next_cursor
+        await uow.accounts.update(account)
+        await deps.commit_and_publish(uow)
+    return applied
+
+
+class SyncScheduler:
+    """Coalesces sync requests per account: at most one run in flight and one queued."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    async def on_requested(self, event: AccountSyncRequested) -> None:
+        self.request(event.account_id)
+
+    def request(self, account_id: str) -> None:
+        if account_id in self._running:
+            self._again.add(account_id)
+            return
+        self._running[account_id] = asyncio.create_task(self._run(account_id))
+
+    async def _run(self, account_id: str) -> None:
+        try:
+            while True:
+                self._again.discard(account_id)
+                try:
+                    await sync_account(self._deps, account_id)
+                except BankError:
+                    pass  # logged in sync_account; the next event or periodic sync retries
+                except Exception:
+                    log.exception("sync_crashed", account_id=account_id)
+                if account_id not in self._again:
+                    break
+        finally:
+            self._running.pop(account_id, None)
+
+    async def drain(self) -> None:
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def sync_all(self) -> None:
+        """Queue a sync of every account with an active link (startup and periodic)."""
+        async with self._deps.uow() as uow:
+            account_ids = await uow.accounts.active_ids()
+        for account_id in account_ids:
+            self.request(account_id)

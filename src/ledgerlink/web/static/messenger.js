@@ -1,0 +1,189 @@
+// Live updates for the web messenger: resume from the revs on the page, then stream.
+// Protocol: docs/messenger.md. No framework, no build step.
+(function () {
+  "use strict";
+
+  var app = document.getElementById("app");
+  if (!app) return;
+  var currentThread = app.getAttribute("data-current-thread");
+  var messagesBox = document.getElementById("messages");
+  var statusEl = document.getElementById("conn-status");
+  var revs = {};          // thread id -> highest rev this page has seen
+  var socket = null;
+  var attempt = 0;
+  var reconnectTimer = null;
+  var everConnected = false;
+
+  function bumpRev(threadId, rev) {
+    if (!(threadId in revs) || rev > revs[threadId]) revs[threadId] = rev;
+  }
+
+  function threadLink(threadId) {
+    return document.querySelector('.thread-link[data-thread-id="' + CSS.escape(threadId) + '"]');
+  }
+
+  // The page's starting point: every thread's rev from the list, and every shown message.
+  document.querySelectorAll(".thread-link[data-thread-id]").forEach(function (a) {
+    bumpRev(a.getAttribute("data-thread-id"), parseInt(a.getAttribute("data-last-rev") || "0", 10));
+  });
+  document.querySelectorAll("#messages .msg[data-rev]").forEach(function (m) {
+    bumpRev(m.getAttribute("data-thread-id"), parseInt(m.getAttribute("data-rev"), 10));
+  });
+
+  function setStatus(state, text) {
+    if (!statusEl) return;
+    statusEl.setAttribute("data-state", state);
+    statusEl.textContent = text;
+  }
+
+  function nearBottom() {
+    return messagesBox.scrollHeight - messagesBox.scrollTop - messagesBox.clientHeight < 120;
+  }
+
+  function scrollDown() {
+    messagesBox.scrollTop = messagesBox.scrollHeight;
+  }
+
+  function fragment(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html.trim();
+    return t.content.firstElementChild;
+  }
+
+  function showMessage(frame) {
+    var el = fragment(frame.html);
+    if (!el) return;
+    var stick = nearBottom();
+    var existing = document.getElementById("m-" + frame.message_id);
+    if (existing) {
+      // An edit: the same message, a newer rev. Swap it where it stands.
+      if (parseInt(existing.getAttribute("data-rev"), 10) >= frame.rev) return;
+      existing.replaceWith(el);
+      el.classList.add("flash");
+      return;
+    }
+    var empty = document.getElementById("empty");
+    if (empty) empty.remove();
+    var after = null;
+    var all = messagesBox.querySelectorAll(".msg[data-seq]");
+    for (var i = 0; i < all.length; i++) {
+      if (parseInt(all[i].getAttribute("data-seq"), 10) > frame.seq) { after = all[i]; break; }
+    }
+    el.classList.add("arrived");
+    messagesBox.insertBefore(el, after);
+    if (stick || !after) scrollDown();
+  }
+
+  function markUnread(threadId) {
+    var link = threadLink(threadId);
+    if (link) link.classList.add("unread");
+  }
+
+  function reloadThreadList() {
+    fetch("/threads/" + encodeURIComponent(currentThread), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("thread-list");
+        var list = document.getElementById("thread-list");
+        if (!fresh || !list) return;
+        var unread = {};
+        list.querySelectorAll(".thread-link.unread").forEach(function (a) {
+          unread[a.getAttribute("data-thread-id")] = true;
+        });
+        list.replaceWith(fresh);
+        Object.keys(unread).forEach(markUnread);
+      })
+      .catch(function () { /* the next frame or reconnect tries again */ });
+  }
+
+  function applyThread(frame) {
+    var link = threadLink(frame.thread_id);
+    if (!link) {
+      bumpRev(frame.thread_id, 0);
+      reloadThreadList();
+      return;
+    }
+    link.classList.toggle("inactive", !frame.active);
+    link.setAttribute("data-active", frame.active ? "true" : "false");
+    var state = link.querySelector(".thread-state");
+    if (state) state.textContent = frame.active ? "" : "unlinked";
+    if (frame.thread_id === currentThread && !frame.active) {
+      var form = document.querySelector(".unlink-form");
+      if (form) form.remove();
+      var sub = document.querySelector('[data-testid="thread-status"]');
+      if (sub) sub.textContent = "Unlinked";
+    }
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "message") {
+      bumpRev(frame.thread_id, frame.rev);
+      if (frame.thread_id === currentThread) {
+        showMessage(frame);
+      } else {
+        if (!threadLink(frame.thread_id)) reloadThreadList();
+        markUnread(frame.thread_id);
+      }
+    } else if (frame.type === "thread") {
+      applyThread(frame);
+    } else if (frame.type === "ready") {
+      attempt = 0;
+      setStatus("live", "");
+    }
+  }
+
+  function scheduleReconnect() {
+    if (reconnectTimer !== null) return;
+    var delay = Math.min(5000, 250 * Math.pow(2, attempt)) * (0.8 + Math.random() * 0.4);
+    attempt += 1;
+    setStatus("reconnecting", "Reconnecting…");
+    reconnectTimer = setTimeout(function () { reconnectTimer = null; connect(); }, delay);
+  }
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    try {
+      socket = new WebSocket(scheme + location.host + "/ws");
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    if (!everConnected) setStatus("connecting", "");
+    socket.onopen = function () {
+      everConnected = true;
+      socket.send(JSON.stringify({ type: "resume", threads: revs, all: true }));
+    };
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      onFrame(frame);
+    };
+    socket.onclose = function (event) {
+      socket = null;
+      if (event.code === 4401) { location.href = "/login"; return; }
+      scheduleReconnect();
+    };
+  }
+
+  // Unlinking asks first; the form posts only when the person confirms.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && socket === null && reconnectTimer !== null) {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+      connect();
+    }
+  });
+
+  var current = threadLink(currentThread);
+  if (current) current.classList.remove("unread");
+  scrollDown();
+  connect();
+})();

@@ -1,0 +1,108 @@
+"""Shared fixtures: the database profiles and a running platform + sandbox bank on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from ledgerlink.adapters.crypto import Argon2PasswordHasher
+from ledgerlink.adapters.db.engine import create_null_pool_engine
+from ledgerlink.bootstrap import Container, bootstrap
+from ledgerlink.config import Settings
+from ledgerlink.domain.clock import Clock
+from ledgerlink.entrypoints.app import create_app
+from ledgerlink.sandbox.testing import bind_loopback, serve
+
+PG_URL_ENV = "LEDGERLINK_TEST_PG_URL"
+
+
+def fast_hasher() -> Argon2PasswordHasher:
+    """Argon2 with tiny costs: the real algorithm, test-speed parameters."""
+    return Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A new empty database of the given kind; PostgreSQL ones are dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledgerlink.db'}"
+        return
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_URL_ENV} is not set: scripts/test starts PostgreSQL and sets it")
+        pytest.skip(f"{PG_URL_ENV} not set (run through ./scripts/test)")
+    name = f"ll_{secrets.token_hex(6)}"
+    admin = create_null_pool_engine(base)
+    async with admin.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@dataclass
+class Stack:
+    """The platform and the sandbox bank, each served by uvicorn on its own loopback port."""
+
+    container: Container
+    app: Any
+    platform_url: str
+    bank_url: str
+
+    @property
+    def deps(self) -> Any:
+        return self.container.deps
+
+    @property
+    def bank(self) -> Any:
+        return self.container.sandbox
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.platform_url, timeout=10.0)
+
+
+@asynccontextmanager
+async def running_stack(tmp_path: Path, db_url: str, *, clock: Clock | None = None,
+                        simulate: bool = False, **settings: Any) -> AsyncIterator[Stack]:
+    platform_sock, platform_url = bind_loopback()
+    bank_sock, bank_url = bind_loopback()
+    config = Settings(
+        data_dir=tmp_path / "data", database_url=db_url, public_url=platform_url,
+        sandbox_url=bank_url, embedded_sandbox=True, sandbox_simulate=simulate,
+        sync_interval_seconds=0, **settings,
+    )
+    kwargs: dict[str, Any] = {"hasher": fast_hasher()}
+    if clock is not None:
+        kwargs["clock"] = clock
+    container = await bootstrap(config, **kwargs)
+    app = create_app(container)
+    async with serve(container.sandbox_app, bank_sock), serve(app, platform_sock):
+        yield Stack(container=container, app=app, platform_url=platform_url, bank_url=bank_url)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, db_url: str) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path, db_url) as s:
+        yield s

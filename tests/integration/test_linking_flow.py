@@ -1,0 +1,139 @@
+"""The foundation flow through the services, with the sandbox bank over real HTTP."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
+from ledgerlink.domain.chat import CardKind
+from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.domain.privacy import Grant
+from ledgerlink.sandbox.testing import browser_consent
+from ledgerlink.services import linking, messenger
+from tests.conftest import Stack
+
+
+async def _linked(stack: Stack, handle: str = "pat", login: str = "alice") -> tuple[Grant, str]:
+    person_id = await messenger.register(stack.deps, handle=handle, display_name="Pat",
+                                         password="correct horse")
+    grant = Grant.for_person(person_id)
+    url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
+    async with httpx.AsyncClient(timeout=10.0) as browser:
+        resp = await browser_consent(browser, url, login=login)
+    assert resp.status_code in (302, 303), resp.text
+    query = parse_qs(urlparse(resp.headers["location"]).query)
+    thread_id = await linking.complete_link(stack.deps, grant, state=query["state"][0],
+                                            code=query["code"][0])
+    await stack.container.drain()
+    return grant, thread_id
+
+
+async def _cards(stack: Stack, grant: Grant, thread_id: str) -> list:
+    return await messenger.thread_messages(stack.deps, grant, thread_id)
+
+
+async def test_linking_opens_a_bank_thread_with_one_balance_card_per_account(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    messages = await _cards(stack, grant, thread_id)
+    balances = [m for m in messages if m.kind is CardKind.BALANCE]
+    accounts = stack.bank.accounts_of("alice")
+    assert len(balances) == len(accounts)
+    for card in balances:
+        assert card.body["current"] is not None
+        assert "••" in card.body["account"]
+    threads = await messenger.list_threads(stack.deps, grant)
+    assert [t.kind.value for t in threads] == ["system", "bank"]
+
+
+async def test_purchase_arrives_once_and_is_edited_in_place_when_it_posts(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    pending_id = await stack.bank.purchase("alice", merchant="Blue Bottle Coffee", amount="4.50")
+    await stack.container.drain()
+    txns = [m for m in await _cards(stack, grant, thread_id) if m.kind is CardKind.TRANSACTION]
+    assert len(txns) == 1
+    assert txns[0].body["status"] == "pending"
+    first = txns[0]
+
+    await stack.bank.post(pending_id, final_amount="5.40")
+    await stack.container.drain()
+    txns = [m for m in await _cards(stack, grant, thread_id) if m.kind is CardKind.TRANSACTION]
+    assert len(txns) == 1, "the posted purchase must edit the pending message, not add one"
+    assert txns[0].id == first.id and txns[0].seq == first.seq
+    assert txns[0].rev > first.rev
+    assert txns[0].body["status"] == "posted"
+    assert txns[0].body["amount"] == "-5.40"
+
+
+async def test_a_lost_webhook_is_recovered_by_cursor_sync(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    bank = stack.bank
+    for subscription in bank.ledger.subscriptions.values():
+        subscription.active = False  # the bank's pushes are lost from now on
+    await bank.purchase("alice", merchant="Whole Foods Market", amount="23.10")
+    account_id = (await messenger.list_threads(stack.deps, grant))[1].link_id
+    assert account_id
+    await stack.container.scheduler.sync_all()
+    await stack.container.drain()
+    txns = [m for m in await _cards(stack, grant, thread_id) if m.kind is CardKind.TRANSACTION]
+    assert [t.body["merchant"] for t in txns] == ["Whole Foods Market"]
+
+
+async def test_unlink_revokes_at_the_bank_and_stops_updates(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    threads = await messenger.list_threads(stack.deps, grant)
+    link_id = threads[1].link_id
+    assert link_id
+    await linking.unlink(stack.deps, grant, link_id=link_id)
+    await stack.bank.purchase("alice", merchant="Shell", amount="40.00")
+    await stack.container.scheduler.sync_all()
+    await stack.container.drain()
+    messages = await _cards(stack, grant, thread_id)
+    assert not [m for m in messages if m.kind is CardKind.TRANSACTION]
+    assert "unlinked" in messages[-1].body["text"]
+    assert (await messenger.list_threads(stack.deps, grant))[1].active is False
+
+
+async def test_a_revoke_at_the_bank_ends_the_link_and_the_thread_says_so(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    consent_id = next(iter(stack.bank.ledger.consents))
+    await stack.bank.revoke_consent(consent_id)
+    await stack.container.drain()
+    messages = await _cards(stack, grant, thread_id)
+    assert "ended this link" in messages[-1].body["text"]
+
+
+async def test_someone_elses_thread_is_not_found(stack: Stack) -> None:
+    _, thread_id = await _linked(stack)
+    other = await messenger.register(stack.deps, handle="mallory", display_name="M",
+                                     password="password123")
+    with pytest.raises(NotFound):
+        await messenger.thread_messages(stack.deps, Grant.for_person(other), thread_id)
+
+
+async def test_a_wrong_state_is_refused_with_a_message_in_the_system_thread(stack: Stack) -> None:
+    person_id = await messenger.register(stack.deps, handle="sam", display_name="Sam",
+                                         password="password123")
+    grant = Grant.for_person(person_id)
+    with pytest.raises(DomainError) as info:
+        await linking.complete_link(stack.deps, grant, state="forged", code="whatever")
+    assert info.value.code == "link_state_unknown"
+    system = (await messenger.list_threads(stack.deps, grant))[0]
+    last = (await messenger.thread_messages(stack.deps, grant, system.id))[-1]
+    assert last.body["tone"] == "error"
+
+
+async def test_a_reused_code_is_refused(stack: Stack) -> None:
+    person_id = await messenger.register(stack.deps, handle="kim", display_name="Kim",
+                                         password="password123")
+    grant = Grant.for_person(person_id)
+    url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
+    async with httpx.AsyncClient(timeout=10.0) as browser:
+        resp = await browser_consent(browser, url, login="alice")
+    query = parse_qs(urlparse(resp.headers["location"]).query)
+    await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+    with pytest.raises(DomainError) as info:
+        await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+    assert info.value.code in {"link_state_unknown", "link_state_used"}
