@@ -84,14 +84,20 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(tmp_path: Path, db_url: str, *, clock: Clock | None = None,
-                        simulate: bool = False, **settings: Any) -> AsyncIterator[Stack]:
+async def running_stack(
+    tmp_path: Path, db_url: str, *, clock: Clock | None = None, simulate: bool = False, **settings: Any
+) -> AsyncIterator[Stack]:
     platform_sock, platform_url = bind_loopback()
     bank_sock, bank_url = bind_loopback()
     config = Settings(
-        data_dir=tmp_path / "data", database_url=db_url, public_url=platform_url,
-        sandbox_url=bank_url, embedded_sandbox=True, sandbox_simulate=simulate,
-        sync_interval_seconds=0, **settings,
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        public_url=platform_url,
+        sandbox_url=bank_url,
+        embedded_sandbox=True,
+        sandbox_simulate=simulate,
+        sync_interval_seconds=0,
+        **settings,
     )
     kwargs: dict[str, Any] = {"hasher": fast_hasher()}
     if clock is not None:

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from tests.conftest import Stack
 
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
 from ledgerlink.domain.chat import CardKind
@@ -13,20 +14,19 @@ from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services import linking, messenger
-from tests.conftest import Stack
 
 
 async def _linked(stack: Stack, handle: str = "pat", login: str = "alice") -> tuple[Grant, str]:
-    person_id = await messenger.register(stack.deps, handle=handle, display_name="Pat",
-                                         password="correct horse")
+    person_id = await messenger.register(
+        stack.deps, handle=handle, display_name="Pat", password="correct horse"
+    )
     grant = Grant.for_person(person_id)
     url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login=login)
     assert resp.status_code in (302, 303), resp.text
     query = parse_qs(urlparse(resp.headers["location"]).query)
-    thread_id = await linking.complete_link(stack.deps, grant, state=query["state"][0],
-                                            code=query["code"][0])
+    thread_id = await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     await stack.container.drain()
     return grant, thread_id
 
@@ -107,15 +107,13 @@ async def test_a_revoke_at_the_bank_ends_the_link_and_the_thread_says_so(stack: 
 
 async def test_someone_elses_thread_is_not_found(stack: Stack) -> None:
     _, thread_id = await _linked(stack)
-    other = await messenger.register(stack.deps, handle="mallory", display_name="M",
-                                     password="password123")
+    other = await messenger.register(stack.deps, handle="mallory", display_name="M", password="password123")
     with pytest.raises(NotFound):
         await messenger.thread_messages(stack.deps, Grant.for_person(other), thread_id)
 
 
 async def test_a_wrong_state_is_refused_with_a_message_in_the_system_thread(stack: Stack) -> None:
-    person_id = await messenger.register(stack.deps, handle="sam", display_name="Sam",
-                                         password="password123")
+    person_id = await messenger.register(stack.deps, handle="sam", display_name="Sam", password="password123")
     grant = Grant.for_person(person_id)
     with pytest.raises(DomainError) as info:
         await linking.complete_link(stack.deps, grant, state="forged", code="whatever")
@@ -126,8 +124,7 @@ async def test_a_wrong_state_is_refused_with_a_message_in_the_system_thread(stac
 
 
 async def test_a_reused_code_is_refused(stack: Stack) -> None:
-    person_id = await messenger.register(stack.deps, handle="kim", display_name="Kim",
-                                         password="password123")
+    person_id = await messenger.register(stack.deps, handle="kim", display_name="Kim", password="password123")
     grant = Grant.for_person(person_id)
     url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
     async with httpx.AsyncClient(timeout=10.0) as browser:

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from tests.conftest import Stack
 
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.privacy import Grant
@@ -17,7 +18,6 @@ from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services import messenger
 from ledgerlink.services.access import MessageView
-from tests.conftest import Stack
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -227,7 +227,7 @@ async def test_linking_shows_balances_transactions_edited_in_place_and_unlink(
     page = await client.get(thread_path)
     assert "You unlinked this bank" in unescape(page.text)
     assert 'data-testid="unlink"' not in page.text
-    assert re.search(r'thread-link inactive"[^>]*data-testid="thread-link-Sandbox Bank"', page.text)
+    assert re.search(r'thread-link[^"]* inactive"[^>]*data-testid="thread-link-Sandbox Bank"', page.text)
     again = await client.post(f"/links/{link_id.group(1)}/unlink", data={"csrf": token})
     assert again.status_code == 303 and "notice=link_not_active" in again.headers["location"]
 

@@ -16,6 +16,13 @@ class DomainError(Exception):
             self.code = code
 
 
+class BadRequest(DomainError):
+    """The request could not be read at all (e.g. a body that is not JSON)."""
+
+    code = "bad_request"
+    status = 400
+
+
 class InvalidInput(DomainError):
     code = "invalid_input"
     status = 422

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from ledgerlink.domain.banking import LinkStatus
-from ledgerlink.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from ledgerlink.domain.errors import BadRequest, Conflict, DomainError, InvalidInput, NotFound
 from ledgerlink.domain.events import (
     AccountSyncRequested,
     BalanceChanged,
@@ -122,7 +122,7 @@ class Ingest:
         try:
             envelope = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput(
+            raise BadRequest(
                 f"the body is not valid JSON ({exc.__class__.__name__} at position {getattr(exc, 'pos', 0)})",
                 code="malformed_json",
             ) from None
