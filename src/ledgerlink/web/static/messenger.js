@@ -57,9 +57,16 @@
     var existing = document.getElementById("m-" + frame.message_id);
     if (existing) {
       // An edit: the same message, a newer rev. Swap it where it stands.
+      // Update the element itself (not a new node), so it keeps its place, focus and listeners.
       if (parseInt(existing.getAttribute("data-rev"), 10) >= frame.rev) return;
-      existing.replaceWith(el);
-      el.classList.add("flash");
+      Array.prototype.slice.call(existing.attributes).forEach(function (a) {
+        if (!el.hasAttribute(a.name)) existing.removeAttribute(a.name);
+      });
+      Array.prototype.slice.call(el.attributes).forEach(function (a) {
+        existing.setAttribute(a.name, a.value);
+      });
+      existing.replaceChildren.apply(existing, Array.prototype.slice.call(el.childNodes));
+      existing.classList.add("flash");
       return;
     }
     var empty = document.getElementById("empty");
