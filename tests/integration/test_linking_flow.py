@@ -134,3 +134,22 @@ async def test_a_reused_code_is_refused(stack: Stack) -> None:
     with pytest.raises(DomainError) as info:
         await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     assert info.value.code in {"link_state_unknown", "link_state_used"}
+
+
+async def test_an_expired_access_token_is_refreshed_during_sync(tmp_path, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from ledgerlink.domain.clock import FrozenClock
+    from tests.conftest import running_stack
+
+    clock = FrozenClock(datetime.now(UTC))
+    async with running_stack(tmp_path, db_url, clock=clock) as stack:
+        grant, thread_id = await _linked(stack)
+        for subscription in stack.bank.ledger.subscriptions.values():
+            subscription.active = False
+        clock.advance(timedelta(hours=3))  # the 1-hour access token is long dead
+        await stack.bank.purchase("alice", merchant="Trader Joe's", amount="12.00")
+        await stack.container.scheduler.sync_all()
+        await stack.container.drain()
+        txns = [m for m in await _cards(stack, grant, thread_id) if m.kind is CardKind.TRANSACTION]
+        assert [t.body["merchant"] for t in txns] == ["Trader Joe's"]

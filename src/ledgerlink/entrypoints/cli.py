@@ -36,6 +36,7 @@ DataDirOpt = Annotated[Path, typer.Option(help="where the database and key files
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ledgerlink.domain.errors import DomainError
+from ledgerlink.entrypoints import metrics
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
 
 router = APIRouter(tags=["partners"])
@@ -68,5 +70,16 @@ async def receive_event(partner_slug: str, request: Request) -> JSONResponse:
     """Receive a signed event from a bank partner (verify, dedupe, persist, then 202)."""
     ingest = request.app.state.container.ingest
     body = await request.body()
-    event_id = await ingest.receive(partner_slug, body, request.headers)
+    try:
+        event_id = await ingest.receive(partner_slug, body, request.headers)
+    except DomainError as exc:
+        partner = "unknown" if exc.code == "unknown_partner" else _label(partner_slug)
+        metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
+        raise
+    metrics.bank_events.labels(partner=_label(partner_slug), outcome="accepted").inc()
     return JSONResponse({"id": event_id.split(":", 1)[1], "status": "accepted"}, status_code=202)
+
+
+def _label(slug: str) -> str:
+    # Unknown slugs come from the outside: keep label cardinality bounded.
+    return slug if len(slug) <= 40 and slug.replace("-", "").isalnum() else "invalid"
