@@ -6,7 +6,6 @@ import asyncio
 import re
 
 from playwright.async_api import Dialog, Page, expect
-
 from tests.conftest import Stack
 
 PASSWORD = "correct horse battery"

@@ -139,8 +139,9 @@ async def test_a_reused_code_is_refused(stack: Stack) -> None:
 async def test_an_expired_access_token_is_refreshed_during_sync(tmp_path, db_url: str) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime, timedelta
 
-    from ledgerlink.domain.clock import FrozenClock
     from tests.conftest import running_stack
+
+    from ledgerlink.domain.clock import FrozenClock
 
     clock = FrozenClock(datetime.now(UTC))
     async with running_stack(tmp_path, db_url, clock=clock) as stack:

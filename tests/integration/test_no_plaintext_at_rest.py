@@ -22,9 +22,7 @@ async def test_merchants_amounts_tokens_and_account_names_are_not_stored_in_clea
         await stack.bank.purchase("alice", merchant="Blue Bottle Coffee", amount="7.77")
         await stack.container.drain()
         needles = await _needles(stack)
-    files = [p for p in tmp_path.glob("ledgerlink.db*") if p.is_file()]
-    assert files
-    blob = b"".join(p.read_bytes() for p in files)
+    blob = _database_bytes(tmp_path)
     for needle in needles:
         assert needle.encode() not in blob, f"found {needle!r} in clear in the database"
 
@@ -51,3 +49,9 @@ async def _needles(stack: Stack) -> list[str]:
 
 def _person(stack: Stack) -> str:
     return str(stack.person_id)
+
+
+def _database_bytes(folder: Path) -> bytes:
+    files = [p for p in folder.glob("ledgerlink.db*") if p.is_file()]
+    assert files
+    return b"".join(p.read_bytes() for p in files)

@@ -249,6 +249,7 @@ async def test_a_new_bank_thread_is_announced_live_and_unlink_marks_it_inactive(
             got: dict[str, dict[str, Any]] = {}
             while "thread" not in got or "message" not in got:
                 frame = await next_frame(ws)
-                got[frame["type"]] = frame
+                # Balance edits from the first sync may still be in flight: skip them.
+                if frame["type"] == "thread" or "You unlinked this bank" in frame.get("text", ""):
+                    got[frame["type"]] = frame
             assert got["thread"]["active"] is False
-            assert "You unlinked this bank" in got["message"]["text"]

@@ -23,10 +23,10 @@ import structlog
 from fastapi import APIRouter, WebSocket
 
 from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored
-from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import current_person_id, get_hub
 from ledgerlink.entrypoints.rendering import render_message
-from ledgerlink.services import access, messenger
+from ledgerlink.services import messenger
 from ledgerlink.services.access import MessageView
 from ledgerlink.services.cards import plain_text
 from ledgerlink.services.deps import Deps
@@ -224,13 +224,8 @@ class Hub:
 
     async def _changes(self, grant: Grant, thread_id: str, after_rev: int) -> list[MessageView]:
         # One indexed query for the changes after `after_rev`, read for delivery.
-        deps = self._deps
-        async with deps.uow() as uow:
-            views = await access.read_messages(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
-                                               thread_id, at=deps.clock.now(), after_rev=after_rev,
-                                               limit=PAGE)
-            await uow.commit()  # the audit entry
-        return views
+        return await messenger.changes_for_delivery(self._deps, grant, thread_id,
+                                                    after_rev=after_rev, limit=PAGE)
 
     async def _announce_new_thread(self, person_id: str, thread_id: str,
                                    conns: list[Connection]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,7 +30,8 @@ class Deps:
     verifier: SignatureVerifier
     public_url: str  # where people's browsers reach the platform, e.g. http://127.0.0.1:8000
     link_duration_days: int = 90
-    extra: dict[str, object] = field(default_factory=dict)
+    # Per-link locks for work that must be single-flight in this process (token refresh).
+    link_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""

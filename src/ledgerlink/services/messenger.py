@@ -177,11 +177,10 @@ async def thread_messages(
     return views
 
 
-async def message_for_delivery(
-    deps: Deps, *, person_id: str, thread_id: str, message_id: str
-) -> access.MessageView | None:
-    """One message, read to push it to a live connection (purpose deliver_update)."""
-    grant = Grant.for_component(person_id, "realtime")
+async def changes_for_delivery(
+    deps: Deps, grant: Grant, thread_id: str, *, after_rev: int, limit: int = 200
+) -> list[access.MessageView]:
+    """The changes after `after_rev`, read to push them to live connections (deliver_update)."""
     async with deps.uow() as uow:
         views = await access.read_messages(
             deps.vault,
@@ -190,14 +189,11 @@ async def message_for_delivery(
             Purpose.DELIVER_UPDATE,
             thread_id,
             at=deps.clock.now(),
-            after_rev=None,
-            limit=1_000_000,
+            after_rev=after_rev,
+            limit=limit,
         )
-        await uow.commit()
-    for view in views:
-        if view.id == message_id:
-            return view
-    return None
+        await uow.commit()  # the audit entry
+    return views
 
 
 async def bank_partners(deps: Deps) -> list[PartnerRecord]:

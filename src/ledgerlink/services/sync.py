@@ -12,6 +12,7 @@ from ledgerlink.domain.events import AccountSyncRequested, BalanceChanged, Trans
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.deps import Deps
+from ledgerlink.services.linking import end_link
 from ledgerlink.services.ports import BankAuthError, BankConnector, BankError, LinkRecord, SyncPage
 
 log = structlog.get_logger(__name__)
@@ -19,39 +20,49 @@ log = structlog.get_logger(__name__)
 MAX_PAGES = 50  # per run; the next run continues from the stored cursor
 
 
-async def _access_token(deps: Deps, connector: BankConnector, link: LinkRecord) -> str | None:
-    """The link's access token, refreshed first if it is about to expire."""
-    grant = Grant.for_component(link.person_id, "sync")
-    now = deps.clock.now()
-    async with deps.uow() as uow:
-        secrets = await access.open_link_secrets(deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, link, at=now)
-        await uow.commit()
-    token = secrets.get("access_token")
-    if not isinstance(token, str):
-        return None
-    expiring = link.token_expires_at is not None and link.token_expires_at - now < timedelta(seconds=60)
-    refresh_token = secrets.get("refresh_token")
-    if not expiring or not isinstance(refresh_token, str):
-        return token
-    tokens = await connector.refresh(refresh_token=refresh_token)
-    async with deps.uow() as uow:
-        fresh = await uow.links.get(link.id)
-        if fresh is None or fresh.status != LinkStatus.ACTIVE.value:
+async def _access_token(deps: Deps, connector: BankConnector, link_id: str) -> str | None:
+    """The link's access token, refreshed first if it is about to expire.
+
+    Refresh tokens rotate and a reused one may end the consent at the bank, so refreshes are
+    single-flight per link: the lock holder refreshes, the others then read its result."""
+    lock = deps.link_locks.setdefault(link_id, asyncio.Lock())
+    async with lock:
+        now = deps.clock.now()
+        async with deps.uow() as uow:
+            link = await uow.links.get(link_id)
+            if link is None or link.status != LinkStatus.ACTIVE.value:
+                return None
+            grant = Grant.for_component(link.person_id, "sync")
+            secrets = await access.open_link_secrets(
+                deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, link, at=now
+            )
+            await uow.commit()
+        token = secrets.get("access_token")
+        if not isinstance(token, str):
             return None
-        fresh.token_expires_at = tokens.expires_at
-        fresh.updated_at = now
-        await access.seal_link_secrets(
-            deps.vault,
-            uow,
-            fresh,
-            {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token or refresh_token,
-            },
-        )
-        await uow.links.update(fresh)
-        await uow.commit()
-    return tokens.access_token
+        expiring = link.token_expires_at is not None and link.token_expires_at - now < timedelta(seconds=60)
+        refresh_token = secrets.get("refresh_token")
+        if not expiring or not isinstance(refresh_token, str):
+            return token
+        tokens = await connector.refresh(refresh_token=refresh_token)
+        async with deps.uow() as uow:
+            fresh = await uow.links.get(link_id)
+            if fresh is None or fresh.status != LinkStatus.ACTIVE.value:
+                return None
+            fresh.token_expires_at = tokens.expires_at
+            fresh.updated_at = now
+            await access.seal_link_secrets(
+                deps.vault,
+                uow,
+                fresh,
+                {
+                    "access_token": tokens.access_token,
+                    "refresh_token": tokens.refresh_token or refresh_token,
+                },
+            )
+            await uow.links.update(fresh)
+            await uow.commit()
+        return tokens.access_token
 
 
 async def sync_account(deps: Deps, account_id: str) -> int:
@@ -64,18 +75,19 @@ async def sync_account(deps: Deps, account_id: str) -> int:
     connector = deps.banks.connector(account.partner_id)
     grant = Grant.for_component(account.person_id, "sync")
     try:
-        token = await _access_token(deps, connector, link)
+        token = await _access_token(deps, connector, link.id)
         if token is None:
             return 0
         applied = 0
         cursor = account.sync_cursor
+        initial = cursor is None  # the first sync after linking brings history, quietly
         for _ in range(MAX_PAGES):
             if Scope.TRANSACTIONS.value not in link.scopes:
                 break
             page = await connector.sync_transactions(
                 access_token=token, bank_account_id=account.bank_account_id, cursor=cursor
             )
-            applied += await _apply_page(deps, grant, account_id, cursor, page)
+            applied += await _apply_page(deps, grant, account_id, cursor, page, initial=initial)
             cursor = page.next_cursor
             if not page.has_more:
                 break
@@ -87,7 +99,16 @@ async def sync_account(deps: Deps, account_id: str) -> int:
                     uow.events.append(BalanceChanged(person_id=fresh.person_id, account_id=fresh.id))
                 await deps.commit_and_publish(uow)
     except BankAuthError as exc:
+        # The bank no longer honours this consent (revoked or expired there, and its
+        # notice never reached us): end the link rather than retry forever.
         log.warning("sync_auth_failed", account_id=account_id, code=exc.code)
+        await end_link(
+            deps,
+            link_id=link.id,
+            by="bank",
+            text="Your bank no longer accepts this link (the consent was revoked or has expired "
+            "there). No more updates will arrive here. You can link again at any time.",
+        )
         return 0
     except BankError as exc:
         log.warning("sync_failed", account_id=account_id, code=exc.code)
@@ -95,10 +116,11 @@ async def sync_account(deps: Deps, account_id: str) -> int:
     return applied
 
 
-async def _apply_page(deps: Deps, grant: Grant, account_id: str, cursor: str | None, page: SyncPage) -> int:
+async def _apply_page(
+    deps: Deps, grant: Grant, account_id: str, cursor: str | None, page: SyncPage, *, initial: bool
+) -> int:
     now = deps.clock.now()
     applied = 0
-    initial = cursor is None
     async with deps.uow() as uow:
         account = await uow.accounts.get(account_id)
         if account is None or account.sync_cursor != cursor:

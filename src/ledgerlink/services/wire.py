@@ -6,6 +6,7 @@ reported by webhook and by cursor sync becomes the very same `BankTransaction`.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -33,6 +34,21 @@ def _str(obj: dict[str, Any], name: str, where: str, *, required: bool = True) -
     if not isinstance(value, str) or len(value) > 512:
         raise InvalidInput(
             f"{where}.{name} must be a string of at most 512 characters", code="malformed_payload"
+        )
+    return value
+
+
+_MCC = re.compile(r"^[0-9]{4}$")
+MAX_ID = 128
+
+
+def _id(obj: dict[str, Any], name: str, where: str) -> str:
+    """A bank's identifier: required, printable, at most 128 characters (our column size)."""
+    value = _str(obj, name, where)
+    assert value is not None
+    if not value or len(value) > MAX_ID or not value.isprintable():
+        raise InvalidInput(
+            f"{where}.{name} must be a printable id of 1-{MAX_ID} characters", code="malformed_payload"
         )
     return value
 
@@ -77,10 +93,18 @@ def parse_transaction(obj: Any, where: str = "transaction") -> BankTransaction:
     status_raw = _str(obj, "status", where)
     try:
         status = TransactionStatus(status_raw or "")
+        if status is TransactionStatus.REMOVED:
+            raise ValueError(status)
     except ValueError:
         raise InvalidInput(f"{where}.status must be pending or posted", code="malformed_payload") from None
-    txn_id = _str(obj, "transaction_id", where)
-    account_id = _str(obj, "account_id", where)
+    txn_id = _id(obj, "transaction_id", where)
+    account_id = _id(obj, "account_id", where)
+    mcc = _str(obj, "mcc", where, required=False)
+    if mcc is not None and not _MCC.match(mcc):
+        raise InvalidInput(f"{where}.mcc must be a 4-digit merchant category code", code="malformed_payload")
+    pending_id = _str(obj, "pending_transaction_id", where, required=False)
+    if pending_id is not None:
+        pending_id = _id(obj, "pending_transaction_id", where)
     assert txn_id is not None and account_id is not None
     return BankTransaction(
         bank_transaction_id=txn_id,
@@ -91,8 +115,8 @@ def parse_transaction(obj: Any, where: str = "transaction") -> BankTransaction:
         value_date=_date(obj, "value_date", where),
         merchant=_str(obj, "merchant_name", where, required=False),
         descriptor=_str(obj, "descriptor", where, required=False) or "",
-        mcc=_str(obj, "mcc", where, required=False),
-        pending_transaction_id=_str(obj, "pending_transaction_id", where, required=False),
+        mcc=mcc,
+        pending_transaction_id=pending_id,
     )
 
 
@@ -100,8 +124,8 @@ def parse_balance(obj: Any, where: str = "balance") -> BankBalance:
     if not isinstance(obj, dict):
         raise InvalidInput(f"{where} must be a JSON object", code="malformed_payload")
     currency = _str(obj, "currency", where)
-    account_id = _str(obj, "account_id", where)
-    assert currency is not None and account_id is not None
+    account_id = _id(obj, "account_id", where)
+    assert currency is not None
     available = parse_money(obj, "available", currency, where) if obj.get("available") is not None else None
     return BankBalance(
         bank_account_id=account_id,
