@@ -154,3 +154,16 @@ async def test_an_expired_access_token_is_refreshed_during_sync(tmp_path, db_url
         await stack.container.drain()
         txns = [m for m in await _cards(stack, grant, thread_id) if m.kind is CardKind.TRANSACTION]
         assert [t.body["merchant"] for t in txns] == ["Trader Joe's"]
+
+
+async def test_a_bank_side_revoke_whose_notice_was_lost_ends_the_link_at_the_next_sync(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    for subscription in stack.bank.ledger.subscriptions.values():
+        subscription.active = False  # the consent.revoked push will be lost
+    consent_id = next(iter(stack.bank.ledger.consents))
+    await stack.bank.revoke_consent(consent_id)
+    await stack.container.scheduler.sync_all()
+    await stack.container.drain()
+    messages = await _cards(stack, grant, thread_id)
+    assert "no longer accepts this link" in messages[-1].body["text"]
+    assert (await messenger.list_threads(stack.deps, grant))[1].active is False
