@@ -220,6 +220,7 @@ async def _serve_ledgerlink(ready: Path, loop: str, data_dir: Path, database_url
                         sandbox_url=bank_url, embedded_sandbox=True, sandbox_simulate=False,
                         sync_interval_seconds=0, log_level="warning")
     container = await bootstrap(settings)
+    ingest_only = os.environ.get("BENCH_INGEST_ONLY") == "1"
     lock = None
     if getattr(container.deps.uow, "_write_lock", None) is not None:  # SQLite: instrument it
         lock = _TimedLock()
@@ -248,6 +249,10 @@ async def _serve_ledgerlink(ready: Path, loop: str, data_dir: Path, database_url
     query = parse_qs(urlparse(resp.headers["location"]).query)
     thread_id = await linking.complete_link(deps, grant, state=query["state"][0], code=query["code"][0])
     await container.drain()
+    if ingest_only:  # diagnostic: stored events are not applied (rows stay unprocessed)
+        from ledgerlink.domain.events import BankEventReceived
+
+        container.deps.bus._handlers[BankEventReceived] = []  # type: ignore[attr-defined]
     account = container.sandbox.accounts_of(BANK_LOGIN)[0]
     _write_ready(ready, {
         "url": platform_url, "pid": os.getpid(), "thread_id": thread_id,
@@ -492,12 +497,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Server:
-    def __init__(self, role: str, workdir: Path, *extra: str) -> None:
+    def __init__(self, role: str, workdir: Path, *extra: str, ingest_only: bool = False) -> None:
         self.ready_file = workdir / f"{role}.ready"
         self.log = workdir / f"{role}.log"
         cmd = [sys.executable, str(Path(__file__).resolve()), f"_serve-{role}", str(self.ready_file), *extra]
+        env = {**os.environ, "BENCH_INGEST_ONLY": "1" if ingest_only else "0"}
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         env=env)
         self.info: dict[str, Any] = {}
 
     def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
@@ -560,19 +567,20 @@ async def latency_phase(args: argparse.Namespace, bare: Server, ll: Server, run:
     bare_res = await paced_load(bare_url, bare_reqs, args.rate)
     bare_use = usage(before, bare.snap(), count)
 
-    watcher = Watcher(run, count)
+    watcher = Watcher(run, 0 if args.ingest_only else count)
     await watcher.connect(ll_url, await ws_login(ll_url))
     events = [s.raw(ll_host) for s in sign_events(ll.info, run, 0, count)]
     before = ll.snap()
     ll_res = await paced_load(ll_url, events, args.rate)
     with contextlib.suppress(TimeoutError):  # bounded wait for stragglers
-        await asyncio.wait_for(watcher.complete.wait(), args.ws_grace)
+        await asyncio.wait_for(watcher.complete.wait(), 0.1 if args.ingest_only else args.ws_grace)
     ll_use = usage(before, ll.snap(), ll_res.statuses.get(202, 0))
     await watcher.close()
     sent = ll_res.scheduled
     ws_lat = [at - sent[i] for i, at in watcher.arrivals.items() if i < len(sent)]
-    return {"count": count, "bare": bare_res, "ingest": ll_res, "ws": ws_lat,
-            "ws_lost": count - len(watcher.arrivals), "bare_use": bare_use, "ll_use": ll_use}
+    lost = 0 if args.ingest_only else count - len(watcher.arrivals)
+    return {"count": count, "bare": bare_res, "ingest": ll_res, "ws": ws_lat, "ws_lost": lost,
+            "bare_use": bare_use, "ll_use": ll_use}
 
 
 def throughput_phase(args: argparse.Namespace, bare_server: Server, ll_server: Server, run: str,
@@ -617,6 +625,8 @@ def report(args: argparse.Namespace, lat: dict[str, Any], thr: dict[str, Any], m
     print()
     print(f"ledgerlink ingest bench  db={args.db}  seconds={args.seconds:g}  rate={args.rate:g}/s  "
           f"wrk -t{args.threads} -c{args.connections}  uvicorn loop={args.loop} http={UVICORN['http']}")
+    if args.ingest_only:
+        print("DIAGNOSTIC --ingest-only: stored events are NOT applied; this is not the product's figure")
     print("=" * 96)
     print("1. Ingest throughput (accepted 202/s, signed events, keep-alive)")
     print(f"   {'server':<34}{'202/s':>10}{'non-202':>9}{'sock err':>9}{'p50 ms':>9}{'p99 ms':>9}")
@@ -673,7 +683,8 @@ async def orchestrate(args: argparse.Namespace) -> int:
         database_url = args.db  # an empty database of any supported kind
     started = time.monotonic()
     bare = Server("bare", workdir, args.loop)
-    ll = Server("ledgerlink", workdir, args.loop, str(workdir / "data"), database_url)
+    ll = Server("ledgerlink", workdir, args.loop, str(workdir / "data"), database_url,
+                ingest_only=args.ingest_only)
     try:
         bare.wait_ready()
         ll.wait_ready()
@@ -725,6 +736,8 @@ def main() -> int:
     parser.add_argument("--ws-grace", type=float, default=10.0, help="max wait for late WebSocket frames")
     parser.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"],
                         help="event loop of both servers (uvicorn's --loop; auto = uvloop if installed)")
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="diagnostic: no processing after the 202 (no WebSocket figures)")
     parser.add_argument("--db", default="sqlite", help="'sqlite' (default) or a URL of an empty database")
     args = parser.parse_args()
     return asyncio.run(orchestrate(args))

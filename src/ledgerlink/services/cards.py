@@ -10,33 +10,17 @@ from ledgerlink.services.access import AccountView
 
 # A small MCC -> category table; a fuller taxonomy arrives with spending questions.
 _MCC_CATEGORIES: dict[str, str] = {
-    "5411": "Groceries",
-    "5412": "Groceries",
-    "5499": "Groceries",
-    "5812": "Restaurants",
-    "5813": "Bars",
-    "5814": "Fast food & coffee",
-    "5541": "Fuel",
-    "5542": "Fuel",
-    "4121": "Taxi & rideshare",
-    "4111": "Transit",
-    "4899": "Subscriptions",
-    "5942": "Books & online",
-    "5999": "Shopping",
-    "5311": "Shopping",
-    "5732": "Electronics",
-    "5912": "Pharmacy",
-    "4900": "Utilities",
-    "6011": "Cash",
-    "7011": "Travel",
-    "4511": "Travel",
-    "5691": "Clothing",
-    "5651": "Clothing",
-    "7832": "Entertainment",
-    "5945": "Shopping",
-    "8011": "Health",
-    "6300": "Insurance",
-}
+    "5411": "Groceries", "5412": "Groceries", "5499": "Groceries", "5300": "Groceries",
+    "5812": "Restaurants", "5813": "Bars", "5814": "Fast food & coffee",
+    "5541": "Fuel", "5542": "Fuel", "4121": "Taxi & rideshare", "4111": "Transit",
+    "4899": "Subscriptions", "5815": "Subscriptions", "5818": "Digital goods",
+    "5942": "Books & online", "5999": "Shopping", "5311": "Shopping", "5310": "Shopping",
+    "5200": "Home & garden", "5712": "Home & garden", "5732": "Electronics",
+    "5912": "Pharmacy", "5977": "Beauty", "4900": "Utilities", "6011": "Cash",
+    "3058": "Travel", "3509": "Travel", "4511": "Travel", "7011": "Travel",
+    "5651": "Clothing", "5691": "Clothing", "7832": "Entertainment", "5945": "Shopping",
+    "8011": "Health", "6300": "Insurance",
+}  # fmt: skip
 
 
 def category(mcc: str | None) -> str:
