@@ -477,6 +477,20 @@ async def seal_link_secrets(vault: Vault, uow: UnitOfWork, link: LinkRecord, sec
     link.sealed_secrets = await vault.seal(uow, link.person_id, secrets, table="links", row_id=link.id)
 
 
+async def store_bank_tokens(
+    vault: Vault,
+    uow: UnitOfWork,
+    link: LinkRecord,
+    *,
+    access_token: str,
+    refresh_token: str | None,
+    expires_at: datetime | None,
+) -> None:
+    """Seal a link's bank tokens (replacing the consent-flow secrets) and keep their expiry."""
+    await seal_link_secrets(vault, uow, link, {"access_token": access_token, "refresh_token": refresh_token})
+    link.token_expires_at = expires_at
+
+
 async def open_link_secrets(
     vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, link: LinkRecord, *, at: datetime
 ) -> dict[str, Any]:

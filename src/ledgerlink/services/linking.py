@@ -223,17 +223,11 @@ async def _activate(
         link.state = None
         link.bank_consent_id = tokens.consent_id
         link.expires_at = tokens.consent_expires_at or now + timedelta(days=deps.link_duration_days)
-        link.token_expires_at = tokens.expires_at
         link.updated_at = now
-        await access.seal_link_secrets(
-            deps.vault,
-            uow,
-            link,
-            {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-            },
-        )
+        await access.store_bank_tokens(
+            deps.vault, uow, link, access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token, expires_at=tokens.expires_at,
+        )  # fmt: skip
         await uow.links.update(link)
         partner = await uow.partners.get(link.partner_id)
         assert partner is not None

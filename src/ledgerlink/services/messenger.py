@@ -158,42 +158,30 @@ async def list_threads(deps: Deps, grant: Grant) -> list[ThreadSummary]:
     ]
 
 
+async def _read(
+    deps: Deps, grant: Grant, purpose: Purpose, thread_id: str, *, after_rev: int | None, limit: int
+) -> list[access.MessageView]:
+    async with deps.uow() as uow:
+        views = await access.read_messages(
+            deps.vault, uow, grant, purpose, thread_id,
+            at=deps.clock.now(), after_rev=after_rev, limit=limit,
+        )  # fmt: skip
+        await uow.commit()  # the audit entries
+    return views
+
+
 async def thread_messages(
     deps: Deps, grant: Grant, thread_id: str, *, after_rev: int | None = None, limit: int = 100
 ) -> list[access.MessageView]:
     """The person reads their own thread (purpose show_to_person). Someone else's -> NotFound."""
-    async with deps.uow() as uow:
-        views = await access.read_messages(
-            deps.vault,
-            uow,
-            grant,
-            Purpose.SHOW_TO_PERSON,
-            thread_id,
-            at=deps.clock.now(),
-            after_rev=after_rev,
-            limit=limit,
-        )
-        await uow.commit()  # the audit entries
-    return views
+    return await _read(deps, grant, Purpose.SHOW_TO_PERSON, thread_id, after_rev=after_rev, limit=limit)
 
 
 async def changes_for_delivery(
     deps: Deps, grant: Grant, thread_id: str, *, after_rev: int, limit: int = 200
 ) -> list[access.MessageView]:
     """The changes after `after_rev`, read to push them to live connections (deliver_update)."""
-    async with deps.uow() as uow:
-        views = await access.read_messages(
-            deps.vault,
-            uow,
-            grant,
-            Purpose.DELIVER_UPDATE,
-            thread_id,
-            at=deps.clock.now(),
-            after_rev=after_rev,
-            limit=limit,
-        )
-        await uow.commit()  # the audit entry
-    return views
+    return await _read(deps, grant, Purpose.DELIVER_UPDATE, thread_id, after_rev=after_rev, limit=limit)
 
 
 async def bank_partners(deps: Deps) -> list[PartnerRecord]:

@@ -13,7 +13,7 @@ from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import end_link
-from ledgerlink.services.ports import BankAuthError, BankConnector, BankError, LinkRecord, SyncPage
+from ledgerlink.services.ports import BankAuthError, BankConnector, BankError, SyncPage
 
 log = structlog.get_logger(__name__)
 
@@ -49,17 +49,11 @@ async def _access_token(deps: Deps, connector: BankConnector, link_id: str) -> s
             fresh = await uow.links.get(link_id)
             if fresh is None or fresh.status != LinkStatus.ACTIVE.value:
                 return None
-            fresh.token_expires_at = tokens.expires_at
             fresh.updated_at = now
-            await access.seal_link_secrets(
-                deps.vault,
-                uow,
-                fresh,
-                {
-                    "access_token": tokens.access_token,
-                    "refresh_token": tokens.refresh_token or refresh_token,
-                },
-            )
+            await access.store_bank_tokens(
+                deps.vault, uow, fresh, access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token or refresh_token, expires_at=tokens.expires_at,
+            )  # fmt: skip
             await uow.links.update(fresh)
             await uow.commit()
         return tokens.access_token
