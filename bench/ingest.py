@@ -321,6 +321,7 @@ class Paced:
     scheduled: list[float] = field(default_factory=list)
     late_start_max: float = 0.0
     unfinished: int = 0
+    unsent: int = 0
     errors: int = 0
 
 
@@ -330,8 +331,8 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 async def paced_load(url: str, requests: list[bytes], rate: float, *, max_conns: int = 64,
                      grace: float = 10.0) -> Paced:
     """Open-loop: request i is due at t0 + i/rate on an idle keep-alive connection (a new one
-    up to `max_conns`). Bounded: whatever has not answered `grace` s after the last is due is
-    counted as unfinished."""
+    up to `max_conns`). Bounded: requests still unsent `grace` s after the last one was due
+    (every connection busy) are counted as unsent, unanswered ones `grace` s later as unfinished."""
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     result = Paced()
@@ -359,6 +360,7 @@ async def paced_load(url: str, requests: list[bytes], rate: float, *, max_conns:
         idle.put_nowait(conn)
 
     t0 = time.perf_counter() + 0.05
+    stop_sending = t0 + len(requests) / rate + grace
     for index, payload in enumerate(requests):
         due = t0 + index / rate
         delay = due - time.perf_counter()
@@ -368,7 +370,11 @@ async def paced_load(url: str, requests: list[bytes], rate: float, *, max_conns:
             opened += 1
             conn = await asyncio.open_connection(host, port)
         else:
-            conn = await idle.get()
+            try:
+                conn = await asyncio.wait_for(idle.get(), max(0.0, stop_sending - time.perf_counter()))
+            except TimeoutError:
+                result.unsent = len(requests) - index
+                break
         result.late_start_max = max(result.late_start_max, time.perf_counter() - due)
         result.scheduled.append(due)
         task = asyncio.create_task(one(conn, payload, due))
@@ -578,7 +584,7 @@ async def latency_phase(args: argparse.Namespace, bare: Server, ll: Server, run:
     await watcher.close()
     sent = ll_res.scheduled
     ws_lat = [at - sent[i] for i, at in watcher.arrivals.items() if i < len(sent)]
-    lost = 0 if args.ingest_only else count - len(watcher.arrivals)
+    lost = 0 if args.ingest_only else ll_res.statuses.get(202, 0) - len(watcher.arrivals)
     return {"count": count, "bare": bare_res, "ingest": ll_res, "ws": ws_lat, "ws_lost": lost,
             "bare_use": bare_use, "ll_use": ll_use}
 
@@ -649,8 +655,11 @@ def report(args: argparse.Namespace, lat: dict[str, Any], thr: dict[str, Any], m
           "(from each request's scheduled send time)")
     print(f"   {'measure':<38}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lost':>6}")
     bare_rtt, ing_rtt, ws = lat["bare"].latencies, lat["ingest"].latencies, lat["ws"]
-    rows = (("bare ASGI request round trip", bare_rtt, lat["bare"].unfinished + lat["bare"].errors),
-            ("ledgerlink POST -> 202 round trip", ing_rtt, lat["ingest"].unfinished + lat["ingest"].errors),
+    def lost(p: Paced) -> int:
+        return p.unfinished + p.unsent + p.errors
+
+    rows = (("bare ASGI request round trip", bare_rtt, lost(lat["bare"])),
+            ("ledgerlink POST -> 202 round trip", ing_rtt, lost(lat["ingest"])),
             ("ledgerlink POST -> WebSocket message", ws, lat["ws_lost"]))
     for name, values, lost in rows:
         print(f"   {name:<38}{len(values):>6}{_ms(pct(values, 50)):>9}{_ms(pct(values, 99)):>9}"
@@ -660,8 +669,9 @@ def report(args: argparse.Namespace, lat: dict[str, Any], thr: dict[str, Any], m
           f"p99 x{pct(ing_rtt, 99) / p99b:.1f};  WS p50 x{pct(ws, 50) / p50b:.1f} "
           f"p99 x{pct(ws, 99) / p99b:.1f}")
     statuses = {k: v for k, v in lat["ingest"].statuses.items() if k != 202}
-    print(f"   non-202 in the paced ledgerlink run: {sum(statuses.values())} {statuses or ''}"
-          f"  (client start lag max {lat['ingest'].late_start_max * 1000:.1f} ms)")
+    print(f"   non-202 in the paced ledgerlink run: {sum(statuses.values())} {statuses or ''}; "
+          f"unsent (all 64 connections busy until the cut-off): {lat['ingest'].unsent}; "
+          f"client start lag max {lat['ingest'].late_start_max * 1000:.0f} ms")
     print(f"   server side during the run: {_use(lat['bare_use'])} | ledgerlink: {_use(lat['ll_use'])}")
     print()
     print("3. Memory (KiB)              after latency      after throughput   peak (VmHWM)")

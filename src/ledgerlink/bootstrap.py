@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
 from ledgerlink.adapters.crypto import Argon2PasswordHasher, EnvelopeCrypto, MasterKeyFile
+from ledgerlink.adapters.crypto.keystore import SqlKeyStore
 from ledgerlink.adapters.db.engine import create_engine
 from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
@@ -89,6 +90,7 @@ class Container:
     scheduler: SyncScheduler
     http: httpx.AsyncClient
     sandbox_credentials: SandboxCredentials
+    keystore: SqlKeyStore
     sandbox_app: Any = None  # the embedded sandbox bank's ASGI app, when embedded
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
@@ -143,6 +145,7 @@ class Container:
         if self._owns_http:
             await self.http.aclose()
         await self.engine.dispose()
+        await self.keystore.close()
 
 
 async def bootstrap(
@@ -162,6 +165,8 @@ async def bootstrap(
         await upgrade_async(url)
     engine = create_engine(url)
     crypto = EnvelopeCrypto(MasterKeyFile(settings.resolved_master_key_file, clock=clock))
+    keystore = SqlKeyStore(settings.resolved_keystore_url)
+    await keystore.open()
     owns_http = http is None
     http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     creds = SandboxCredentials.load_or_create(settings.data_dir / "sandbox-client.json")
@@ -175,7 +180,7 @@ async def bootstrap(
     deps = Deps(
         uow=SqlUnitOfWorkFactory(engine),
         bus=bus or InProcessBus(),
-        vault=Vault(crypto),
+        vault=Vault(crypto, keystore),
         clock=clock,
         banks=StaticBankDirectory({SANDBOX_PARTNER_ID: connector}),
         hasher=hasher or Argon2PasswordHasher(),
@@ -204,6 +209,7 @@ async def bootstrap(
         scheduler=scheduler,
         http=http,
         sandbox_credentials=creds,
+        keystore=keystore,
         _owns_http=owns_http,
     )
     _wire(container)

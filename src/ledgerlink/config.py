@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".ledgerlink"), description="where the database and key files live")
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir")
     master_key_file: Path | None = Field(default=None, description="default: data_dir/master.key")
+    keystore_url: str | None = Field(
+        default=None, description="where per-person data keys live; default: SQLite data_dir/keys.db"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(default=None, description="default: http://host:port")
@@ -35,6 +38,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'ledgerlink.db').resolve()}"
+
+    @property
+    def resolved_keystore_url(self) -> str:
+        if self.keystore_url:
+            return self.keystore_url
+        return f"sqlite:///{(self.data_dir / 'keys.db').resolve()}"
 
     @property
     def resolved_public_url(self) -> str:

@@ -93,7 +93,7 @@ async def create_account(
         currency=info.currency,
         last4=info.last4,
         number_token=new_id("num"),
-        sealed=await vault.seal(uow, person_id, {"name": info.name}, table="accounts", row_id=account_id),
+        sealed=await vault.seal(person_id, {"name": info.name}, table="accounts", row_id=account_id),
         sync_cursor=None,
         created_at=at,
     )
@@ -110,19 +110,17 @@ async def store_balance(vault: Vault, uow: UnitOfWork, account: AccountRecord, b
         "available_minor": None if balance.available is None else balance.available.minor,
         "currency": balance.current.currency,
     }
-    account.balance_sealed = await vault.seal(
-        uow, account.person_id, value, table="balances", row_id=account.id
-    )
+    account.balance_sealed = await vault.seal(account.person_id, value, table="balances", row_id=account.id)
     account.balance_as_of = balance.as_of
     await uow.accounts.update(account)
     return True
 
 
 async def _account_view(vault: Vault, uow: UnitOfWork, record: AccountRecord) -> AccountView:
-    opened = await vault.open(uow, record.person_id, record.sealed, table="accounts", row_id=record.id)
+    opened = await vault.open(record.person_id, record.sealed, table="accounts", row_id=record.id)
     balance = None
     if record.balance_sealed is not None and record.balance_as_of is not None:
-        b = await vault.open(uow, record.person_id, record.balance_sealed, table="balances", row_id=record.id)
+        b = await vault.open(record.person_id, record.balance_sealed, table="balances", row_id=record.id)
         available = b["available_minor"]
         balance = Balance(
             account_id=record.id,
@@ -185,7 +183,7 @@ def _txn_secret(txn: Transaction) -> dict[str, Any]:
 
 
 async def _open_txn(vault: Vault, uow: UnitOfWork, record: TransactionRecord) -> Transaction:
-    v = await vault.open(uow, record.person_id, record.sealed, table="transactions", row_id=record.id)
+    v = await vault.open(record.person_id, record.sealed, table="transactions", row_id=record.id)
     return Transaction(
         id=record.id,
         account_id=record.account_id,
@@ -217,7 +215,7 @@ async def _write_txn(vault: Vault, uow: UnitOfWork, txn: Transaction, *, new: bo
         booking_date=txn.booking_date,
         value_date=txn.value_date,
         mcc=txn.mcc,
-        sealed=await vault.seal(uow, txn.person_id, _txn_secret(txn), table="transactions", row_id=txn.id),
+        sealed=await vault.seal(txn.person_id, _txn_secret(txn), table="transactions", row_id=txn.id),
         created_at=txn.created_at,
         updated_at=txn.updated_at,
     )
@@ -370,7 +368,7 @@ class MessageView:
 
 
 async def _open_message(vault: Vault, uow: UnitOfWork, m: MessageRecord) -> MessageView:
-    body = await vault.open(uow, m.person_id, m.sealed, table="messages", row_id=m.id)
+    body = await vault.open(m.person_id, m.sealed, table="messages", row_id=m.id)
     return MessageView(
         id=m.id,
         thread_id=m.thread_id,
@@ -403,13 +401,13 @@ async def put_message(
     if subject_key is not None:
         existing = await uow.threads.message_by_subject(thread.id, subject_key)
     if existing is not None:
-        old = await vault.open(uow, existing.person_id, existing.sealed, table="messages", row_id=existing.id)
+        old = await vault.open(existing.person_id, existing.sealed, table="messages", row_id=existing.id)
         if old == body:
             return None
         _, rev = await uow.threads.bump(thread.id, new_message=False)
         existing.rev = rev
         existing.kind = kind.value
-        existing.sealed = await vault.seal(uow, thread.person_id, body, table="messages", row_id=existing.id)
+        existing.sealed = await vault.seal(thread.person_id, body, table="messages", row_id=existing.id)
         existing.edited_at = at
         await uow.threads.update_message(existing)
         return existing
@@ -423,7 +421,7 @@ async def put_message(
         rev=rev,
         kind=kind.value,
         subject_key=subject_key,
-        sealed=await vault.seal(uow, thread.person_id, body, table="messages", row_id=message_id),
+        sealed=await vault.seal(thread.person_id, body, table="messages", row_id=message_id),
         created_at=at,
         edited_at=None,
     )
@@ -474,7 +472,7 @@ async def read_messages(
 
 
 async def seal_link_secrets(vault: Vault, uow: UnitOfWork, link: LinkRecord, secrets: dict[str, Any]) -> None:
-    link.sealed_secrets = await vault.seal(uow, link.person_id, secrets, table="links", row_id=link.id)
+    link.sealed_secrets = await vault.seal(link.person_id, secrets, table="links", row_id=link.id)
 
 
 async def store_bank_tokens(
@@ -498,13 +496,13 @@ async def open_link_secrets(
     if link.sealed_secrets is None:
         return {}
     await audit(uow, grant, purpose, action="use_bank_credentials", subject=f"link:{link.id}", at=at)
-    return await vault.open(uow, link.person_id, link.sealed_secrets, table="links", row_id=link.id)
+    return await vault.open(link.person_id, link.sealed_secrets, table="links", row_id=link.id)
 
 
 async def seal_inbox_payload(
     vault: Vault, uow: UnitOfWork, *, person_id: str, inbox_id: str, payload: dict[str, Any]
 ) -> bytes:
-    return await vault.seal(uow, person_id, payload, table="inbox", row_id=inbox_id)
+    return await vault.seal(person_id, payload, table="inbox", row_id=inbox_id)
 
 
 async def open_inbox_payload(
@@ -516,7 +514,7 @@ async def open_inbox_payload(
     await audit(
         uow, grant, Purpose.SYNC_WITH_BANK, action="read_bank_event", subject=f"event:{record.id}", at=at
     )
-    return await vault.open(uow, record.person_id, record.sealed, table="inbox", row_id=record.id)
+    return await vault.open(record.person_id, record.sealed, table="inbox", row_id=record.id)
 
 
 def iso_date(value: date | None) -> str | None:

@@ -81,7 +81,7 @@ async def register(deps: Deps, *, handle: str, display_name: str, password: str)
                 created_at=now,
             )
         )
-        await deps.vault.create_key(uow, person_id, at=now)
+        await deps.vault.create_key(person_id, at=now)
         thread = await ensure_system_thread(deps, uow, person_id)
         await post_text(deps, uow, thread, WELCOME, actions=[{"label": "Link a bank", "href": "/link"}])
         await deps.commit_and_publish(uow)

@@ -53,6 +53,18 @@ class KeyCrypto(Protocol):
         ...
 
 
+class KeyStore(Protocol):
+    """Per-person wrapped data keys, kept outside the main database (see ADR 0008)."""
+
+    async def put(self, person_id: str, wrapped_key: bytes, master_key_id: str, at: datetime) -> None: ...
+
+    async def get(self, person_id: str) -> bytes | None:
+        """The wrapped key, or None if the person has none or it was destroyed."""
+        ...
+
+    async def destroy(self, person_id: str) -> bool: ...
+
+
 class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
 
@@ -176,6 +188,7 @@ class PersonRecord:
     password_hash: str
     created_at: datetime
     erased_at: datetime | None = None
+    disclosure: str = "full"
 
 
 @dataclass(slots=True)
@@ -291,8 +304,7 @@ class AuditRecord:
     purpose: str
     action: str
     subject: str  # e.g. "transactions:3" or "account:acc_..." (ids only, never values)
-    prev_hash: str
-    hash: str
+    leaf_hash: str  # hex RFC 6962 leaf hash of the entry
 
 
 # --------------------------------------------------------------------------- repositories
@@ -302,15 +314,6 @@ class PersonRepository(Protocol):
     async def add(self, person: PersonRecord) -> None: ...
     async def get(self, person_id: str) -> PersonRecord | None: ...
     async def by_handle(self, handle: str) -> PersonRecord | None: ...
-
-
-class KeyRepository(Protocol):
-    async def add(self, person_id: str, wrapped_key: bytes, master_key_id: str, at: datetime) -> None: ...
-    async def get(self, person_id: str) -> bytes | None:
-        """The wrapped key, or None if the person has none or it was destroyed."""
-        ...
-
-    async def destroy(self, person_id: str, at: datetime) -> None: ...
 
 
 class PartnerRepository(Protocol):
@@ -404,7 +407,6 @@ class UnitOfWork(Protocol):
     """One transaction. Events collected during the work are published after commit."""
 
     persons: PersonRepository
-    keys: KeyRepository
     partners: PartnerRepository
     links: LinkRepository
     accounts: AccountRepository

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ledgerlink.domain.errors import DomainError
-from ledgerlink.services.ports import KeyCrypto, UnitOfWork
+from ledgerlink.services.ports import KeyCrypto, KeyStore
 
 
 class PersonKeyMissing(DomainError):
@@ -26,19 +26,30 @@ def aad(table: str, row_id: str, person_id: str) -> bytes:
 
 
 class Vault:
-    def __init__(self, crypto: KeyCrypto) -> None:
+    """Seals and opens per-person values. Data keys come from the key store, which lives
+    outside the main database; destroying a key there is what makes erasure real."""
+
+    def __init__(self, crypto: KeyCrypto, keys: KeyStore) -> None:
         self._crypto = crypto
+        self._keys = keys
         self._wrapped: dict[str, bytes] = {}
 
-    async def create_key(self, uow: UnitOfWork, person_id: str, *, at: datetime) -> None:
+    async def create_key(self, person_id: str, *, at: datetime) -> None:
         wrapped, master_id = self._crypto.new_wrapped_key()
-        await uow.keys.add(person_id, wrapped, master_id, at)
+        await self._keys.put(person_id, wrapped, master_id, at)
         self._wrapped[person_id] = wrapped
 
-    async def _key(self, uow: UnitOfWork, person_id: str) -> bytes:
+    async def destroy_key(self, person_id: str) -> bool:
+        """Crypto-shred: after this, nothing sealed for this person opens, in any copy."""
+        self.forget(person_id)
+        destroyed = await self._keys.destroy(person_id)
+        self.forget(person_id)
+        return destroyed
+
+    async def _key(self, person_id: str) -> bytes:
         wrapped = self._wrapped.get(person_id)
         if wrapped is None:
-            wrapped = await uow.keys.get(person_id)
+            wrapped = await self._keys.get(person_id)
             if wrapped is None:
                 raise PersonKeyMissing("this person's data can no longer be read")
             if len(self._wrapped) > 50_000:
@@ -50,17 +61,13 @@ class Vault:
         self._wrapped.pop(person_id, None)
         self._crypto.forget(person_id)
 
-    async def seal(
-        self, uow: UnitOfWork, person_id: str, value: dict[str, Any], *, table: str, row_id: str
-    ) -> bytes:
+    async def seal(self, person_id: str, value: dict[str, Any], *, table: str, row_id: str) -> bytes:
         plaintext = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
-        key = await self._key(uow, person_id)
+        key = await self._key(person_id)
         return self._crypto.seal(person_id, key, plaintext, aad=aad(table, row_id, person_id))
 
-    async def open(
-        self, uow: UnitOfWork, person_id: str, sealed: bytes, *, table: str, row_id: str
-    ) -> dict[str, Any]:
-        key = await self._key(uow, person_id)
+    async def open(self, person_id: str, sealed: bytes, *, table: str, row_id: str) -> dict[str, Any]:
+        key = await self._key(person_id)
         plaintext = self._crypto.open(person_id, key, sealed, aad=aad(table, row_id, person_id))
         value = json.loads(plaintext)
         assert isinstance(value, dict)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerlink.adapters.db import schema as s
+from ledgerlink.domain.audit import AuditEntry
 from ledgerlink.services.ports import (
     AccountRecord,
     AuditRecord,
@@ -61,30 +60,6 @@ class SqlPersons(_Repo):
 
     async def by_handle(self, handle: str) -> PersonRecord | None:
         return await self._one(PersonRecord, select(s.persons).where(s.persons.c.handle == handle))
-
-
-class SqlKeys(_Repo):
-    async def add(self, person_id: str, wrapped_key: bytes, master_key_id: str, at: datetime) -> None:
-        await self._conn.execute(
-            insert(s.person_keys).values(
-                person_id=person_id, wrapped_key=wrapped_key, master_key_id=master_key_id, created_at=at
-            )
-        )
-
-    async def get(self, person_id: str) -> bytes | None:
-        row = (
-            await self._conn.execute(
-                select(s.person_keys.c.wrapped_key).where(s.person_keys.c.person_id == person_id)
-            )
-        ).first()
-        return None if row is None else row[0]
-
-    async def destroy(self, person_id: str, at: datetime) -> None:
-        await self._conn.execute(
-            update(s.person_keys)
-            .where(s.person_keys.c.person_id == person_id)
-            .values(wrapped_key=None, destroyed_at=at)
-        )
 
 
 class SqlPartners(_Repo):
@@ -317,17 +292,9 @@ class SqlInbox(_Repo):
         )
 
 
-GENESIS = "0" * 64
-
-
-def audit_hash(prev_hash: str, entry: dict[str, Any]) -> str:
-    body = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
-
-
 class SqlAudit(_Repo):
-    """Append-only, hash-chained. Appends are serialised (SQLite: the write lock; PostgreSQL:
-    a transaction-scoped advisory lock), so the chain has no forks."""
+    """Append-only leaves of the audit Merkle tree. Appends are serialised (SQLite: the write
+    lock; PostgreSQL: a transaction-scoped advisory lock), so leaf indexes have no gaps."""
 
     _LOCK_KEY = 0x4C4C_4155  # "LLAU"
 
@@ -337,27 +304,26 @@ class SqlAudit(_Repo):
         a = s.audit_log
         if self._conn.dialect.name == "postgresql":
             await self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._LOCK_KEY})
-        last = (await self._conn.execute(select(a.c.seq, a.c.hash).order_by(a.c.seq.desc()).limit(1))).first()
-        seq, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
-        entry = {
-            "seq": seq,
-            "at": at.isoformat(),
-            "actor": actor,
-            "person_id": person_id,
-            "purpose": purpose,
-            "action": action,
-            "subject": subject,
-        }
-        record = AuditRecord(
-            seq=seq,
+        last = (await self._conn.execute(select(func.max(a.c.seq)))).scalar()
+        index = 0 if last is None else int(last) + 1
+        entry = AuditEntry(
+            index=index,
             at=at,
             actor=actor,
             person_id=person_id,
             purpose=purpose,
             action=action,
             subject=subject,
-            prev_hash=prev,
-            hash=audit_hash(prev, entry),
+        )
+        record = AuditRecord(
+            seq=index,
+            at=at,
+            actor=actor,
+            person_id=person_id,
+            purpose=purpose,
+            action=action,
+            subject=subject,
+            leaf_hash=entry.leaf_hash().hex(),
         )
         await self._conn.execute(insert(a).values(**dataclasses.asdict(record)))
         return record

@@ -67,16 +67,7 @@ persons = Table(
     Column("password_hash", String(256), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("erased_at", UtcDateTime()),
-)
-
-person_keys = Table(
-    "person_keys",
-    metadata,
-    Column("person_id", String(40), ForeignKey("persons.id"), primary_key=True),
-    Column("wrapped_key", LargeBinary),  # NULL once destroyed (crypto-shredding)
-    Column("master_key_id", String(64), nullable=False),
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("destroyed_at", UtcDateTime()),
+    Column("disclosure", String(16), nullable=False, server_default="full"),
 )
 
 partners = Table(
@@ -202,15 +193,55 @@ inbox = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # 0-based leaf index
     Column("at", UtcDateTime(), nullable=False),
     Column("actor", String(80), nullable=False),
     Column("person_id", String(40), nullable=False, index=True),
     Column("purpose", String(32), nullable=False),
     Column("action", String(48), nullable=False),
     Column("subject", String(200), nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    Column("leaf_hash", String(64), nullable=False),  # hex, RFC 6962 leaf hash of the entry
+)
+
+audit_tree_heads = Table(
+    "audit_tree_heads",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("signed_at", UtcDateTime(), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", Text, nullable=False),  # base64 Ed25519 over the canonical head
+)
+
+consent_receipts = Table(
+    "consent_receipts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("link_id", String(40), ForeignKey("links.id"), nullable=False, index=True),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),  # the compact JWS, sealed with the person's key
+)
+
+dp_budgets = Table(
+    "dp_budgets",
+    metadata,
+    Column("partner_id", String(40), ForeignKey("partners.id"), primary_key=True),
+    Column("epsilon_limit_micro", BigInteger, nullable=False),  # epsilon x 1e6 per period
+    Column("period", String(16), nullable=False),  # "month"
+)
+
+dp_spend = Table(
+    "dp_spend",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("partner_id", String(40), ForeignKey("partners.id"), nullable=False),
+    Column("period_key", String(16), nullable=False),  # e.g. "2026-11"
+    Column("query", String(200), nullable=False),
+    Column("epsilon_micro", BigInteger, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index("ix_dp_spend_partner_period", "partner_id", "period_key"),
 )
 
 FINANCIAL_TABLES = frozenset({"accounts", "transactions", "messages", "inbox", "links"})

@@ -11,7 +11,6 @@ from ledgerlink.adapters.db.repositories import (
     SqlAccounts,
     SqlAudit,
     SqlInbox,
-    SqlKeys,
     SqlLinks,
     SqlPartners,
     SqlPersons,
@@ -23,7 +22,6 @@ from ledgerlink.services.ports import (
     AccountRepository,
     AuditRepository,
     InboxRepository,
-    KeyRepository,
     LinkRepository,
     PartnerRepository,
     PersonRepository,
@@ -34,7 +32,6 @@ from ledgerlink.services.ports import (
 
 class SqlUnitOfWork:
     persons: PersonRepository
-    keys: KeyRepository
     partners: PartnerRepository
     links: LinkRepository
     accounts: AccountRepository
@@ -62,7 +59,6 @@ class SqlUnitOfWork:
             raise
         conn = self._conn
         self.persons = SqlPersons(conn)
-        self.keys = SqlKeys(conn)
         self.partners = SqlPartners(conn)
         self.links = SqlLinks(conn)
         self.accounts = SqlAccounts(conn)

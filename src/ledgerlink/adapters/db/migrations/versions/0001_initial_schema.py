@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 11:09:31.232978
+Create Date: 2026-11-26 11:31:52.564719
 """
 
 from collections.abc import Sequence
@@ -29,13 +29,21 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("action", sa.String(length=48), nullable=False),
         sa.Column("subject", sa.String(length=200), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("leaf_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_log")),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_log_person_id"), ["person_id"], unique=False)
 
+    op.create_table(
+        "audit_tree_heads",
+        sa.Column("tree_size", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("root_hash", sa.String(length=64), nullable=False),
+        sa.Column("signed_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("key_id", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("tree_size", name=op.f("pk_audit_tree_heads")),
+    )
     op.create_table(
         "partners",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -55,9 +63,36 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=256), nullable=False),
         sa.Column("created_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
         sa.Column("erased_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("disclosure", sa.String(length=16), server_default="full", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_persons")),
         sa.UniqueConstraint("handle", name=op.f("uq_persons_handle")),
     )
+    op.create_table(
+        "dp_budgets",
+        sa.Column("partner_id", sa.String(length=40), nullable=False),
+        sa.Column("epsilon_limit_micro", sa.BigInteger(), nullable=False),
+        sa.Column("period", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["partner_id"], ["partners.id"], name=op.f("fk_dp_budgets_partner_id_partners")
+        ),
+        sa.PrimaryKeyConstraint("partner_id", name=op.f("pk_dp_budgets")),
+    )
+    op.create_table(
+        "dp_spend",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("partner_id", sa.String(length=40), nullable=False),
+        sa.Column("period_key", sa.String(length=16), nullable=False),
+        sa.Column("query", sa.String(length=200), nullable=False),
+        sa.Column("epsilon_micro", sa.BigInteger(), nullable=False),
+        sa.Column("at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["partner_id"], ["partners.id"], name=op.f("fk_dp_spend_partner_id_partners")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dp_spend")),
+    )
+    with op.batch_alter_table("dp_spend", schema=None) as batch_op:
+        batch_op.create_index("ix_dp_spend_partner_period", ["partner_id", "period_key"], unique=False)
+
     op.create_table(
         "inbox",
         sa.Column("id", sa.String(length=200), nullable=False),
@@ -105,16 +140,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_links_person_id"), ["person_id"], unique=False)
 
     op.create_table(
-        "person_keys",
-        sa.Column("person_id", sa.String(length=40), nullable=False),
-        sa.Column("wrapped_key", sa.LargeBinary(), nullable=True),
-        sa.Column("master_key_id", sa.String(length=64), nullable=False),
-        sa.Column("created_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("destroyed_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=op.f("fk_person_keys_person_id_persons")),
-        sa.PrimaryKeyConstraint("person_id", name=op.f("pk_person_keys")),
-    )
-    op.create_table(
         "accounts",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("person_id", sa.String(length=40), nullable=False),
@@ -142,6 +167,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_accounts_bank", ["partner_id", "bank_account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_accounts_link_id"), ["link_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_accounts_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
+        "consent_receipts",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("person_id", sa.String(length=40), nullable=False),
+        sa.Column("link_id", sa.String(length=40), nullable=False),
+        sa.Column("issued_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["link_id"], ["links.id"], name=op.f("fk_consent_receipts_link_id_links")),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_consent_receipts_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_receipts")),
+    )
+    with op.batch_alter_table("consent_receipts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_consent_receipts_link_id"), ["link_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_consent_receipts_person_id"), ["person_id"], unique=False)
 
     op.create_table(
         "threads",
@@ -225,13 +268,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_threads_person_id"))
 
     op.drop_table("threads")
+    with op.batch_alter_table("consent_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_consent_receipts_person_id"))
+        batch_op.drop_index(batch_op.f("ix_consent_receipts_link_id"))
+
+    op.drop_table("consent_receipts")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_accounts_person_id"))
         batch_op.drop_index(batch_op.f("ix_accounts_link_id"))
         batch_op.drop_index("ix_accounts_bank")
 
     op.drop_table("accounts")
-    op.drop_table("person_keys")
     with op.batch_alter_table("links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_links_person_id"))
         batch_op.drop_index("ix_links_consent")
@@ -241,8 +288,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbox_unprocessed")
 
     op.drop_table("inbox")
+    with op.batch_alter_table("dp_spend", schema=None) as batch_op:
+        batch_op.drop_index("ix_dp_spend_partner_period")
+
+    op.drop_table("dp_spend")
+    op.drop_table("dp_budgets")
     op.drop_table("persons")
     op.drop_table("partners")
+    op.drop_table("audit_tree_heads")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_log_person_id"))
 
