@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
 from ledgerlink.adapters.crypto import Argon2PasswordHasher, EnvelopeCrypto, MasterKeyFile
 from ledgerlink.adapters.crypto.keystore import SqlKeyStore
+from ledgerlink.adapters.crypto.signing import SigningKeys
 from ledgerlink.adapters.db.engine import create_engine
 from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
@@ -185,6 +186,7 @@ async def bootstrap(
         banks=StaticBankDirectory({SANDBOX_PARTNER_ID: connector}),
         hasher=hasher or Argon2PasswordHasher(),
         verifier=StandardWebhooksVerifier(clock=clock),
+        signer=SigningKeys(settings.data_dir / "signing.key", clock=clock),
         public_url=settings.resolved_public_url,
         link_duration_days=settings.link_duration_days,
     )

@@ -21,6 +21,8 @@ class Purpose(enum.StrEnum):
     ANSWER_QUESTION = "answer_question"
     FRAUD_CHECK = "fraud_check"
     PERSON_EXPORT = "person_export"
+    PERSON_ERASURE = "person_erasure"
+    PARTNER_AGGREGATE_DP = "partner_aggregate_dp"
     OPERATIONS_SUPPORT = "operations_support"
 
 
@@ -31,6 +33,8 @@ PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
     Purpose.ANSWER_QUESTION: "to answer a question you asked",
     Purpose.FRAUD_CHECK: "to check a possible fraud alert",
     Purpose.PERSON_EXPORT: "to export your data at your request",
+    Purpose.PERSON_ERASURE: "to erase your data at your request",
+    Purpose.PARTNER_AGGREGATE_DP: "to count you, with differential-privacy noise, in an anonymous statistic",
     Purpose.OPERATIONS_SUPPORT: "to fix a problem with your connection",
 }
 

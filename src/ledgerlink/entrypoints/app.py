@@ -72,6 +72,12 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
             await uow.partners.all()
         return JSONResponse({"status": "ok"})
 
+    @app.get("/.well-known/jwks.json", tags=["verification"])
+    async def jwks() -> JSONResponse:
+        """The platform's public signing keys (Ed25519, RFC 8037): verify consent receipts and
+        audit tree heads offline."""
+        return JSONResponse(container.deps.signer.jwks(), headers={"cache-control": "public, max-age=300"})
+
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

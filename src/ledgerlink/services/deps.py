@@ -13,6 +13,7 @@ from ledgerlink.services.ports import (
     EventBus,
     PasswordHasher,
     SignatureVerifier,
+    Signer,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -28,6 +29,7 @@ class Deps:
     banks: BankDirectory
     hasher: PasswordHasher
     verifier: SignatureVerifier
+    signer: Signer
     public_url: str  # where people's browsers reach the platform, e.g. http://127.0.0.1:8000
     link_duration_days: int = 90
     # Per-link locks for work that must be single-flight in this process (token refresh).

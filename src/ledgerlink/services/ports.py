@@ -53,6 +53,19 @@ class KeyCrypto(Protocol):
         ...
 
 
+class Signer(Protocol):
+    """The platform's signing key (Ed25519): audit tree heads and consent receipts."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def verify(self, key_id: str, data: bytes, signature: bytes) -> bool: ...
+
+    def jwks(self) -> dict[str, Any]: ...
+
+
 class KeyStore(Protocol):
     """Per-person wrapped data keys, kept outside the main database (see ADR 0008)."""
 
@@ -199,6 +212,7 @@ class PartnerRecord:
     kind: str
     webhook_secrets: list[str]
     created_at: datetime
+    api_key_hash: str | None = None
 
 
 @dataclass(slots=True)
@@ -314,6 +328,10 @@ class PersonRepository(Protocol):
     async def add(self, person: PersonRecord) -> None: ...
     async def get(self, person_id: str) -> PersonRecord | None: ...
     async def by_handle(self, handle: str) -> PersonRecord | None: ...
+    async def erase(self, person_id: str, at: datetime) -> dict[str, int]:
+        """Delete everything held about the person and scrub their account row, keeping only
+        the opaque id (the audit log refers to it). Returns rows deleted per table."""
+        ...
 
 
 class PartnerRepository(Protocol):

@@ -78,13 +78,66 @@ class MasterKeyFileError(Exception):
 class MasterKeyFile:
     """The master keys, read from `path`; the file is created (0600) with one key if absent."""
 
-    def __init__(self, path: str | os.PathLike[str], *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, clock: Clock | None = None, prefix: str = "mk"
+    ) -> None:
         self._path = Path(path)
         self._clock = clock or SystemClock()
+        self._prefix = prefix
         raw = self._read_existing()
         if raw is None:
             raw = self._create()
         self._keys, self._active = _parse_key_file(raw, self._path)
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    def reload(self) -> None:
+        """Re-read the file (another process may have rotated it)."""
+        raw = self._read_existing()
+        if raw is not None:
+            self._keys, self._active = _parse_key_file(raw, self._path)
+
+    def rotate(self) -> str:
+        """Add a fresh key and make it the active one; old keys stay for unwrapping."""
+        self.reload()
+        key_id = f"{self._prefix}_{secrets.token_hex(8)}"
+        self._keys[key_id] = AESGCM.generate_key(bit_length=256)
+        self._active = key_id
+        self._rewrite()
+        _log.info("key_file_rotated", path=str(self._path), key_id=key_id)
+        return key_id
+
+    def retire(self, key_id: str) -> None:
+        """Remove a key for good (after nothing is wrapped under it any more)."""
+        self.reload()
+        if key_id == self._active:
+            raise MasterKeyFileError(f"{key_id} is the active key; rotate first")
+        if self._keys.pop(key_id, None) is not None:
+            self._rewrite()
+            _log.info("key_file_key_retired", path=str(self._path), key_id=key_id)
+
+    def _rewrite(self) -> None:
+        document = {
+            "version": _KEY_FILE_VERSION,
+            "keys": [
+                {"id": kid, "key": base64.b64encode(material).decode()}
+                for kid, material in self._keys.items()
+            ],
+            "active": self._active,
+        }
+        raw = json.dumps(document, indent=2).encode() + b"\n"
+        tmp = self._path.with_name(f".{self._path.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self._path)  # atomic: readers see the old or the new file
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @property
     def path(self) -> Path:
@@ -124,7 +177,7 @@ class MasterKeyFile:
             os.close(fd)
 
     def _create(self) -> bytes:
-        key_id = f"mk_{secrets.token_hex(8)}"
+        key_id = f"{self._prefix}_{secrets.token_hex(8)}"
         document = {
             "version": _KEY_FILE_VERSION,
             "keys": [
@@ -237,6 +290,20 @@ class EnvelopeCrypto:
         with self._lock:
             self._cache.pop(person_id, None)
 
+    @property
+    def active_master_key_id(self) -> str:
+        return self._master.active_key_id
+
+    def rewrap(self, wrapped_key: bytes) -> tuple[bytes, str]:
+        """The same data key, wrapped under the active master key (rotation)."""
+        dek = self._unwrap(wrapped_key)
+        key_id = self._master.active_key_id
+        header = _FORMAT_V1 + bytes([len(key_id)]) + key_id.encode("ascii")
+        nonce = os.urandom(_NONCE_BYTES)
+        return header + nonce + AESGCM(self._master.key(key_id)).encrypt(
+            nonce, dek, _WRAP_AAD + header
+        ), key_id
+
     def _data_key(self, person_id: str, wrapped_key: bytes) -> bytes:
         with self._lock:
             cached = self._cache.get(person_id)
@@ -262,6 +329,8 @@ class EnvelopeCrypto:
             raise DecryptionFailed("wrapped key is truncated")
         try:
             key_id = header[2:].decode("ascii")
+            if key_id not in self._master.key_ids:
+                self._master.reload()  # rotated by another process meanwhile?
             master = self._master.key(key_id)
         except (UnicodeDecodeError, MasterKeyFileError):
             raise DecryptionFailed("wrapped key names an unknown master key") from None

@@ -61,6 +61,22 @@ class SqlPersons(_Repo):
     async def by_handle(self, handle: str) -> PersonRecord | None:
         return await self._one(PersonRecord, select(s.persons).where(s.persons.c.handle == handle))
 
+    # Children before parents (foreign keys).
+    _PERSON_TABLES = ("consent_receipts", "messages", "threads", "transactions", "inbox", "accounts", "links")
+
+    async def erase(self, person_id: str, at: datetime) -> dict[str, int]:
+        deleted: dict[str, int] = {}
+        for name in self._PERSON_TABLES:
+            table = s.metadata.tables[name]
+            result = await self._conn.execute(table.delete().where(table.c.person_id == person_id))
+            deleted[name] = int(result.rowcount or 0)
+        await self._conn.execute(
+            update(s.persons)
+            .where(s.persons.c.id == person_id)
+            .values(handle=f"erased-{person_id}", display_name="", password_hash="!", erased_at=at)
+        )
+        return deleted
+
 
 class SqlPartners(_Repo):
     async def upsert(self, partner: PartnerRecord) -> None:

@@ -78,6 +78,7 @@ partners = Table(
     Column("name", String(128), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("webhook_secrets", JSON, nullable=False),
+    Column("api_key_hash", String(128)),  # partner API credential (hashed); None: no API access
     Column("created_at", UtcDateTime(), nullable=False),
 )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 11:31:52.564719
+Create Date: 2026-11-26 11:33:04.499533
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("webhook_secrets", sa.JSON(), nullable=False),
+        sa.Column("api_key_hash", sa.String(length=128), nullable=True),
         sa.Column("created_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_partners")),
         sa.UniqueConstraint("slug", name=op.f("uq_partners_slug")),
