@@ -114,7 +114,7 @@ def _card_context(view: MessageView) -> dict[str, Any]:
             if href is not None:
                 actions.append({"label": str(action.get("label", "Open")), "href": href})
         ctx.update(text=str(body.get("text", "")), tone=tone if tone in _TONES else "info",
-                   actions=actions)
+                   actions=actions, mine=body.get("from") == "person")
     return ctx
 
 

@@ -181,6 +181,31 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // The composer sends with fetch; the message and its answer arrive over the live stream.
+  var composer = document.getElementById("composer");
+  if (composer) {
+    composer.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var input = composer.querySelector('input[name="text"]');
+      var text = input.value.trim();
+      if (!text) return;
+      var button = composer.querySelector("button");
+      button.disabled = true;
+      fetch(composer.action, {
+        method: "POST",
+        headers: { "Accept": "application/json" },
+        body: new FormData(composer),
+        credentials: "same-origin"
+      }).then(function (r) {
+        if (r.status === 204) { input.value = ""; return; }
+        if (r.status === 401) { location.href = "/login"; return; }
+        return r.json().then(function (p) { composer.setAttribute("data-error", p.detail || p.code); });
+      }).catch(function () {
+        composer.setAttribute("data-error", "not sent: connection lost");
+      }).then(function () { button.disabled = false; input.focus(); });
+    });
+  }
+
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible" && socket === null && reconnectTimer !== null) {
       clearTimeout(reconnectTimer);

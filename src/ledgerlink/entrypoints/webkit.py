@@ -1,0 +1,80 @@
+"""Shared pieces of the server-rendered pages: templates, CSRF, security headers, sign-in."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from ledgerlink.domain.errors import DomainError
+from ledgerlink.domain.privacy import Grant
+from ledgerlink.entrypoints.dependencies import SESSION_KEY, current_person_id, get_deps
+from ledgerlink.entrypoints.rendering import TEMPLATE_DIR
+from ledgerlink.services import messenger
+
+templates = Jinja2Templates(directory=TEMPLATE_DIR)
+
+CSRF_KEY = "csrf"
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get(CSRF_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_KEY] = token
+    return token
+
+
+async def csrf_ok(request: Request) -> tuple[bool, dict[str, str]]:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    expected = request.session.get(CSRF_KEY)
+    offered = fields.get(CSRF_KEY, "")
+    ok = isinstance(expected, str) and hmac.compare_digest(expected.encode(), offered.encode())
+    return ok, fields
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("person", None)
+    context["csrf"] = csrf_token(request)
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def not_found(request: Request, person: Any = None) -> HTMLResponse:
+    return page(request, "error.html", 404, person=person, title="Not found",
+                 message="There is nothing here. It may have been removed, or it belongs to "
+                         "someone else.")
+
+
+def expired_form(request: Request, back: str) -> HTMLResponse:
+    return page(request, "error.html", 400, title="Please try again",
+                 message="This form has expired (or was sent from another site). Go back, "
+                         "reload the page and try again.", back=back)
+
+
+async def signed_in(request: Request) -> tuple[Grant, Any] | None:
+    person_id = current_person_id(request)
+    if person_id is None:
+        return None
+    try:
+        person = await messenger.get_person(get_deps(request), person_id)
+    except DomainError:
+        request.session.pop(SESSION_KEY, None)
+        return None
+    return Grant.for_person(person_id), person

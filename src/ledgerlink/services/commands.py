@@ -1,0 +1,127 @@
+"""What the person types in a thread: stored as their message, then answered.
+
+Commands are matched by a deterministic parser (no outside service). Each command declares
+the purpose under which it reads data; an unknown text gets the list of what can be asked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ledgerlink.domain.chat import CardKind, ThreadKind
+from ledgerlink.domain.errors import InvalidInput
+from ledgerlink.domain.events import MessageStored
+from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.services import access
+from ledgerlink.services.cards import account_label
+from ledgerlink.services.deps import Deps
+from ledgerlink.services.messenger import post_text
+from ledgerlink.services.ports import ThreadRecord
+
+MAX_TEXT = 2000
+
+# A reply: the text, and optional action buttons.
+Reply = tuple[str, list[dict[str, str]]]
+Handler = Callable[[Deps, Grant, ThreadRecord, "re.Match[str]"], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    example: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+_COMMANDS: list[Command] = []
+
+
+def command(name: str, example: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Register a command; patterns are matched against the lower-cased, trimmed text."""
+
+    def register(handler: Handler) -> Handler:
+        _COMMANDS.append(Command(name, example, re.compile(pattern), handler))
+        return handler
+
+    return register
+
+
+def commands() -> list[Command]:
+    return list(_COMMANDS)
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.lower().replace("?", " ").replace("!", " ").split())
+
+
+async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> None:
+    """Store the person's message in their thread, then answer it there."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("the message is empty", code="empty_message")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"the message is longer than {MAX_TEXT} characters", code="message_too_long")
+    async with deps.uow() as uow:
+        thread = await access.read_thread(uow, grant, thread_id)
+        record = await access.put_message(
+            deps.vault, uow, grant, thread, kind=CardKind.TEXT,
+            body={"text": text, "from": "person", "tone": "info", "actions": []}, at=deps.clock.now(),
+        )  # fmt: skip
+        assert record is not None
+        uow.events.append(
+            MessageStored(
+                person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev
+            )
+        )
+        await deps.commit_and_publish(uow)
+    said = normalise(text)
+    for cmd in _COMMANDS:
+        match = cmd.pattern.fullmatch(said)
+        if match:
+            reply, actions = await cmd.handler(deps, grant, thread, match)
+            break
+    else:
+        reply, actions = _help(thread)
+    async with deps.uow() as uow:
+        await post_text(deps, uow, thread, reply, actions=actions)
+        await deps.commit_and_publish(uow)
+
+
+def _help(thread: ThreadRecord) -> Reply:
+    lines = [f"• {c.example}" for c in _COMMANDS]
+    intro = (
+        "I did not understand that. You can ask:"
+        if thread.kind != ThreadKind.SYSTEM.value
+        else "You can ask:"
+    )
+    return intro + "\n" + "\n".join(lines), []
+
+
+@command("help", "help", r"(help|commands|what can i (ask|say)|menu|\?)")
+async def _help_command(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    return _help(thread)[0].replace("I did not understand that. ", ""), []
+
+
+@command("balance", "balance", r"(?:.*\b)?balances?\b.*|how much (?:money )?(?:do )?i have.*")
+async def _balance(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    async with deps.uow() as uow:
+        views = await access.read_accounts(
+            deps.vault, uow, grant, Purpose.ANSWER_QUESTION, at=deps.clock.now(), link_id=thread.link_id
+        )
+        links = {lk.id: lk for lk in await uow.links.for_person(grant.person_id)}
+        await uow.commit()
+    live = [v for v in views if v.link_id in links and links[v.link_id].status == "active"]
+    if not live:
+        return "No linked accounts yet.", [{"label": "Link a bank", "href": "/link"}]
+    lines = []
+    for v in live:
+        if v.balance is None:
+            lines.append(f"{account_label(v)}: not available yet")
+        else:
+            line = f"{account_label(v)}: {v.balance.current.amount} {v.currency}"
+            if v.balance.available is not None:
+                line += f" (available {v.balance.available.amount})"
+            lines.append(line)
+    return "\n".join(lines), []
