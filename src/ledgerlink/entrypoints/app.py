@@ -16,7 +16,16 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
-from ledgerlink.entrypoints import partners, problems, realtime, web
+from ledgerlink.entrypoints import (
+    audit_routes,
+    partner_api,
+    partners,
+    problems,
+    realtime,
+    receipt_routes,
+    settings_routes,
+    web,
+)
 
 
 def _session_secret(data_dir: Path) -> str:
@@ -83,6 +92,10 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAP
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(partners.router)
+    app.include_router(partner_api.router)
+    app.include_router(audit_routes.router)
+    app.include_router(receipt_routes.router)
+    app.include_router(settings_routes.router)
     app.include_router(web.router)
     app.include_router(realtime.router)
     return app

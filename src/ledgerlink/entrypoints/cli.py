@@ -18,12 +18,17 @@ from ledgerlink.bootstrap import Container, bootstrap, build_sandbox_app
 from ledgerlink.config import Settings
 from ledgerlink.domain.clock import SystemClock
 from ledgerlink.domain.errors import Conflict, DomainError
+from ledgerlink.entrypoints import cli_audit, cli_keys, cli_partners, cli_receipts
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Ledgerlink: your bank accounts, in your messenger."
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
+app.add_typer(cli_audit.app, name="audit", help="Verify the tamper-evident audit log.")
+app.add_typer(cli_receipts.app, name="receipt", help="Verify consent receipts offline.")
+app.add_typer(cli_keys.app, name="keys", help="Manage encryption and signing keys.")
+app.add_typer(cli_partners.app, name="partners", help="Partner API keys and privacy budgets.")
 console = Console()
 
 DEMO_HANDLE = "demo"

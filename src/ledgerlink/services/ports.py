@@ -421,6 +421,18 @@ class AuditRepository(Protocol):
     async def all(self) -> list[AuditRecord]: ...
 
 
+class TreeHeadRepository(Protocol):
+    """Signed tree heads of the audit log (owner: the audit feature)."""
+
+
+class ReceiptRepository(Protocol):
+    """Consent receipts (owner: the receipts feature)."""
+
+
+class DpLedgerRepository(Protocol):
+    """Differential-privacy budgets and spend (owner: the aggregates feature)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Events collected during the work are published after commit."""
 
@@ -432,6 +444,9 @@ class UnitOfWork(Protocol):
     threads: ThreadRepository
     inbox: InboxRepository
     audit: AuditRepository
+    tree_heads: TreeHeadRepository
+    receipts: ReceiptRepository
+    dp: DpLedgerRepository
     events: list[Event]
 
     async def __aenter__(self) -> UnitOfWork: ...

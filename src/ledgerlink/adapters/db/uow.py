@@ -7,6 +7,9 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledgerlink.adapters.db.repo_audit import SqlTreeHeads
+from ledgerlink.adapters.db.repo_dp import SqlDpLedger
+from ledgerlink.adapters.db.repo_receipts import SqlReceipts
 from ledgerlink.adapters.db.repositories import (
     SqlAccounts,
     SqlAudit,
@@ -21,12 +24,15 @@ from ledgerlink.domain.events import Event
 from ledgerlink.services.ports import (
     AccountRepository,
     AuditRepository,
+    DpLedgerRepository,
     InboxRepository,
     LinkRepository,
     PartnerRepository,
     PersonRepository,
+    ReceiptRepository,
     ThreadRepository,
     TransactionRepository,
+    TreeHeadRepository,
 )
 
 
@@ -39,6 +45,9 @@ class SqlUnitOfWork:
     threads: ThreadRepository
     inbox: InboxRepository
     audit: AuditRepository
+    tree_heads: TreeHeadRepository
+    receipts: ReceiptRepository
+    dp: DpLedgerRepository
 
     def __init__(self, engine: AsyncEngine, *, write_lock: asyncio.Lock | None) -> None:
         self._engine = engine
@@ -66,6 +75,9 @@ class SqlUnitOfWork:
         self.threads = SqlThreads(conn)
         self.inbox = SqlInbox(conn)
         self.audit = SqlAudit(conn)
+        self.tree_heads = SqlTreeHeads(conn)
+        self.receipts = SqlReceipts(conn)
+        self.dp = SqlDpLedger(conn)
         return self
 
     async def __aexit__(

@@ -1,0 +1,7 @@
+"""One group of `ledgerlink` subcommands (wired in ledgerlink.entrypoints.cli)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
