@@ -88,6 +88,18 @@ class MasterKeyFile:
         if raw is None:
             raw = self._create()
         self._keys, self._active = _parse_key_file(raw, self._path)
+        self._mtime = self._stat()
+
+    def _stat(self) -> int:
+        try:
+            return self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def refresh_if_changed(self) -> None:
+        """Pick up a rotation made by another process (one stat call)."""
+        if self._stat() != self._mtime:
+            self.reload()
 
     @property
     def key_ids(self) -> list[str]:
@@ -98,6 +110,7 @@ class MasterKeyFile:
         raw = self._read_existing()
         if raw is not None:
             self._keys, self._active = _parse_key_file(raw, self._path)
+            self._mtime = self._stat()
 
     def rotate(self) -> str:
         """Add a fresh key and make it the active one; old keys stay for unwrapping."""
@@ -264,6 +277,7 @@ class EnvelopeCrypto:
         self._lock = threading.Lock()
 
     def new_wrapped_key(self) -> tuple[bytes, str]:
+        self._master.refresh_if_changed()  # never wrap under a key rotated away elsewhere
         key_id = self._master.active_key_id
         header = _FORMAT_V1 + bytes([len(key_id)]) + key_id.encode("ascii")
         nonce = os.urandom(_NONCE_BYTES)
@@ -296,6 +310,7 @@ class EnvelopeCrypto:
 
     def rewrap(self, wrapped_key: bytes) -> tuple[bytes, str]:
         """The same data key, wrapped under the active master key (rotation)."""
+        self._master.refresh_if_changed()
         dek = self._unwrap(wrapped_key)
         key_id = self._master.active_key_id
         header = _FORMAT_V1 + bytes([len(key_id)]) + key_id.encode("ascii")
