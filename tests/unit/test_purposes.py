@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,31 @@ def test_only_the_data_access_layer_opens_sealed_financial_data() -> None:
             ):
                 offenders.append(f"{rel}:{node.lineno}")
     assert not offenders, f"opened sealed data outside the access layer: {offenders}"
+
+
+FINANCIAL_TABLES = {"accounts", "transactions", "messages", "inbox", "links", "consent_receipts"}
+DATA_ACCESS_LAYER = ("adapters/db/",)
+
+
+def test_only_the_data_access_layer_queries_financial_tables() -> None:
+    """Outside adapters/db, no module names a financial table object or writes SQL against one."""
+    sql = re.compile(r"\b(from|join|into|update)\s+(" + "|".join(FINANCIAL_TABLES) + r")\b", re.I)
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        if rel.startswith(DATA_ACCESS_LAYER) or rel.startswith("sandbox/"):
+            continue
+        source = path.read_text()
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("ledgerlink.adapters.db")
+            ):
+                names = {a.name for a in node.names}
+                if names & (FINANCIAL_TABLES | {"schema", "metadata"}):
+                    offenders.append(f"{rel}:{node.lineno} imports {sorted(names)}")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and sql.search(node.value):
+                offenders.append(f"{rel}:{node.lineno} raw SQL on a financial table")
+    assert not offenders, offenders

@@ -425,12 +425,115 @@ class TreeHeadRepository(Protocol):
     """Signed tree heads of the audit log (owner: the audit feature)."""
 
 
+@dataclass(slots=True)
+class ReceiptRecord:
+    id: str
+    person_id: str
+    link_id: str
+    issued_at: datetime
+    expires_at: datetime
+    sealed: bytes  # JSON: jws (the compact JWS, which names accounts)
+
+
 class ReceiptRepository(Protocol):
     """Consent receipts (owner: the receipts feature)."""
+
+    async def add(self, receipt: ReceiptRecord) -> None: ...
+    async def get(self, receipt_id: str) -> ReceiptRecord | None: ...
+    async def for_person(self, person_id: str) -> list[ReceiptRecord]: ...
+    async def for_link(self, link_id: str) -> list[ReceiptRecord]: ...
+
+
+class ReceiptSigner(Protocol):
+    """Consent receipts as compact JWS (EdDSA, Ed25519), verifiable with a published JWKS."""
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        """A compact JWS of `claims`, signed with the active key, its id in the `kid` header."""
+        ...
+
+    def verify(self, token: str, jwks: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
+        """The claims, or `ledgerlink.services.receipts.ReceiptInvalid` with a specific code:
+        receipt_malformed, receipt_unknown_key, receipt_bad_signature, receipt_expired."""
+        ...
+
+
+@dataclass(slots=True)
+class DpBudgetRecord:
+    partner_id: str
+    epsilon_limit_micro: int  # epsilon x 1e6 per period
+    period: str  # "month"
+
+
+@dataclass(slots=True)
+class DpSpendRecord:
+    id: str
+    partner_id: str
+    period_key: str  # e.g. "2026-11"
+    query: str  # query kind and parameters, never data
+    epsilon_micro: int
+    at: datetime
 
 
 class DpLedgerRepository(Protocol):
     """Differential-privacy budgets and spend (owner: the aggregates feature)."""
+
+    async def set_budget(self, budget: DpBudgetRecord) -> None: ...
+
+    async def budget(self, partner_id: str) -> DpBudgetRecord | None: ...
+
+    async def lock_budget(self, partner_id: str) -> DpBudgetRecord | None:
+        """Read the budget and hold its row lock until the end of the unit of work
+        (PostgreSQL `FOR UPDATE`; SQLite units of work are serialised already), so two
+        queries of one partner cannot both spend the last of it."""
+        ...
+
+    async def spent_micro(self, partner_id: str, period_key: str) -> int: ...
+
+    async def record_spend(self, spend: DpSpendRecord) -> None: ...
+
+    async def spending_rows(self, partner_id: str, *, start: date, end: date) -> list[TransactionRecord]:
+        """Posted transactions booked in [start, end) on accounts whose link *to this partner*
+        is active, of persons not erased: the only rows a partner's aggregate may use."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionBounds:
+    """What one person may add to a release: at most `max_per_cell` (integer minor units)
+    to each of at most `max_cells` cells."""
+
+    max_per_cell: int
+    max_cells: int
+
+
+@dataclass(frozen=True, slots=True)
+class DpRelease:
+    """Noisy, non-negative sums and counts per cell, and the privacy loss they cost."""
+
+    sums: dict[str, int]
+    counts: dict[str, int]
+    epsilon: float  # certified by the mechanism's privacy map; never above the requested epsilon
+    sum_scale: float
+    count_scale: float
+    mechanism: str
+
+
+class DpMechanism(Protocol):
+    """Differentially private release of per-cell sums and counts (adapter: OpenDP)."""
+
+    def release_sums_and_counts(
+        self,
+        contributions: Mapping[str, Mapping[str, int]],
+        *,
+        cells: Sequence[str],
+        bounds: ContributionBounds,
+        epsilon: float,
+    ) -> DpRelease:
+        """`contributions`: per person, per cell, non-negative integer amounts. The mechanism
+        enforces `bounds` itself (clamp, keep each person's `max_cells` largest cells) and
+        ignores cells outside `cells`, so the noise always matches the sensitivity. The
+        release is `epsilon`-DP with respect to adding or removing one person."""
+        ...
 
 
 class UnitOfWork(Protocol):
