@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from ledgerlink.adapters.db.uow import WriterGate
+
 EVENTS_PATH = "/partners/sandbox-bank/events"
 BENCH_HANDLE = "bench"
 BENCH_PASSWORD = "bench-password-1"  # a throwaway person in a throwaway data dir
@@ -137,8 +139,8 @@ def _listen_loopback() -> tuple[socket.socket, str]:
     return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-class _TimedLock(asyncio.Lock):
-    """The SQLite profile's in-process write lock, timed: how long it is held and waited for."""
+class _TimedLock(WriterGate):
+    """The SQLite profile's in-process writer gate, timed: how long it is held and waited for."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -147,13 +149,12 @@ class _TimedLock(asyncio.Lock):
         self.waited = 0.0
         self._since = 0.0
 
-    async def acquire(self) -> bool:
+    async def acquire(self, *, priority: bool = False) -> None:
         asked = time.perf_counter()
-        await super().acquire()
+        await super().acquire(priority=priority)
         self._since = time.perf_counter()
         self.waited += self._since - asked
         self.acquired += 1
-        return True
 
     def release(self) -> None:
         self.held += time.perf_counter() - self._since

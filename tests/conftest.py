@@ -97,7 +97,8 @@ async def running_stack(
         embedded_sandbox=True,
         sandbox_simulate=simulate,
         sync_interval_seconds=0,
-        **settings,
+        sync_min_interval_seconds=0,
+        **{"audit_sign_interval_seconds": 0, "retention_interval_seconds": 0, **settings},
     )
     kwargs: dict[str, Any] = {"hasher": fast_hasher()}
     if clock is not None:

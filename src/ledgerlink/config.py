@@ -31,7 +31,21 @@ class Settings(BaseSettings):
 
     link_duration_days: int = 90
     sync_interval_seconds: float = Field(default=300.0, description="periodic reconciliation; 0 = off")
+    sync_min_interval_seconds: float = Field(
+        default=5.0, description="at most one event-triggered sync per account per this many seconds"
+    )
     log_level: str = "info"
+
+    # Retention (docs/privacy.md "Retention"): days kept; 0 = keep forever.
+    retention_inbox_days: int = Field(default=30, ge=0, description="bank event payloads, after processing")
+    retention_transactions_days: int = Field(default=730, ge=0, description="after the booking date")
+    retention_messages_days: int = Field(default=730, ge=0, description="after the last edit")
+    retention_abandoned_links_days: int = Field(default=7, ge=0, description="unfinished consent flows")
+    retention_batch_size: int = Field(default=500, ge=1, description="rows deleted per statement")
+    audit_sign_interval_seconds: float = Field(
+        default=60.0, ge=0, description="how often a new audit tree head is signed; 0 = off"
+    )
+    retention_interval_seconds: float = Field(default=3600.0, ge=0, description="purge period; 0 = off")
 
     @property
     def resolved_database_url(self) -> str:

@@ -249,7 +249,10 @@ async def test_a_new_bank_thread_is_announced_live_and_unlink_marks_it_inactive(
             got: dict[str, dict[str, Any]] = {}
             while "thread" not in got or "message" not in got:
                 frame = await next_frame(ws)
-                # Balance edits from the first sync may still be in flight: skip them.
-                if frame["type"] == "thread" or "You unlinked this bank" in frame.get("text", ""):
+                # Balance edits from the first sync (and a repeated announcement of the new
+                # thread) may still be in flight: wait for the frames the unlink causes.
+                if (frame["type"] == "thread" and frame["active"] is False) or (
+                    "You unlinked this bank" in frame.get("text", "")
+                ):
                     got[frame["type"]] = frame
             assert got["thread"]["active"] is False

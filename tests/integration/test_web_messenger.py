@@ -91,7 +91,7 @@ async def test_signing_up_opens_the_messenger_with_the_system_thread_first(
     [welcome] = messages_in(home.text)
     assert welcome["data-seq"] == "1" and welcome["data-rev"] == "1"
     assert 'href="/link"' in home.text  # the welcome card's action button
-    assert "Questions arrive in a later version" in home.text
+    assert 'data-testid="composer"' in home.text
 
 
 async def test_login_errors_are_inline_and_do_not_say_which_part_was_wrong(

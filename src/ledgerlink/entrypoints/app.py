@@ -26,6 +26,7 @@ from ledgerlink.entrypoints import (
     settings_routes,
     web,
 )
+from ledgerlink.entrypoints.fastpath import BankEventFastPath
 
 
 def _session_secret(data_dir: Path) -> str:
@@ -37,7 +38,14 @@ def _session_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def create_app(container: Container, *, manage_lifecycle: bool = True) -> FastAPI:
+def create_app(container: Container, *, manage_lifecycle: bool = True) -> BankEventFastPath:
+    """The platform as one ASGI app: bank events are answered in front of the framework (see
+    `fastpath`), everything else goes to FastAPI (attributes such as `.state` pass through)."""
+    return BankEventFastPath(_fastapi_app(container, manage_lifecycle=manage_lifecycle),
+                             ingest=container.ingest)
+
+
+def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     """`manage_lifecycle=False` when the caller starts and stops the container itself."""
 
     @asynccontextmanager

@@ -93,7 +93,12 @@ def _banner(container: Container, *, with_demo_person: bool) -> None:
 
 def _run(coro: Any) -> None:
     try:
-        asyncio.run(coro)
+        try:
+            import uvloop  # installed with uvicorn[standard]; the fastest loop uvicorn supports
+        except ImportError:  # pragma: no cover
+            asyncio.run(coro)
+        else:
+            uvloop.run(coro)
     except KeyboardInterrupt:
         pass
     except DomainError as exc:

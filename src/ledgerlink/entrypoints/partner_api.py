@@ -1,7 +1,155 @@
-"""HTTP routes of one feature (wired in ledgerlink.entrypoints.app)."""
+"""The partner API: differentially private aggregates only, never a person's data.
+
+Authenticated with `Authorization: Bearer <partner API key>` (issued by
+`ledgerlink partners api-key SLUG`). Errors are RFC 9457 problems (see problems.py).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledgerlink.domain.money import Money
+from ledgerlink.entrypoints.dependencies import get_deps
+from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
+from ledgerlink.services import aggregates
+from ledgerlink.services.ports import PartnerRecord
+
+router = APIRouter(prefix="/partner-api/v1", tags=["partner-api"])
+
+_bearer = HTTPBearer(auto_error=False, description="the partner API key")
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM_SCHEMA,
+    403: PROBLEM_SCHEMA,
+    422: PROBLEM_SCHEMA,
+    429: PROBLEM_SCHEMA,
+    503: PROBLEM_SCHEMA,
+}
+
+
+async def _partner(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> PartnerRecord:
+    return await aggregates.authenticate(
+        get_deps(request), None if credentials is None else credentials.credentials
+    )
+
+
+Partner = Annotated[PartnerRecord, Depends(_partner)]
+
+
+class SpendingByCategoryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    month: str = Field(description="calendar month, YYYY-MM", examples=["2026-11"])
+    epsilon: float = Field(description="privacy loss to spend on this query (> 0, at most the per-query cap)")
+    currency: str | None = Field(default=None, description="ISO 4217; default: the server's")
+    max_spend_per_category: Decimal | None = Field(
+        default=None, description="narrower clamp per person and category (major units)"
+    )
+    max_categories: int | None = Field(default=None, description="narrower number of categories per person")
+
+
+class CategoryTotal(BaseModel):
+    category: str
+    total: str = Field(description="noisy total spend, decimal string, >= 0")
+    count: int = Field(description="noisy number of people who spent in this category, >= 0")
+
+
+class Budget(BaseModel):
+    period: str
+    period_key: str
+    epsilon_limit: float
+    epsilon_spent: float
+    epsilon_remaining: float
+    resets_at: datetime
+
+
+class Bounds(BaseModel):
+    max_spend_per_category: str
+    max_categories: int
+
+
+class Noise(BaseModel):
+    total_scale: str = Field(description="Laplace scale b of each total (std. dev. = b * sqrt(2))")
+    count_scale: float
+
+
+class SpendingByCategoryResponse(BaseModel):
+    query: str = "spending_by_category"
+    month: str
+    currency: str
+    dimensions: list[str]
+    categories: list[CategoryTotal]
+    epsilon_spent: float
+    budget: Budget
+    bounds: Bounds
+    noise: Noise
+    mechanism: str
+    note: str
+
+
+def _budget(status: aggregates.BudgetStatus) -> Budget:
+    m = aggregates.MICRO
+    return Budget(
+        period=status.period,
+        period_key=status.period_key,
+        epsilon_limit=status.limit_micro / m,
+        epsilon_spent=status.spent_micro / m,
+        epsilon_remaining=status.remaining_micro / m,
+        resets_at=status.resets_at,
+    )
+
+
+@router.post("/aggregates/spending-by-category", responses=_PROBLEMS)
+async def spending_by_category(
+    request: Request, partner: Partner, body: SpendingByCategoryRequest
+) -> SpendingByCategoryResponse:
+    """Noisy spending totals and noisy counts of people per category for one month, over the
+    people who linked this partner. Spends `epsilon` from the partner's budget for the
+    current period; refused (429 `privacy_budget_exhausted`) before any data is read when
+    the budget would be exceeded."""
+    deps = get_deps(request)
+    query = aggregates.build_query(
+        month=body.month,
+        epsilon=body.epsilon,
+        now=deps.clock.now(),
+        currency=body.currency,
+        max_spend_per_category=body.max_spend_per_category,
+        max_categories=body.max_categories,
+    )
+    result = await aggregates.spending_by_category(deps, partner, query)
+    bounds = query.bounds
+    return SpendingByCategoryResponse(
+        month=query.month_key,
+        currency=query.currency,
+        dimensions=list(query.dimensions),
+        categories=[
+            CategoryTotal(category=c.key, total=str(c.total.amount), count=c.count) for c in result.cells
+        ],
+        epsilon_spent=query.epsilon_micro / aggregates.MICRO,
+        budget=_budget(result.budget),
+        bounds=Bounds(
+            max_spend_per_category=str(Money.from_minor(bounds.max_per_cell, query.currency).amount),
+            max_categories=bounds.max_cells,
+        ),
+        noise=Noise(total_scale=str(result.sum_noise_scale.amount), count_scale=result.count_noise_scale),
+        mechanism=result.mechanism,
+        note=(
+            "Differentially private: every figure carries random noise, small categories may read 0, "
+            "and totals and counts need not agree. Each person counts at most once per category "
+            "and in at most max_categories categories, with spend clamped to max_spend_per_category."
+        ),
+    )
+
+
+@router.get("/privacy-budget", responses=_PROBLEMS)
+async def privacy_budget(request: Request, partner: Partner) -> Budget:
+    """The partner's privacy budget for the current period: limit, spent, remaining."""
+    return _budget(await aggregates.budget_status(get_deps(request), partner))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -18,8 +19,8 @@ log = structlog.get_logger(__name__)
 PROBLEM_TYPE_BASE = "https://ledgerlink.dev/problems/"  # documentation anchor, not fetched
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {
+def _document(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
         "type": PROBLEM_TYPE_BASE + code,
         "title": HTTPStatus(status).phrase,
         "status": status,
@@ -27,7 +28,17 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         "code": code,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(
+        _document(status, code, detail, **extra), status_code=status, media_type="application/problem+json"
+    )
+
+
+def problem_body(status: int, code: str, detail: str) -> bytes:
+    """The same document as raw JSON bytes, for raw ASGI handlers."""
+    return json.dumps(_document(status, code, detail)).encode()
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -22,13 +22,14 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, WebSocket
 
+from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import current_person_id, get_hub
 from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.services import messenger
 from ledgerlink.services.access import MessageView
-from ledgerlink.services.cards import plain_text
+from ledgerlink.services.cards import preview_text
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.messenger import ThreadSummary
 
@@ -44,11 +45,13 @@ RESUME_TIMEOUT = 15.0
 PAGE = 200  # changes read per query while catching up
 
 
-def message_frame(view: MessageView) -> str:
+def message_frame(view: MessageView, level: str = "full") -> str:
+    """`text` is the notification preview, cut to the person's disclosure level; `html` is
+    the card itself, shown only inside the open thread."""
     return json.dumps({
         "type": "message", "thread_id": view.thread_id, "message_id": view.id, "seq": view.seq,
         "rev": view.rev, "kind": view.kind.value, "html": render_message(view),
-        "text": plain_text(view.kind, view.body), "edited": view.edited_at is not None,
+        "text": preview_text(view.kind, view.body, level), "edited": view.edited_at is not None,
     }, separators=(",", ":"))
 
 
@@ -69,6 +72,7 @@ class Connection:
     dirty: set[str] = field(default_factory=set)  # threads that changed during the replay
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int | None = None
+    disclosure: str = "full"  # the person's preview level, read once when the replay starts
 
     def close(self, code: int) -> None:
         if self.close_code is None:
@@ -145,6 +149,11 @@ class Hub:
         """Send every change after the client's revs, then `ready`. `conn` is registered
         already, so changes committed meanwhile mark their thread dirty and are read here."""
         grant = Grant.for_person(conn.person_id)
+        try:
+            conn.disclosure = (await messenger.get_person(self._deps, conn.person_id)).disclosure
+        except NotFound:  # erased meanwhile: the session is stale
+            conn.close(CLOSE_UNAUTHORIZED)
+            return
         summaries = await messenger.list_threads(self._deps, grant)
         for t in summaries:
             if t.id in threads:
@@ -173,7 +182,7 @@ class Hub:
                                                     after_rev=conn.marks.get(thread_id, 0),
                                                     limit=PAGE)
             for view in conn.fresh(views):
-                await conn.queue.put(message_frame(view))  # backpressure, not overflow, here
+                await conn.queue.put(message_frame(view, conn.disclosure))  # backpressure, not overflow, here
             if len(views) < PAGE:
                 return
 
@@ -208,15 +217,15 @@ class Hub:
         if any(thread_id not in c.marks for c in live):
             await self._announce_new_thread(person_id, thread_id, live)
         grant = Grant.for_component(person_id, "realtime")
-        frames: dict[tuple[str, int], str] = {}  # rendered once, whatever the connection count
+        frames: dict[tuple[str, int, str], str] = {}  # rendered once, whatever the connection count
         while live:
             after = min(c.marks.get(thread_id, 0) for c in live)
             views = await self._changes(grant, thread_id, after)
             for conn in live:
                 for view in conn.fresh(views):
-                    key = (view.id, view.rev)
+                    key = (view.id, view.rev, conn.disclosure)
                     if key not in frames:
-                        frames[key] = message_frame(view)
+                        frames[key] = message_frame(view, conn.disclosure)
                     conn.offer(frames[key])
             if len(views) < PAGE:
                 return

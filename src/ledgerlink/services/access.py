@@ -34,7 +34,7 @@ from ledgerlink.services.ports import (
     TransactionRecord,
     UnitOfWork,
 )
-from ledgerlink.services.vault import Vault
+from ledgerlink.services.vault import PersonKeyMissing, Vault
 
 
 async def audit(
@@ -500,7 +500,7 @@ async def open_link_secrets(
 
 
 async def seal_inbox_payload(
-    vault: Vault, uow: UnitOfWork, *, person_id: str, inbox_id: str, payload: dict[str, Any]
+    vault: Vault, *, person_id: str, inbox_id: str, payload: dict[str, Any]
 ) -> bytes:
     return await vault.seal(person_id, payload, table="inbox", row_id=inbox_id)
 
@@ -519,3 +519,160 @@ async def open_inbox_payload(
 
 def iso_date(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+# --------------------------------------------------------------------------- export (person's rights)
+
+_EVERYTHING = 2**31 - 1  # an export is complete: no page limit
+
+
+@dataclass(frozen=True, slots=True)
+class ExportData:
+    accounts: list[AccountView]
+    transactions: list[Transaction]
+    messages: list[MessageView]  # empty when one account is exported
+
+
+async def read_for_export(
+    vault: Vault, uow: UnitOfWork, grant: Grant, *, at: datetime, account_id: str | None = None
+) -> ExportData:
+    """Everything sealed that is held about the person (or one of their accounts), opened for
+    an export they asked for. Only the person may export; one audit entry counts what left."""
+    if grant.actor != f"person:{grant.person_id}":
+        raise NotFound("person not found")
+    records = await uow.accounts.for_person(grant.person_id)
+    if account_id is not None:
+        records = [r for r in records if r.id == account_id]
+        if not records:
+            raise NotFound("account not found")
+    accounts = [await _account_view(vault, uow, r) for r in records]
+    transactions: list[Transaction] = []
+    for r in records:
+        rows = await uow.transactions.for_account(r.id, limit=_EVERYTHING)
+        transactions.extend([await _open_txn(vault, uow, t) for t in reversed(rows)])
+    messages: list[MessageView] = []
+    if account_id is None:
+        for thread in await uow.threads.for_person(grant.person_id):
+            rows_m = await uow.threads.latest_messages(thread.id, limit=max(thread.last_seq, 1))
+            messages.extend([await _open_message(vault, uow, m) for m in rows_m])
+    subject = (f"accounts:{len(accounts)} transactions:{len(transactions)} messages:{len(messages)}"
+               + (f" account:{account_id}" if account_id else ""))
+    await audit(uow, grant, Purpose.PERSON_EXPORT, action="export_person", subject=subject, at=at)
+    return ExportData(accounts=accounts, transactions=transactions, messages=messages)
+
+
+# --------------------------------------------------------------------------- aggregates (DP)
+
+
+@dataclass(frozen=True, slots=True)
+class SpendingRow:
+    """One posted purchase as a differentially private aggregate sees it: no merchant, no
+    descriptor, no account; the amount as positive spend."""
+
+    person_id: str
+    mcc: str | None
+    spend: Money
+
+
+async def read_spending_for_aggregate(
+    vault: Vault,
+    uow: UnitOfWork,
+    *,
+    partner_id: str,
+    currency: str,
+    period_start: date,
+    period_end: date,
+    query: str,
+    at: datetime,
+) -> list[SpendingRow]:
+    """Spending (posted, negative amounts in `currency`) booked in [period_start, period_end) by people
+    whose link *to this partner* is active: linking the partner is the consent to be
+    counted, with noise, in its statistics. Nobody else's rows are read.
+
+    One audit entry per person whose data was opened (purpose partner_aggregate_dp). A
+    person whose key is gone (erased) is skipped and not audited: nothing of theirs opened."""
+    records = await uow.dp.spending_rows(
+        partner_id, currency=currency, start=period_start, end=period_end, at=at
+    )
+    by_person: dict[str, list[TransactionRecord]] = {}
+    for record in records:
+        by_person.setdefault(record.person_id, []).append(record)
+    rows: list[SpendingRow] = []
+    for person_id, person_records in by_person.items():
+        try:
+            opened = [
+                (r, await vault.open(person_id, r.sealed, table="transactions", row_id=r.id))
+                for r in person_records
+            ]
+        except PersonKeyMissing:
+            continue
+        await audit(
+            uow,
+            Grant.for_component(person_id, "aggregates"),
+            Purpose.PARTNER_AGGREGATE_DP,
+            action="read_for_aggregate",
+            subject=f"partner:{partner_id} {query[:120]} transactions:{len(opened)}",
+            at=at,
+        )
+        for record, value in opened:
+            amount = Money.from_minor(int(value["amount_minor"]), record.currency)
+            if amount.is_negative():
+                rows.append(SpendingRow(person_id=person_id, mcc=record.mcc, spend=-amount))
+    return rows
+
+
+# --------------------------------------------------------------------------- consent receipts
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    id: str
+    link_id: str
+    issued_at: datetime
+    expires_at: datetime
+    jws: str  # the compact JWS, exactly as signed
+
+
+async def store_receipt(
+    vault: Vault,
+    uow: UnitOfWork,
+    *,
+    receipt_id: str,
+    person_id: str,
+    link_id: str,
+    issued_at: datetime,
+    expires_at: datetime,
+    jws: str,
+) -> None:
+    """Keep a signed consent receipt, sealed with its person's key (it names their accounts)."""
+    from ledgerlink.services.ports import ReceiptRecord  # the import block above is shared
+
+    sealed = await vault.seal(person_id, {"jws": jws}, table="consent_receipts", row_id=receipt_id)
+    await uow.receipts.add(
+        ReceiptRecord(
+            id=receipt_id,
+            person_id=person_id,
+            link_id=link_id,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            sealed=sealed,
+        )
+    )
+
+
+async def read_receipt(
+    vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, receipt_id: str, *, at: datetime
+) -> ReceiptView:
+    record = await uow.receipts.get(receipt_id)
+    if record is None:
+        raise NotFound("receipt not found")
+    _mine(grant, record.person_id, "receipt")
+    opened = await vault.open(record.person_id, record.sealed, table="consent_receipts", row_id=record.id)
+    await audit(uow, grant, purpose, action="read_receipt", subject=f"receipt:{receipt_id}", at=at)
+    return ReceiptView(
+        id=record.id,
+        link_id=record.link_id,
+        issued_at=record.issued_at,
+        expires_at=record.expires_at,
+        jws=str(opened["jws"]),
+    )

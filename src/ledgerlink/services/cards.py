@@ -87,3 +87,30 @@ def plain_text(kind: CardKind, body: dict[str, Any]) -> str:
             line += f", available {body['available']} {body['currency']}"
         return line
     return str(body.get("text", ""))
+
+
+# --------------------------------------------------------------------------- notification previews
+
+DISCLOSURE_LEVELS = ("full", "amount_hidden", "merchant_hidden", "minimal")
+MINIMAL_PREVIEW = "You have an account update"
+MESSAGE_PREVIEW = "You have a new message"
+
+
+def preview_text(kind: CardKind, body: dict[str, Any], level: str) -> str:
+    """The preview of a message outside the open thread (notification, live frame `text`),
+    cut down to what the person chose to show there. An unknown level shows the least."""
+    if level == "full":
+        return plain_text(kind, body)
+    if kind is CardKind.TRANSACTION and level in ("amount_hidden", "merchant_hidden"):
+        status = _STATUS_WORDS.get(body["status"], body["status"])
+        if level == "amount_hidden":
+            return f"{status}: {body['merchant']} ({body['account']})"
+        return f"{status}: {body['amount']} {body['currency']} ({body['account']})"
+    if kind is CardKind.BALANCE and level == "merchant_hidden":
+        return plain_text(kind, body)  # a balance names no merchant
+    if kind is CardKind.BALANCE and level == "amount_hidden":
+        return f"{body['account']}: balance updated"
+    if kind in (CardKind.TRANSACTION, CardKind.BALANCE):
+        return MINIMAL_PREVIEW
+    # Free text (answers to questions, notices) may quote amounts or merchants: never previewed.
+    return MESSAGE_PREVIEW

@@ -125,3 +125,73 @@ async def _balance(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Mat
                 line += f" (available {v.balance.available.amount})"
             lines.append(line)
     return "\n".join(lines), []
+
+
+# --------------------------------------------------------------------------- the person's rights
+
+
+@command("consents", "my consents", r"(?:show |list )?(?:my )?(?:consents?|links|linked banks)")
+async def _consents(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services.rights import consents
+
+    views = await consents(deps, grant)
+    manage = [{"label": "Manage", "href": "/settings"}]
+    if not views:
+        return "You have not linked a bank yet.", [{"label": "Link a bank", "href": "/link"}, *manage]
+    lines = []
+    for c in views:
+        line = f"{c.bank}: {c.status}, since {c.created_at.date().isoformat()}"
+        if c.status == "active" and c.expires_at is not None:
+            line += f", until {c.expires_at.date().isoformat()}"
+        line += f" ({', '.join(c.scopes)})"
+        if c.accounts:
+            line += f"\n  {'; '.join(c.accounts)}"
+        lines.append(line)
+    return "\n".join(lines), manage
+
+
+@command("export", "export my data", r"(?:export|download)(?: all)?(?: of)? my data|export")
+async def _export(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services.rights import downloadable_accounts
+
+    accounts = await downloadable_accounts(deps, grant)
+    actions = [
+        {"label": "All my data (JSON)", "href": "/settings/export.json"},
+        {"label": "Transactions (CSV)", "href": "/settings/export.csv"},
+    ]
+    actions += [{"label": f"OFX ••{a.last4}", "href": f"/settings/export/{a.id}.ofx"} for a in accounts]
+    return (
+        "Your export is ready to download: everything we hold about you as JSON, your transactions "
+        "as CSV, and an OFX statement per account for accounting software.",
+        actions,
+    )
+
+
+@command("erase", "erase my data", r"(?:erase|delete|remove) (?:all )?(?:of )?my (?:data|account)")
+async def _erase(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    return (
+        "Erasing is final: your banks are unlinked, your encryption key is destroyed (so every copy "
+        "of your data, backups included, becomes unreadable) and your account is deleted. You can "
+        "export your data first. To go ahead, confirm on the settings page.",
+        [{"label": "Erase my data…", "href": "/settings/erase"},
+         {"label": "Export first", "href": "/settings#export"}],
+    )
+
+
+@command(
+    "accesses",
+    "who accessed my data",
+    r"(who (has )?accessed my data|who (has )?(seen|read) my data|access log|audit log)",
+)
+async def _accesses(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services.audit import person_accesses  # appended command; keeps the header as is
+
+    views = await person_accesses(deps, grant, limit=10)
+    see_all = [{"label": "See all", "href": "/privacy/accesses"}]
+    if not views:
+        return "Nobody has read your financial data yet. Every read will show up here.", see_all
+    lines = [
+        f"• {v.at:%b %d, %H:%M} UTC: {v.who} read {v.what}, {v.why}."
+        for v in views
+    ]
+    return "The latest reads of your data, newest first:\n" + "\n".join(lines), see_all

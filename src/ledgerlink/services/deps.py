@@ -10,8 +10,10 @@ from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.events import Event
 from ledgerlink.services.ports import (
     BankDirectory,
+    DpMechanism,
     EventBus,
     PasswordHasher,
+    ReceiptSigner,
     SignatureVerifier,
     Signer,
     UnitOfWork,
@@ -32,6 +34,8 @@ class Deps:
     signer: Signer
     public_url: str  # where people's browsers reach the platform, e.g. http://127.0.0.1:8000
     link_duration_days: int = 90
+    receipts_jws: ReceiptSigner | None = None  # signs consent receipts (None: none issued)
+    dp: DpMechanism | None = None  # differentially private aggregates (None: refused with 503)
     # Per-link locks for work that must be single-flight in this process (token refresh).
     link_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +22,14 @@ from ledgerlink.domain.events import (
     AccountSyncRequested,
     BalanceChanged,
     BankEventReceived,
+    LinkRevoked,
     TransactionChanged,
 )
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services import access
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import bank_revoked
-from ledgerlink.services.ports import AccountRecord, InboxRecord, PartnerRecord, UnitOfWork
+from ledgerlink.services.ports import AccountRecord, InboxRecord, InboxWriter, PartnerRecord, UnitOfWork
 from ledgerlink.services.wire import parse_balance, parse_transaction
 
 log = structlog.get_logger(__name__)
@@ -93,12 +95,27 @@ def _validate(envelope: Any) -> tuple[str, dict[str, Any], str | None, str | Non
 
 
 class Ingest:
-    def __init__(self, deps: Deps, *, max_batch: int = 512) -> None:
+    def __init__(
+        self, deps: Deps, *, writer: InboxWriter, max_batch: int = 512, resolve_ttl: float = 5.0
+    ) -> None:
         self._deps = deps
+        self._writer = writer
         self._max_batch = max_batch
         self._partners: dict[str, PartnerRecord] = {}
+        # (partner, bank account, consent) -> (monotonic time, account or refusal). Short-lived
+        # and dropped at once when a link of this process ends; other processes' revocations
+        # are seen within the TTL (and processing re-checks the link before applying).
+        self._targets: dict[tuple[str, str, str | None], tuple[float, AccountRecord | DomainError]] = {}
+        self._resolve_ttl = resolve_ttl
         self._queue: asyncio.Queue[_Pending] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self.in_flight = 0  # requests being accepted right now: the load on the front door
+
+    async def on_link_revoked(self, event: LinkRevoked) -> None:
+        self._targets = {
+            k: v for k, v in self._targets.items()
+            if not (isinstance(v[1], AccountRecord) and v[1].link_id == event.link_id)
+        }  # fmt: skip
 
     def forget_partners(self) -> None:
         self._partners.clear()
@@ -115,6 +132,13 @@ class Ingest:
 
     async def receive(self, partner_slug: str, body: bytes, headers: Mapping[str, str]) -> str:
         """Accept one signed event. Returns our event id; raises a DomainError otherwise."""
+        self.in_flight += 1
+        try:
+            return await self._receive(partner_slug, body, headers)
+        finally:
+            self.in_flight -= 1
+
+    async def _receive(self, partner_slug: str, body: bytes, headers: Mapping[str, str]) -> str:
         partner = await self._partner(partner_slug)
         if len(body) > MAX_BODY:
             raise InvalidInput("the event body is larger than 256 KiB", code="payload_too_large")
@@ -164,9 +188,15 @@ class Ingest:
                     if not item.future.done():
                         item.future.set_exception(exc)
 
-    async def _resolve(
-        self, uow: UnitOfWork, item: _Pending, cache: dict[tuple[str, str], AccountRecord | DomainError]
-    ) -> AccountRecord | DomainError | str:
+    def _cached(self, item: _Pending) -> AccountRecord | DomainError | None:
+        if item.bank_account_id is None:
+            return None
+        cached = self._targets.get((item.partner_id, item.bank_account_id, item.consent_id))
+        if cached is not None and time.monotonic() - cached[0] < self._resolve_ttl:
+            return cached[1]
+        return None
+
+    async def _lookup(self, uow: UnitOfWork, item: _Pending) -> AccountRecord | DomainError | str:
         """The account (or, for consent events, the person id) an event belongs to."""
         if item.bank_account_id is None:
             assert item.consent_id is not None
@@ -174,61 +204,62 @@ class Ingest:
             if link is None:
                 return NotFound("no link with that consent", code="unknown_consent")
             return link.person_id
-        key = (item.partner_id, item.bank_account_id)
-        if key not in cache:
-            candidates = await uow.accounts.by_bank_id(*key)
-            found: AccountRecord | DomainError = NotFound("unknown account", code="unknown_account")
-            for account in candidates:
-                link = await uow.links.get(account.link_id)
-                if link is None:
-                    continue
-                if item.consent_id and link.bank_consent_id != item.consent_id:
-                    continue
-                if link.status == LinkStatus.ACTIVE.value:
-                    found = account
-                    break
-                found = LinkEnded("the link for this account was revoked", code="link_revoked")
-            cache[key] = found
-        return cache[key]
+        candidates = await uow.accounts.by_bank_id(item.partner_id, item.bank_account_id)
+        found: AccountRecord | DomainError = NotFound("unknown account", code="unknown_account")
+        for account in candidates:
+            link = await uow.links.get(account.link_id)
+            if link is None:
+                continue
+            if item.consent_id and link.bank_consent_id != item.consent_id:
+                continue
+            if link.status == LinkStatus.ACTIVE.value:
+                found = account
+                break
+            found = LinkEnded("the link for this account was revoked", code="link_revoked")
+        if len(self._targets) > 100_000:
+            self._targets.clear()
+        self._targets[(item.partner_id, item.bank_account_id, item.consent_id)] = (time.monotonic(), found)
+        return found
+
+    async def _resolve(self, batch: list[_Pending]) -> list[AccountRecord | DomainError | str]:
+        targets: list[AccountRecord | DomainError | str | None] = [self._cached(i) for i in batch]
+        if any(t is None for t in targets):
+            async with self._deps.uow(readonly=True) as uow:  # readers never queue for the writer
+                for index, item in enumerate(batch):
+                    if targets[index] is None:
+                        targets[index] = await self._lookup(uow, item)
+        return [t for t in targets if t is not None]
 
     async def _flush(self, batch: list[_Pending]) -> None:
+        """Everything but the insert happens before taking the writer, so the write lock is
+        held for one lookup, one executemany and the commit."""
         deps = self._deps
         now = deps.clock.now()
         accepted: list[_Pending] = []
         errors: dict[int, DomainError] = {}
-        async with deps.uow() as uow:
-            cache: dict[tuple[str, str], AccountRecord | DomainError] = {}
-            records: list[InboxRecord] = []
-            seen: set[str] = set()
-            for index, item in enumerate(batch):
-                target = await self._resolve(uow, item, cache)
-                if isinstance(target, DomainError):
-                    errors[index] = target
-                    continue
-                if item.inbox_id in seen:
-                    errors[index] = Conflict("this event id was already received", code="duplicate_event")
-                    continue
-                seen.add(item.inbox_id)
-                person_id = target if isinstance(target, str) else target.person_id
-                payload = dict(item.payload)
-                if isinstance(target, AccountRecord):
-                    payload["account"] = target.id
-                sealed = await access.seal_inbox_payload(
-                    deps.vault, uow, person_id=person_id, inbox_id=item.inbox_id, payload=payload
-                )
-                records.append(
-                    InboxRecord(
-                        id=item.inbox_id,
-                        partner_id=item.partner_id,
-                        person_id=person_id,
-                        event_type=item.event_type,
-                        sealed=sealed,
-                        received_at=now,
-                    )
-                )
-                accepted.append(item)
-            inserted = await uow.inbox.add_many(records)
-            await uow.commit()
+        records: list[InboxRecord] = []
+        seen: set[str] = set()
+        for index, (item, target) in enumerate(zip(batch, await self._resolve(batch), strict=True)):
+            if isinstance(target, DomainError):
+                errors[index] = target
+                continue
+            if item.inbox_id in seen:
+                errors[index] = Conflict("this event id was already received", code="duplicate_event")
+                continue
+            seen.add(item.inbox_id)
+            person_id = target if isinstance(target, str) else target.person_id
+            payload = dict(item.payload)
+            if isinstance(target, AccountRecord):
+                payload["account"] = target.id
+            sealed = await access.seal_inbox_payload(
+                deps.vault, person_id=person_id, inbox_id=item.inbox_id, payload=payload
+            )
+            records.append(InboxRecord(id=item.inbox_id, partner_id=item.partner_id, person_id=person_id,
+                                       event_type=item.event_type, sealed=sealed, received_at=now))
+            accepted.append(item)
+        inserted: set[str] = set()
+        if records:
+            inserted = await self._writer.add_many(records)
         for index, error in errors.items():
             batch[index].future.set_exception(error)
         for item in accepted:
@@ -241,63 +272,161 @@ class Ingest:
                 )
 
 
-async def process_event(deps: Deps, event: BankEventReceived) -> None:
-    """Apply one stored bank event (idempotent: a processed event is skipped)."""
+async def _apply(deps: Deps, uow: UnitOfWork, record: InboxRecord) -> str | None:
+    """Apply one stored bank event inside the caller's unit of work. Returns the consent id
+    when the event revoked a consent (handled after commit)."""
     now = deps.clock.now()
-    revoked_consent: str | None = None
-    async with deps.uow() as uow:
-        record = await uow.inbox.get(event.inbox_id)
-        if record is None or record.processed_at is not None or record.person_id is None:
-            return
-        grant = Grant.for_component(record.person_id, "ingest")
-        payload = await access.open_inbox_payload(deps.vault, uow, grant, record, at=now)
-        data = payload.get("data", {})
-        account = await uow.accounts.get(payload["account"]) if "account" in payload else None
-        link = None if account is None else await uow.links.get(account.link_id)
-        live = link is not None and link.status == LinkStatus.ACTIVE.value
-        if record.event_type == "consent.revoked":
-            revoked_consent = str(data["consent_id"])
-        elif account is not None and live:
-            if record.event_type == "transaction.updated":
-                report = parse_transaction(data["transaction"], "data.transaction")
-                change = await access.upsert_transaction(deps.vault, uow, grant, account, report, at=now)
-                if change.changed:
-                    uow.events.append(
-                        TransactionChanged(
-                            person_id=account.person_id,
-                            transaction_id=change.transaction.id,
-                            created=change.created,
-                        )
-                    )
-            elif record.event_type == "transaction.removed":
-                removed = await access.remove_transaction(
-                    deps.vault, uow, grant, account, str(data["transaction_id"]), at=now
-                )
-                if removed is not None:
-                    uow.events.append(
-                        TransactionChanged(
-                            person_id=account.person_id, transaction_id=removed.transaction.id, created=False
-                        )
-                    )
-            elif record.event_type == "balance.updated" and await access.store_balance(
-                deps.vault, uow, account, parse_balance(data["balance"], "data.balance")
-            ):
-                uow.events.append(BalanceChanged(person_id=account.person_id, account_id=account.id))
-            # Reconcile too: whatever this event said, the bank's change log is the truth.
-            uow.events.append(AccountSyncRequested(account_id=account.id))
-        await uow.inbox.mark_processed(record.id, now)
-        await deps.commit_and_publish(uow)
-    if revoked_consent is not None:
-        try:
-            await bank_revoked(deps, partner_id=event.partner_id, consent_id=revoked_consent)
-        except NotFound:
-            log.info("revoked_consent_unknown", partner_id=event.partner_id)
+    if record.person_id is None:
+        return None
+    grant = Grant.for_component(record.person_id, "ingest")
+    payload = await access.open_inbox_payload(deps.vault, uow, grant, record, at=now)
+    data = payload.get("data", {})
+    account = await uow.accounts.get(payload["account"]) if "account" in payload else None
+    link = None if account is None else await uow.links.get(account.link_id)
+    if record.event_type == "consent.revoked":
+        return str(data["consent_id"])
+    if account is None or link is None or link.status != LinkStatus.ACTIVE.value:
+        return None  # the link ended after the event was accepted: nothing is applied
+    if record.event_type == "transaction.updated":
+        report = parse_transaction(data["transaction"], "data.transaction")
+        change = await access.upsert_transaction(deps.vault, uow, grant, account, report, at=now)
+        if change.changed:
+            uow.events.append(TransactionChanged(
+                person_id=account.person_id, transaction_id=change.transaction.id, created=change.created
+            ))
+    elif record.event_type == "transaction.removed":
+        removed = await access.remove_transaction(
+            deps.vault, uow, grant, account, str(data["transaction_id"]), at=now
+        )
+        if removed is not None:
+            uow.events.append(TransactionChanged(person_id=account.person_id,
+                                                 transaction_id=removed.transaction.id, created=False))
+    elif record.event_type == "balance.updated" and await access.store_balance(
+        deps.vault, uow, account, parse_balance(data["balance"], "data.balance")
+    ):
+        uow.events.append(BalanceChanged(person_id=account.person_id, account_id=account.id))
+    # Reconcile too: whatever this event said, the bank's change log is the truth.
+    uow.events.append(AccountSyncRequested(account_id=account.id))
+    return None
 
 
-async def replay_unprocessed(deps: Deps) -> int:
-    """After a restart: process what was stored but not yet applied."""
-    async with deps.uow() as uow:
-        records = await uow.inbox.unprocessed(limit=10_000)
-    for record in records:
-        await deps.bus.publish(BankEventReceived(inbox_id=record.id, partner_id=record.partner_id))
-    return len(records)
+MAX_ATTEMPTS = 5
+
+
+class InboxWorker:
+    """Applies stored bank events in batches: one unit of work per batch, one batch at a time.
+
+    `BankEventReceived` only wakes it; the inbox table is the queue, so a restart loses nothing
+    and a burst costs one transaction per batch rather than one per event. Batches are small
+    so the single SQLite writer is never held long: accepting events (priority) waits at most
+    one batch."""
+
+    def __init__(
+        self, deps: Deps, *, batch: int = 16, pressure: Callable[[], int] | None = None,
+        busy_above: int = 16, max_deferral: float = 1.0,
+    ) -> None:
+        self._deps = deps
+        self._batch = batch
+        # In one process, accepting events comes first: while many are arriving, applying
+        # them waits (at most `max_deferral` at a time, so it always progresses) and the
+        # inbox absorbs the burst.
+        self._pressure = pressure or (lambda: 0)
+        self._busy_above = busy_above
+        self._max_deferral = max_deferral
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def on_event(self, event: BankEventReceived) -> None:
+        self.poke()
+
+    def poke(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def drain(self) -> None:
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._idle.set()
+
+    async def _yield_to_ingest(self) -> None:
+        waited = 0.0
+        while self._pressure() > self._busy_above and waited < self._max_deferral:
+            await asyncio.sleep(0.02)
+            waited += 0.02
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            await self._yield_to_ingest()
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("inbox_worker_failed")
+                await asyncio.sleep(1.0)
+                continue
+            if done < self._batch and not self._wake.is_set():
+                self._idle.set()
+                await self._wake.wait()
+
+    async def run_once(self) -> int:
+        """Apply one batch; returns how many events it took."""
+        deps = self._deps
+        async with deps.uow() as uow:
+            records = await uow.inbox.unprocessed(limit=self._batch)
+            if not records:
+                return 0
+            revoked: list[tuple[str, str]] = []
+            try:
+                for record in records:
+                    consent = await _apply(deps, uow, record)
+                    if consent is not None:
+                        revoked.append((record.partner_id, consent))
+                    await uow.inbox.mark_processed(record.id, deps.clock.now())
+                await deps.commit_and_publish(uow)
+            except Exception:
+                await uow.rollback()
+                log.warning("inbox_batch_failed_retrying_one_by_one", size=len(records))
+                revoked = await self._one_by_one([r.id for r in records])
+        for partner_id, consent_id in revoked:
+            try:
+                await bank_revoked(deps, partner_id=partner_id, consent_id=consent_id)
+            except NotFound:
+                log.info("revoked_consent_unknown", partner_id=partner_id)
+        return len(records)
+
+    async def _one_by_one(self, ids: list[str]) -> list[tuple[str, str]]:
+        """Isolate a poisoned event: apply each alone; a failing one is retried a few times,
+        then set aside (processed, with its error code) so it cannot block the inbox."""
+        deps = self._deps
+        revoked: list[tuple[str, str]] = []
+        for inbox_id in ids:
+            try:
+                async with deps.uow() as uow:
+                    record = await uow.inbox.get(inbox_id)
+                    if record is None or record.processed_at is not None:
+                        continue
+                    consent = await _apply(deps, uow, record)
+                    await uow.inbox.mark_processed(record.id, deps.clock.now())
+                    await deps.commit_and_publish(uow)
+                    if consent is not None:
+                        revoked.append((record.partner_id, consent))
+            except Exception as exc:
+                code = getattr(exc, "code", type(exc).__name__)
+                log.warning("inbox_event_failed", inbox_id=inbox_id, error=code)
+                async with deps.uow() as uow:
+                    await uow.inbox.mark_failed(inbox_id, str(code))
+                    record = await uow.inbox.get(inbox_id)
+                    if record is not None and record.attempts >= MAX_ATTEMPTS:
+                        await uow.inbox.mark_processed(inbox_id, deps.clock.now())  # set aside
+                    await uow.commit()
+        return revoked

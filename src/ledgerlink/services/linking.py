@@ -16,7 +16,7 @@ from ledgerlink.domain.errors import Conflict, DomainError, InvalidInput, NotFou
 from ledgerlink.domain.events import AccountSyncRequested, LinkActivated, LinkRevoked, MessageStored
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access
+from ledgerlink.services import access, receipts
 from ledgerlink.services.cards import balance_card
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.messenger import ensure_system_thread, post_text
@@ -269,6 +269,7 @@ async def _activate(
         views = await access.read_accounts(
             deps.vault, uow, component, Purpose.DELIVER_UPDATE, at=now, link_id=link.id
         )
+        await receipts.issue(deps, uow, link, partner, views)
         for view in views:
             await put_card(
                 deps,

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
+from ledgerlink.domain.audit import TreeHead
 from ledgerlink.domain.banking import AccountType, BankTransaction, Scope
 from ledgerlink.domain.errors import DomainError
 from ledgerlink.domain.events import Event
@@ -328,6 +329,7 @@ class PersonRepository(Protocol):
     async def add(self, person: PersonRecord) -> None: ...
     async def get(self, person_id: str) -> PersonRecord | None: ...
     async def by_handle(self, handle: str) -> PersonRecord | None: ...
+    async def set_disclosure(self, person_id: str, level: str) -> None: ...
     async def erase(self, person_id: str, at: datetime) -> dict[str, int]:
         """Delete everything held about the person and scrub their account row, keeping only
         the opaque id (the audit log refers to it). Returns rows deleted per table."""
@@ -338,6 +340,8 @@ class PartnerRepository(Protocol):
     async def upsert(self, partner: PartnerRecord) -> None: ...
     async def get(self, partner_id: str) -> PartnerRecord | None: ...
     async def by_slug(self, slug: str) -> PartnerRecord | None: ...
+    async def by_api_key_hash(self, api_key_hash: str) -> PartnerRecord | None: ...
+    async def set_api_key_hash(self, partner_id: str, api_key_hash: str | None) -> None: ...
     async def all(self) -> list[PartnerRecord]: ...
 
 
@@ -417,12 +421,36 @@ class AuditRepository(Protocol):
     async def append(
         self, *, at: datetime, actor: str, person_id: str, purpose: str, action: str, subject: str
     ) -> AuditRecord: ...
-    async def for_person(self, person_id: str, *, limit: int = 100) -> list[AuditRecord]: ...
+    async def for_person(self, person_id: str, *, limit: int = 100) -> list[AuditRecord]:
+        """The person's entries, newest first."""
+        ...
+
     async def all(self) -> list[AuditRecord]: ...
+    async def size(self) -> int:
+        """The tree size: the highest leaf index + 1 (0 when empty)."""
+        ...
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Stored leaf hashes of the entries with start <= seq < end, in order (gaps skipped)."""
+        ...
+
+    async def entries(self, start: int, end: int) -> list[AuditRecord]:
+        """The entries with start <= seq < end, in order (gaps skipped)."""
+        ...
 
 
 class TreeHeadRepository(Protocol):
     """Signed tree heads of the audit log (owner: the audit feature)."""
+
+    async def add(self, head: TreeHead) -> bool:
+        """Store a signed head; False (nothing written) if one of that size exists."""
+        ...
+
+    async def latest(self) -> TreeHead | None: ...
+    async def get(self, tree_size: int) -> TreeHead | None: ...
+    async def all(self) -> list[TreeHead]:
+        """Every stored head, smallest tree first."""
+        ...
 
 
 @dataclass(slots=True)
@@ -491,9 +519,12 @@ class DpLedgerRepository(Protocol):
 
     async def record_spend(self, spend: DpSpendRecord) -> None: ...
 
-    async def spending_rows(self, partner_id: str, *, start: date, end: date) -> list[TransactionRecord]:
-        """Posted transactions booked in [start, end) on accounts whose link *to this partner*
-        is active, of persons not erased: the only rows a partner's aggregate may use."""
+    async def spending_rows(
+        self, partner_id: str, *, currency: str, start: date, end: date, at: datetime
+    ) -> list[TransactionRecord]:
+        """Posted transactions in `currency` booked in [start, end) on accounts whose link *to this partner*
+        is active and unexpired at `at`, of persons not erased: the only rows a partner's
+        aggregate may use."""
         ...
 
 
@@ -536,6 +567,15 @@ class DpMechanism(Protocol):
         ...
 
 
+class RetentionRepository(Protocol):
+    """Bounded deletes of expired rows; each returns the number of rows deleted (<= limit)."""
+
+    async def purge_inbox(self, *, processed_before: datetime, limit: int) -> int: ...
+    async def purge_messages(self, *, before: datetime, limit: int) -> int: ...
+    async def purge_transactions(self, *, before: datetime, limit: int) -> int: ...
+    async def purge_abandoned_links(self, *, before: datetime, limit: int) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Events collected during the work are published after commit."""
 
@@ -550,6 +590,7 @@ class UnitOfWork(Protocol):
     tree_heads: TreeHeadRepository
     receipts: ReceiptRepository
     dp: DpLedgerRepository
+    retention: RetentionRepository
     events: list[Event]
 
     async def __aenter__(self) -> UnitOfWork: ...
@@ -563,4 +604,16 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class InboxWriter(Protocol):
+    """The durable group-commit insert of accepted bank events (ingest's hot path)."""
+
+    async def add_many(self, records: Sequence[InboxRecord]) -> set[str]:
+        """Insert, skipping ids already present; returns the ids inserted. Durable on return."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, priority: bool = False, readonly: bool = False) -> UnitOfWork:
+        """A new unit of work. `priority` jumps the queue for the single writer (ingest);
+        `readonly` work never waits for writers and must not write."""
+        ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import structlog
@@ -152,10 +153,13 @@ async def _apply_page(
 class SyncScheduler:
     """Coalesces sync requests per account: at most one run in flight and one queued."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, *, min_interval: float = 0.0) -> None:
         self._deps = deps
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        # A burst of events for one account costs one sync per interval, not one per event.
+        self._min_interval = min_interval
+        self._last_started: dict[str, float] = {}
 
     async def on_requested(self, event: AccountSyncRequested) -> None:
         self.request(event.account_id)
@@ -169,6 +173,10 @@ class SyncScheduler:
     async def _run(self, account_id: str) -> None:
         try:
             while True:
+                wait = self._last_started.get(account_id, -1e9) + self._min_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last_started[account_id] = time.monotonic()
                 self._again.discard(account_id)
                 try:
                     await sync_account(self._deps, account_id)

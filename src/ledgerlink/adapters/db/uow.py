@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from types import TracebackType
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledgerlink.adapters.db.direct import DirectConnection
+from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_engine
 from ledgerlink.adapters.db.repo_audit import SqlTreeHeads
 from ledgerlink.adapters.db.repo_dp import SqlDpLedger
 from ledgerlink.adapters.db.repo_receipts import SqlReceipts
+from ledgerlink.adapters.db.repo_retention import SqlRetention
 from ledgerlink.adapters.db.repositories import (
     SqlAccounts,
     SqlAudit,
@@ -30,10 +36,48 @@ from ledgerlink.services.ports import (
     PartnerRepository,
     PersonRepository,
     ReceiptRepository,
+    RetentionRepository,
     ThreadRepository,
     TransactionRepository,
     TreeHeadRepository,
 )
+
+
+class WriterGate:
+    """SQLite's single writer, queued in-process (FIFO) instead of spinning on busy_timeout.
+
+    Priority waiters (the ingest group commit, which answers partners) go before the others,
+    so accepting events never queues behind a backlog of processing work."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, priority: bool = False) -> None:
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if priority else self._normal).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # we were handed the gate while being cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    (self._urgent if priority else self._normal).remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # ownership passes directly: _held stays True
+                    return
+        self._held = False
 
 
 class SqlUnitOfWork:
@@ -48,19 +92,35 @@ class SqlUnitOfWork:
     tree_heads: TreeHeadRepository
     receipts: ReceiptRepository
     dp: DpLedgerRepository
+    retention: RetentionRepository
 
-    def __init__(self, engine: AsyncEngine, *, write_lock: asyncio.Lock | None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        write_lock: WriterGate | None,
+        priority: bool = False,
+        readonly: bool = False,
+        direct: Engine | None = None,
+    ) -> None:
         self._engine = engine
-        self._write_lock = write_lock
-        self._conn: AsyncConnection | None = None
+        self._direct = direct
+        self._readonly = readonly
+        self._write_lock = None if readonly else write_lock  # readers skip the writer queue
+        self._priority = priority
+        self._conn: AsyncConnection | DirectConnection | None = None
         self.events: list[Event] = []
 
     async def __aenter__(self) -> SqlUnitOfWork:
         if self._write_lock is not None:
-            # SQLite has one writer; queue in-process instead of spinning on busy_timeout.
-            await self._write_lock.acquire()
+            await self._write_lock.acquire(priority=self._priority)
         try:
-            self._conn = await self._engine.connect()
+            self._conn = (
+                DirectConnection(self._direct.connect()) if self._direct is not None
+                else await self._engine.connect()
+            )  # fmt: skip
+            if self._readonly:
+                await self._conn.execution_options(**{READONLY_OPTION: True})
             await self._conn.begin()
         except BaseException:
             if self._write_lock is not None:
@@ -78,6 +138,7 @@ class SqlUnitOfWork:
         self.tree_heads = SqlTreeHeads(conn)
         self.receipts = SqlReceipts(conn)
         self.dp = SqlDpLedger(conn)
+        self.retention = SqlRetention(conn)
         return self
 
     async def __aexit__(
@@ -107,9 +168,30 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+    """Units of work on `engine`; on SQLite, statements run directly (see `DirectConnection`)
+    unless `direct=False`."""
 
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, write_lock=self._write_lock)
+    def __init__(self, engine: AsyncEngine, *, direct: bool = True) -> None:
+        self.engine = engine
+        sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = WriterGate() if sqlite else None
+        self._direct: Engine | None = None
+        if sqlite and direct:
+            self._direct = create_sqlite_direct_engine(engine.url.render_as_string(hide_password=False))
+
+    def dispose(self) -> None:
+        if self._direct is not None:
+            self._direct.dispose()
+
+    @property
+    def write_gate(self) -> WriterGate | None:
+        return self._write_lock
+
+    def __call__(self, *, priority: bool = False, readonly: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self.engine,
+            write_lock=self._write_lock,
+            priority=priority,
+            readonly=readonly,
+            direct=self._direct,
+        )

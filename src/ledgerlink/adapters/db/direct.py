@@ -1,0 +1,47 @@
+"""An `AsyncConnection`-shaped facade over a synchronous connection (SQLite in-process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+
+
+class DirectConnection:
+    """The slice of `AsyncConnection` the repositories use, over a synchronous connection
+    (SQLite in-process: see `engine.create_sqlite_direct_engine`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if parameters is None:
+            return self._conn.execute(statement)
+        return self._conn.execute(statement, parameters)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self._conn.exec_driver_sql(statement, parameters)
+
+    async def execution_options(self, **options: Any) -> DirectConnection:
+        self._conn.execution_options(**options)
+        return self
+
+    async def begin(self) -> None:
+        self._conn.begin()
+
+    async def commit(self) -> None:
+        self._conn.commit()
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def close(self) -> None:
+        self._conn.close()
+
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction()

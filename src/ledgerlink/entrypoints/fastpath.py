@@ -1,0 +1,95 @@
+"""The bank-event endpoint as a raw ASGI handler: the platform's hottest path.
+
+`POST /partners/{slug}/events` is answered here, before sessions, routing and the framework's
+request objects, which cost more than the work itself (verify, dedupe, persist, enqueue). The
+FastAPI route of the same path stays for the OpenAPI document and behaves identically.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+
+from ledgerlink.domain.errors import DomainError
+from ledgerlink.entrypoints import metrics
+from ledgerlink.entrypoints.problems import problem_body
+from ledgerlink.services.ingest import MAX_BODY, Ingest
+
+log = structlog.get_logger(__name__)
+
+_PREFIX = "/partners/"
+_SUFFIX = "/events"
+_JSON = [(b"content-type", b"application/json")]
+_PROBLEM = [(b"content-type", b"application/problem+json")]
+
+Scope = dict[str, Any]
+
+
+class BankEventFastPath:
+    def __init__(self, app: Any, *, ingest: Ingest) -> None:
+        self.app = app
+        self._ingest = ingest
+
+    def __getattr__(self, name: str) -> Any:
+        # `.state`, `.openapi()`, `.routes`...: the wrapped FastAPI app answers.
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
+                slug = path[len(_PREFIX) : -len(_SUFFIX)]
+                if slug and "/" not in slug:
+                    await self._handle(slug, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _handle(self, slug: str, scope: Scope, receive: Any, send: Any) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= MAX_BODY + 1:
+                chunks.append(chunk)  # past the limit, keep reading but stop keeping
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            event_id = await self._ingest.receive(slug, body, headers)
+        except DomainError as exc:
+            partner = "unknown" if exc.code == "unknown_partner" else label(slug)
+            metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
+            await _respond(send, exc.status, _PROBLEM, problem_body(exc.status, exc.code, exc.detail))
+            return
+        except Exception as exc:
+            log.error("bank_event_failed", error_type=type(exc).__name__)
+            await _respond(
+                send, 500, _PROBLEM, problem_body(500, "internal_error", "the event was not stored")
+            )
+            return
+        metrics.bank_events.labels(partner=label(slug), outcome="accepted").inc()
+        response = json.dumps({"id": event_id.split(":", 1)[1], "status": "accepted"}).encode()
+        await _respond(send, 202, _JSON, response)
+
+
+async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def label(slug: str) -> str:
+    # Slugs come from the outside: keep metric label cardinality bounded.
+    return slug if len(slug) <= 40 and slug.replace("-", "").isalnum() else "invalid"
