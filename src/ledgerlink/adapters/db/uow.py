@@ -159,6 +159,7 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"
+        await self.audit.flush()  # the accesses are durable with the work that made them
         await self._conn.commit()
 
     async def rollback(self) -> None:
