@@ -39,12 +39,14 @@ class TransactionChanged(Event):
     person_id: str
     transaction_id: str
     created: bool
+    delivered: bool = False  # its message was already written in the same unit of work
 
 
 @dataclass(frozen=True, slots=True)
 class BalanceChanged(Event):
     person_id: str
     account_id: str
+    delivered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

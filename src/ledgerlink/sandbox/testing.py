@@ -17,7 +17,7 @@ import uvicorn
 
 def bind_loopback() -> tuple[socket.socket, str]:
     """A listening socket on a free 127.0.0.1 port, and its base URL (known before the app)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit this on Linux: no 40 ms Nagle/delayed-ACK stalls.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

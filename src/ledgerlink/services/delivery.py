@@ -28,61 +28,69 @@ async def _bank_thread(uow: UnitOfWork, link_id: str) -> ThreadRecord | None:
     return None if thread is None else await uow.threads.lock(thread.id)
 
 
-async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:
-    grant = Grant.for_component(event.person_id, "delivery")
-    async with deps.uow() as uow:
-        record = await uow.transactions.get(event.transaction_id)
-        if record is None:
-            return
-        account = await uow.accounts.get(record.account_id)
-        if account is None:
-            return
-        thread = await _bank_thread(uow, account.link_id)
-        if thread is None:
-            return  # revoked or expired link: nothing is delivered
-        try:
-            txn = await access.read_transaction(
-                deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.id, at=deps.clock.now()
-            )
-            view = await access.read_account(
-                deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account.id, at=deps.clock.now()
-            )
-        except (NotFound, PersonKeyMissing):
-            return
-        await put_card(
-            deps,
-            uow,
-            grant,
-            thread,
-            CardKind.TRANSACTION,
-            transaction_card(txn, view),
-            subject_key=f"txn:{txn.id}",
+async def deliver_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str) -> None:
+    """Write (or edit in place) the transaction's message, inside the caller's unit of work."""
+    grant = Grant.for_component(person_id, "delivery")
+    record = await uow.transactions.get(transaction_id)
+    if record is None:
+        return
+    account = await uow.accounts.get(record.account_id)
+    if account is None:
+        return
+    thread = await _bank_thread(uow, account.link_id)
+    if thread is None:
+        return  # revoked or expired link: nothing is delivered
+    try:
+        txn = await access.read_transaction(
+            deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.id, at=deps.clock.now()
         )
+        view = await access.read_account(
+            deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account.id, at=deps.clock.now()
+        )
+    except (NotFound, PersonKeyMissing):
+        return
+    await put_card(
+        deps,
+        uow,
+        grant,
+        thread,
+        CardKind.TRANSACTION,
+        transaction_card(txn, view),
+        subject_key=f"txn:{txn.id}",
+    )
+
+
+async def deliver_balance(deps: Deps, uow: UnitOfWork, *, person_id: str, account_id: str) -> None:
+    """Write (or edit in place) the account's balance card, inside the caller's unit of work."""
+    grant = Grant.for_component(person_id, "delivery")
+    account = await uow.accounts.get(account_id)
+    if account is None:
+        return
+    thread = await _bank_thread(uow, account.link_id)
+    if thread is None:
+        return
+    try:
+        view = await access.read_account(
+            deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account.id, at=deps.clock.now()
+        )
+    except (NotFound, PersonKeyMissing):
+        return
+    await put_card(
+        deps, uow, grant, thread, CardKind.BALANCE, balance_card(view), subject_key=f"balance:{account.id}"
+    )
+
+
+async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:
+    if event.delivered:
+        return
+    async with deps.uow() as uow:
+        await deliver_transaction(deps, uow, person_id=event.person_id, transaction_id=event.transaction_id)
         await deps.commit_and_publish(uow)
 
 
 async def on_balance_changed(deps: Deps, event: BalanceChanged) -> None:
-    grant = Grant.for_component(event.person_id, "delivery")
+    if event.delivered:
+        return
     async with deps.uow() as uow:
-        account = await uow.accounts.get(event.account_id)
-        if account is None:
-            return
-        thread = await _bank_thread(uow, account.link_id)
-        if thread is None:
-            return
-        try:
-            view = await access.read_account(
-                deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account.id, at=deps.clock.now()
-            )
-        except (NotFound, PersonKeyMissing):
-            return
-        await put_card(
-            deps,
-            uow,
-            grant,
-            thread,
-            CardKind.BALANCE,
-            balance_card(view),
-            subject_key=f"balance:{account.id}",
-        )
+        await deliver_balance(deps, uow, person_id=event.person_id, account_id=event.account_id)
         await deps.commit_and_publish(uow)

@@ -27,6 +27,7 @@ from ledgerlink.domain.events import (
 )
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services import access
+from ledgerlink.services.delivery import deliver_balance, deliver_transaction
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import bank_revoked
 from ledgerlink.services.ports import AccountRecord, InboxRecord, InboxWriter, PartnerRecord, UnitOfWork
@@ -291,20 +292,26 @@ async def _apply(deps: Deps, uow: UnitOfWork, record: InboxRecord) -> str | None
         report = parse_transaction(data["transaction"], "data.transaction")
         change = await access.upsert_transaction(deps.vault, uow, grant, account, report, at=now)
         if change.changed:
-            uow.events.append(TransactionChanged(
-                person_id=account.person_id, transaction_id=change.transaction.id, created=change.created
-            ))
+            await deliver_transaction(deps, uow, person_id=account.person_id,
+                                      transaction_id=change.transaction.id)
+            uow.events.append(TransactionChanged(person_id=account.person_id,
+                                                 transaction_id=change.transaction.id,
+                                                 created=change.created, delivered=True))
     elif record.event_type == "transaction.removed":
         removed = await access.remove_transaction(
             deps.vault, uow, grant, account, str(data["transaction_id"]), at=now
         )
         if removed is not None:
+            await deliver_transaction(deps, uow, person_id=account.person_id,
+                                      transaction_id=removed.transaction.id)
             uow.events.append(TransactionChanged(person_id=account.person_id,
-                                                 transaction_id=removed.transaction.id, created=False))
+                                                 transaction_id=removed.transaction.id, created=False,
+                                                 delivered=True))
     elif record.event_type == "balance.updated" and await access.store_balance(
         deps.vault, uow, account, parse_balance(data["balance"], "data.balance")
     ):
-        uow.events.append(BalanceChanged(person_id=account.person_id, account_id=account.id))
+        await deliver_balance(deps, uow, person_id=account.person_id, account_id=account.id)
+        uow.events.append(BalanceChanged(person_id=account.person_id, account_id=account.id, delivered=True))
     # Reconcile too: whatever this event said, the bank's change log is the truth.
     uow.events.append(AccountSyncRequested(account_id=account.id))
     return None
