@@ -676,3 +676,40 @@ async def read_receipt(
         expires_at=record.expires_at,
         jws=str(opened["jws"]),
     )
+
+
+# --------------------------------------------------------------------------- spending questions
+
+
+async def read_transactions_between(
+    vault: Vault,
+    uow: UnitOfWork,
+    grant: Grant,
+    purpose: Purpose,
+    *,
+    account_ids: list[str],
+    start: date,
+    end: date,
+    at: datetime,
+    limit: int = 1000,
+) -> list[Transaction]:
+    """The grant's own transactions on `account_ids` dated in [start, end] (booking date, or
+    the day first seen while pending). Accounts that are not the grant's are skipped, never
+    read; one audit entry per account read."""
+    txns: list[Transaction] = []
+    for account_id in account_ids:
+        account = await uow.accounts.get(account_id)
+        if account is None or account.person_id != grant.person_id:
+            continue
+        records = await uow.transactions.for_account_between(account_id, start, end, limit=limit)
+        opened = [await _open_txn(vault, uow, r) for r in records]
+        await audit(
+            uow,
+            grant,
+            purpose,
+            action="read_transactions",
+            subject=f"account:{account_id} {start.isoformat()}..{end.isoformat()} transactions:{len(opened)}",
+            at=at,
+        )
+        txns.extend(opened)
+    return txns

@@ -374,6 +374,13 @@ class TransactionRepository(Protocol):
 
     async def get(self, txn_id: str) -> TransactionRecord | None: ...
     async def for_account(self, account_id: str, *, limit: int = 50) -> list[TransactionRecord]: ...
+    async def for_account_between(
+        self, account_id: str, start: date, end: date, *, limit: int = 1000
+    ) -> list[TransactionRecord]:
+        """Booked in [start, end] inclusive; a row without booking_date (pending) by its
+        created_at date (UTC). Newest first."""
+        ...
+
     async def update(self, txn: TransactionRecord) -> None: ...
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, func, insert, or_, select, text, update
@@ -221,6 +221,26 @@ class SqlTransactions(_Repo):
         return await self._many(
             TransactionRecord,
             select(t).where(t.c.account_id == account_id).order_by(t.c.created_at.desc()).limit(limit),
+        )
+
+    async def for_account_between(
+        self, account_id: str, start: date, end: date, *, limit: int = 1000
+    ) -> list[TransactionRecord]:
+        """Rows booked in [start, end] (inclusive), or, not booked yet (pending), created then
+        (UTC dates); newest first."""
+        from datetime import UTC, time, timedelta  # the module's import block is shared
+
+        t = s.transactions
+        since = datetime.combine(start, time.min, tzinfo=UTC)
+        until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+        booked = t.c.booking_date.is_not(None) & t.c.booking_date.between(start, end)
+        unbooked = t.c.booking_date.is_(None) & (t.c.created_at >= since) & (t.c.created_at < until)
+        return await self._many(
+            TransactionRecord,
+            select(t)
+            .where(t.c.account_id == account_id, or_(booked, unbooked))
+            .order_by(t.c.created_at.desc())
+            .limit(limit),
         )
 
     async def update(self, txn: TransactionRecord) -> None:
