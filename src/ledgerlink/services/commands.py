@@ -195,3 +195,24 @@ async def _accesses(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Ma
         for v in views
     ]
     return "The latest reads of your data, newest first:\n" + "\n".join(lines), see_all
+
+
+# --------------------------------------------------------------------------- spending questions
+
+
+async def _question(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    """Spending questions (services/questions.py); text of these shapes that is not one gets help."""
+    from ledgerlink.services.questions import answer, parse_question  # appended; header as is
+
+    question = parse_question(match.string, today=deps.clock.now().date())
+    if question is None:
+        return _help(thread)
+    return await answer(deps, grant, thread, question)
+
+
+# Three shapes (three help lines), one parser: parse_question decides what was asked.
+_SPEND_SHAPE = r".*\b(?:spend|spent|spending|expenses?|paid|how much)\b.*"
+_LAST_SHAPE = r".*\b(?:transactions?|purchases?|payments?|charges?|activity)\b.*"
+command("spending", "what did I spend on groceries in October", _SPEND_SHAPE)(_question)
+command("last transactions", "last 5 transactions", _LAST_SHAPE)(_question)
+command("recurring", "recurring charges", r".*\b(?:recurring|subscriptions?)\b.*")(_question)
