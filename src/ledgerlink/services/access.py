@@ -517,10 +517,6 @@ async def open_inbox_payload(
     return await vault.open(record.person_id, record.sealed, table="inbox", row_id=record.id)
 
 
-def iso_date(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 # --------------------------------------------------------------------------- export (person's rights)
 
 _EVERYTHING = 2**31 - 1  # an export is complete: no page limit

@@ -118,9 +118,6 @@ class Ingest:
             if not (isinstance(v[1], AccountRecord) and v[1].link_id == event.link_id)
         }  # fmt: skip
 
-    def forget_partners(self) -> None:
-        self._partners.clear()
-
     async def _partner(self, slug: str) -> PartnerRecord:
         partner = self._partners.get(slug)
         if partner is None:

@@ -12,7 +12,7 @@ import structlog
 
 from ledgerlink.domain.banking import LinkStatus, Scope
 from ledgerlink.domain.chat import CardKind, ThreadKind
-from ledgerlink.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from ledgerlink.domain.errors import Conflict, DomainError, NotFound
 from ledgerlink.domain.events import AccountSyncRequested, LinkActivated, LinkRevoked, MessageStored
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
@@ -375,9 +375,3 @@ async def bank_revoked(deps: Deps, *, partner_id: str, consent_id: str) -> bool:
         text="Your bank ended this link (the consent was revoked at the bank). "
         "No more updates will arrive here. You can link again at any time.",
     )
-
-
-def require_text(value: str | None, name: str) -> str:
-    if not value:
-        raise InvalidInput(f"{name} is required", code=f"missing_{name}")
-    return value
