@@ -36,7 +36,7 @@ from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.domain.events import (
     AccountSyncRequested,
     BalanceChanged,
-    BankEventReceived,
+    BankEventsReceived,
     LinkRevoked,
     TransactionChanged,
 )
@@ -267,7 +267,7 @@ def _wire(container: Container) -> None:
     async def on_balance(event: BalanceChanged) -> None:
         await delivery.on_balance_changed(deps, event)
 
-    deps.bus.subscribe(BankEventReceived, container.inbox_worker.on_event)
+    deps.bus.subscribe(BankEventsReceived, container.inbox_worker.on_event)
     deps.bus.subscribe(LinkRevoked, container.ingest.on_link_revoked)
     deps.bus.subscribe(TransactionChanged, on_transaction)
     deps.bus.subscribe(BalanceChanged, on_balance)

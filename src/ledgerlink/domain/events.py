@@ -11,9 +11,11 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class BankEventReceived(Event):
-    inbox_id: str
-    partner_id: str
+class BankEventsReceived(Event):
+    """Bank events were stored in the inbox (one per group commit, not one per event)."""
+
+    partner_ids: tuple[str, ...]
+    inbox_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from ledgerlink.domain.errors import BadRequest, Conflict, DomainError, InvalidI
 from ledgerlink.domain.events import (
     AccountSyncRequested,
     BalanceChanged,
-    BankEventReceived,
+    BankEventsReceived,
     LinkRevoked,
     TransactionChanged,
 )
@@ -260,10 +260,15 @@ class Ingest:
             inserted = await self._writer.add_many(records)
         for index, error in errors.items():
             batch[index].future.set_exception(error)
+        stored = [item for item in accepted if item.inbox_id in inserted]
+        if stored:
+            await deps.bus.publish(BankEventsReceived(
+                partner_ids=tuple(sorted({i.partner_id for i in stored})),
+                inbox_ids=tuple(i.inbox_id for i in stored),
+            ))
         for item in accepted:
             if item.inbox_id in inserted:
                 item.future.set_result(item.inbox_id)
-                await deps.bus.publish(BankEventReceived(inbox_id=item.inbox_id, partner_id=item.partner_id))
             else:
                 item.future.set_exception(
                     Conflict("this event id was already received", code="duplicate_event")
@@ -320,7 +325,7 @@ MAX_ATTEMPTS = 5
 class InboxWorker:
     """Applies stored bank events in batches: one unit of work per batch, one batch at a time.
 
-    `BankEventReceived` only wakes it; the inbox table is the queue, so a restart loses nothing
+    `BankEventsReceived` only wakes it; the inbox table is the queue, so a restart loses nothing
     and a burst costs one transaction per batch rather than one per event. Batches are small
     so the single SQLite writer is never held long: accepting events (priority) waits at most
     one batch."""
@@ -342,7 +347,7 @@ class InboxWorker:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
 
-    async def on_event(self, event: BankEventReceived) -> None:
+    async def on_event(self, event: BankEventsReceived) -> None:
         self.poke()
 
     def poke(self) -> None:
