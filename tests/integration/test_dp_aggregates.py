@@ -223,3 +223,35 @@ def test_the_cli_issues_a_key_and_sets_a_budget(tmp_path: Path) -> None:
 
     status = asyncio.run(check())
     assert (status.limit_micro, status.spent_micro, status.period) == (2_000_000, 0, "month")
+
+
+async def test_a_retry_with_the_same_idempotency_key_gets_the_same_answer_and_spends_nothing(
+    stack: Stack,
+) -> None:
+    await _people_with_purchases(stack)
+    headers = {**await _partner_key(stack, epsilon=1.0), "idempotency-key": "q-2026-11-a"}
+    query = {"month": _month(stack), "epsilon": 0.5}
+    async with stack.client() as client:
+        first = await client.post(URL, json=query, headers=headers)
+        again = await client.post(URL, json=query, headers=headers)
+        other = await client.post(URL, json={**query, "epsilon": 0.25}, headers=headers)
+        budget = await client.get(BUDGET_URL, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()  # the same noisy answer, not a second sample
+    assert again.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert budget.json()["epsilon_remaining"] == 0.5  # spent once
+    assert len(await _dp_audit_entries(stack)) == 2  # two people read once, not twice
+
+
+async def test_a_refusal_is_replayed_too_and_a_bad_key_is_422(stack: Stack) -> None:
+    await _people_with_purchases(stack)
+    headers = await _partner_key(stack, epsilon=0.1)
+    query = {"month": _month(stack), "epsilon": 0.5}
+    async with stack.client() as client:
+        refused = await client.post(URL, json=query, headers={**headers, "idempotency-key": "k1"})
+        replay = await client.post(URL, json=query, headers={**headers, "idempotency-key": "k1"})
+        bad = await client.post(URL, json=query, headers={**headers, "idempotency-key": "x" * 300})
+    assert refused.status_code == replay.status_code == 429
+    assert replay.json()["code"] == "privacy_budget_exhausted"
+    assert bad.status_code == 422 and bad.json()["code"] == "bad_idempotency_key"

@@ -10,14 +10,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledgerlink.domain.errors import DomainError
 from ledgerlink.domain.money import Money
 from ledgerlink.entrypoints.dependencies import get_deps
-from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
-from ledgerlink.services import aggregates
+from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA, problem_body
+from ledgerlink.services import aggregates, idempotency
 from ledgerlink.services.ports import PartnerRecord
 
 router = APIRouter(prefix="/partner-api/v1", tags=["partner-api"])
@@ -107,14 +109,66 @@ def _budget(status: aggregates.BudgetStatus) -> Budget:
     )
 
 
-@router.post("/aggregates/spending-by-category", responses=_PROBLEMS)
+@router.post(
+    "/aggregates/spending-by-category",
+    response_model=SpendingByCategoryResponse,
+    responses={**_PROBLEMS, 409: PROBLEM_SCHEMA},
+)
 async def spending_by_category(
-    request: Request, partner: Partner, body: SpendingByCategoryRequest
-) -> SpendingByCategoryResponse:
+    request: Request,
+    partner: Partner,
+    body: SpendingByCategoryRequest,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="retry safely: the same key and body get the stored answer, with no "
+            "second spend of budget; the same key with another body gets 422"
+        ),
+    ] = None,
+) -> Response:
     """Noisy spending totals and noisy counts of people per category for one month, over the
     people who linked this partner. Spends `epsilon` from the partner's budget for the
     current period; refused (429 `privacy_budget_exhausted`) before any data is read when
     the budget would be exceeded."""
+    deps = get_deps(request)
+    if idempotency_key is None:
+        return JSONResponse((await _spending(request, partner, body)).model_dump(mode="json"))
+    fingerprint = idempotency.request_hash(request.method, request.url.path, await request.body())
+    stored = await idempotency.begin(
+        deps, partner_id=partner.id, key=idempotency_key, fingerprint=fingerprint
+    )
+    if stored is not None:
+        return Response(
+            stored.response or "",
+            status_code=stored.status,
+            headers={"idempotent-replayed": "true"},
+            media_type="application/problem+json" if stored.status >= 400 else "application/json",
+        )
+    try:
+        result = await _spending(request, partner, body)
+    except DomainError as exc:
+        if exc.status < 500:  # a refusal is an answer too: the retry gets the same one
+            await idempotency.finish(
+                deps,
+                partner_id=partner.id,
+                key=idempotency_key,
+                status=exc.status,
+                response=problem_body(exc.status, exc.code, exc.detail).decode(),
+            )
+        else:
+            await idempotency.abandon(deps, partner_id=partner.id, key=idempotency_key)
+        raise
+    except BaseException:
+        await idempotency.abandon(deps, partner_id=partner.id, key=idempotency_key)
+        raise
+    payload = result.model_dump_json()
+    await idempotency.finish(deps, partner_id=partner.id, key=idempotency_key, status=200, response=payload)
+    return Response(payload, media_type="application/json")
+
+
+async def _spending(
+    request: Request, partner: PartnerRecord, body: SpendingByCategoryRequest
+) -> SpendingByCategoryResponse:
     deps = get_deps(request)
     query = aggregates.build_query(
         month=body.month,

@@ -402,9 +402,12 @@ class InboxWorker:
                         revoked.append((record.partner_id, consent))
                     await uow.inbox.mark_processed(record.id, deps.clock.now())
                 await deps.commit_and_publish(uow)
-            except Exception:
+            except Exception as exc:
+                # On PostgreSQL a sync of the same account can update the same rows in another
+                # order (deadlock detected): the batch is rolled back and applied row by row.
                 await uow.rollback()
-                log.warning("inbox_batch_failed_retrying_one_by_one", size=len(records))
+                log.warning("inbox_batch_failed_retrying_one_by_one", size=len(records),
+                            error=getattr(exc, "code", type(exc).__name__))
                 revoked = await self._one_by_one([r.id for r in records])
         for partner_id, consent_id in revoked:
             try:

@@ -587,6 +587,25 @@ class RetentionRepository(Protocol):
     async def purge_abandoned_links(self, *, before: datetime, limit: int) -> int: ...
 
 
+@dataclass(slots=True)
+class IdempotencyRecord:
+    partner_id: str
+    key: str
+    request_hash: str
+    status: int  # 0 while the first request is in progress
+    response: str | None
+    created_at: datetime
+
+
+class IdempotencyRepository(Protocol):
+    async def claim(self, record: IdempotencyRecord) -> bool:
+        """Insert the in-progress row; False (nothing written) if the key is already there."""
+        ...
+    async def get(self, partner_id: str, key: str) -> IdempotencyRecord | None: ...
+    async def complete(self, partner_id: str, key: str, *, status: int, response: str) -> None: ...
+    async def release(self, partner_id: str, key: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Events collected during the work are published after commit."""
 
@@ -602,6 +621,7 @@ class UnitOfWork(Protocol):
     receipts: ReceiptRepository
     dp: DpLedgerRepository
     retention: RetentionRepository
+    idempotency: IdempotencyRepository
     events: list[Event]
 
     async def __aenter__(self) -> UnitOfWork: ...

@@ -245,4 +245,15 @@ dp_spend = Table(
     Index("ix_dp_spend_partner_period", "partner_id", "period_key"),
 )
 
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("partner_id", String(40), ForeignKey("partners.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),  # SHA-256 of method, path and body
+    Column("status", Integer, nullable=False),  # 0 while the first request is in progress
+    Column("response", Text),  # the JSON body answered the first time
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 FINANCIAL_TABLES = frozenset({"accounts", "transactions", "messages", "inbox", "links"})

@@ -14,6 +14,7 @@ from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_engine
 from ledgerlink.adapters.db.repo_audit import SqlTreeHeads
 from ledgerlink.adapters.db.repo_dp import SqlDpLedger
+from ledgerlink.adapters.db.repo_idempotency import SqlIdempotency
 from ledgerlink.adapters.db.repo_receipts import SqlReceipts
 from ledgerlink.adapters.db.repo_retention import SqlRetention
 from ledgerlink.adapters.db.repositories import (
@@ -31,6 +32,7 @@ from ledgerlink.services.ports import (
     AccountRepository,
     AuditRepository,
     DpLedgerRepository,
+    IdempotencyRepository,
     InboxRepository,
     LinkRepository,
     PartnerRepository,
@@ -93,6 +95,7 @@ class SqlUnitOfWork:
     receipts: ReceiptRepository
     dp: DpLedgerRepository
     retention: RetentionRepository
+    idempotency: IdempotencyRepository
 
     def __init__(
         self,
@@ -139,6 +142,7 @@ class SqlUnitOfWork:
         self.receipts = SqlReceipts(conn)
         self.dp = SqlDpLedger(conn)
         self.retention = SqlRetention(conn)
+        self.idempotency = SqlIdempotency(conn)
         return self
 
     async def __aexit__(

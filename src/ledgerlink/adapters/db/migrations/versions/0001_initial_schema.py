@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 11:33:04.499533
+Create Date: 2026-11-26 12:36:33.131171
 """
 
 from collections.abc import Sequence
@@ -94,6 +94,19 @@ def upgrade() -> None:
     with op.batch_alter_table("dp_spend", schema=None) as batch_op:
         batch_op.create_index("ix_dp_spend_partner_period", ["partner_id", "period_key"], unique=False)
 
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("partner_id", sa.String(length=40), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("response", sa.Text(), nullable=True),
+        sa.Column("created_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["partner_id"], ["partners.id"], name=op.f("fk_idempotency_keys_partner_id_partners")
+        ),
+        sa.PrimaryKeyConstraint("partner_id", "key", name=op.f("pk_idempotency_keys")),
+    )
     op.create_table(
         "inbox",
         sa.Column("id", sa.String(length=200), nullable=False),
@@ -289,6 +302,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbox_unprocessed")
 
     op.drop_table("inbox")
+    op.drop_table("idempotency_keys")
     with op.batch_alter_table("dp_spend", schema=None) as batch_op:
         batch_op.drop_index("ix_dp_spend_partner_period")
 
