@@ -17,7 +17,9 @@ from starlette.middleware.sessions import SessionMiddleware
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
 from ledgerlink.entrypoints import (
+    alert_routes,
     audit_routes,
+    channel_routes,
     partner_api,
     partners,
     problems,
@@ -104,6 +106,8 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(audit_routes.router)
     app.include_router(receipt_routes.router)
     app.include_router(settings_routes.router)
+    app.include_router(alert_routes.router)
+    app.include_router(channel_routes.router)
     app.include_router(web.router)
     app.include_router(realtime.router)
     return app

@@ -606,6 +606,14 @@ class IdempotencyRepository(Protocol):
     async def release(self, partner_id: str, key: str) -> None: ...
 
 
+class AlertRuleRepository(Protocol):
+    """Alert rules (owner: the alerts feature)."""
+
+
+class ChannelRepository(Protocol):
+    """Channels beyond the web messenger and their delivery rows (owner: the channels feature)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction. Events collected during the work are published after commit."""
 
@@ -622,6 +630,8 @@ class UnitOfWork(Protocol):
     dp: DpLedgerRepository
     retention: RetentionRepository
     idempotency: IdempotencyRepository
+    alert_rules: AlertRuleRepository
+    channels: ChannelRepository
     events: list[Event]
 
     async def __aenter__(self) -> UnitOfWork: ...

@@ -81,7 +81,10 @@ class SqlPersons(_Repo):
         )
 
     # Children before parents (foreign keys).
-    _PERSON_TABLES = ("consent_receipts", "messages", "threads", "transactions", "inbox", "accounts", "links")
+    _PERSON_TABLES = (
+        "channel_deliveries", "person_channels", "alert_rules", "consent_receipts", "messages", "threads",
+        "transactions", "inbox", "accounts", "links",
+    )  # fmt: skip
 
     async def erase(self, person_id: str, at: datetime) -> dict[str, int]:
         deleted: dict[str, int] = {}

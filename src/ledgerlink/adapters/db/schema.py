@@ -256,4 +256,49 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
-FINANCIAL_TABLES = frozenset({"accounts", "transactions", "messages", "inbox", "links"})
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),  # low_balance, large_purchase, mute_merchant, ...
+    Column("account_id", String(40), ForeignKey("accounts.id")),  # None: every account
+    Column("sealed", LargeBinary, nullable=False),  # JSON parameters (thresholds, merchant names)
+    Column("enabled", Integer, nullable=False, default=1),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+person_channels = Table(
+    "person_channels",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # webhook | email
+    Column("sealed", LargeBinary, nullable=False),  # JSON config: URL and secret, or address
+    Column("status", String(16), nullable=False),  # active | disabled
+    Column("disabled_reason", String(64)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+channel_deliveries = Table(
+    "channel_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("channel_id", String(40), ForeignKey("person_channels.id"), nullable=False),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("message_id", String(40), nullable=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed | gave_up
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime()),
+    Column("last_status_code", Integer),
+    Column("last_error", String(64)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("channel_id", "message_id", "rev", name="uq_channel_deliveries_message_rev"),
+    Index("ix_channel_deliveries_due", "status", "next_attempt_at"),
+)
+
+FINANCIAL_TABLES = frozenset({"accounts", "transactions", "messages", "inbox", "links", "alert_rules"})

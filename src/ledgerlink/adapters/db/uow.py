@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_engine
+from ledgerlink.adapters.db.repo_alerts import SqlAlertRules
 from ledgerlink.adapters.db.repo_audit import SqlTreeHeads
+from ledgerlink.adapters.db.repo_channels import SqlChannels
 from ledgerlink.adapters.db.repo_dp import SqlDpLedger
 from ledgerlink.adapters.db.repo_idempotency import SqlIdempotency
 from ledgerlink.adapters.db.repo_receipts import SqlReceipts
@@ -30,7 +32,9 @@ from ledgerlink.adapters.db.repositories import (
 from ledgerlink.domain.events import Event
 from ledgerlink.services.ports import (
     AccountRepository,
+    AlertRuleRepository,
     AuditRepository,
+    ChannelRepository,
     DpLedgerRepository,
     IdempotencyRepository,
     InboxRepository,
@@ -96,6 +100,8 @@ class SqlUnitOfWork:
     dp: DpLedgerRepository
     retention: RetentionRepository
     idempotency: IdempotencyRepository
+    alert_rules: AlertRuleRepository
+    channels: ChannelRepository
 
     def __init__(
         self,
@@ -143,6 +149,8 @@ class SqlUnitOfWork:
         self.dp = SqlDpLedger(conn)
         self.retention = SqlRetention(conn)
         self.idempotency = SqlIdempotency(conn)
+        self.alert_rules = SqlAlertRules(conn)
+        self.channels = SqlChannels(conn)
         return self
 
     async def __aexit__(

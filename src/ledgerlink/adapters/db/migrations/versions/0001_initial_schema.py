@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:36:33.131171
+Create Date: 2026-11-26 12:46:05.629330
 """
 
 from collections.abc import Sequence
@@ -154,6 +154,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_links_person_id"), ["person_id"], unique=False)
 
     op.create_table(
+        "person_channels",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("person_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("disabled_reason", sa.String(length=64), nullable=True),
+        sa.Column("created_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_person_channels_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_person_channels")),
+    )
+    with op.batch_alter_table("person_channels", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_person_channels_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
         "accounts",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("person_id", sa.String(length=40), nullable=False),
@@ -181,6 +199,35 @@ def upgrade() -> None:
         batch_op.create_index("ix_accounts_bank", ["partner_id", "bank_account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_accounts_link_id"), ["link_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_accounts_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
+        "channel_deliveries",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("channel_id", sa.String(length=40), nullable=False),
+        sa.Column("person_id", sa.String(length=40), nullable=False),
+        sa.Column("message_id", sa.String(length=40), nullable=False),
+        sa.Column("rev", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.String(length=64), nullable=True),
+        sa.Column("created_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["channel_id"],
+            ["person_channels.id"],
+            name=op.f("fk_channel_deliveries_channel_id_person_channels"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_channel_deliveries_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_channel_deliveries")),
+        sa.UniqueConstraint("channel_id", "message_id", "rev", name="uq_channel_deliveries_message_rev"),
+    )
+    with op.batch_alter_table("channel_deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_channel_deliveries_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_channel_deliveries_person_id"), ["person_id"], unique=False)
 
     op.create_table(
         "consent_receipts",
@@ -219,6 +266,25 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("threads", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_threads_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
+        "alert_rules",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("person_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.String(length=40), nullable=True),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("enabled", sa.Integer(), nullable=False),
+        sa.Column("created_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", ledgerlink.adapters.db.schema.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_alert_rules_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=op.f("fk_alert_rules_person_id_persons")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_rules")),
+    )
+    with op.batch_alter_table("alert_rules", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alert_rules_person_id"), ["person_id"], unique=False)
 
     op.create_table(
         "messages",
@@ -278,6 +344,10 @@ def downgrade() -> None:
 
     op.drop_table("transactions")
     op.drop_table("messages")
+    with op.batch_alter_table("alert_rules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_rules_person_id"))
+
+    op.drop_table("alert_rules")
     with op.batch_alter_table("threads", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_threads_person_id"))
 
@@ -287,12 +357,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_consent_receipts_link_id"))
 
     op.drop_table("consent_receipts")
+    with op.batch_alter_table("channel_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_channel_deliveries_person_id"))
+        batch_op.drop_index("ix_channel_deliveries_due")
+
+    op.drop_table("channel_deliveries")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_accounts_person_id"))
         batch_op.drop_index(batch_op.f("ix_accounts_link_id"))
         batch_op.drop_index("ix_accounts_bank")
 
     op.drop_table("accounts")
+    with op.batch_alter_table("person_channels", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_person_channels_person_id"))
+
+    op.drop_table("person_channels")
     with op.batch_alter_table("links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_links_person_id"))
         batch_op.drop_index("ix_links_consent")
