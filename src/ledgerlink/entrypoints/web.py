@@ -42,6 +42,7 @@ NOTICES: dict[str, tuple[str, str]] = {
     "no_accounts": ("info", "No accounts were shared, so nothing was linked."),
     "link_not_active": ("info", "This bank is already unlinked."),
     "unlink_failed": ("error", "The bank could not be unlinked just now. Please try again."),
+    "link_not_renewable": ("info", "This link was ended; link the bank again to continue."),
 }
 GENERIC_NOTICE = ("error", "The bank link did not complete. The message below explains why.")
 
@@ -270,3 +271,20 @@ async def send_message(request: Request, thread_id: str) -> Response:
             return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
         return see_other(f"/threads/{thread_id}")
     return Response(status_code=204) if wants_json else see_other(f"/threads/{thread_id}")
+
+
+@router.get("/links/{link_id}/renew")
+async def renew(request: Request, link_id: str) -> Response:
+    """One tap from the expiry warning: straight to the bank's consent page. Completing it
+    renews this link (same thread, accounts and history); abandoning it changes nothing."""
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    try:
+        url = await linking.start_link(get_deps(request), grant, partner_id="", renews=link_id)
+    except NotFound:
+        return not_found(request, person)
+    except DomainError as exc:
+        return see_other(f"/?notice={exc.code if exc.code in NOTICES else 'link_failed'}")
+    return see_other(url)

@@ -49,10 +49,20 @@ def events_url(deps: Deps, partner_slug: str) -> str:
     return f"{deps.public_url.rstrip('/')}/partners/{partner_slug}/events"
 
 
-async def start_link(deps: Deps, grant: Grant, *, partner_id: str) -> str:
-    """Create a pending link and return the bank's consent URL for the person's browser."""
+async def start_link(deps: Deps, grant: Grant, *, partner_id: str, renews: str | None = None) -> str:
+    """Create a pending link and return the bank's consent URL for the person's browser.
+
+    With `renews`, the new consent replaces the one of that (active or expired) link when it
+    completes: same link, same thread, same account and transaction ids."""
     now = deps.clock.now()
     async with deps.uow() as uow:
+        if renews is not None:
+            old = await uow.links.get(renews)
+            if old is None or old.person_id != grant.person_id:
+                raise NotFound("link not found")
+            if old.status not in (LinkStatus.ACTIVE.value, LinkStatus.EXPIRED.value):
+                raise Conflict("only an active or expired link can be renewed", code="link_not_renewable")
+            partner_id = old.partner_id
         partner = await uow.partners.get(partner_id)
         if partner is None or partner.kind != "bank":
             raise NotFound("bank not found", code="bank_not_found")
@@ -73,7 +83,10 @@ async def start_link(deps: Deps, grant: Grant, *, partner_id: str) -> str:
             created_at=now,
             updated_at=now,
         )
-        await access.seal_link_secrets(deps.vault, uow, link, {"code_verifier": request.code_verifier})
+        flow: dict[str, object] = {"code_verifier": request.code_verifier}
+        if renews is not None:
+            flow["renews"] = renews
+        await access.seal_link_secrets(deps.vault, uow, link, flow)
         await uow.links.add(link)
         await uow.commit()
     log.info("link_started", link_id=link.id, partner_id=partner_id)
@@ -190,7 +203,11 @@ async def complete_link(
             "no_accounts",
             "No accounts were shared in the consent, so nothing was linked.",
         )
-    thread_id = await _activate(deps, grant, link, tokens, accounts, balances)
+    renews = secrets_.get("renews")
+    if isinstance(renews, str):
+        thread_id = await _renew(deps, grant, link, renews, tokens, accounts, balances)
+    else:
+        thread_id = await _activate(deps, grant, link, tokens, accounts, balances)
     try:
         async with deps.uow() as uow:
             partner = await uow.partners.get(link.partner_id)
@@ -283,6 +300,79 @@ async def _activate(
         uow.events.append(LinkActivated(person_id=link.person_id, link_id=link.id))
         await deps.commit_and_publish(uow)
     log.info("link_activated", link_id=link.id, accounts=len(accounts))
+    return thread.id
+
+
+async def _renew(
+    deps: Deps,
+    grant: Grant,
+    pending: LinkRecord,
+    link_id: str,
+    tokens: TokenSet,
+    accounts: list[BankAccountInfo],
+    balances: dict[str, BankBalance],
+) -> str:
+    """Fold a completed consent flow into the link it renews: new tokens and expiry, the same
+    link, thread, accounts and history; accounts newly shared are added."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        fresh = await uow.links.get(pending.id)
+        link = await uow.links.get(link_id)
+        if fresh is None or fresh.status != LinkStatus.PENDING.value or link is None:
+            raise Conflict("this link was completed in another tab", code="link_state_used")
+        old_secrets = await access.open_link_secrets(
+            deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, link, at=now
+        )
+        fresh.status = LinkStatus.FAILED.value  # the flow lives on in the renewed link
+        fresh.failure_code = "renewal_completed"
+        fresh.state = None
+        fresh.sealed_secrets = None
+        fresh.updated_at = now
+        await uow.links.update(fresh)
+        link.status = LinkStatus.ACTIVE.value
+        link.scopes = [s.value for s in tokens.scopes]
+        link.bank_consent_id = tokens.consent_id
+        link.expires_at = tokens.consent_expires_at or now + timedelta(days=deps.link_duration_days)
+        link.revoked_at = None
+        link.revoked_by = None
+        link.updated_at = now
+        await access.store_bank_tokens(
+            deps.vault, uow, link, access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token, expires_at=tokens.expires_at,
+        )  # fmt: skip
+        await uow.links.update(link)
+        partner = await uow.partners.get(link.partner_id)
+        thread = await uow.threads.for_link(link.id)
+        assert partner is not None and thread is not None
+        known = {a.bank_account_id: a for a in await uow.accounts.for_link(link.id)}
+        for info in accounts:
+            record = known.get(info.bank_account_id)
+            if record is None:
+                record = await access.create_account(
+                    deps.vault, uow, person_id=link.person_id, link_id=link.id, partner_id=partner.id,
+                    info=info, at=now,
+                )
+            if info.bank_account_id in balances:
+                await access.store_balance(deps.vault, uow, record, balances[info.bank_account_id])
+            uow.events.append(AccountSyncRequested(account_id=record.id))
+        component = Grant.for_component(link.person_id, "linking")
+        views = await access.read_accounts(deps.vault, uow, component, Purpose.DELIVER_UPDATE, at=now,
+                                           link_id=link.id)
+        await receipts.issue(deps, uow, link, partner, views)
+        await post_text(deps, uow, thread,
+                        f"Consent renewed: {partner.name} stays linked until "
+                        f"{link.expires_at.date().isoformat()}, with the same accounts and history.",
+                        tone="success", subject_key=f"link:renewed:{link.expires_at.date().isoformat()}")
+        uow.events.append(LinkActivated(person_id=link.person_id, link_id=link.id))
+        await deps.commit_and_publish(uow)
+    connector = deps.banks.connector(link.partner_id)
+    old_refresh = old_secrets.get("refresh_token")
+    if isinstance(old_refresh, str) and old_secrets.get("access_token") != tokens.access_token:
+        try:
+            await connector.revoke(token=old_refresh)  # the superseded consent ends at the bank
+        except BankError as exc:
+            log.warning("old_consent_revoke_failed", link_id=link.id, code=exc.code)
+    log.info("link_renewed", link_id=link.id)
     return thread.id
 
 

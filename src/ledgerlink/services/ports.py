@@ -352,6 +352,9 @@ class LinkRepository(Protocol):
     async def by_consent(self, partner_id: str, bank_consent_id: str) -> LinkRecord | None: ...
     async def for_person(self, person_id: str) -> list[LinkRecord]: ...
     async def update(self, link: LinkRecord) -> None: ...
+    async def expiring(self, before: datetime) -> list[LinkRecord]:
+        """Active links whose consent ends before `before`."""
+        ...
 
 
 class AccountRepository(Protocol):
@@ -606,12 +609,130 @@ class IdempotencyRepository(Protocol):
     async def release(self, partner_id: str, key: str) -> None: ...
 
 
+@dataclass(slots=True)
+class AlertRuleRecord:
+    id: str
+    person_id: str
+    kind: str  # low_balance, large_purchase, deposit, fee, mute_merchant, quiet_hours, state
+    account_id: str | None  # None: every account
+    sealed: bytes  # JSON parameters (thresholds, merchant names, hours)
+    enabled: int
+    created_at: datetime
+    updated_at: datetime
+
+
 class AlertRuleRepository(Protocol):
     """Alert rules (owner: the alerts feature)."""
+
+    async def add(self, rule: AlertRuleRecord) -> None: ...
+    async def update(self, rule: AlertRuleRecord) -> None: ...
+    async def delete(self, person_id: str, rule_id: str) -> bool:
+        """Delete one of the person's rules; False when they have no such rule."""
+        ...
+    async def for_person(self, person_id: str) -> list[AlertRuleRecord]: ...
+
+
+@dataclass(slots=True)
+class ChannelRecord:
+    id: str
+    person_id: str
+    kind: str  # webhook | email
+    sealed: bytes  # JSON config: {url, secret} or {address}
+    status: str  # active | disabled
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+
+
+@dataclass(slots=True)
+class ChannelDeliveryRecord:
+    id: str
+    channel_id: str
+    person_id: str
+    message_id: str
+    rev: int
+    status: str  # pending | delivered | failed | gave_up
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    last_status_code: int | None = None
+    last_error: str | None = None
+    thread_id: str | None = None  # read with the row (from its message), never stored
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message revision as a channel sends it: ids and the preview text only."""
+
+    delivery_id: str  # stable across retries: the receiver's idempotency key
+    type: str  # message.created | message.updated
+    thread_id: str
+    message_id: str
+    seq: int
+    rev: int
+    kind: str
+    text: str  # already cut to the person's disclosure level
+    thread_url: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: str  # delivered | retry | gone | failed
+    retry_after: float | None = None  # seconds the receiver asked us to wait (retry only)
+    status_code: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def delivered(cls, status_code: int | None = None) -> SendResult:
+        return cls("delivered", status_code=status_code)
+
+    @classmethod
+    def retry(cls, after: float | None = None, *, status_code: int | None = None,
+              error: str | None = None) -> SendResult:
+        return cls("retry", retry_after=after, status_code=status_code, error=error)
+
+    @classmethod
+    def gone(cls, status_code: int | None = None) -> SendResult:
+        return cls("gone", status_code=status_code, error="gone")
+
+    @classmethod
+    def failed(cls, *, status_code: int | None = None, error: str | None = None) -> SendResult:
+        return cls("failed", status_code=status_code, error=error)
+
+
+class Channel(Protocol):
+    """One outside channel (webhook, email). Never raises for a delivery problem: the
+    result says whether to retry."""
+
+    async def send(self, *, config: dict[str, Any], message: OutboundMessage) -> SendResult: ...
 
 
 class ChannelRepository(Protocol):
     """Channels beyond the web messenger and their delivery rows (owner: the channels feature)."""
+
+    async def add(self, channel: ChannelRecord) -> None: ...
+    async def get(self, channel_id: str) -> ChannelRecord | None: ...
+    async def for_person(self, person_id: str) -> list[ChannelRecord]: ...
+    async def disable(self, channel_id: str, *, reason: str, at: datetime) -> None: ...
+    async def remove(self, channel_id: str) -> None:
+        """Delete the channel and its delivery rows."""
+        ...
+
+    async def add_delivery(self, delivery: ChannelDeliveryRecord) -> bool:
+        """Insert; False (nothing written) if (channel, message, rev) is already there."""
+        ...
+
+    async def pending(self, *, limit: int = 1000) -> list[ChannelDeliveryRecord]:
+        """Pending rows of active channels with their thread id, by channel, then
+        (created_at, rev)."""
+        ...
+
+    async def update_delivery(self, delivery: ChannelDeliveryRecord) -> None: ...
+    async def recent_deliveries(self, channel_id: str, *, limit: int = 10) -> list[ChannelDeliveryRecord]:
+        """Newest first."""
+        ...
 
 
 class UnitOfWork(Protocol):

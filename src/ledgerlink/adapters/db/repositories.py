@@ -161,6 +161,13 @@ class SqlLinks(_Repo):
             update(s.links).where(s.links.c.id == link.id).values(**_values(link, s.links))
         )
 
+    async def expiring(self, before: datetime) -> list[LinkRecord]:
+        lk = s.links
+        return await self._many(
+            LinkRecord,
+            select(lk).where(lk.c.status == "active", lk.c.expires_at.is_not(None), lk.c.expires_at < before),
+        )
+
 
 class SqlAccounts(_Repo):
     async def add(self, account: AccountRecord) -> None:
