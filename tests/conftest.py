@@ -98,7 +98,8 @@ async def running_stack(
         sandbox_simulate=simulate,
         sync_interval_seconds=0,
         sync_min_interval_seconds=0,
-        **{"audit_sign_interval_seconds": 0, "retention_interval_seconds": 0, **settings},
+        **{"audit_sign_interval_seconds": 0, "retention_interval_seconds": 0,
+           "consent_check_interval_seconds": 0, **settings},
     )
     kwargs: dict[str, Any] = {"hasher": fast_hasher()}
     if clock is not None:

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
+from ledgerlink.adapters.channels import SmtpChannel, WebhookChannel
 from ledgerlink.adapters.crypto import Argon2PasswordHasher, EnvelopeCrypto, MasterKeyFile
 from ledgerlink.adapters.crypto.jws import JoseReceiptSigner
 from ledgerlink.adapters.crypto.keystore import SqlKeyStore
@@ -30,7 +31,7 @@ from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.adapters.dp import OpenDpMechanism
 from ledgerlink.adapters.events import InProcessBus
-from ledgerlink.adapters.webhooks import StandardWebhooksVerifier
+from ledgerlink.adapters.webhooks import StandardWebhooksSigner, StandardWebhooksVerifier
 from ledgerlink.config import Settings
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.domain.events import (
@@ -38,12 +39,14 @@ from ledgerlink.domain.events import (
     BalanceChanged,
     BankEventsReceived,
     LinkRevoked,
+    MessageStored,
     TransactionChanged,
 )
-from ledgerlink.services import audit, delivery, retention
+from ledgerlink.services import audit, consent_expiry, delivery, retention
+from ledgerlink.services.channels import ChannelWorker
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.ingest import InboxWorker, Ingest
-from ledgerlink.services.ports import BankConnector, EventBus, PartnerRecord, PasswordHasher
+from ledgerlink.services.ports import BankConnector, Channel, EventBus, PartnerRecord, PasswordHasher
 from ledgerlink.services.retention import RetentionPolicy
 from ledgerlink.services.sync import SyncScheduler
 from ledgerlink.services.vault import Vault
@@ -101,6 +104,7 @@ class Container:
     sandbox_credentials: SandboxCredentials
     keystore: SqlKeyStore
     sandbox_app: Any = None  # the embedded sandbox bank's ASGI app, when embedded
+    channel_worker: ChannelWorker | None = None  # webhook and email channels
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
 
@@ -115,9 +119,15 @@ class Container:
         if start is not None:
             await start()
         self.inbox_worker.poke()  # whatever was stored but not applied before a restart
+        if self.channel_worker is not None:
+            self.channel_worker.poke()  # deliveries still pending before a restart
         settings = self.settings
         if settings.sync_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._periodic_sync()))
+        if settings.consent_check_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(
+                consent_expiry.run_checker(self.deps, settings.consent_check_interval_seconds)
+            ))
         if settings.audit_sign_interval_seconds > 0:
             self._tasks.append(
                 asyncio.create_task(audit.run_signer(self.deps, settings.audit_sign_interval_seconds))
@@ -152,6 +162,9 @@ class Container:
             await self.deps.bus.drain()
             await self.scheduler.drain()
             await self.deps.bus.drain()
+            if self.channel_worker is not None:
+                await self.channel_worker.drain()
+                await self.deps.bus.drain()
             if not self.scheduler._running:
                 return
 
@@ -164,6 +177,8 @@ class Container:
         self._tasks.clear()
         await self.ingest.stop()
         await self.inbox_worker.stop()
+        if self.channel_worker is not None:
+            await self.channel_worker.stop()
         await self.scheduler.drain()
         stop = getattr(self.deps.bus, "stop", None)
         if stop is not None:
@@ -252,6 +267,10 @@ async def bootstrap(
         keystore=keystore,
         _owns_http=owns_http,
     )
+    adapters: dict[str, Channel] = {"webhook": WebhookChannel(http, StandardWebhooksSigner(), clock)}
+    if settings.smtp_host:
+        adapters["email"] = SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
+    container.channel_worker = ChannelWorker(deps, adapters)
     _wire(container)
     if settings.embedded_sandbox:
         container.sandbox_app = build_sandbox_app(settings, creds, clock=clock)
@@ -272,6 +291,8 @@ def _wire(container: Container) -> None:
     deps.bus.subscribe(TransactionChanged, on_transaction)
     deps.bus.subscribe(BalanceChanged, on_balance)
     deps.bus.subscribe(AccountSyncRequested, container.scheduler.on_requested)
+    if container.channel_worker is not None:
+        deps.bus.subscribe(MessageStored, container.channel_worker.on_message_stored)
 
 
 def build_sandbox_app(

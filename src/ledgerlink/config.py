@@ -42,10 +42,18 @@ class Settings(BaseSettings):
     retention_messages_days: int = Field(default=730, ge=0, description="after the last edit")
     retention_abandoned_links_days: int = Field(default=7, ge=0, description="unfinished consent flows")
     retention_batch_size: int = Field(default=500, ge=1, description="rows deleted per statement")
+    consent_check_interval_seconds: float = Field(
+        default=3600.0, ge=0, description="how often consents are checked for expiry; 0 = off"
+    )
     audit_sign_interval_seconds: float = Field(
         default=60.0, ge=0, description="how often a new audit tree head is signed; 0 = off"
     )
     retention_interval_seconds: float = Field(default=3600.0, ge=0, description="purge period; 0 = off")
+
+    # Email channel (docs/messenger.md "Channels"): off while smtp_host is unset.
+    smtp_host: str | None = Field(default=None, description="SMTP server for the email channel")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = Field(default="ledgerlink@localhost", description="From address of channel email")
 
     @property
     def resolved_database_url(self) -> str:

@@ -709,3 +709,121 @@ async def read_transactions_between(
         )
         txns.extend(opened)
     return txns
+
+
+# --------------------------------------------------------------------------- alert rules
+
+_ALERT_PURPOSES = frozenset({Purpose.DELIVER_UPDATE, Purpose.SHOW_TO_PERSON})
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """One alert rule with its opened parameters (see services/alerts.py for the kinds)."""
+
+    id: str
+    kind: str
+    account_id: str | None
+    params: dict[str, Any]
+    enabled: bool
+
+
+async def store_alert_rule(
+    vault: Vault,
+    uow: UnitOfWork,
+    grant: Grant,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    at: datetime,
+    account_id: str | None = None,
+    enabled: bool = True,
+    rule_id: str | None = None,
+) -> AlertRule:
+    """Add a rule, or replace one of the grant's rules (`rule_id`). Parameters are sealed:
+    merchant names and thresholds say a lot about a person."""
+    from ledgerlink.services.ports import AlertRuleRecord  # the import block above is shared
+
+    if account_id is not None:
+        account = await uow.accounts.get(account_id)
+        if account is None:
+            raise NotFound("account not found")
+        _mine(grant, account.person_id, "account")
+    existing = None
+    if rule_id is not None:
+        mine = await uow.alert_rules.for_person(grant.person_id)
+        existing = next((r for r in mine if r.id == rule_id), None)
+        if existing is None:
+            raise NotFound("alert rule not found")
+    new_rule_id = rule_id or new_id("alr")
+    record = AlertRuleRecord(
+        id=new_rule_id,
+        person_id=grant.person_id,
+        kind=kind,
+        account_id=account_id,
+        sealed=await vault.seal(grant.person_id, params, table="alert_rules", row_id=new_rule_id),
+        enabled=int(enabled),
+        created_at=at if existing is None else existing.created_at,
+        updated_at=at,
+    )
+    if existing is None:
+        await uow.alert_rules.add(record)
+    else:
+        await uow.alert_rules.update(record)
+    return AlertRule(id=record.id, kind=kind, account_id=account_id, params=params, enabled=enabled)
+
+
+async def read_alert_rules(
+    vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *, at: datetime
+) -> list[AlertRule]:
+    """The grant's own alert rules, opened. Only to deliver an alert or show them to the person."""
+    if purpose not in _ALERT_PURPOSES:
+        raise ValueError(f"alert rules are not read for {purpose.value}")
+    records = await uow.alert_rules.for_person(grant.person_id)
+    rules = [
+        AlertRule(
+            id=r.id,
+            kind=r.kind,
+            account_id=r.account_id,
+            params=await vault.open(r.person_id, r.sealed, table="alert_rules", row_id=r.id),
+            enabled=bool(r.enabled),
+        )
+        for r in records
+    ]
+    if rules:
+        subject = f"alert_rules:{len(rules)}"
+        await audit(uow, grant, purpose, action="read_alert_rules", subject=subject, at=at)
+    return rules
+
+
+# --------------------------------------------------------------------------- outside channels
+
+# Imported here, not in the shared block at the top: each feature appends its own section.
+from ledgerlink.services.ports import ChannelRecord  # noqa: E402
+
+
+async def seal_channel_config(
+    vault: Vault, *, person_id: str, channel_id: str, config: dict[str, Any]
+) -> bytes:
+    """A channel's config (webhook URL and secret, or email address), sealed to its row."""
+    return await vault.seal(person_id, config, table="person_channels", row_id=channel_id)
+
+
+async def open_channel_configs(
+    vault: Vault,
+    uow: UnitOfWork,
+    grant: Grant,
+    purpose: Purpose,
+    channels: list[ChannelRecord],
+    *,
+    at: datetime,
+) -> dict[str, dict[str, Any]]:
+    """The configs of the grant's channels (`ChannelRecord`s) by channel id; channels that
+    are not the grant's are skipped. One audit entry for the lot."""
+    mine = [c for c in channels if c.person_id == grant.person_id]
+    opened = {
+        c.id: await vault.open(c.person_id, c.sealed, table="person_channels", row_id=c.id) for c in mine
+    }
+    if opened:
+        await audit(uow, grant, purpose, action="read_channel_config",
+                    subject="channels:" + ",".join(opened), at=at)
+    return opened

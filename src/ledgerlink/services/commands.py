@@ -216,3 +216,101 @@ _LAST_SHAPE = r".*\b(?:transactions?|purchases?|payments?|charges?|activity)\b.*
 command("spending", "what did I spend on groceries in October", _SPEND_SHAPE)(_question)
 command("last transactions", "last 5 transactions", _LAST_SHAPE)(_question)
 command("recurring", "recurring charges", r".*\b(?:recurring|subscriptions?)\b.*")(_question)
+
+
+# --------------------------------------------------------------------------- alert rules
+
+_AMOUNT = r"(?P<amount>\$?\d[\d,]*(?:\.\d+)?)(?: [a-z]{3})?"
+ALERT_LOW = (r"(?:tell|alert|notify|warn) me (?:when|if) (?P<what>.*?) ?(?:goes|drops|falls|gets|is) "
+             r"(?:below|under) " + _AMOUNT)
+ALERT_LARGE = (r"(?:tell|alert|notify|warn) me (?:about|of|when i make|if i make|on) (?:any )?"
+               r"(?:purchases?|payments?|spending|charges?) (?:over|above|of more than|larger than) "
+               + _AMOUNT)
+ALERT_MUTE = r"(?P<op>mute|unmute) (?P<merchant>.+)"
+ALERT_LIST = r"(?:show |list )?(?:my )?alerts?(?: rules| settings)?"
+ALERT_TOGGLE = (r"(?P<op>stop|turn off|disable|no more|start|turn on|enable) "
+                r"(?P<kind>deposit|fee|large purchase|low balance)s? alerts?")
+_ACCOUNT_WORDS = {"checking": "checking", "savings": "savings", "credit": "credit_card",
+                  "card": "credit_card"}
+_SETTINGS_ACTION = [{"label": "Alert settings", "href": "/settings/alerts"}]
+
+
+def alert_account_type(what: str) -> str | None:
+    """The account type named in "checking goes below ...", or None for every account."""
+    return next((t for word, t in _ACCOUNT_WORDS.items() if re.search(rf"\b{word}\b", what)), None)
+
+
+async def _alert_low(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services import alerts  # appended; header as is
+
+    amount = alerts.parse_amount(match["amount"])
+    wanted = alert_account_type(match["what"])
+    if wanted is None:
+        await alerts.set_threshold(deps, grant, alerts.LOW, amount)
+        return f"Done: I'll tell you when any account's balance goes below {amount}.", _SETTINGS_ACTION
+    view = await alerts.overview(deps, grant)
+    chosen = [a for a in view.accounts if a.type.value == wanted]
+    if not chosen:
+        return f"You have no {wanted.replace('_', ' ')} account linked.", _SETTINGS_ACTION
+    for account in chosen:
+        await alerts.set_threshold(deps, grant, alerts.LOW, amount, account_id=account.id)
+    names = ", ".join(account_label(a) for a in chosen)
+    return f"Done: I'll tell you when {names} goes below {amount} {chosen[0].currency}.", _SETTINGS_ACTION
+
+
+async def _alert_large(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services import alerts  # appended; header as is
+
+    amount = alerts.parse_amount(match["amount"])
+    await alerts.set_threshold(deps, grant, alerts.LARGE, amount)
+    return f"Done: I'll tell you about purchases over {amount}.", _SETTINGS_ACTION
+
+
+async def _alert_mute(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services import alerts  # appended; header as is
+
+    if match["op"] == "mute":
+        name = await alerts.mute(deps, grant, match["merchant"])
+        return f"Muted: no large-purchase alerts for {name}. Say \"unmute {name}\" to undo.", _SETTINGS_ACTION
+    if await alerts.unmute(deps, grant, match["merchant"]):
+        return f"Unmuted {match['merchant']}: its large purchases alert you again.", _SETTINGS_ACTION
+    return f"{match['merchant']} was not muted.", _SETTINGS_ACTION
+
+
+async def _alert_list(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services import alerts  # appended; header as is
+
+    lines = (await alerts.overview(deps, grant)).lines()
+    return "Your alerts:\n" + "\n".join(f"• {line}" for line in lines), _SETTINGS_ACTION
+
+
+async def _alert_toggle(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services import alerts  # appended; header as is
+
+    kind = {words: kind for kind, words in alerts.KIND_WORDS.items()}[match["kind"]]
+    on = match["op"] in ("start", "turn on", "enable")
+    await alerts.set_enabled(deps, grant, kind, on)
+    return f"{match['kind'].capitalize()} alerts are {'on' if on else 'off'}.", _SETTINGS_ACTION
+
+
+def _explaining(handler: Handler) -> Handler:
+    """A bad amount or merchant name is answered in the thread, not raised."""
+
+    async def run(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+        try:
+            return await handler(deps, grant, thread, match)
+        except InvalidInput as exc:
+            return str(exc), _SETTINGS_ACTION
+
+    return run
+
+
+command("alert low balance", "tell me when checking goes below 100", ALERT_LOW)(_explaining(_alert_low))
+command("alert large purchase", "tell me about purchases over 300", ALERT_LARGE)(_explaining(_alert_large))
+command("alert mute", "mute starbucks", ALERT_MUTE)(_explaining(_alert_mute))
+command("alert list", "my alerts", ALERT_LIST)(_alert_list)
+command("alert toggle", "stop deposit alerts", ALERT_TOGGLE)(_explaining(_alert_toggle))
+# "...balance drops below 250" and "purchases over 300" would otherwise be taken by the
+# balance and spending commands registered above: alert phrases are tried right after help.
+_alerts_first = [c for c in _COMMANDS if c.name.startswith("alert ")]
+_COMMANDS[:] = _COMMANDS[:1] + _alerts_first + [c for c in _COMMANDS[1:] if c not in _alerts_first]

@@ -58,6 +58,9 @@ async def deliver_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, tr
         transaction_card(txn, view),
         subject_key=f"txn:{txn.id}",
     )
+    from ledgerlink.services.alerts import evaluate_transaction  # appended; header as is
+
+    await evaluate_transaction(deps, uow, person_id=person_id, transaction_id=txn.id)
 
 
 async def deliver_balance(deps: Deps, uow: UnitOfWork, *, person_id: str, account_id: str) -> None:
@@ -78,6 +81,9 @@ async def deliver_balance(deps: Deps, uow: UnitOfWork, *, person_id: str, accoun
     await put_card(
         deps, uow, grant, thread, CardKind.BALANCE, balance_card(view), subject_key=f"balance:{account.id}"
     )
+    from ledgerlink.services.alerts import evaluate_balance  # appended; header as is
+
+    await evaluate_balance(deps, uow, person_id=person_id, account_id=account.id)
 
 
 async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:

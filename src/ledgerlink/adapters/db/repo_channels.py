@@ -2,8 +2,78 @@
 
 from __future__ import annotations
 
-from ledgerlink.adapters.db.repositories import _Repo
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledgerlink.adapters.db import schema as s
+from ledgerlink.adapters.db.repositories import _Repo, _values
+from ledgerlink.services.ports import ChannelDeliveryRecord, ChannelRecord
+
+__all__ = ["SqlChannels"]
 
 
 class SqlChannels(_Repo):
     """Channels (outbound webhook, email) and one delivery row per message revision."""
+
+    async def add(self, channel: ChannelRecord) -> None:
+        await self._conn.execute(insert(s.person_channels).values(**_values(channel, s.person_channels)))
+
+    async def get(self, channel_id: str) -> ChannelRecord | None:
+        c = s.person_channels
+        return await self._one(ChannelRecord, select(c).where(c.c.id == channel_id))
+
+    async def for_person(self, person_id: str) -> list[ChannelRecord]:
+        c = s.person_channels
+        return await self._many(
+            ChannelRecord, select(c).where(c.c.person_id == person_id).order_by(c.c.created_at, c.c.id)
+        )
+
+    async def disable(self, channel_id: str, *, reason: str, at: datetime) -> None:
+        c = s.person_channels
+        await self._conn.execute(
+            update(c)
+            .where(c.c.id == channel_id)
+            .values(status="disabled", disabled_reason=reason, updated_at=at)
+        )
+
+    async def remove(self, channel_id: str) -> None:
+        d = s.channel_deliveries
+        await self._conn.execute(delete(d).where(d.c.channel_id == channel_id))
+        await self._conn.execute(delete(s.person_channels).where(s.person_channels.c.id == channel_id))
+
+    async def add_delivery(self, delivery: ChannelDeliveryRecord) -> bool:
+        d = s.channel_deliveries
+        ins = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = ins(d).values(**_values(delivery, d)).on_conflict_do_nothing(
+            index_elements=["channel_id", "message_id", "rev"]
+        )
+        result = await self._conn.execute(stmt)
+        return bool(result.rowcount)
+
+    async def pending(self, *, limit: int = 1000) -> list[ChannelDeliveryRecord]:
+        d, c, m = s.channel_deliveries, s.person_channels, s.messages
+        stmt = (
+            select(d, m.c.thread_id)
+            .join(c, c.c.id == d.c.channel_id)
+            .outerjoin(m, m.c.id == d.c.message_id)
+            .where(d.c.status == "pending", c.c.status == "active")
+            .order_by(d.c.channel_id, d.c.created_at, d.c.rev, d.c.id)
+            .limit(limit)
+        )
+        return await self._many(ChannelDeliveryRecord, stmt)
+
+    async def update_delivery(self, delivery: ChannelDeliveryRecord) -> None:
+        d = s.channel_deliveries
+        values = _values(delivery, d)
+        values.pop("id")
+        await self._conn.execute(update(d).where(d.c.id == delivery.id).values(**values))
+
+    async def recent_deliveries(self, channel_id: str, *, limit: int = 10) -> list[ChannelDeliveryRecord]:
+        d = s.channel_deliveries
+        stmt = (
+            select(d).where(d.c.channel_id == channel_id)
+            .order_by(d.c.created_at.desc(), d.c.rev.desc()).limit(limit)
+        )
+        return await self._many(ChannelDeliveryRecord, stmt)

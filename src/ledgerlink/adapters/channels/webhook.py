@@ -1,0 +1,78 @@
+"""Outbound webhooks: a signed POST per message revision (Standard Webhooks)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from ledgerlink.adapters.webhooks import StandardWebhooksSigner
+from ledgerlink.domain.clock import Clock
+from ledgerlink.services.ports import OutboundMessage, SendResult
+
+__all__ = ["WebhookChannel", "parse_retry_after"]
+
+TIMEOUT = httpx.Timeout(10.0)
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date (never
+    negative). None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(int(value))
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return max((at - now).total_seconds(), 0.0)
+
+
+def payload(message: OutboundMessage) -> dict[str, Any]:
+    return {
+        "type": message.type,
+        "timestamp": message.at.isoformat(),
+        "data": {
+            "thread_id": message.thread_id,
+            "message_id": message.message_id,
+            "seq": message.seq,
+            "rev": message.rev,
+            "kind": message.kind,
+            "text": message.text,
+        },
+    }
+
+
+class WebhookChannel:
+    """2xx delivered; 410 gone; 408, 429, 5xx and network errors retry; other answers fail."""
+
+    def __init__(self, http: httpx.AsyncClient, signer: StandardWebhooksSigner, clock: Clock) -> None:
+        self._http = http
+        self._signer = signer
+        self._clock = clock
+
+    async def send(self, *, config: dict[str, Any], message: OutboundMessage) -> SendResult:
+        body = json.dumps(payload(message), separators=(",", ":")).encode()
+        headers = self._signer.sign(str(config["secret"]), message.delivery_id, self._clock.now(), body)
+        headers["content-type"] = "application/json"
+        try:
+            resp = await self._http.post(str(config["url"]), content=body, headers=headers,
+                                         timeout=TIMEOUT, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            return SendResult.retry(error=type(exc).__name__)
+        code = resp.status_code
+        if 200 <= code < 300:
+            return SendResult.delivered(code)
+        if code == 410:
+            return SendResult.gone(code)
+        if code in (408, 429) or code >= 500:
+            after = parse_retry_after(resp.headers.get("retry-after"), now=self._clock.now())
+            return SendResult.retry(after, status_code=code, error=f"http_{code}")
+        return SendResult.failed(status_code=code, error=f"http_{code}")

@@ -1,0 +1,355 @@
+"""Channels beyond the web messenger (outbound webhook, email): one delivery row per message
+revision and channel, sent by `ChannelWorker` with backoff. The table is the queue, so a
+restart loses nothing; a dead channel only delays its own rows."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import random
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import structlog
+
+from ledgerlink.domain.errors import InvalidInput, NotFound
+from ledgerlink.domain.events import MessageStored
+from ledgerlink.domain.ids import new_id
+from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.services import access
+from ledgerlink.services.cards import preview_text
+from ledgerlink.services.deps import Deps
+from ledgerlink.services.messenger import ensure_system_thread, post_text
+from ledgerlink.services.ports import (
+    Channel,
+    ChannelDeliveryRecord,
+    ChannelRecord,
+    OutboundMessage,
+    SendResult,
+)
+
+__all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+    "GIVE_UP_AFTER",
+    "ChannelSummary",
+    "ChannelWorker",
+    "add_email",
+    "add_webhook",
+    "next_attempt",
+    "on_message_stored",
+    "overview",
+    "remove",
+]
+
+log = structlog.get_logger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=6)
+GIVE_UP_AFTER = timedelta(hours=72)
+GONE_NOTICE = "Your webhook endpoint answered 410 Gone, so it was turned off."
+_EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def next_attempt(
+    *, attempts: int, first_try: datetime, now: datetime, retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> datetime | None:
+    """When to try again after `attempts` failed tries, or None to give up: exponential
+    backoff with full jitter (base 30 s, cap 6 h); a receiver's Retry-After wins (capped);
+    the attempt that passes 72 hours since the first try is the last."""
+    if now - first_try >= GIVE_UP_AFTER:
+        return None
+    if retry_after is not None:
+        delay = min(max(retry_after, 0.0), BACKOFF_CAP.total_seconds())
+    else:
+        ceiling = min(BACKOFF_CAP.total_seconds(), BACKOFF_BASE.total_seconds() * 2 ** min(attempts - 1, 30))
+        delay = (rng or random.Random()).uniform(0, ceiling)
+    return now + timedelta(seconds=delay)
+
+
+# --------------------------------------------------------------------------- enqueue
+
+
+async def on_message_stored(deps: Deps, event: MessageStored, *, kinds: frozenset[str]) -> int:
+    """One pending row per active channel of the person (of a kind that can be sent).
+    Idempotent: a repeated event adds nothing. Returns the rows added."""
+    now = deps.clock.now()
+    added = 0
+    async with deps.uow() as uow:
+        for channel in await uow.channels.for_person(event.person_id):
+            if channel.status != "active" or channel.kind not in kinds:
+                continue
+            added += await uow.channels.add_delivery(ChannelDeliveryRecord(
+                id=new_id("dlv"), channel_id=channel.id, person_id=event.person_id,
+                message_id=event.message_id, rev=event.rev, status="pending", attempts=0,
+                next_attempt_at=now, created_at=now, updated_at=now,
+            ))
+        if added:
+            await uow.commit()
+    return added
+
+
+# --------------------------------------------------------------------------- sending
+
+
+class ChannelWorker:
+    """Sends due deliveries, each channel in (created_at, rev) order and concurrently with the
+    others. Woken by new rows; a timer wakes it for the next due retry."""
+
+    def __init__(self, deps: Deps, adapters: Mapping[str, Channel], *, rng: random.Random | None = None,
+                 max_sleep: float = 60.0) -> None:
+        self._deps = deps
+        self._adapters = dict(adapters)
+        self._rng = rng or random.Random()
+        self._max_sleep = max_sleep
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._adapters)
+
+    async def on_message_stored(self, event: MessageStored) -> None:
+        if await on_message_stored(self._deps, event, kinds=self.kinds):
+            self.poke()
+
+    def poke(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def drain(self) -> None:
+        """Until nothing is due now (rows waiting for a later retry do not count)."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._idle.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                next_due = await self.run_once()
+            except Exception:
+                log.exception("channel_worker_failed")
+                next_due = self._deps.clock.now() + timedelta(seconds=1)
+            if self._wake.is_set():
+                continue
+            self._idle.set()
+            timeout = self._max_sleep
+            if next_due is not None:
+                timeout = min(timeout, max((next_due - self._deps.clock.now()).total_seconds(), 0.05))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._idle.clear()
+
+    async def run_once(self) -> datetime | None:
+        """Send every delivery due now; returns when the next waiting one is due."""
+        async with self._deps.uow(readonly=True) as uow:
+            rows = await uow.channels.pending()
+        by_channel: dict[str, list[ChannelDeliveryRecord]] = {}
+        for row in rows:
+            by_channel.setdefault(row.channel_id, []).append(row)
+        results = await asyncio.gather(*(self._channel(rows) for rows in by_channel.values()),
+                                       return_exceptions=True)
+        waits: list[datetime] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("channel_failed", error=type(result).__name__)
+            elif result is not None:
+                waits.append(result)
+        return min(waits, default=None)
+
+    async def _channel(self, rows: list[ChannelDeliveryRecord]) -> datetime | None:
+        """One channel's rows in order: a thread whose earlier row is waiting holds its later
+        rows back; other threads go on."""
+        held: set[str | None] = set()
+        waits: list[datetime] = []
+        for row in rows:
+            if row.thread_id in held:
+                continue
+            if row.next_attempt_at is not None and row.next_attempt_at > self._deps.clock.now():
+                held.add(row.thread_id)
+                waits.append(row.next_attempt_at)
+                continue
+            result = await self._send(row)
+            if result == "gone":
+                break
+            if result == "wait":
+                held.add(row.thread_id)
+                if row.next_attempt_at is not None:
+                    waits.append(row.next_attempt_at)
+        return min(waits, default=None)
+
+    async def _send(self, row: ChannelDeliveryRecord) -> str:
+        deps = self._deps
+        now = deps.clock.now()
+        grant = Grant.for_component(row.person_id, "channels")
+        async with deps.uow() as uow:
+            channel = await uow.channels.get(row.channel_id)
+            person = await uow.persons.get(row.person_id)
+            if channel is None or channel.status != "active":
+                return "done"
+            if person is None or row.thread_id is None:
+                views = []
+            else:
+                config = (await access.open_channel_configs(
+                    deps.vault, uow, grant, Purpose.DELIVER_UPDATE, [channel], at=now))[channel.id]
+                try:
+                    views = await access.read_messages(
+                        deps.vault, uow, grant, Purpose.DELIVER_UPDATE, row.thread_id,
+                        at=now, after_rev=row.rev - 1, limit=1)
+                except NotFound:
+                    views = []
+            await uow.commit()  # the audit entries
+        view = views[0] if views and views[0].id == row.message_id and views[0].rev == row.rev else None
+        if view is None or person is None:
+            # Edited again before we got to it (the newer row carries it), or deleted.
+            await self._record(row, SendResult.failed(error="superseded"), now=now)
+            return "done"
+        message = OutboundMessage(
+            delivery_id=row.id,
+            type="message.created" if view.edited_at is None else "message.updated",
+            thread_id=view.thread_id, message_id=view.id, seq=view.seq, rev=view.rev,
+            kind=view.kind.value, text=preview_text(view.kind, view.body, person.disclosure),
+            thread_url=f"{deps.public_url}/threads/{view.thread_id}", at=now,
+        )
+        try:
+            result = await self._adapters[channel.kind].send(config=config, message=message)
+        except Exception as exc:  # an adapter bug must not stop the queue
+            log.exception("channel_send_crashed", channel_id=channel.id)
+            result = SendResult.retry(error=type(exc).__name__[:64])
+        return await self._record(row, result, now=deps.clock.now(), channel=channel)
+
+    async def _record(self, row: ChannelDeliveryRecord, result: SendResult, *, now: datetime,
+                      channel: ChannelRecord | None = None) -> str:
+        deps = self._deps
+        row.attempts += 1
+        row.updated_at = now
+        row.last_status_code = result.status_code
+        row.last_error = None if result.error is None else result.error[:64]
+        outcome = "done"
+        if result.outcome == "delivered":
+            row.status, row.next_attempt_at = "delivered", None
+        elif result.outcome == "retry":
+            due = next_attempt(attempts=row.attempts, first_try=row.created_at, now=now,
+                               retry_after=result.retry_after, rng=self._rng)
+            row.status, row.next_attempt_at = ("pending", due) if due else ("gave_up", None)
+            outcome = "wait" if due else "done"
+        else:
+            row.status, row.next_attempt_at = "failed", None
+            outcome = "gone" if result.outcome == "gone" else "done"
+        async with deps.uow() as uow:
+            await uow.channels.update_delivery(row)
+            if outcome == "gone" and channel is not None:
+                await uow.channels.disable(channel.id, reason="gone", at=now)
+                thread = await ensure_system_thread(deps, uow, channel.person_id)
+                await post_text(deps, uow, thread, GONE_NOTICE, tone="warning",
+                                actions=[{"label": "Channels", "href": "/settings/channels"}])
+            await deps.commit_and_publish(uow)
+        log.info("channel_delivery", delivery_id=row.id, status=row.status, attempts=row.attempts,
+                 code=row.last_status_code)
+        return outcome
+
+
+# --------------------------------------------------------------------------- the person's settings
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSummary:
+    id: str
+    kind: str
+    target: str  # the URL or the address
+    status: str
+    disabled_reason: str | None
+    deliveries: list[ChannelDeliveryRecord]
+
+
+def _webhook_url(url: str) -> str:
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError:
+        host = None
+    ok = bool(host) and len(url) <= 2000 and not (parts.username or parts.password) and (
+        parts.scheme == "https" or (parts.scheme == "http" and host == "127.0.0.1")
+    )
+    if not ok:
+        raise InvalidInput("the endpoint must be an https:// URL (or http://127.0.0.1 for testing)",
+                           code="bad_webhook_url")
+    return url
+
+
+async def _add(deps: Deps, grant: Grant, kind: str, config: dict[str, str]) -> str:
+    now = deps.clock.now()
+    channel_id = new_id("chn")
+    sealed = await access.seal_channel_config(deps.vault, person_id=grant.person_id,
+                                              channel_id=channel_id, config=config)
+    async with deps.uow() as uow:
+        if len(await uow.channels.for_person(grant.person_id)) >= 10:
+            raise InvalidInput("at most 10 channels", code="too_many_channels")
+        await uow.channels.add(ChannelRecord(id=channel_id, person_id=grant.person_id, kind=kind,
+                                             sealed=sealed, status="active", created_at=now, updated_at=now))
+        await access.audit(uow, grant, Purpose.SHOW_TO_PERSON, action="add_channel",
+                           subject=f"channel:{channel_id}", at=now)
+        await uow.commit()
+    return channel_id
+
+
+async def add_webhook(deps: Deps, grant: Grant, *, url: str) -> tuple[str, str]:
+    """Register an endpoint; returns (channel id, signing secret). The secret is shown once."""
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    channel_id = await _add(deps, grant, "webhook", {"url": _webhook_url(url), "secret": secret})
+    return channel_id, secret
+
+
+async def add_email(deps: Deps, grant: Grant, *, address: str, enabled: bool) -> str:
+    if not enabled:
+        raise InvalidInput("email is not set up on this server", code="email_unavailable")
+    address = address.strip()
+    if len(address) > 254 or not _EMAIL.match(address):
+        raise InvalidInput("that is not an email address", code="bad_email")
+    return await _add(deps, grant, "email", {"address": address})
+
+
+async def remove(deps: Deps, grant: Grant, channel_id: str) -> None:
+    async with deps.uow() as uow:
+        channel = await uow.channels.get(channel_id)
+        if channel is None or channel.person_id != grant.person_id:
+            raise NotFound("channel not found")
+        await uow.channels.remove(channel_id)
+        await access.audit(uow, grant, Purpose.SHOW_TO_PERSON, action="remove_channel",
+                           subject=f"channel:{channel_id}", at=deps.clock.now())
+        await uow.commit()
+
+
+async def overview(deps: Deps, grant: Grant) -> list[ChannelSummary]:
+    async with deps.uow() as uow:
+        channels = await uow.channels.for_person(grant.person_id)
+        configs = await access.open_channel_configs(deps.vault, uow, grant, Purpose.SHOW_TO_PERSON,
+                                                    channels, at=deps.clock.now())
+        summaries = [
+            ChannelSummary(id=c.id, kind=c.kind,
+                           target=configs[c.id].get("url") or configs[c.id].get("address", ""),
+                           status=c.status, disabled_reason=c.disabled_reason,
+                           deliveries=await uow.channels.recent_deliveries(c.id, limit=5))
+            for c in channels
+        ]
+        await uow.commit()
+    return summaries
