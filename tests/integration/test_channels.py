@@ -105,7 +105,10 @@ async def test_a_500_is_retried_and_delivered_once(stack: Stack) -> None:
     ids = [h["webhook-id"] for h, _ in receiver.calls]
     assert ids.count(ids[0]) == 2, "the failed delivery is retried with the same id"
     [summary] = await channels.overview(stack.deps, grant)
-    assert all(d.status == "delivered" for d in summary.deliveries)
+    # Every revision that was sent ended delivered; one edited again before its turn is
+    # superseded by the newer revision, never failed.
+    assert all(d.status in ("delivered", "superseded") for d in summary.deliveries)
+    assert any(d.status == "delivered" for d in summary.deliveries)
     assert sorted(d.attempts for d in summary.deliveries)[-1] == 2
 
 

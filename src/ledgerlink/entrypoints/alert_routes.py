@@ -12,7 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import get_deps
-from ledgerlink.entrypoints.webkit import csrf_ok, expired_form, not_found, page, see_other, signed_in
+from ledgerlink.entrypoints.webkit import (
+    not_found,
+    page,
+    see_other,
+    signed_in,
+    signed_in_form,
+)
 from ledgerlink.services import alerts
 
 __all__ = ["router"]
@@ -41,13 +47,10 @@ async def alerts_page(request: Request, notice: str | None = None) -> Response:
 
 @router.post("/settings/alerts", response_class=HTMLResponse)
 async def change(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/settings/alerts")
+    form_session = await signed_in_form(request, back="/settings/alerts")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     deps = get_deps(request)
     action = form.get("action", "")
     try:
@@ -84,13 +87,10 @@ async def feedback_page(request: Request, kind: str = "") -> Response:
 
 @router.post("/alerts/feedback", response_class=HTMLResponse)
 async def feedback(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/settings/alerts")
+    form_session = await signed_in_form(request, back="/settings/alerts")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     try:
         await alerts.record_feedback(get_deps(request), grant, form.get("kind", ""))
     except InvalidInput as exc:

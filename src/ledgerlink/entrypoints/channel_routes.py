@@ -10,7 +10,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.entrypoints.dependencies import get_deps
-from ledgerlink.entrypoints.webkit import csrf_ok, expired_form, not_found, page, see_other, signed_in
+from ledgerlink.entrypoints.webkit import (
+    not_found,
+    page,
+    see_other,
+    signed_in,
+    signed_in_form,
+)
 from ledgerlink.services import channels
 
 __all__ = ["router"]
@@ -43,13 +49,10 @@ async def channels_page(request: Request) -> Response:
 
 @router.post(PATH + "/webhook")
 async def add_webhook(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, PATH)
+    form_session = await signed_in_form(request, back=PATH)
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     try:
         _, secret = await channels.add_webhook(get_deps(request), grant, url=form.get("url", ""))
     except DomainError as exc:
@@ -60,13 +63,10 @@ async def add_webhook(request: Request) -> Response:
 
 @router.post(PATH + "/email")
 async def add_email(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, PATH)
+    form_session = await signed_in_form(request, back=PATH)
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     try:
         await channels.add_email(get_deps(request), grant, address=form.get("address", ""),
                                  enabled=_email_enabled(request))
@@ -78,13 +78,10 @@ async def add_email(request: Request) -> Response:
 
 @router.post(PATH + "/{channel_id}/remove")
 async def remove(request: Request, channel_id: str) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, _ = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, PATH)
+    form_session = await signed_in_form(request, back=PATH)
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, _ = form_session
     try:
         await channels.remove(get_deps(request), grant, channel_id)
     except NotFound:

@@ -13,7 +13,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.entrypoints.dependencies import get_deps
-from ledgerlink.entrypoints.webkit import csrf_ok, expired_form, not_found, page, see_other, signed_in
+from ledgerlink.entrypoints.webkit import (
+    not_found,
+    page,
+    see_other,
+    signed_in,
+    signed_in_form,
+)
 from ledgerlink.services import linking, rights
 from ledgerlink.services.export_formats import account_ofx, transactions_csv
 
@@ -63,13 +69,10 @@ async def settings_page(request: Request, notice: str | None = None) -> Response
 
 @router.post("/settings/links/{link_id}/revoke")
 async def revoke(request: Request, link_id: str) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, _ = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/settings")
+    form_session = await signed_in_form(request, back="/settings")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, _ = form_session
     try:
         await linking.unlink(get_deps(request), grant, link_id=link_id)
     except NotFound:
@@ -81,13 +84,10 @@ async def revoke(request: Request, link_id: str) -> Response:
 
 @router.post("/settings/disclosure")
 async def disclosure(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, _ = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/settings")
+    form_session = await signed_in_form(request, back="/settings")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, _, form = form_session
     level = form.get("level", "")
     if level not in LEVELS:
         return see_other("/settings")
@@ -145,13 +145,10 @@ async def erase_page(request: Request) -> Response:
 
 @router.post("/settings/erase", response_class=HTMLResponse)
 async def erase(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/settings/erase")
+    form_session = await signed_in_form(request, back="/settings/erase")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     if form.get("handle", "").strip().lower() != person.handle:
         return page(request, "settings_erase.html", 422, person=person,
                     error="That is not your handle. Nothing was erased.")

@@ -21,6 +21,7 @@ from ledgerlink.entrypoints.webkit import (
     page,
     see_other,
     signed_in,
+    signed_in_form,
     templates,
 )
 from ledgerlink.services import commands, linking, messenger
@@ -188,13 +189,10 @@ async def linkpage(request: Request) -> Response:
 
 @router.post("/link", response_class=HTMLResponse)
 async def link_start(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/link")
+    form_session = await signed_in_form(request, back="/link")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     deps = get_deps(request)
     try:
         url = await linking.start_link(deps, grant, partner_id=form.get("partner_id", ""))
@@ -224,13 +222,10 @@ async def link_callback(request: Request, state: str | None = None, code: str | 
 
 @router.post("/links/{link_id}/unlink")
 async def unlink(request: Request, link_id: str) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return see_other("/login")
-    grant, person = session
-    ok, _ = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/")
+    form_session = await signed_in_form(request, back="/")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, _ = form_session
     deps = get_deps(request)
     thread = next((t for t in await messenger.list_threads(deps, grant) if t.link_id == link_id), None)
     if thread is None:

@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ledgerlink.domain.errors import DomainError
@@ -78,3 +78,16 @@ async def signed_in(request: Request) -> tuple[Grant, Any] | None:
         request.session.pop(SESSION_KEY, None)
         return None
     return Grant.for_person(person_id), person
+
+
+async def signed_in_form(request: Request, *, back: str) -> tuple[Grant, Any, dict[str, str]] | Response:
+    """For form POSTs: the signed-in person and the CSRF-checked form, or the response to give
+    instead (to sign-in, or the expired-form page leading back to `back`)."""
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    ok, form = await csrf_ok(request)
+    if not ok:
+        return expired_form(request, back)
+    grant, person = session
+    return grant, person, form

@@ -32,6 +32,7 @@ from ledgerlink.services.ports import (
     OutboundMessage,
     SendResult,
 )
+from ledgerlink.services.worker import WakeableWorker
 
 __all__ = [
     "BACKOFF_BASE",
@@ -98,7 +99,7 @@ async def on_message_stored(deps: Deps, event: MessageStored, *, kinds: frozense
 # --------------------------------------------------------------------------- sending
 
 
-class ChannelWorker:
+class ChannelWorker(WakeableWorker):
     """Sends due deliveries, each channel in (created_at, rev) order and concurrently with the
     others. Woken by new rows; a timer wakes it for the next due retry."""
 
@@ -108,10 +109,7 @@ class ChannelWorker:
         self._adapters = dict(adapters)
         self._rng = rng or random.Random()
         self._max_sleep = max_sleep
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -120,24 +118,6 @@ class ChannelWorker:
     async def on_message_stored(self, event: MessageStored) -> None:
         if await on_message_stored(self._deps, event, kinds=self.kinds):
             self.poke()
-
-    def poke(self) -> None:
-        self._idle.clear()
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-
-    async def drain(self) -> None:
-        """Until nothing is due now (rows waiting for a later retry do not count)."""
-        await self._idle.wait()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._idle.set()
 
     async def _run(self) -> None:
         while True:
@@ -219,7 +199,7 @@ class ChannelWorker:
         view = views[0] if views and views[0].id == row.message_id and views[0].rev == row.rev else None
         if view is None or person is None:
             # Edited again before we got to it (the newer row carries it), or deleted.
-            await self._record(row, SendResult.failed(error="superseded"), now=now)
+            await self._record(row, SendResult.superseded(), now=now)
             return "done"
         message = OutboundMessage(
             delivery_id=row.id,
@@ -238,7 +218,8 @@ class ChannelWorker:
     async def _record(self, row: ChannelDeliveryRecord, result: SendResult, *, now: datetime,
                       channel: ChannelRecord | None = None) -> str:
         deps = self._deps
-        row.attempts += 1
+        if result.outcome != "superseded":
+            row.attempts += 1  # a superseded revision was never tried
         row.updated_at = now
         row.last_status_code = result.status_code
         row.last_error = None if result.error is None else result.error[:64]
@@ -250,6 +231,8 @@ class ChannelWorker:
                                retry_after=result.retry_after, rng=self._rng)
             row.status, row.next_attempt_at = ("pending", due) if due else ("gave_up", None)
             outcome = "wait" if due else "done"
+        elif result.outcome == "superseded":
+            row.status, row.next_attempt_at = "superseded", None
         else:
             row.status, row.next_attempt_at = "failed", None
             outcome = "gone" if result.outcome == "gone" else "done"

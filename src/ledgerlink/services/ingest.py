@@ -32,6 +32,7 @@ from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import bank_revoked
 from ledgerlink.services.ports import AccountRecord, InboxRecord, InboxWriter, PartnerRecord, UnitOfWork
 from ledgerlink.services.wire import parse_balance, parse_transaction
+from ledgerlink.services.worker import WakeableWorker
 
 log = structlog.get_logger(__name__)
 
@@ -322,7 +323,7 @@ async def _apply(deps: Deps, uow: UnitOfWork, record: InboxRecord) -> str | None
 MAX_ATTEMPTS = 5
 
 
-class InboxWorker:
+class InboxWorker(WakeableWorker):
     """Applies stored bank events in batches: one unit of work per batch, one batch at a time.
 
     `BankEventsReceived` only wakes it; the inbox table is the queue, so a restart loses nothing
@@ -342,30 +343,10 @@ class InboxWorker:
         self._pressure = pressure or (lambda: 0)
         self._busy_above = busy_above
         self._max_deferral = max_deferral
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
 
     async def on_event(self, event: BankEventsReceived) -> None:
         self.poke()
-
-    def poke(self) -> None:
-        self._idle.clear()
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-
-    async def drain(self) -> None:
-        await self._idle.wait()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._idle.set()
 
     async def _yield_to_ingest(self) -> None:
         waited = 0.0

@@ -679,7 +679,7 @@ class OutboundMessage:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    outcome: str  # delivered | retry | gone | failed
+    outcome: str  # delivered | retry | gone | failed | superseded
     retry_after: float | None = None  # seconds the receiver asked us to wait (retry only)
     status_code: int | None = None
     error: str | None = None
@@ -700,6 +700,11 @@ class SendResult:
     @classmethod
     def failed(cls, *, status_code: int | None = None, error: str | None = None) -> SendResult:
         return cls("failed", status_code=status_code, error=error)
+
+    @classmethod
+    def superseded(cls) -> SendResult:
+        """Not sent: the message was edited again before this revision went out."""
+        return cls("superseded")
 
 
 class Channel(Protocol):

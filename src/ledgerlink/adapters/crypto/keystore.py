@@ -12,7 +12,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, MetaData, String, Table, delete, event, insert, select, update
+from sqlalchemy import (
+    Column,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ledgerlink.adapters.db.engine import is_sqlite, normalise_url
@@ -106,8 +118,6 @@ class SqlKeyStore:
         return bool(result.rowcount)
 
     async def count_by_master(self) -> dict[str, int]:
-        from sqlalchemy import func
-
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(

@@ -424,10 +424,6 @@ class SqlAudit(_Repo):
         await self.flush()
         return await self._many(AuditRecord, select(s.audit_log).order_by(s.audit_log.c.seq))
 
-    async def count(self) -> int:
-        await self.flush()
-        return int((await self._conn.execute(select(func.count()).select_from(s.audit_log))).scalar_one())
-
     async def size(self) -> int:
         await self.flush()
         last = (await self._conn.execute(select(func.max(s.audit_log.c.seq)))).scalar()

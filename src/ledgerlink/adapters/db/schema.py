@@ -290,7 +290,7 @@ channel_deliveries = Table(
     Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
     Column("message_id", String(40), nullable=False),
     Column("rev", BigInteger, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | delivered | failed | gave_up
+    Column("status", String(16), nullable=False),  # pending | delivered | superseded | failed | gave_up
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime()),
     Column("last_status_code", Integer),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:46:05.629330
+Create Date: 2026-11-26 13:19:43.600033
 """
 
 from collections.abc import Sequence
