@@ -27,6 +27,7 @@ from ledgerlink.domain.events import (
 )
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services import access
+from ledgerlink.services.account_events import HANDLERS as ACCOUNT_EVENT_HANDLERS
 from ledgerlink.services.delivery import deliver_balance, deliver_transaction
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import bank_revoked
@@ -67,7 +68,7 @@ def _validate(envelope: Any) -> tuple[str, dict[str, Any], str | None, str | Non
     data = envelope.get("data")
     if not isinstance(event_type, str):
         raise InvalidInput("the event has no string field 'type'", code="malformed_event")
-    if event_type not in EVENT_TYPES:
+    if event_type not in EVENT_TYPES and event_type not in ACCOUNT_EVENT_HANDLERS:
         raise InvalidInput(f"unknown event type {event_type[:64]!r}", code="unknown_event_type")
     if not isinstance(data, dict):
         raise InvalidInput("the event has no object field 'data'", code="malformed_event")
@@ -91,6 +92,8 @@ def _validate(envelope: Any) -> tuple[str, dict[str, Any], str | None, str | Non
         bal = parse_balance(data.get("balance"), "data.balance")
         if bal.bank_account_id != account_id:
             raise InvalidInput("data.balance.account_id differs from data.account_id", code="malformed_event")
+    elif event_type in ACCOUNT_EVENT_HANDLERS:
+        ACCOUNT_EVENT_HANDLERS[event_type].validate(data)
     elif not isinstance(data.get("transaction_id"), str):
         raise InvalidInput("data.transaction_id is required", code="malformed_event")
     return event_type, data, account_id, consent_id
@@ -291,6 +294,10 @@ async def _apply(deps: Deps, uow: UnitOfWork, record: InboxRecord) -> str | None
         return str(data["consent_id"])
     if account is None or link is None or link.status != LinkStatus.ACTIVE.value:
         return None  # the link ended after the event was accepted: nothing is applied
+    handler = ACCOUNT_EVENT_HANDLERS.get(record.event_type)
+    if handler is not None:  # fraud alerts, declines...: no reconciliation needed
+        await handler.apply(deps, uow, account, link, data)
+        return None
     if record.event_type == "transaction.updated":
         report = parse_transaction(data["transaction"], "data.transaction")
         change = await access.upsert_transaction(deps.vault, uow, grant, account, report, at=now)

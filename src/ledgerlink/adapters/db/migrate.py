@@ -20,11 +20,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision`. Safe to run repeatedly."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at `url` to `revision` (default: every branch head). Safe to run
+    repeatedly."""
     command.upgrade(alembic_config(url), revision)
 
 
-async def upgrade_async(url: str, revision: str = "head") -> None:
+async def upgrade_async(url: str, revision: str = "heads") -> None:
     # env.py runs its own event loop, so it must not run inside ours.
     await asyncio.to_thread(upgrade, url, revision)
