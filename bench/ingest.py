@@ -15,12 +15,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,17 +29,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
+from _platform import UVICORN, link_person, start_platform
+from _platform import listen_loopback as _listen_loopback
+from _platform import quiet_logs as _quiet_logs
+from _platform import write_ready as _write_ready
 from ledgerlink.adapters.db.uow import WriterGate
 
 EVENTS_PATH = "/partners/sandbox-bank/events"
 BENCH_HANDLE = "bench"
 BENCH_PASSWORD = "bench-password-1"  # a throwaway person in a throwaway data dir
-BANK_LOGIN = "alice"
-# Identical for both servers: one worker (one process), no access log, same loop/http impl.
-UVICORN = {"log_level": "warning", "access_log": False, "lifespan": "on", "http": "httptools",
-           "ws": "auto"}
 BARE_BODY = b'{"id":"msg_0000000000000000000000","status":"accepted"}'
 HERE = Path(__file__).resolve().parent
 
@@ -100,13 +98,6 @@ end
 # ============================================================================ server processes
 
 
-def _quiet_logs() -> None:
-    import structlog
-
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
 async def _bare_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
     """The baseline: read the whole body, answer 202 with a small JSON body. Nothing else."""
     if scope["type"] == "lifespan":
@@ -127,16 +118,6 @@ async def _bare_app(scope: dict[str, Any], receive: Callable[..., Any], send: Ca
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(BARE_BODY)).encode())]})
     await send({"type": "http.response.body", "body": BARE_BODY})
-
-
-def _listen_loopback() -> tuple[socket.socket, str]:
-    """A 127.0.0.1 socket on a free port. Created with IPPROTO_TCP: asyncio sets TCP_NODELAY on
-    accepted connections only when the listening socket's proto is TCP (`socket.socket(AF_INET,
-    SOCK_STREAM)` has proto 0, and then every two-part response waits ~40 ms on delayed ACKs)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 class _TimedLock(WriterGate):
@@ -183,12 +164,6 @@ async def _publish_stats(path: Path, engine: Any, lock: _TimedLock | None) -> No
         await asyncio.sleep(0.2)
 
 
-def _write_ready(path: Path, info: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info))
-    tmp.replace(path)
-
-
 async def _serve_bare(ready: Path, loop: str) -> None:
     import uvicorn
 
@@ -205,62 +180,29 @@ async def _serve_bare(ready: Path, loop: str) -> None:
 
 async def _serve_ledgerlink(ready: Path, loop: str, data_dir: Path, database_url: str) -> None:
     """Like `ledgerlink serve` with the embedded sandbox bank, plus a linked bench person."""
-    import httpx
-    import uvicorn
+    lock: _TimedLock | None = None
 
-    from ledgerlink.bootstrap import SANDBOX_PARTNER_ID, bootstrap
-    from ledgerlink.config import Settings
-    from ledgerlink.domain.privacy import Grant
-    from ledgerlink.entrypoints.app import create_app
-    from ledgerlink.sandbox.testing import browser_consent
-    from ledgerlink.services import linking, messenger
+    def instrument(container: Any) -> None:
+        nonlocal lock
+        if getattr(container.deps.uow, "_write_lock", None) is not None:  # SQLite: instrument it
+            lock = _TimedLock()
+            container.deps.uow._write_lock = lock
 
-    platform_sock, platform_url = _listen_loopback()
-    bank_sock, bank_url = _listen_loopback()
-    settings = Settings(data_dir=data_dir, database_url=database_url, public_url=platform_url,
-                        sandbox_url=bank_url, embedded_sandbox=True, sandbox_simulate=False,
-                        sync_interval_seconds=0, log_level="warning")
-    container = await bootstrap(settings)
-    ingest_only = os.environ.get("BENCH_INGEST_ONLY") == "1"
-    lock = None
-    if getattr(container.deps.uow, "_write_lock", None) is not None:  # SQLite: instrument it
-        lock = _TimedLock()
-        container.deps.uow._write_lock = lock  # type: ignore[attr-defined]
+    platform = await start_platform(loop, data_dir, database_url, prepare=instrument)
+    container = platform.container
     stats_task = asyncio.create_task(
         _publish_stats(ready.with_suffix(".stats"), container.engine, lock))
-    servers = [uvicorn.Server(uvicorn.Config(app, loop=loop, **UVICORN))  # type: ignore[arg-type]
-               for app in (create_app(container), container.sandbox_app)]
-    tasks = [asyncio.create_task(s.serve(sockets=[sock]))
-             for s, sock in zip(servers, (platform_sock, bank_sock), strict=True)]
-    while not all(s.started for s in servers):
-        for task in tasks:
-            if task.done():
-                task.result()
-        await asyncio.sleep(0.01)
+    person = await link_person(container, handle=BENCH_HANDLE, password=BENCH_PASSWORD)
+    if os.environ.get("BENCH_INGEST_ONLY") == "1":  # diagnostic: stored events are not applied
+        from ledgerlink.domain.events import BankEventsReceived
 
-    deps = container.deps
-    person_id = await messenger.register(deps, handle=BENCH_HANDLE, display_name="Bench",
-                                         password=BENCH_PASSWORD)
-    grant = Grant.for_person(person_id)
-    url = await linking.start_link(deps, grant, partner_id=SANDBOX_PARTNER_ID)
-    async with httpx.AsyncClient(timeout=10.0) as browser:
-        resp = await browser_consent(browser, url, login=BANK_LOGIN)
-    if resp.status_code not in (302, 303):
-        raise RuntimeError(f"consent failed: {resp.status_code}")
-    query = parse_qs(urlparse(resp.headers["location"]).query)
-    thread_id = await linking.complete_link(deps, grant, state=query["state"][0], code=query["code"][0])
-    await container.drain()
-    if ingest_only:  # diagnostic: stored events are not applied (rows stay unprocessed)
-        from ledgerlink.domain.events import BankEventReceived
-
-        container.deps.bus._handlers[BankEventReceived] = []  # type: ignore[attr-defined]
-    account = container.sandbox.accounts_of(BANK_LOGIN)[0]
+        container.deps.bus._handlers[BankEventsReceived] = []  # type: ignore[attr-defined]
     _write_ready(ready, {
-        "url": platform_url, "pid": os.getpid(), "thread_id": thread_id,
-        "bank_account_id": account.account_id, "currency": account.currency,
-        "secret": container.sandbox_credentials.webhook_secret,
+        "url": platform.url, "pid": os.getpid(), "thread_id": person["thread_id"],
+        "bank_account_id": person["bank_account_id"], "currency": person["currency"],
+        "secret": person["secret"],
     })
-    await asyncio.gather(*tasks)
+    await asyncio.gather(*platform.tasks)
     stats_task.cancel()
 
 
@@ -327,6 +269,21 @@ class Paced:
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:\s*chunked", re.IGNORECASE)
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response: status and body, framed by Content-Length or chunked (Synapse)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = _CONTENT_LENGTH.search(head)
+    if length is not None or not _CHUNKED.search(head):
+        return int(head[9:12]), await reader.readexactly(int(length.group(1)) if length else 0)
+    parts = []
+    while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+        parts.append((await reader.readexactly(size + 2))[:-2])
+    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, then the blank line
+        pass
+    return int(head[9:12]), b"".join(parts)
 
 
 async def paced_load(url: str, requests: list[bytes], rate: float, *, max_conns: int = 64,
@@ -347,15 +304,12 @@ async def paced_load(url: str, requests: list[bytes], rate: float, *, max_conns:
         reader, writer = conn
         try:
             writer.write(payload)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = _CONTENT_LENGTH.search(head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            status, _ = await read_response(reader)
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             result.errors += 1
             writer.close()
             return
         done = time.perf_counter()
-        status = int(head[9:12])
         result.statuses[status] = result.statuses.get(status, 0) + 1
         result.latencies.append(done - due)
         idle.put_nowait(conn)
@@ -395,7 +349,7 @@ async def paced_load(url: str, requests: list[bytes], rate: float, *, max_conns:
 # ============================================================================ WebSocket client
 
 
-async def ws_login(url: str) -> str:
+async def ws_login(url: str, handle: str = BENCH_HANDLE, password: str = BENCH_PASSWORD) -> str:
     """Sign in through the web form; returns the session cookie value."""
     import httpx
 
@@ -403,8 +357,8 @@ async def ws_login(url: str) -> str:
         page = await web.get("/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert csrf is not None, "no CSRF token on /login"
-        resp = await web.post("/login", data={"csrf": csrf.group(1), "handle": BENCH_HANDLE,
-                                              "password": BENCH_PASSWORD})
+        resp = await web.post("/login", data={"csrf": csrf.group(1), "handle": handle,
+                                              "password": password})
         if resp.status_code != 303:
             raise RuntimeError(f"login failed: {resp.status_code}")
         cookie = web.cookies.get("ll_session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -70,6 +71,11 @@ class Stack:
     app: Any
     platform_url: str
     bank_url: str
+    bank2_url: str | None = None  # the second sandbox bank, when asked for
+
+    @property
+    def bank2(self) -> Any:
+        return self.container.sandbox2
 
     @property
     def deps(self) -> Any:
@@ -89,25 +95,35 @@ async def running_stack(
 ) -> AsyncIterator[Stack]:
     platform_sock, platform_url = bind_loopback()
     bank_sock, bank_url = bind_loopback()
+    two_banks = bool(settings.pop("second_sandbox_bank", False))
+    bank2_sock, bank2_url = bind_loopback() if two_banks else (None, None)
     config = Settings(
         data_dir=tmp_path / "data",
         database_url=db_url,
         public_url=platform_url,
         sandbox_url=bank_url,
+        second_sandbox_bank=two_banks,
+        second_sandbox_url=bank2_url,
         embedded_sandbox=True,
         sandbox_simulate=simulate,
         sync_interval_seconds=0,
         sync_min_interval_seconds=0,
         **{"audit_sign_interval_seconds": 0, "retention_interval_seconds": 0,
-           "consent_check_interval_seconds": 0, **settings},
+           "consent_check_interval_seconds": 0, "digest_interval_seconds": 0,
+           "prompt_check_interval_seconds": 0, **settings},
     )
     kwargs: dict[str, Any] = {"hasher": fast_hasher()}
     if clock is not None:
         kwargs["clock"] = clock
     container = await bootstrap(config, **kwargs)
     app = create_app(container)
-    async with serve(container.sandbox_app, bank_sock), serve(app, platform_sock):
-        yield Stack(container=container, app=app, platform_url=platform_url, bank_url=bank_url)
+    async with contextlib.AsyncExitStack() as servers:
+        await servers.enter_async_context(serve(container.sandbox_app, bank_sock))
+        if bank2_sock is not None:  # Harbor Credit Union, for tests with two banks
+            await servers.enter_async_context(serve(container.sandbox_apps["ptn_harbor_cu"], bank2_sock))
+        await servers.enter_async_context(serve(app, platform_sock))
+        yield Stack(container=container, app=app, platform_url=platform_url, bank_url=bank_url,
+                    bank2_url=bank2_url)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
 from ledgerlink.adapters.channels import SmtpChannel, WebhookChannel
+from ledgerlink.adapters.channels.matrix import NioMatrixClient  # Matrix channel
 from ledgerlink.adapters.crypto import Argon2PasswordHasher, EnvelopeCrypto, MasterKeyFile
 from ledgerlink.adapters.crypto.jws import JoseReceiptSigner
 from ledgerlink.adapters.crypto.keystore import SqlKeyStore
+from ledgerlink.adapters.crypto.partner_jws import PartnerJws, new_ed25519_pem, public_jwks
 from ledgerlink.adapters.crypto.signing import SigningKeys
 from ledgerlink.adapters.db.engine import create_engine
 from ledgerlink.adapters.db.inbox_writer import inbox_writer
@@ -38,15 +40,27 @@ from ledgerlink.domain.events import (
     AccountSyncRequested,
     BalanceChanged,
     BankEventsReceived,
+    BankRequestQueued,
     LinkRevoked,
     MessageStored,
     TransactionChanged,
 )
-from ledgerlink.services import audit, consent_expiry, delivery, retention
+from ledgerlink.services import audit, consent_expiry, delivery, digests, prompts, retention
+from ledgerlink.services.aggregates import API_KEY_PREFIX, hash_api_key
+from ledgerlink.services.bank_dialogue import BankOutboxWorker
 from ledgerlink.services.channels import ChannelWorker
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.ingest import InboxWorker, Ingest
-from ledgerlink.services.ports import BankConnector, Channel, EventBus, PartnerRecord, PasswordHasher
+from ledgerlink.services.matrix_channel import MatrixChannel  # Matrix channel
+from ledgerlink.services.matrix_inbound import MatrixInbound  # Matrix channel
+from ledgerlink.services.ports import (
+    BankConnector,
+    Channel,
+    EventBus,
+    MatrixClient,  # Matrix channel
+    PartnerRecord,
+    PasswordHasher,
+)
 from ledgerlink.services.retention import RetentionPolicy
 from ledgerlink.services.sync import SyncScheduler
 from ledgerlink.services.vault import Vault
@@ -59,6 +73,23 @@ SANDBOX_PARTNER_NAME = "Sandbox Bank"
 
 
 @dataclass(frozen=True)
+class SandboxBankSpec:
+    """One built-in sandbox bank: its partner registration and where its shared file lives."""
+
+    partner_id: str
+    slug: str
+    name: str
+    credentials_file: str
+    seed_offset: int
+
+
+SANDBOX_BANKS = (
+    SandboxBankSpec(SANDBOX_PARTNER_ID, SANDBOX_PARTNER_SLUG, SANDBOX_PARTNER_NAME, "sandbox-client.json", 0),
+    SandboxBankSpec("ptn_harbor_cu", "harbor-credit-union", "Harbor Credit Union", "harbor-client.json", 1),
+)
+
+
+@dataclass(frozen=True)
 class SandboxCredentials:
     """What the platform and the sandbox bank share, like a real partner registration."""
 
@@ -66,22 +97,48 @@ class SandboxCredentials:
     client_secret: str
     webhook_secret: str
     admin_token: str
+    # Bank dialogue (docs/bank-dialogue.md): the bank's Ed25519 key (the platform keeps only the
+    # public half in its partner registration) and the bank's partner API key (stored hashed).
+    signing_key_pem: str = ""
+    partner_api_key: str = ""
 
     @classmethod
     def load_or_create(cls, path: Path) -> SandboxCredentials:
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        creds = cls(
-            client_id="ledgerlink",
-            client_secret=secrets.token_urlsafe(32),
-            webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-            admin_token=secrets.token_urlsafe(24),
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(creds.__dict__, fh)
+        fresh = {
+            "client_id": "ledgerlink",
+            "client_secret": secrets.token_urlsafe(32),
+            "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            "admin_token": secrets.token_urlsafe(24),
+            "signing_key_pem": new_ed25519_pem(),
+            "partner_api_key": API_KEY_PREFIX + secrets.token_urlsafe(32),
+        }
+        if not path.exists():
+            creds = cls(**fresh)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(creds.__dict__, fh)
+            return creds
+        stored = json.loads(path.read_text())
+        if set(fresh) <= set(stored):
+            return cls(**{k: stored[k] for k in fresh})
+        creds = cls(**{**fresh, **{k: v for k, v in stored.items() if k in fresh}})
+        creds._rewrite(path)  # an older file: add what it lacks, keep the rest
         return creds
+
+    def _rewrite(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.__dict__, fh)
+        os.replace(tmp, path)
+
+    @classmethod
+    def replace_partner_api_key(cls, path: Path, api_key: str) -> None:
+        """A key issued with `ledgerlink partners api-key` for a built-in bank: the embedded
+        bank uses it from its next start (its registration file is rewritten, 0600)."""
+        creds = cls.load_or_create(path)
+        replace(creds, partner_api_key=api_key)._rewrite(path)
 
 
 class StaticBankDirectory:
@@ -104,7 +161,11 @@ class Container:
     sandbox_credentials: SandboxCredentials
     keystore: SqlKeyStore
     sandbox_app: Any = None  # the embedded sandbox bank's ASGI app, when embedded
+    sandbox_apps: dict[str, Any] = field(default_factory=dict)  # partner id -> embedded bank app
+    bank_outbox: BankOutboxWorker | None = None  # signed requests to banks (bank dialogue)
     channel_worker: ChannelWorker | None = None  # webhook and email channels
+    matrix_client: MatrixClient | None = None  # Matrix channel: the bot, when configured
+    matrix_inbound: MatrixInbound | None = None  # Matrix channel: the bot's sync loop
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
 
@@ -112,6 +173,12 @@ class Container:
     def sandbox(self) -> Any:
         """The embedded sandbox bank's state (test hooks: purchase, post, ...)."""
         return None if self.sandbox_app is None else self.sandbox_app.state.bank
+
+    @property
+    def sandbox2(self) -> Any:
+        """The second embedded sandbox bank (Harbor Credit Union), when it runs."""
+        app = self.sandbox_apps.get(SANDBOX_BANKS[1].partner_id)
+        return None if app is None else app.state.bank
 
     async def start(self) -> None:
         bus = self.deps.bus
@@ -121,7 +188,15 @@ class Container:
         self.inbox_worker.poke()  # whatever was stored but not applied before a restart
         if self.channel_worker is not None:
             self.channel_worker.poke()  # deliveries still pending before a restart
+        if self.matrix_inbound is not None:  # Matrix channel
+            self.matrix_inbound.start()
+        if self.bank_outbox is not None:
+            self.bank_outbox.poke()  # requests to banks still pending before a restart
         settings = self.settings
+        if settings.prompt_check_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(
+                prompts.run_checker(self.deps, settings.prompt_check_interval_seconds)
+            ))
         if settings.sync_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._periodic_sync()))
         if settings.consent_check_interval_seconds > 0:
@@ -143,6 +218,10 @@ class Container:
             self._tasks.append(asyncio.create_task(
                 retention.run_purger(self.deps, settings.retention_interval_seconds, policy=policy)
             ))
+        if settings.digest_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(
+                digests.run_scheduler(self.deps, settings.digest_interval_seconds)
+            ))
 
     async def _periodic_sync(self) -> None:
         while True:
@@ -155,8 +234,8 @@ class Container:
     async def drain(self) -> None:
         """Until the bus and the sync scheduler are idle (tests)."""
         for _ in range(20):
-            if self.sandbox is not None:
-                await self.sandbox.webhooks.drain()
+            for app in self.sandbox_apps.values():
+                await app.state.bank.webhooks.drain()
             await self.deps.bus.drain()
             await self.inbox_worker.drain()
             await self.deps.bus.drain()
@@ -165,6 +244,16 @@ class Container:
             if self.channel_worker is not None:
                 await self.channel_worker.drain()
                 await self.deps.bus.drain()
+            if self.bank_outbox is not None:
+                await self.bank_outbox.drain()
+                await self.deps.bus.drain()
+            for app in self.sandbox_apps.values():  # the banks' own messages to us
+                messages = getattr(app.state.bank, "messages", None)
+                if messages is not None:
+                    await messages.drain()
+            await self.deps.bus.drain()
+            if self.channel_worker is not None:
+                await self.channel_worker.drain()
             if not self.scheduler._running:
                 return
 
@@ -177,8 +266,14 @@ class Container:
         self._tasks.clear()
         await self.ingest.stop()
         await self.inbox_worker.stop()
+        if self.matrix_inbound is not None:  # Matrix channel
+            await self.matrix_inbound.stop()
         if self.channel_worker is not None:
             await self.channel_worker.stop()
+        if self.matrix_client is not None:  # Matrix channel
+            await self.matrix_client.close()
+        if self.bank_outbox is not None:
+            await self.bank_outbox.stop()
         await self.scheduler.drain()
         stop = getattr(self.deps.bus, "stop", None)
         if stop is not None:
@@ -219,20 +314,26 @@ async def bootstrap(
     await keystore.open()
     owns_http = http is None
     http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0))
-    creds = SandboxCredentials.load_or_create(settings.data_dir / "sandbox-client.json")
-    connector = OpenBankingConnector(
-        issuer=settings.resolved_sandbox_url,
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
-        http=http,
-        clock=clock,
-    )
+    banks = [(SANDBOX_BANKS[0], settings.resolved_sandbox_url)]
+    if settings.second_sandbox_bank:
+        banks.append((SANDBOX_BANKS[1], settings.resolved_second_sandbox_url))
+    registrations = [
+        (spec, url, SandboxCredentials.load_or_create(settings.data_dir / spec.credentials_file))
+        for spec, url in banks
+    ]
+    creds = registrations[0][2]
+    connectors: dict[str, BankConnector] = {
+        spec.partner_id: OpenBankingConnector(
+            issuer=url, client_id=c.client_id, client_secret=c.client_secret, http=http, clock=clock
+        )
+        for spec, url, c in registrations
+    }
     deps = Deps(
         uow=uow_factory,
         bus=bus or InProcessBus(),
         vault=Vault(crypto, keystore),
         clock=clock,
-        banks=StaticBankDirectory({SANDBOX_PARTNER_ID: connector}),
+        banks=StaticBankDirectory(connectors),
         hasher=hasher or Argon2PasswordHasher(),
         verifier=StandardWebhooksVerifier(clock=clock),
         signer=SigningKeys(settings.data_dir / "signing.key", clock=clock),
@@ -241,17 +342,26 @@ async def bootstrap(
         dp=OpenDpMechanism(),
     )
     deps.receipts_jws = JoseReceiptSigner(deps.signer)  # same key file, same key ids as the JWKS
+    deps.partner_jws = PartnerJws(deps.signer)
     async with deps.uow() as uow:
-        await uow.partners.upsert(
-            PartnerRecord(
-                id=SANDBOX_PARTNER_ID,
-                slug=SANDBOX_PARTNER_SLUG,
-                name=SANDBOX_PARTNER_NAME,
-                kind="bank",
-                webhook_secrets=[creds.webhook_secret],
-                created_at=datetime.now(UTC),
+        for spec, url, c in registrations:
+            await uow.partners.upsert(
+                PartnerRecord(
+                    id=spec.partner_id,
+                    slug=spec.slug,
+                    name=spec.name,
+                    kind="bank",
+                    webhook_secrets=[c.webhook_secret],
+                    created_at=datetime.now(UTC),
+                    issuer=url,
+                    jwks=public_jwks(c.signing_key_pem.encode()),
+                )
             )
-        )
+            stored = await uow.partners.get(spec.partner_id)
+            if stored is not None and stored.api_key_hash is None:
+                # First start: the sandbox bank's registration file holds its partner API key.
+                # A key issued later with `ledgerlink partners api-key` replaces it and is kept.
+                await uow.partners.set_api_key_hash(spec.partner_id, hash_api_key(c.partner_api_key))
         await uow.commit()
     scheduler = SyncScheduler(deps, min_interval=settings.sync_min_interval_seconds)
     ingest = Ingest(deps, writer=inbox_writer(url, uow_factory))
@@ -270,10 +380,23 @@ async def bootstrap(
     adapters: dict[str, Channel] = {"webhook": WebhookChannel(http, StandardWebhooksSigner(), clock)}
     if settings.smtp_host:
         adapters["email"] = SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
+    if settings.matrix_enabled and settings.matrix_homeserver and settings.matrix_user:  # Matrix channel
+        password = settings.matrix_password
+        container.matrix_client = NioMatrixClient(
+            settings.matrix_homeserver, settings.matrix_user, session_file=settings.matrix_session_file,
+            password=None if password is None else password.get_secret_value(),
+        )
+        adapters["matrix"] = MatrixChannel(deps, container.matrix_client)
+        container.matrix_inbound = MatrixInbound(deps, container.matrix_client,
+                                                 timeout_seconds=settings.matrix_sync_timeout_seconds)
     container.channel_worker = ChannelWorker(deps, adapters)
+    container.bank_outbox = BankOutboxWorker(deps)
     _wire(container)
     if settings.embedded_sandbox:
-        container.sandbox_app = build_sandbox_app(settings, creds, clock=clock)
+        for spec, url, c in registrations:
+            app = build_sandbox_app(settings, c, clock=clock, bank=spec, url=url)
+            container.sandbox_apps[spec.partner_id] = app
+        container.sandbox_app = container.sandbox_apps[SANDBOX_PARTNER_ID]
     return container
 
 
@@ -291,18 +414,29 @@ def _wire(container: Container) -> None:
     deps.bus.subscribe(TransactionChanged, on_transaction)
     deps.bus.subscribe(BalanceChanged, on_balance)
     deps.bus.subscribe(AccountSyncRequested, container.scheduler.on_requested)
+    if container.bank_outbox is not None:
+        deps.bus.subscribe(BankRequestQueued, container.bank_outbox.on_queued)
     if container.channel_worker is not None:
         deps.bus.subscribe(MessageStored, container.channel_worker.on_message_stored)
 
 
 def build_sandbox_app(
-    settings: Settings, creds: SandboxCredentials, *, clock: Clock, http: httpx.AsyncClient | None = None
+    settings: Settings,
+    creds: SandboxCredentials,
+    *,
+    clock: Clock,
+    http: httpx.AsyncClient | None = None,
+    bank: SandboxBankSpec = SANDBOX_BANKS[0],
+    url: str | None = None,
 ) -> Any:
     from ledgerlink.sandbox import OAuthClientConfig, SandboxConfig, create_sandbox_app
 
+    platform = settings.resolved_public_url
     config = SandboxConfig(
-        public_url=settings.resolved_sandbox_url,
-        seed=settings.sandbox_seed,
+        public_url=url or settings.resolved_sandbox_url,
+        name=bank.name,
+        signing_key_pem=creds.signing_key_pem.encode() or None,
+        seed=settings.sandbox_seed + bank.seed_offset,
         speed=settings.sandbox_speed,
         simulate=settings.sandbox_simulate,
         admin_token=creds.admin_token,
@@ -312,6 +446,9 @@ def build_sandbox_app(
                 client_secret=creds.client_secret,
                 redirect_uris=[f"{settings.resolved_public_url}/link/callback"],
                 webhook_secret=creds.webhook_secret,
+                jwks_uri=f"{platform}/.well-known/jwks.json",
+                messages_url=f"{platform}/partner-api/v1/messages",
+                api_key=creds.partner_api_key or None,
             )
         ],
         clock=clock,

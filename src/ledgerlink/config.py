@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     sandbox_seed: int = 42
     sandbox_speed: float = 1.0
     sandbox_simulate: bool = True
+    # A second built-in bank (Harbor Credit Union), so two banks can be linked at once.
+    second_sandbox_bank: bool = Field(default=True, description="run a second embedded sandbox bank")
+    second_sandbox_port: int | None = Field(default=None, description="default: port + 2")
+    second_sandbox_url: str | None = Field(default=None, description="the second sandbox bank's base URL")
+    prompt_check_interval_seconds: float = Field(
+        default=30.0, ge=0, description="how often fraud prompts are reminded or closed; 0 = off"
+    )
 
     link_duration_days: int = 90
     sync_interval_seconds: float = Field(default=300.0, description="periodic reconciliation; 0 = off")
@@ -50,10 +57,36 @@ class Settings(BaseSettings):
     )
     retention_interval_seconds: float = Field(default=3600.0, ge=0, description="purge period; 0 = off")
 
+    # Digests (docs/messenger.md "Digests"): how often due digests and held alerts are looked for.
+    digest_interval_seconds: float = Field(
+        default=60.0, ge=0, description="how often due digests are sent; 0 = off"
+    )
+
     # Email channel (docs/messenger.md "Channels"): off while smtp_host is unset.
     smtp_host: str | None = Field(default=None, description="SMTP server for the email channel")
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_sender: str = Field(default="ledgerlink@localhost", description="From address of channel email")
+
+    # Matrix channel (docs/messenger.md "Channels", ADR 0012): off until a homeserver and a bot
+    # user are set, with a password or a session file (data_dir/matrix-session.json).
+    matrix_homeserver: str | None = Field(default=None, description="the bot's homeserver base URL")
+    matrix_user: str | None = Field(default=None, description="the bot's Matrix ID, e.g. @bot:example.org")
+    matrix_password: SecretStr | None = Field(
+        default=None, description="the bot's password; used once to log in, the session is then kept"
+    )
+    matrix_sync_timeout_seconds: float = Field(default=30.0, gt=0, le=300, description="sync long-poll")
+
+    @property
+    def matrix_session_file(self) -> Path:
+        """The bot's access token and device id (0600), written at the first login; an operator
+        may write it instead of giving a password: {"user_id", "device_id", "access_token"}."""
+        return self.data_dir / "matrix-session.json"
+
+    @property
+    def matrix_enabled(self) -> bool:
+        return bool(self.matrix_homeserver and self.matrix_user) and (
+            self.matrix_password is not None or self.matrix_session_file.exists()
+        )
 
     @property
     def resolved_database_url(self) -> str:
@@ -80,6 +113,17 @@ class Settings(BaseSettings):
         if self.sandbox_url:
             return self.sandbox_url.rstrip("/")
         return f"http://{self.host}:{self.resolved_sandbox_port}"
+
+    @property
+    def resolved_second_sandbox_url(self) -> str:
+        if self.second_sandbox_url:
+            return self.second_sandbox_url.rstrip("/")
+        port = self.second_sandbox_port if self.second_sandbox_port is not None else self.port + 2
+        return f"http://{self.host}:{port}"
+
+    @property
+    def resolved_second_sandbox_port(self) -> int:
+        return self.second_sandbox_port if self.second_sandbox_port is not None else self.port + 2
 
     @property
     def resolved_master_key_file(self) -> Path:

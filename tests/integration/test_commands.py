@@ -26,10 +26,22 @@ async def test_balance_is_answered_from_the_persons_own_accounts(stack: Stack) -
 
 
 async def test_an_unknown_question_gets_the_list_of_what_can_be_asked(stack: Stack) -> None:
+    grant, _ = await _linked(stack)
+    system = next(t for t in await messenger.list_threads(stack.deps, grant) if t.kind.value == "system")
+    await commands.handle_text(stack.deps, grant, system.id, "sing me a song")
+    _, answer = await _last_two(stack, grant, system.id)
+    assert "balance" in answer and answer.startswith("You can ask")
+
+
+async def test_text_that_is_no_command_in_a_bank_thread_goes_to_the_banks_service(stack: Stack) -> None:
     grant, thread_id = await _linked(stack)
     await commands.handle_text(stack.deps, grant, thread_id, "sing me a song")
-    _, answer = await _last_two(stack, grant, thread_id)
-    assert "I did not understand" in answer and "balance" in answer
+    await stack.container.drain()
+    messages = await messenger.thread_messages(stack.deps, grant, thread_id)
+    texts = [m.body for m in messages if m.kind.value == "text"]
+    mine = next(b for b in texts if b.get("text") == "sing me a song")
+    assert mine["to_bank"]["status"] == "sent"
+    assert not any("I did not understand" in str(b.get("text")) for b in texts)
 
 
 async def test_bad_messages_are_refused_and_nothing_is_stored(stack: Stack) -> None:

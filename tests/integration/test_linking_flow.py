@@ -16,12 +16,17 @@ from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services import linking, messenger
 
 
-async def _linked(stack: Stack, handle: str = "pat", login: str = "alice") -> tuple[Grant, str]:
-    person_id = await messenger.register(
-        stack.deps, handle=handle, display_name="Pat", password="correct horse"
-    )
-    grant = Grant.for_person(person_id)
-    url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
+async def _linked(
+    stack: Stack, handle: str = "pat", login: str = "alice", *, partner_id: str = SANDBOX_PARTNER_ID,
+    grant: Grant | None = None,
+) -> tuple[Grant, str]:
+    """Register `handle` (unless `grant` is given) and link it to a sandbox bank."""
+    if grant is None:
+        person_id = await messenger.register(
+            stack.deps, handle=handle, display_name="Pat", password="correct horse"
+        )
+        grant = Grant.for_person(person_id)
+    url = await linking.start_link(stack.deps, grant, partner_id=partner_id)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login=login)
     assert resp.status_code in (302, 303), resp.text

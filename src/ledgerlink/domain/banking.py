@@ -110,6 +110,8 @@ class BankTransaction:
     descriptor: str
     mcc: str | None
     pending_transaction_id: str | None = None  # a posted transaction names the pending one
+    merchant_country: str | None = None  # ISO 3166-1 alpha-2 of the merchant; None: not told
+    card_present: bool | None = None  # False: online / card-not-present; None: not told
 
 
 @dataclass(slots=True)
@@ -131,6 +133,8 @@ class Transaction:
     created_at: datetime
     updated_at: datetime
     history: list[str] = field(default_factory=list)  # human-readable state changes
+    merchant_country: str | None = None  # ISO 3166-1 alpha-2; None: the bank did not say
+    card_present: bool | None = None  # False: an online / card-not-present purchase
 
     def apply(self, update: BankTransaction, *, at: datetime) -> bool:
         """Fold a newer report of the same purchase into this row. True if anything changed."""
@@ -149,7 +153,8 @@ class Transaction:
             self.pending_source_key = self.pending_source_key or self.source_key
             self.source_key = update.bank_transaction_id
             changed = True
-        for attr in ("booking_date", "value_date", "merchant", "descriptor", "mcc"):
+        for attr in ("booking_date", "value_date", "merchant", "descriptor", "mcc", "merchant_country",
+                     "card_present"):
             new = getattr(update, attr)
             if new is not None and new != getattr(self, attr):
                 setattr(self, attr, new)

@@ -18,6 +18,9 @@ class CardKind(enum.StrEnum):
     BALANCE = "balance"
     TRANSACTION = "transaction"
     LINK_STATUS = "link_status"
+    DECLINED = "declined"  # a card authorisation the bank declined (message templates)
+    DIGEST = "digest"  # a daily or weekly summary, or held alerts "while you were away"
+    FRAUD = "fraud"  # a bank's "Was this you?" prompt with quick replies
 
 
 @dataclass(frozen=True, slots=True)

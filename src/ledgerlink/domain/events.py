@@ -59,3 +59,20 @@ class MessageStored(Event):
     thread_id: str
     message_id: str
     rev: int
+
+
+@dataclass(frozen=True, slots=True)
+class BankRequestQueued(Event):
+    """A signed request to a bank (fraud answer, customer-service message) is in the outbox."""
+
+    outbox_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRead(Event):
+    """The person read a thread up to `last_read_seq` (of `last_seq` messages so far)."""
+
+    person_id: str
+    thread_id: str
+    last_read_seq: int
+    last_seq: int

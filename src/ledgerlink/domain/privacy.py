@@ -24,6 +24,7 @@ class Purpose(enum.StrEnum):
     PERSON_ERASURE = "person_erasure"
     PARTNER_AGGREGATE_DP = "partner_aggregate_dp"
     OPERATIONS_SUPPORT = "operations_support"
+    SEND_TO_BANK = "send_to_bank"
 
 
 PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
@@ -36,6 +37,7 @@ PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
     Purpose.PERSON_ERASURE: "to erase your data at your request",
     Purpose.PARTNER_AGGREGATE_DP: "to count you, with differential-privacy noise, in an anonymous statistic",
     Purpose.OPERATIONS_SUPPORT: "to fix a problem with your connection",
+    Purpose.SEND_TO_BANK: "to pass a message you wrote to your bank",
 }
 
 

@@ -19,7 +19,7 @@ from ledgerlink.entrypoints.webkit import (
     signed_in,
     signed_in_form,
 )
-from ledgerlink.services import alerts
+from ledgerlink.services import alerts, digests
 
 __all__ = ["router"]
 
@@ -34,7 +34,8 @@ async def _render(request: Request, grant: Grant, person: object, *, status: int
     view = await alerts.overview(get_deps(request), grant)
     return page(request, "alerts.html", status, person=person, view=view, errors=errors or {},
                 notice=NOTICES.get(notice or ""), words=alerts.KIND_WORDS,
-                feedback=feedback if feedback in alerts.KIND_WORDS else None)
+                feedback=feedback if feedback in alerts.KIND_WORDS else None,
+                digest=await digests.current(get_deps(request), grant), weekdays=digests.WEEKDAYS)
 
 
 @router.get("/settings/alerts", response_class=HTMLResponse)
@@ -64,6 +65,13 @@ async def change(request: Request) -> Response:
             await alerts.mute(deps, grant, form.get("merchant", ""))
         elif action == "delete":
             await alerts.delete_rule(deps, grant, form.get("rule_id", ""))
+        elif action == "home_country":  # international purchases (message templates)
+            await alerts.set_home_country(deps, grant, form.get("country", ""))
+        elif action == "digest":
+            schedule = digests.make_schedule(frequency=form.get("frequency", ""), hour=form.get("hour", ""),
+                                             weekday=form.get("weekday", ""),
+                                             utc_offset=form.get("utc_offset", ""))
+            await digests.set_schedule(deps, grant, schedule)
         elif action == "quiet":
             await alerts.set_quiet_hours(deps, grant, start=form.get("start", ""), end=form.get("end", ""),
                                          utc_offset=form.get("utc_offset", ""))

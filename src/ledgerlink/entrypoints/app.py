@@ -23,6 +23,7 @@ from ledgerlink.entrypoints import (
     partner_api,
     partners,
     problems,
+    prompt_routes,
     realtime,
     receipt_routes,
     settings_routes,
@@ -108,6 +109,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(settings_routes.router)
     app.include_router(alert_routes.router)
     app.include_router(channel_routes.router)
+    app.include_router(prompt_routes.router)  # bank dialogue: quick replies
     app.include_router(web.router)
     app.include_router(realtime.router)
     return app

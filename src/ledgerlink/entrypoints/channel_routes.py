@@ -35,7 +35,7 @@ def _email_enabled(request: Request) -> bool:
 async def _page(request: Request, person: Any, grant: Any, status_code: int = 200, **extra: Any) -> Response:
     items = await channels.overview(get_deps(request), grant)
     return page(request, "channels.html", status_code, person=person, channels=items,
-                email_enabled=_email_enabled(request), **extra)
+                email_enabled=_email_enabled(request), matrix_bot=_matrix_bot(request), **extra)
 
 
 @router.get(PATH, response_class=HTMLResponse)
@@ -86,4 +86,30 @@ async def remove(request: Request, channel_id: str) -> Response:
         await channels.remove(get_deps(request), grant, channel_id)
     except NotFound:
         return not_found(request, person)
+    return see_other(PATH)
+
+
+# --------------------------------------------------------------------------- Matrix channel
+
+
+def _matrix_bot(request: Request) -> str | None:
+    """The bot's Matrix ID when the Matrix channel is set up on this server, else None."""
+    container = getattr(request.app.state, "container", None)
+    client = getattr(container, "matrix_client", None)
+    return None if client is None else str(client.user_id)
+
+
+@router.post(PATH + "/matrix")
+async def add_matrix(request: Request) -> Response:
+    form_session = await signed_in_form(request, back=PATH)
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
+    bot = _matrix_bot(request)
+    try:
+        await channels.add_matrix(get_deps(request), grant, mxid=form.get("mxid", ""),
+                                  enabled=bot is not None, bot=bot)
+    except DomainError as exc:
+        return await _page(request, person, grant, 400, matrix_error=exc.detail,
+                           matrix_id=form.get("mxid", ""))
     return see_other(PATH)

@@ -14,7 +14,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from ledgerlink.bootstrap import Container, bootstrap, build_sandbox_app
+from ledgerlink.bootstrap import SANDBOX_BANKS, Container, bootstrap, build_sandbox_app
 from ledgerlink.config import Settings
 from ledgerlink.domain.clock import SystemClock
 from ledgerlink.domain.errors import Conflict, DomainError
@@ -42,6 +42,7 @@ DataDirOpt = Annotated[Path, typer.Option(help="where the database and key files
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -66,6 +67,9 @@ async def _serve(container: Container, *, with_demo_person: bool) -> None:
     servers = [_server(create_app(container), settings.host, settings.port)]
     if container.sandbox_app is not None:
         servers.append(_server(container.sandbox_app, settings.host, settings.resolved_sandbox_port))
+    if container.sandbox2 is not None:
+        servers.append(_server(container.sandbox_apps[SANDBOX_BANKS[1].partner_id], settings.host,
+                               settings.resolved_second_sandbox_port))
     if with_demo_person:
         with contextlib.suppress(Conflict):
             await messenger.register(
@@ -85,6 +89,8 @@ def _banner(container: Container, *, with_demo_person: bool) -> None:
         table.add_row("Sandbox Bank", settings.resolved_sandbox_url)
         logins = ", ".join(f"{c.login} / {c.password}" for c in container.sandbox.customers)
         table.add_row("Bank logins", logins)
+    if container.sandbox2 is not None:
+        table.add_row(SANDBOX_BANKS[1].name, settings.resolved_second_sandbox_url)
     table.add_row("Data", str(settings.data_dir.resolve()))
     table.add_row("API docs", f"{settings.resolved_public_url}/docs")
     console.print(table)
@@ -143,7 +149,9 @@ def serve(
 ) -> None:
     """Run the platform (settings from LEDGERLINK_* environment variables and these options)."""
     settings = Settings(
-        host=host, port=port, data_dir=data_dir, embedded_sandbox=sandbox_url is None, sandbox_url=sandbox_url
+        host=host, port=port, data_dir=data_dir, sandbox_url=sandbox_url,
+        embedded_sandbox=sandbox_url is None,
+        second_sandbox_bank=sandbox_url is None,  # the second built-in bank runs embedded only
     )
     _configure_logging(settings.log_level)
 

@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
-from ledgerlink.bootstrap import bootstrap
+from ledgerlink.bootstrap import SANDBOX_BANKS, SandboxCredentials, bootstrap
 from ledgerlink.config import Settings
 from ledgerlink.domain.errors import DomainError
 from ledgerlink.services import aggregates
@@ -51,6 +51,10 @@ def api_key(
     """Create or rotate the partner's API key (the old one stops working). Printed once: only
     its SHA-256 is stored."""
     key = _with_deps(data_dir, database_url, lambda deps: aggregates.issue_api_key(deps, slug))
+    builtin = next((b for b in SANDBOX_BANKS if b.slug == slug), None)
+    if builtin is not None and (data_dir / builtin.credentials_file).exists():
+        # A built-in sandbox bank posts its messages with this key from its next start.
+        SandboxCredentials.replace_partner_api_key(data_dir / builtin.credentials_file, key)
     typer.echo(key)
 
 

@@ -1,4 +1,5 @@
-"""The partner API: differentially private aggregates only, never a person's data.
+"""The partner API: differentially private aggregates (never a person's data), and a bank's
+signed messages to its own customers' threads (docs/bank-dialogue.md).
 
 Authenticated with `Authorization: Bearer <partner API key>` (issued by
 `ledgerlink partners api-key SLUG`). Errors are RFC 9457 problems (see problems.py).
@@ -19,8 +20,8 @@ from ledgerlink.domain.errors import DomainError
 from ledgerlink.domain.money import Money
 from ledgerlink.entrypoints.dependencies import get_deps
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA, problem_body
-from ledgerlink.services import aggregates, idempotency
-from ledgerlink.services.ports import PartnerRecord
+from ledgerlink.services import aggregates, bank_dialogue, idempotency
+from ledgerlink.services.ports import BankSignatureInvalid, PartnerRecord
 
 router = APIRouter(prefix="/partner-api/v1", tags=["partner-api"])
 
@@ -207,3 +208,54 @@ async def _spending(
 async def privacy_budget(request: Request, partner: Partner) -> Budget:
     """The partner's privacy budget for the current period: limit, spent, remaining."""
     return _budget(await aggregates.budget_status(get_deps(request), partner))
+
+
+# --------------------------------------------------------------------------- bank dialogue
+
+MAX_MESSAGE_BODY = 64 * 1024
+
+
+class MessageAccepted(BaseModel):
+    message_id: str = Field(description="the platform's id of the message in the customer's thread")
+    duplicate: bool = Field(default=False, description="true when this jti was posted before")
+
+
+@router.post(
+    "/messages",
+    status_code=201,
+    response_model=MessageAccepted,
+    responses={**_PROBLEMS, 200: {"model": MessageAccepted, "description": "the same jti again"},
+               404: PROBLEM_SCHEMA, 410: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/jose": {
+        "schema": {"type": "string", "description": "compact JWS, typ bank-message+jwt"}
+    }}}},
+)
+async def post_message(request: Request, partner: Partner) -> Response:
+    """A bank's message to its customer's thread (customer service, a fraud outcome, a notice):
+    a compact JWS signed with the bank's registered key. Stored once per `jti`; nothing is
+    stored unless the signature, issuer, audience and lifetime verify."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/jose":
+        raise UnsupportedMediaType("send the message as a compact JWS with Content-Type: application/jose")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_MESSAGE_BODY:
+            raise PayloadTooLarge(f"the message is larger than {MAX_MESSAGE_BODY // 1024} KiB")
+    try:
+        token = body.decode("ascii")
+    except UnicodeDecodeError:
+        raise BankSignatureInvalid("the bank message is not verifiable: the body is no compact JWS") from None
+    message_id, duplicate = await bank_dialogue.receive_bank_message(get_deps(request), partner, token)
+    return JSONResponse(MessageAccepted(message_id=message_id, duplicate=duplicate).model_dump(),
+                        status_code=200 if duplicate else 201)
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    status = 413

@@ -22,12 +22,12 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, WebSocket
 
-from ledgerlink.domain.errors import NotFound
-from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored
+from ledgerlink.domain.errors import InvalidInput, NotFound
+from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored, ThreadRead
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import current_person_id, get_hub
 from ledgerlink.entrypoints.rendering import render_message
-from ledgerlink.services import messenger
+from ledgerlink.services import messenger, read_state
 from ledgerlink.services.access import MessageView
 from ledgerlink.services.cards import preview_text
 from ledgerlink.services.deps import Deps
@@ -53,6 +53,12 @@ def message_frame(view: MessageView, level: str = "full") -> str:
         "rev": view.rev, "kind": view.kind.value, "html": render_message(view),
         "text": preview_text(view.kind, view.body, level), "edited": view.edited_at is not None,
     }, separators=(",", ":"))
+
+
+def read_frame(thread_id: str, last_read_seq: int, unread: int) -> str:
+    """Read state, for the badges of every tab: ids and counters only."""
+    return json.dumps({"type": "read", "thread_id": thread_id, "last_read_seq": last_read_seq,
+                       "unread": unread}, separators=(",", ":"))
 
 
 def thread_frame(thread: ThreadSummary) -> str:
@@ -119,6 +125,7 @@ class Hub:
         self._deps.bus.subscribe(MessageStored, self._on_message_stored)
         self._deps.bus.subscribe(LinkActivated, self._on_link_changed)
         self._deps.bus.subscribe(LinkRevoked, self._on_link_changed)
+        self._deps.bus.subscribe(ThreadRead, self._on_thread_read)
         self._started = True
 
     async def stop(self) -> None:
@@ -260,6 +267,33 @@ class Hub:
                     conn.offer(frame)
 
 
+    # ------------------------------------------------------------------ read state
+
+    async def _on_thread_read(self, event: ThreadRead) -> None:
+        frame = read_frame(event.thread_id, event.last_read_seq, max(0, event.last_seq - event.last_read_seq))
+        for conn in list(self._by_person.get(event.person_id, ())):
+            conn.offer(frame)
+
+    async def mark_read(self, conn: Connection, data: dict[str, Any]) -> str | None:
+        """A `read` frame from the client; an `error` frame to answer, or None (the `read`
+        frame then reaches every tab through `ThreadRead`)."""
+        thread_id = data.get("thread_id")
+        seq = data.get("seq")
+        if not isinstance(thread_id, str) or not thread_id or not isinstance(seq, int | str):
+            return _error_frame("bad_read", 'a read frame is {"type": "read", "thread_id": …, "seq": …}')
+        try:
+            await read_state.mark_read(self._deps, Grant.for_person(conn.person_id), thread_id, seq)
+        except NotFound:
+            return _error_frame("not_found", "no such thread", thread_id=thread_id)
+        except InvalidInput as exc:
+            return _error_frame(exc.code, exc.detail, thread_id=thread_id)
+        return None
+
+
+def _error_frame(code: str, detail: str, **extra: str) -> str:
+    return json.dumps({"type": "error", "code": code, "detail": detail, **extra}, separators=(",", ":"))
+
+
 # ---------------------------------------------------------------------- the endpoint
 
 router = APIRouter()
@@ -298,11 +332,18 @@ async def _receive_text(websocket: WebSocket) -> str | None:
             return text
 
 
-async def _reader(websocket: WebSocket) -> None:
+async def _reader(websocket: WebSocket, hub: Hub, conn: Connection) -> None:
     while (raw := await _receive_text(websocket)) is not None:
-        with contextlib.suppress(ValueError):
-            if json.loads(raw) == {"type": "ping"}:
-                await websocket.send_text('{"type":"pong"}')
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        if data == {"type": "ping"}:
+            await websocket.send_text('{"type":"pong"}')
+        elif isinstance(data, dict) and data.get("type") == "read":
+            answer = await hub.mark_read(conn, data)
+            if answer is not None:
+                conn.offer(answer)
 
 
 async def _wait_closed(conn: Connection) -> None:
@@ -330,7 +371,7 @@ async def live(websocket: WebSocket) -> None:
         threads, everything = _parse_resume(first)
         replay = asyncio.create_task(hub.replay(conn, threads, everything=everything))
         tasks = [replay, asyncio.create_task(_writer(websocket, conn)),
-                 asyncio.create_task(_reader(websocket)), asyncio.create_task(_wait_closed(conn))]
+                 asyncio.create_task(_reader(websocket, hub, conn)), asyncio.create_task(_wait_closed(conn))]
         waiting: set[asyncio.Task[None]] = set(tasks)
         while True:
             done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

@@ -24,7 +24,7 @@ from ledgerlink.entrypoints.webkit import (
     signed_in_form,
     templates,
 )
-from ledgerlink.services import commands, linking, messenger
+from ledgerlink.services import commands, linking, messenger, read_state
 from ledgerlink.services.messenger import ThreadSummary
 
 __all__ = ["router", "templates"]
@@ -141,12 +141,15 @@ async def home(request: Request, notice: str | None = None) -> Response:
 
 
 @router.get("/threads/{thread_id}", response_class=HTMLResponse)
-async def threadpage(request: Request, thread_id: str, notice: str | None = None) -> Response:
-    return await _messenger(request, thread_id, notice)
+async def threadpage(request: Request, thread_id: str, notice: str | None = None,
+                     peek: bool = False) -> Response:
+    """Opening a thread marks it read up to what the page shows; `peek=1` (the page's own
+    refresh of the thread list, maybe in a hidden tab) does not."""
+    return await _messenger(request, thread_id, notice, mark=not peek)
 
 
 async def _messenger(request: Request, thread_id: str | None, notice: str | None, *,
-                     home: bool = False) -> Response:
+                     home: bool = False, mark: bool = False) -> Response:
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
@@ -169,9 +172,11 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
     banner = None
     if notice:
         banner = NOTICES.get(notice, GENERIC_NOTICE)
+    if mark and views:
+        await read_state.mark_read(deps, grant, thread_id, max(v.seq for v in views))
     return page(request, "messenger.html", person=person, threads=threads, current=current,
                  messages=[Markup(render_message(v)) for v in views],  # noqa: S704 - escaped by the card template
-                 notice=banner, home=home)
+                 notice=banner, home=home, reads=await read_state.read_marks(deps, grant))
 
 
 # --------------------------------------------------------------------------- linking
@@ -283,3 +288,33 @@ async def renew(request: Request, link_id: str) -> Response:
     except DomainError as exc:
         return see_other(f"/?notice={exc.code if exc.code in NOTICES else 'link_failed'}")
     return see_other(url)
+
+
+@router.post("/threads/{thread_id}/read")
+async def mark_read(request: Request, thread_id: str) -> Response:
+    """The open thread was seen up to `seq` (form field; the page uses it when its live
+    connection is down). Never moves back. JSON: `{thread_id, last_read_seq, unread}`."""
+    session = await signed_in(request)
+    wants_json = "application/json" in request.headers.get("accept", "")
+    if session is None:
+        return JSONResponse({"code": "unauthorized"}, status_code=401) if wants_json else see_other("/login")
+    grant, person = session
+    ok, form = await csrf_ok(request)
+    if not ok:
+        if wants_json:
+            return JSONResponse({"code": "csrf_failed", "detail": "reload the page"}, status_code=400)
+        return expired_form(request, f"/threads/{thread_id}")
+    try:
+        mark = await read_state.mark_read(get_deps(request), grant, thread_id, form.get("seq", ""))
+    except NotFound:
+        if wants_json:
+            return JSONResponse({"code": "not_found"}, status_code=404)
+        return not_found(request, person)
+    except DomainError as exc:
+        if wants_json:
+            return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
+        return see_other(f"/threads/{thread_id}")
+    if not wants_json:
+        return see_other(f"/threads/{thread_id}")
+    return JSONResponse({"thread_id": mark.thread_id, "last_read_seq": mark.last_read_seq,
+                         "unread": mark.unread})

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ledgerlink.sandbox._model import Consent, Problem
-from ledgerlink.sandbox._oauth import SCOPES, HttpRequest, HttpResponse
+from ledgerlink.sandbox._oauth import SCOPES, HttpRequest, HttpResponse, SandboxAuthServer
 from ledgerlink.sandbox.bank import SandboxBank, to_amount
 from ledgerlink.sandbox.simulator import Activity
 
@@ -35,7 +35,33 @@ class SimulateBody(BaseModel):
     description: str | None = Field(default=None, max_length=120)
 
 
+class DeclineBody(BaseModel):  # declined cards (message templates)
+    login: str
+    account_id: str | None = None
+    merchant: str | None = None
+    amount: str | None = Field(default=None, pattern=r"^\d+(\.\d{1,2})?$")
+    reason: str = Field(default="insufficient_funds", pattern=r"^[a-z_]{1,40}$")
+
+
 Auth = Annotated[str | None, Header()]
+
+
+def bearer_consent(srv: SandboxAuthServer, authorization: str | None,
+                   scope: str | None = None) -> Consent:
+    """The consent of the request's access token (401/403 problems with stable codes)."""
+    raw = None
+    if authorization and authorization[:7].lower() == "bearer ":
+        raw = authorization[7:].strip()
+    _, consent = srv.authenticate_bearer(raw)
+    if scope is not None and scope not in consent.scopes:
+        raise Problem(403, "insufficient_scope", f"this consent does not grant '{scope}'")
+    return consent
+
+
+def check_admin(bank: SandboxBank, authorization: str | None) -> None:
+    expected = f"Bearer {bank.config.admin_token}".encode()
+    if not authorization or not hmac.compare_digest(authorization.encode(), expected):
+        raise Problem(401, "admin_token_invalid", "send 'Authorization: Bearer <admin token>'")
 
 
 def _json(resp: HttpResponse) -> Response:
@@ -79,13 +105,7 @@ def router(bank: SandboxBank) -> APIRouter:
     # ------------------------------------------------------------------ data API
 
     def consent_for(authorization: str | None, scope: str | None = None) -> Consent:
-        raw = None
-        if authorization and authorization[:7].lower() == "bearer ":
-            raw = authorization[7:].strip()
-        _, consent = srv.authenticate_bearer(raw)
-        if scope is not None and scope not in consent.scopes:
-            raise Problem(403, "insufficient_scope", f"this consent does not grant '{scope}'")
-        return consent
+        return bearer_consent(srv, authorization, scope)
 
     def account_in(consent: Consent, account_id: str) -> None:
         if account_id not in consent.account_ids:
@@ -123,14 +143,28 @@ def router(bank: SandboxBank) -> APIRouter:
     # ------------------------------------------------------------------ admin hooks
 
     def require_admin(authorization: str | None) -> None:
-        expected = f"Bearer {bank.config.admin_token}".encode()
-        if not authorization or not hmac.compare_digest(authorization.encode(), expected):
-            raise Problem(401, "admin_token_invalid", "send 'Authorization: Bearer <admin token>'")
+        check_admin(bank, authorization)
 
     @r.post("/sandbox/consents/{consent_id}/revoke", status_code=204, tags=["sandbox"])
     async def admin_revoke(consent_id: str, authorization: Auth = None) -> Response:
         require_admin(authorization)
         await bank.revoke_consent(consent_id)
+        return Response(status_code=204)
+
+    # Declined cards and broken refresh tokens (message templates); before /simulate/{kind}.
+    @r.post("/sandbox/simulate/decline", status_code=201, tags=["sandbox"])
+    async def simulate_decline(body: DeclineBody, authorization: Auth = None) -> dict[str, Any]:
+        require_admin(authorization)
+        decline_id = await bank.decline(body.login, account_id=body.account_id,
+                                        merchant=body.merchant, amount=body.amount,
+                                        reason=body.reason)
+        return {"decline_id": decline_id, "decline": bank.ledger.declines[decline_id].wire()}
+
+    @r.post("/sandbox/consents/{consent_id}/invalidate-refresh-tokens", status_code=204,
+            tags=["sandbox"])
+    async def admin_invalidate(consent_id: str, authorization: Auth = None) -> Response:
+        require_admin(authorization)
+        bank.invalidate_refresh_tokens(consent_id)
         return Response(status_code=204)
 
     @r.post("/sandbox/simulate/{kind}", status_code=201, tags=["sandbox"])

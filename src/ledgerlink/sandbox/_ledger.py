@@ -17,10 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerlink.sandbox._model import (
+    DECLINE_REASONS,
     Account,
+    CardDeclined,
     Change,
     Consent,
     Customer,
+    Decline,
     Effect,
     Problem,
     Subscription,
@@ -28,7 +31,7 @@ from ledgerlink.sandbox._model import (
     TxnKind,
 )
 from ledgerlink.sandbox._seed import seed_bank
-from ledgerlink.sandbox.merchants import CITIES, MERCHANTS, Merchant
+from ledgerlink.sandbox.merchants import CITIES, MERCHANTS, Merchant, country_of
 
 CENT = Decimal("0.01")
 
@@ -49,6 +52,7 @@ class Ledger:
         self.log: dict[str, list[Change]] = {}
         self.consents: dict[str, Consent] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        self.declines: dict[str, Decline] = {}  # declined authorisations (not transactions)
         self._salt = str(seed)
         seed_bank(self, random.Random(seed), now)
         # Demo customers, accounts and their history keep their ids across restarts; what
@@ -105,7 +109,7 @@ class Ledger:
             store=self.rng.randrange(100, 9999),
             code="".join(self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(6)),
         )
-        if ".COM" in text:
+        if ".COM" in text or merchant.country is not None:  # online, or abroad: city in the name
             return text
         return f"{text} {self.rng.choice(CITIES.get(currency, CITIES['USD']))}"
 
@@ -116,7 +120,10 @@ class Ledger:
     # ------------------------------------------------------------------ money movements
 
     def purchase(self, login: str, *, now: datetime, account_id: str | None = None,
-                 merchant: Merchant | None = None, amount: Decimal | None = None) -> Txn:
+                 merchant: Merchant | None = None, amount: Decimal | None = None,
+                 authorise: bool = False) -> Txn:
+        """A card purchase, pending. With `authorise`, one the card cannot pay for (frozen,
+        over the balance or the credit limit) is declined instead: CardDeclined."""
         acc = self._account_for(login, account_id, ("checking", "credit_card"))
         if acc.type == "savings":
             raise Problem(422, "card_not_allowed", "purchases are made from checking or card")
@@ -126,9 +133,15 @@ class Ledger:
             value = Decimal("1.00")
         else:
             value = abs(amount) if amount is not None else self.merchant_amount(merchant)
+        reason = self.decline_reason(acc, value.quantize(CENT)) if authorise else None
+        if reason is not None:
+            raise CardDeclined(self.decline(login, now=now, account_id=acc.account_id,
+                                            merchant=merchant, amount=value, reason=reason))
         txn = Txn(self.new_id("txn"), acc.account_id, TxnKind.PURCHASE, "pending",
                   -value.quantize(CENT), acc.currency, None, now.date(), merchant.name,
-                  self.descriptor(merchant, acc.currency), merchant.mcc, now, preauth=preauth)
+                  self.descriptor(merchant, acc.currency), merchant.mcc, now, preauth=preauth,
+                  merchant_country=country_of(merchant, acc.currency),
+                  card_present=not merchant.online)
         self.add_txn(txn)
         return txn
 
@@ -154,7 +167,8 @@ class Ledger:
         posted = Txn(self.new_id("txn"), pending.account_id, pending.kind, "posted", amount,
                      pending.currency, now.date(), pending.value_date, pending.merchant_name,
                      pending.descriptor, pending.mcc, now,
-                     pending_transaction_id=pending.transaction_id)
+                     pending_transaction_id=pending.transaction_id,
+                     merchant_country=pending.merchant_country, card_present=pending.card_present)
         pending.removed = True
         pending.posted_as = posted.transaction_id
         self.add_txn(posted)
@@ -206,6 +220,35 @@ class Ledger:
                             amount=value, descriptor=f"REFUND {original.descriptor}"[:120],
                             now=now, merchant=original.merchant_name, mcc=original.mcc)
 
+    # ------------------------------------------------------------------ declined authorisations
+
+    def decline_reason(self, acc: Account, value: Decimal) -> str | None:
+        """Why the card cannot pay `value` now, or None when it can."""
+        if acc.frozen:
+            return "card_frozen"
+        if value > self.available(acc.account_id):
+            return "limit_exceeded" if acc.type == "credit_card" else "insufficient_funds"
+        return None
+
+    def decline(self, login: str, *, now: datetime, account_id: str | None = None,
+                merchant: Merchant | None = None, amount: Decimal | None = None,
+                reason: str = "insufficient_funds") -> Decline:
+        """Record a declined authorisation (no transaction, no change-log entry)."""
+        if reason not in DECLINE_REASONS:
+            raise Problem(422, "unknown_reason", f"reason must be one of {', '.join(DECLINE_REASONS)}")
+        acc = self._account_for(login, account_id, ("checking", "credit_card"))
+        if acc.type == "savings":
+            raise Problem(422, "card_not_allowed", "purchases are made from checking or card")
+        merchant = merchant or self.rng.choice(MERCHANTS)
+        value = abs(amount) if amount is not None else self.merchant_amount(merchant)
+        if value == 0:
+            raise Problem(422, "bad_amount", "a declined purchase has an amount above zero")
+        decline = Decline(self.new_id("dcl"), acc.account_id, merchant.name, merchant.mcc,
+                          value.quantize(CENT), acc.currency, reason, now,
+                          country_of(merchant, acc.currency), not merchant.online)
+        self.declines[decline.decline_id] = decline
+        return decline
+
     @staticmethod
     def effects(txn: Txn) -> list[Effect]:
         voided = txn.removed and txn.posted_as is None
@@ -219,16 +262,24 @@ class Ledger:
         live = [t for t in self.txns.values() if t.account_id == account_id and not t.removed]
         current = acc.opening_balance + sum((t.amount for t in live if t.status == "posted"),
                                             Decimal(0))
-        pending = sum((t.amount for t in live if t.status == "pending"), Decimal(0))
-        if acc.type == "savings":
-            available = current
-        elif acc.type == "credit_card":
-            available = (acc.credit_limit or Decimal(0)) + current + pending
-        else:
-            available = current + pending
+        available = self.available(account_id)
         return {"account_id": account_id, "current": str(current.quantize(CENT)),
                 "available": str(available.quantize(CENT)), "currency": acc.currency,
                 "as_of": iso(now)}
+
+    def available(self, account_id: str) -> Decimal:
+        """What the account can still pay: current + pending (card: credit limit + current +
+        pending; savings: current)."""
+        acc = self.accounts[account_id]
+        live = [t for t in self.txns.values() if t.account_id == account_id and not t.removed]
+        current = acc.opening_balance + sum((t.amount for t in live if t.status == "posted"),
+                                            Decimal(0))
+        pending = sum((t.amount for t in live if t.status == "pending"), Decimal(0))
+        if acc.type == "savings":
+            return current
+        if acc.type == "credit_card":
+            return (acc.credit_limit or Decimal(0)) + current + pending
+        return current + pending
 
     def sync(self, account_id: str, cursor: str | None, count: int) -> dict[str, Any]:
         """Replay the change log after `cursor`; within a page an id is reported once per list."""

@@ -45,6 +45,7 @@ class Account:
     number: str  # full number: stays inside the sandbox
     opening_balance: Decimal
     credit_limit: Decimal | None = None
+    frozen: bool = False  # the card is frozen (fraud, lost card, or the customer asked)
 
     @property
     def mask(self) -> str:
@@ -74,6 +75,8 @@ class Txn:
     posted_as: str | None = None
     refunded: Decimal = Decimal(0)
     preauth: bool = False  # a fuel pre-authorisation still waiting for its real amount
+    merchant_country: str | None = None  # card purchases: ISO 3166-1 alpha-2 of the merchant
+    card_present: bool | None = None  # card purchases: False when bought online
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -88,7 +91,53 @@ class Txn:
             "merchant_name": self.merchant_name,
             "descriptor": self.descriptor,
             "mcc": self.mcc,
+            "merchant_country": self.merchant_country,
+            "card_present": self.card_present,
         }
+
+
+# --------------------------------------------------------------------------- declined cards
+
+DECLINE_REASONS = ("insufficient_funds", "limit_exceeded", "card_frozen", "suspected_fraud",
+                   "expired_card", "incorrect_pin", "merchant_blocked", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    """A card authorisation the bank refused. Not a transaction: no money moved."""
+
+    decline_id: str
+    account_id: str
+    merchant_name: str | None
+    mcc: str | None
+    amount: Decimal  # what was attempted, positive
+    currency: str
+    reason: str  # one of DECLINE_REASONS
+    at: datetime
+    merchant_country: str | None
+    card_present: bool | None
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "decline_id": self.decline_id,
+            "merchant_name": self.merchant_name,
+            "mcc": self.mcc,
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "reason": self.reason,
+            "at": self.at.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "merchant_country": self.merchant_country,
+            "card_present": self.card_present,
+        }
+
+
+class CardDeclined(Problem):
+    """A purchase the bank declined (402): it was pushed as `card.declined`, not booked."""
+
+    def __init__(self, decline: Decline) -> None:
+        super().__init__(402, "card_declined",
+                         f"the card was declined ({decline.reason}): decline {decline.decline_id}")
+        self.decline = decline
 
 
 @dataclass(frozen=True, slots=True)

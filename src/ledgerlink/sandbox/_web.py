@@ -58,8 +58,8 @@ class Sessions:
         self._by_id.pop(request.cookies.get(COOKIE, ""), None)
 
 
-def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _env.get_template(name).render(**context)
+def render(name: str, status: int = 200, *, bank_name: str, **context: Any) -> HTMLResponse:
+    html = _env.get_template(name).render(bank_name=bank_name, **context)
     return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
 
@@ -70,9 +70,10 @@ def to_starlette(resp: HttpResponse) -> Response:
     return JSONResponse(resp.body, status_code=resp.status, headers=headers)
 
 
-def _error_page(error: OAuth2Error) -> HTMLResponse:
-    return page("error.html", 400, title="This link request cannot continue",
-                error=error.error, description=error.description or "")
+def _error_page(error: OAuth2Error, bank_name: str) -> HTMLResponse:
+    return render("error.html", 400, bank_name=bank_name,
+                  title="This link request cannot continue",
+                  error=error.error, description=error.description or "")
 
 
 def _csrf_ok(session: Session, form_value: object) -> bool:
@@ -88,6 +89,10 @@ def _safe_next(value: object) -> str:
 def router(bank: SandboxBank, sessions: Sessions) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     srv = bank.auth
+    brand = bank.config.name  # each bank instance shows its own name
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return render(name, status, bank_name=brand, **context)
 
     def oauth_request(request: Request, form: list[tuple[str, str]] | None = None) -> HttpRequest:
         return HttpRequest(request.method, str(request.url), request.headers,
@@ -109,7 +114,7 @@ def router(bank: SandboxBank, sessions: Sessions) -> APIRouter:
         except OAuth2Error as error:
             if error.redirect_uri:
                 return to_starlette(srv.handle_error_response(None, error))
-            return _error_page(error)
+            return _error_page(error, brand)
         session = sessions.get(request)
         if session is None:
             return page("login.html", next=f"/oauth/authorize?{request.url.query}",
@@ -125,7 +130,7 @@ def router(bank: SandboxBank, sessions: Sessions) -> APIRouter:
         except OAuth2Error as error:
             if error.redirect_uri:
                 return to_starlette(srv.handle_error_response(None, error))
-            return _error_page(error)
+            return _error_page(error, brand)
         session = sessions.get(request)
         if session is None or not _csrf_ok(session, form.get("csrf")):
             return page("error.html", 403, title="Your session has expired",

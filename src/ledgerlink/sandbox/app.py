@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledgerlink.sandbox import _api, _web
+from ledgerlink.sandbox import _api, _dialogue_api, _web
 from ledgerlink.sandbox._model import Problem
 from ledgerlink.sandbox.bank import SandboxBank
 from ledgerlink.sandbox.config import SandboxConfig
@@ -65,6 +65,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     async def home() -> Response:
         return RedirectResponse("/portal", status_code=303)
 
+    app.include_router(_dialogue_api.router(bank))  # first: /sandbox/simulate/fraud
     app.include_router(_api.router(bank))
     app.include_router(_web.router(bank, sessions))
     return app

@@ -9,8 +9,21 @@ import random
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ledgerlink.sandbox._agent import ServiceAgent
+from ledgerlink.sandbox._fraud import FraudDesk
+from ledgerlink.sandbox._keys import BankKey, PlatformKeys
 from ledgerlink.sandbox._ledger import Ledger, iso
-from ledgerlink.sandbox._model import Account, Consent, Customer, Problem, Subscription, Txn
+from ledgerlink.sandbox._messages import MessageOutbox, MessageRecord
+from ledgerlink.sandbox._model import (
+    Account,
+    CardDeclined,
+    Consent,
+    Customer,
+    Decline,
+    Problem,
+    Subscription,
+    Txn,
+)
 from ledgerlink.sandbox._oauth import SandboxAuthServer
 from ledgerlink.sandbox.config import SandboxConfig
 from ledgerlink.sandbox.merchants import Merchant, by_name
@@ -56,12 +69,26 @@ class SandboxBank:
             timeout=config.webhook_timeout_seconds, http=config.http)
         self.simulator = Simulator(seed=config.seed)
         self._timing = random.Random()
+        # The bank dialogue (docs/bank-dialogue.md): its key, the clients' keys, messages out.
+        self.key = BankKey(config.signing_key_pem)
+        self.platform_keys = PlatformKeys(timeout=config.webhook_timeout_seconds, http=config.http)
+        self.messages = MessageOutbox(
+            clock=self.clock, key=self.key, issuer=config.public_url.rstrip("/"),
+            clients=config.clients, delay=config.reply_delay_seconds,
+            max_attempts=config.webhook_max_attempts,
+            backoff_base=config.webhook_backoff_base_seconds,
+            backoff_cap=config.webhook_backoff_cap_seconds,
+            timeout=config.webhook_timeout_seconds, http=config.http)
+        self.fraud = FraudDesk(self)
+        self.agent = ServiceAgent(self)
         self._sim_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         await self.webhooks.start()
+        await self.messages.start()
+        self.fraud.start()
         if self.config.simulate:
             self._sim_task = asyncio.create_task(self._simulate(), name="sandbox-simulator")
 
@@ -70,6 +97,9 @@ class SandboxBank:
             self._sim_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sim_task
+        await self.fraud.stop()
+        await self.messages.stop()
+        await self.platform_keys.aclose()
         await self.webhooks.stop()
 
     async def _simulate(self) -> None:
@@ -85,8 +115,12 @@ class SandboxBank:
     def step(self) -> list[Activity]:
         """One simulator step, booked and pushed."""
         activities = self.simulator.step(self.ledger)
+        # A charge under an open fraud alert is held: it neither posts nor voids meanwhile.
+        activities = [a for a in activities if not self.fraud.holds(a.transaction_id)]
         for activity in activities:
-            self.apply(activity)
+            with contextlib.suppress(CardDeclined):  # pushed as card.declined; nothing booked
+                self.apply(activity)
+        self.fraud.simulate()
         return activities
 
     # ------------------------------------------------------------------ reads
@@ -114,8 +148,19 @@ class SandboxBank:
         if activity.kind == "purchase":
             assert activity.login is not None
             merchant = self._merchant(activity.merchant)
-            txn = led.purchase(activity.login, now=now, account_id=activity.account_id,
-                               merchant=merchant, amount=amount)
+            try:
+                txn = led.purchase(activity.login, now=now, account_id=activity.account_id,
+                                   merchant=merchant, amount=amount, authorise=True)
+            except CardDeclined as declined:
+                self._publish_decline(declined.decline)
+                raise
+        elif activity.kind == "decline":  # a test hook: decline whatever the balance says
+            assert activity.login is not None
+            decline = led.decline(activity.login, now=now, account_id=activity.account_id,
+                                  merchant=self._merchant(activity.merchant), amount=amount,
+                                  reason=activity.reason or "insufficient_funds")
+            self._publish_decline(decline)
+            return decline.decline_id
         elif activity.kind == "deposit":
             assert activity.login is not None
             txn = led.deposit(activity.login, now=now, account_id=activity.account_id,
@@ -184,11 +229,64 @@ class SandboxBank:
         return self.apply(Activity("refund", transaction_id=transaction_id,
                                    amount=to_amount(amount)))
 
+    async def decline(self, login: str, *, account_id: str | None = None,
+                      merchant: str | None = None, amount: AmountLike | None = None,
+                      reason: str = "insufficient_funds") -> str:
+        """Decline a card authorisation (pushes `card.declined`); returns the decline id."""
+        return self.apply(Activity("decline", login=login, account_id=account_id, merchant=merchant,
+                                   amount=to_amount(amount), reason=reason))
+
+    def invalidate_refresh_tokens(self, consent_id: str) -> None:
+        """Refuse the consent's refresh tokens from now on (`invalid_grant`) without revoking
+        the consent or saying so: a test hook for "the connection needs attention"."""
+        if consent_id not in self.ledger.consents:
+            raise Problem(404, "consent_not_found", "no such consent")
+        for rec in self.auth.store.by_refresh.values():
+            if rec.consent_id == consent_id:
+                rec.refresh_revoked = True
+
     async def revoke_consent(self, consent_id: str) -> None:
         """The customer revokes at the bank: tokens die and `consent.revoked` is pushed."""
         if consent_id not in self.ledger.consents:
             raise Problem(404, "consent_not_found", "no such consent")
         self._revoke(consent_id, by="customer")
+
+    # ------------------------------------------------------------------ the bank dialogue
+
+    def jwks(self) -> dict[str, Any]:
+        """The bank's public key set (served at /.well-known/jwks.json)."""
+        return self.key.jwks()
+
+    @property
+    def messages_sent(self) -> list[MessageRecord]:
+        return list(self.messages.records)
+
+    def raise_fraud_alert(self, transaction_id: str, *, reason: str = "unusual merchant",
+                          remind_after_seconds: int = 600, expires_in_seconds: int = 3600,
+                          on_no_answer: str = "freeze_card") -> str:
+        """Ask "Was this you?" about a pending charge (pushes `fraud.alert`); the alert id."""
+        return self.fraud.raise_alert(
+            transaction_id, reason=reason, remind_after_seconds=remind_after_seconds,
+            expires_in_seconds=expires_in_seconds, on_no_answer=on_no_answer).alert_id
+
+    async def suspicious_purchase(self, login: str, *, account_id: str | None = None,
+                                  merchant: str | None = None, amount: AmountLike | None = None,
+                                  reason: str = "unusual merchant",
+                                  remind_after_seconds: int = 600,
+                                  expires_in_seconds: int = 3600,
+                                  on_no_answer: str = "freeze_card") -> tuple[str, str]:
+        """An odd card-not-present purchase (pending) and a fraud alert on it:
+        (transaction_id, alert_id)."""
+        txn = self.fraud.odd_purchase(login, account_id=account_id, merchant=merchant,
+                                      amount=to_amount(amount))
+        return txn.transaction_id, self.raise_fraud_alert(
+            txn.transaction_id, reason=reason, remind_after_seconds=remind_after_seconds,
+            expires_in_seconds=expires_in_seconds, on_no_answer=on_no_answer)
+
+    def run_due(self) -> list[str]:
+        """Close unanswered fraud alerts past `expires_at` (`on_no_answer` applies); their ids.
+        A background loop runs it every second while the bank runs."""
+        return self.fraud.run_due()
 
     # ------------------------------------------------------------------ consents and events
 
@@ -204,6 +302,18 @@ class SandboxBank:
         for sub in self._subscriptions(consent):
             self.webhooks.enqueue(sub, "consent.revoked",
                                   {"consent_id": consent_id, "revoked_at": iso(consent.revoked_at)})
+
+    def _publish_decline(self, decline: Decline) -> None:
+        """Push a declined authorisation to every live consent with `transactions` on the account."""
+        now = self.clock.now()
+        for consent in list(self.ledger.consents.values()):
+            if (not consent.active(now) or decline.account_id not in consent.account_ids
+                    or "transactions" not in consent.scopes):
+                continue
+            for sub in self._subscriptions(consent):
+                self.webhooks.enqueue(sub, "card.declined", {
+                    "consent_id": consent.consent_id, "account_id": decline.account_id,
+                    "decline": decline.wire()})
 
     def subscribe(self, consent: Consent, url: str) -> Subscription:
         sub = Subscription(self.ledger.new_id("sub"), consent.consent_id, consent.client_id, url,

@@ -19,11 +19,18 @@ class OAuthClientConfig:
     redirect_uris: list[str]
     webhook_secret: str  # Standard Webhooks secret ("whsec_" + base64) signing pushed events
     name: str = "Ledgerlink"
+    # The bank dialogue (docs/bank-dialogue.md): where the client publishes the keys that sign
+    # its requests, where the bank posts its messages, and the partner API key it presents there.
+    jwks_uri: str | None = None
+    messages_url: str | None = None  # the platform's POST /partner-api/v1/messages
+    api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
 
 
 @dataclass(kw_only=True)
 class SandboxConfig:
     public_url: str = "http://127.0.0.1:8001"
+    name: str = "Sandbox Bank"  # the brand on its pages and in its messages
+    signing_key_pem: bytes | None = None  # the bank's Ed25519 key (PKCS8 PEM); generated if None
     seed: int = 42
     speed: float = 1.0  # >1 makes simulated activity happen faster in wall-clock time
     simulate: bool = True  # False: only the hooks create activity (tests)
@@ -39,3 +46,4 @@ class SandboxConfig:
     webhook_backoff_base_seconds: float = 0.5
     webhook_backoff_cap_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
+    reply_delay_seconds: float = 0.5  # the bank "types" before its message leaves (0 in tests)

@@ -1,4 +1,5 @@
-"""Merchants the simulated customers buy from, with their real merchant category codes."""
+"""Merchants the simulated customers buy from, with their real merchant category codes, the
+country they sell from and whether they sell online (card not present)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ class Merchant:
     tips: bool = False  # restaurants and rides: the posted amount may include a tip
     preauth: bool = False  # fuel: authorised for a fixed amount, then adjusted
     weight: int = 3
+    country: str | None = None  # ISO 3166-1 alpha-2; None: a chain in the customer's own country
+    online: bool = False  # sold online: the card is not present
 
 
-def _m(name: str, descriptor: str, mcc: str, low: str, high: str, **kw: bool | int) -> Merchant:
+def _m(name: str, descriptor: str, mcc: str, low: str, high: str, **kw: bool | int | str) -> Merchant:
     return Merchant(name, descriptor, mcc, Decimal(low), Decimal(high), **kw)  # type: ignore[arg-type]
 
 
@@ -42,10 +45,10 @@ MERCHANTS: tuple[Merchant, ...] = (
     _m("Target", "TARGET T-{store}", "5310", "12.00", "160.00", weight=3),
     _m("Shell", "SHELL OIL {store}", "5541", "28.00", "92.00", preauth=True, weight=3),
     _m("Chevron", "CHEVRON {store}", "5541", "25.00", "88.00", preauth=True, weight=2),
-    _m("Amazon", "AMZN MKTP*{code}", "5942", "8.99", "149.00", weight=6),
-    _m("Apple", "APPLE.COM/BILL", "5818", "0.99", "14.99", weight=2),
-    _m("Netflix", "NETFLIX.COM", "4899", "15.49", "15.49", weight=1),
-    _m("Spotify", "SPOTIFY P{code}", "5815", "11.99", "11.99", weight=1),
+    _m("Amazon", "AMZN MKTP*{code}", "5942", "8.99", "149.00", weight=6, online=True),
+    _m("Apple", "APPLE.COM/BILL", "5818", "0.99", "14.99", weight=2, online=True),
+    _m("Netflix", "NETFLIX.COM", "4899", "15.49", "15.49", weight=1, online=True),
+    _m("Spotify", "SPOTIFY P{code}", "5815", "11.99", "11.99", weight=1, online=True),
     _m("Uber", "UBER *TRIP {code}", "4121", "8.90", "46.00", tips=True, weight=4),
     _m("Lyft", "LYFT *RIDE {code}", "4121", "7.50", "39.00", tips=True, weight=2),
     _m("CVS Pharmacy", "CVS/PHARMACY #{store}", "5912", "4.99", "68.00", weight=2),
@@ -55,10 +58,23 @@ MERCHANTS: tuple[Merchant, ...] = (
     _m("Best Buy", "BEST BUY {store}", "5732", "19.99", "899.00", weight=1),
     _m("Sephora", "SEPHORA {store}", "5977", "18.00", "120.00", weight=1),
     _m("Zara", "ZARA {store}", "5651", "25.90", "149.00", weight=1),
-    _m("AMC Theatres", "AMC {store} ONLINE", "7832", "12.50", "46.00", weight=1),
+    _m("AMC Theatres", "AMC {store} ONLINE", "7832", "12.50", "46.00", weight=1, online=True),
     _m("Delta Air Lines", "DELTA AIR {code}", "3058", "129.00", "780.00", weight=1),
     _m("Marriott", "MARRIOTT {store}", "3509", "149.00", "620.00", weight=1),
 )
+
+# Merchants abroad (the descriptor names their city): the simulator's odd trip or foreign order.
+ABROAD: tuple[Merchant, ...] = (
+    _m("Galeries Lafayette", "GALERIES LAFAYETTE PARIS", "5311", "35.00", "420.00", country="FR"),
+    _m("Harrods", "HARRODS LONDON", "5311", "25.00", "380.00", country="GB"),
+    _m("Trenitalia", "TRENITALIA {code} ROMA", "4112", "19.90", "89.00", country="IT", online=True),
+    _m("Booking.com", "BOOKING.COM {code}", "4722", "89.00", "640.00", country="NL", online=True),
+    _m("Uniqlo Ginza", "UNIQLO GINZA TOKYO", "5651", "19.00", "160.00", country="JP"),
+    _m("Tim Hortons", "TIM HORTONS #{store} TORONTO", "5814", "3.20", "14.50", country="CA"),
+)
+
+# The customer's own country, by account currency (the sandbox's US and German customers).
+HOME_COUNTRY = {"USD": "US", "EUR": "DE"}
 
 CITIES = {
     "USD": ("SEATTLE WA", "NEW YORK NY", "AUSTIN TX", "CHICAGO IL", "SAN FRANCISCO CA",
@@ -69,9 +85,14 @@ CITIES = {
 EMPLOYERS = ("ACME CORP", "GLOBEX INC", "INITECH LLC", "UMBRELLA GMBH", "STARK INDUSTRIES")
 
 
+def country_of(merchant: Merchant, currency: str) -> str | None:
+    """Where the merchant sells from: its own country, else the customer's."""
+    return merchant.country or HOME_COUNTRY.get(currency)
+
+
 def by_name(name: str) -> Merchant | None:
     wanted = name.strip().lower()
-    for merchant in MERCHANTS:
+    for merchant in (*MERCHANTS, *ABROAD):
         if merchant.name.lower() == wanted:
             return merchant
     return None

@@ -3,7 +3,9 @@
 `Simulator.step()` only reads the books and draws from its own `random.Random(seed)`; it returns
 the activities, which `SandboxBank.apply()` books. Same seed + same steps = same activity.
 Every demo customer lives, whether or not they have linked an app (a bank does not pause
-its customers' lives for lack of a consent).
+its customers' lives for lack of a consent). Now and then a purchase is made abroad or from a
+foreign shop online, and now and then one is for more than the account holds: the bank
+declines it (`card.declined`) instead of booking it.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ from decimal import Decimal
 
 from ledgerlink.sandbox._ledger import Ledger
 from ledgerlink.sandbox._model import TxnKind
-from ledgerlink.sandbox.merchants import EMPLOYERS, MERCHANTS, by_name
+from ledgerlink.sandbox.merchants import ABROAD, EMPLOYERS, MERCHANTS, by_name
+
+ABROAD_RATE = 0.04  # share of purchases made abroad or from a foreign shop online
+OVERDRAW_RATE = 0.01  # share of debit purchases for more than the account holds: declined
 
 
 @dataclass(frozen=True, slots=True)
 class Activity:
-    kind: str  # purchase | adjust | post | void | deposit | fee | refund
+    kind: str  # purchase | adjust | post | void | deposit | fee | refund | decline
     login: str | None = None
     account_id: str | None = None
     transaction_id: str | None = None
     merchant: str | None = None
     amount: Decimal | None = None
     description: str | None = None
+    reason: str | None = None  # decline: why the bank declines
 
 
 def _cents(rng: random.Random, low: Decimal, high: Decimal) -> Decimal:
@@ -66,8 +72,15 @@ class Simulator:
         if roll < 0.82:
             spendable = [a for a in accounts if a.type in ("checking", "credit_card")]
             account = rng.choice(spendable)
-            merchant = rng.choices(MERCHANTS, weights=[m.weight for m in MERCHANTS])[0]
+            if rng.random() < ABROAD_RATE:
+                merchant = rng.choice(ABROAD)
+            else:
+                merchant = rng.choices(MERCHANTS, weights=[m.weight for m in MERCHANTS])[0]
             amount = None if merchant.preauth else _cents(rng, merchant.low, merchant.high)
+            if account.type == "checking" and not merchant.preauth and rng.random() < OVERDRAW_RATE:
+                # more than the account holds: the bank declines it (card.declined)
+                left = max(ledger.available(account.account_id), Decimal(0))
+                amount = left + _cents(rng, Decimal(5), Decimal(250))
             out.append(Activity("purchase", login=login, account_id=account.account_id,
                                 merchant=merchant.name, amount=amount))
         elif roll < 0.90:

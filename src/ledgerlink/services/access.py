@@ -179,6 +179,9 @@ def _txn_secret(txn: Transaction) -> dict[str, Any]:
         "merchant": txn.merchant,
         "descriptor": txn.descriptor,
         "history": txn.history,
+        # Where and how the card was used say where the person was: sealed like the merchant.
+        "merchant_country": txn.merchant_country,
+        "card_present": txn.card_present,
     }
 
 
@@ -200,6 +203,8 @@ async def _open_txn(vault: Vault, uow: UnitOfWork, record: TransactionRecord) ->
         created_at=record.created_at,
         updated_at=record.updated_at,
         history=list(v["history"]),
+        merchant_country=v.get("merchant_country"),  # rows sealed before these fields have none
+        card_present=v.get("card_present"),
     )
 
 
@@ -266,6 +271,8 @@ async def upsert_transaction(
             mcc=report.mcc,
             created_at=at,
             updated_at=at,
+            merchant_country=report.merchant_country,
+            card_present=report.card_present,
         )
         await _write_txn(vault, uow, txn, new=True)
         return TransactionChange(txn, created=True, changed=True)
@@ -827,3 +834,139 @@ async def open_channel_configs(
         await audit(uow, grant, purpose, action="read_channel_config",
                     subject="channels:" + ",".join(opened), at=at)
     return opened
+
+
+# --------------------------------------------------------------------------- digests, held alerts
+
+# Imported here, not in the shared block at the top: each feature appends its own section.
+from ledgerlink.services.ports import DigestSettingsRecord, HeldAlertRecord  # noqa: E402
+
+_DIGEST_PURPOSES = frozenset({Purpose.DELIVER_UPDATE, Purpose.SHOW_TO_PERSON})
+
+
+async def store_digest_settings(
+    vault: Vault,
+    uow: UnitOfWork,
+    grant: Grant,
+    *,
+    settings: dict[str, Any] | None,
+    next_due_at: datetime | None,
+    at: datetime,
+) -> None:
+    """Keep the person's digest choice, sealed (an hour and a UTC offset say where someone
+    lives); `None` turns digests off. `next_due_at` is kept in clear for the scheduler."""
+    if settings is None:
+        await uow.digests.delete_settings(grant.person_id)
+        return
+    if next_due_at is None:
+        raise ValueError("a digest that is on needs its next due instant")
+    sealed = await vault.seal(grant.person_id, settings, table="digest_settings", row_id=grant.person_id)
+    await uow.digests.put_settings(
+        DigestSettingsRecord(person_id=grant.person_id, sealed=sealed, next_due_at=next_due_at, updated_at=at)
+    )
+
+
+async def read_digest_settings(
+    vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *, at: datetime
+) -> dict[str, Any] | None:
+    """The grant's digest settings, opened; None when digests are off."""
+    if purpose not in _DIGEST_PURPOSES:
+        raise ValueError(f"digest settings are not read for {purpose.value}")
+    record = await uow.digests.settings(grant.person_id)
+    if record is None:
+        return None
+    value = await vault.open(grant.person_id, record.sealed, table="digest_settings", row_id=grant.person_id)
+    await audit(uow, grant, purpose, action="read_digest_settings", subject="digest_settings", at=at)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class HeldAlertView:
+    id: str
+    thread_id: str
+    kind: str
+    text: str
+    held_at: datetime
+
+
+async def hold_alert(
+    vault: Vault,
+    uow: UnitOfWork,
+    grant: Grant,
+    thread: ThreadRecord,
+    *,
+    subject_key: str,
+    kind: str,
+    text: str,
+    release_after: datetime,
+    at: datetime,
+) -> bool:
+    """Keep an alert raised during quiet hours for the next digest instead of sending it.
+    False when the same fact is held already."""
+    _mine(grant, thread.person_id, "thread")
+    held_id = new_id("hld")
+    value = {"kind": kind, "text": text}
+    sealed = await vault.seal(thread.person_id, value, table="held_alerts", row_id=held_id)
+    return await uow.digests.hold(
+        HeldAlertRecord(
+            id=held_id,
+            person_id=thread.person_id,
+            thread_id=thread.id,
+            subject_key=subject_key,
+            sealed=sealed,
+            held_at=at,
+            release_after=release_after,
+        )
+    )
+
+
+async def release_held_alerts(
+    vault: Vault,
+    uow: UnitOfWork,
+    grant: Grant,
+    *,
+    held_before: datetime,
+    released_in: str,
+    at: datetime,
+    release_due: datetime | None = None,
+) -> list[HeldAlertView]:
+    """Take the grant's held alerts out of holding to put them in a digest, opened (purpose
+    deliver_update). Each is released once, also between processes; its sealed text is then
+    dropped, as the digest message carries it."""
+    rows = await uow.digests.held_pending(grant.person_id, held_before=held_before, release_due=release_due)
+    released = await uow.digests.release([r.id for r in rows], at=at, released_in=released_in)
+    views = []
+    for r in rows:
+        if r.id not in released or r.sealed is None:
+            continue
+        value = await vault.open(r.person_id, r.sealed, table="held_alerts", row_id=r.id)
+        views.append(HeldAlertView(id=r.id, thread_id=r.thread_id, kind=str(value["kind"]),
+                                   text=str(value["text"]), held_at=r.held_at))
+    if views:
+        await audit(uow, grant, Purpose.DELIVER_UPDATE, action="read_held_alerts",
+                    subject=f"held_alerts:{len(views)} {released_in}", at=at)
+    return views
+
+
+# --------------------------------------------------------------------------- bank dialogue
+
+
+async def read_message_by_subject(
+    vault: Vault,
+    uow: UnitOfWork,
+    grant: Grant,
+    purpose: Purpose,
+    thread: ThreadRecord,
+    subject_key: str,
+    *,
+    at: datetime,
+) -> MessageView | None:
+    """The thread's message about `subject_key` (e.g. a fraud prompt's card), or None."""
+    _mine(grant, thread.person_id, "thread")
+    record = await uow.threads.message_by_subject(thread.id, subject_key)
+    if record is None:
+        return None
+    view = await _open_message(vault, uow, record)
+    subject = f"thread:{thread.id} message:{record.id}"
+    await audit(uow, grant, purpose, action="read_message", subject=subject, at=at)
+    return view

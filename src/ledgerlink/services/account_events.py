@@ -47,3 +47,5 @@ def account_event(event_type: str, validate: Validate) -> Callable[[Apply], Appl
 
 
 # Feature modules register on import; each adds its own line here.
+import ledgerlink.services.declines  # noqa: E402, F401  (card.declined, message templates)
+from ledgerlink.services import prompts  # noqa: E402, F401  (fraud.alert)

@@ -10,14 +10,16 @@ Rules (table `alert_rules`, parameters sealed through `access`):
   per crossing) and the "Not helpful" counters per kind (nothing else is kept about feedback).
 
 Without rules: low balance below 50 on checking accounts, purchases above 500, deposits and
-fees on. Thresholds are amounts in each account's own currency.
+fees on. Thresholds are amounts in each account's own currency. Message templates (ADR 0014):
+declined cards and international purchases on (the `international` switch may keep a `home`
+country), online / card-not-present purchases off.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,6 +33,7 @@ from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.access import AccountView, AlertRule
 from ledgerlink.services.cards import account_label, text_card
+from ledgerlink.services.countries import country_name, currency_countries, find_country
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import put_card
 from ledgerlink.services.ports import UnitOfWork
@@ -40,8 +43,11 @@ log = structlog.get_logger(__name__)
 
 LOW, LARGE, DEPOSIT, FEE = "low_balance", "large_purchase", "deposit", "fee"
 MUTE, QUIET, STATE = "mute_merchant", "quiet_hours", "state"
-SWITCHES = (LOW, LARGE, DEPOSIT, FEE)
-KIND_WORDS = {LOW: "low balance", LARGE: "large purchase", DEPOSIT: "deposit", FEE: "fee"}
+DECLINED, ABROAD, ONLINE = "declined", "international", "online"  # message templates (ADR 0014)
+SWITCHES = (LOW, LARGE, DEPOSIT, FEE, DECLINED, ABROAD, ONLINE)
+KIND_WORDS = {LOW: "low balance", LARGE: "large purchase", DEPOSIT: "deposit", FEE: "fee",
+              DECLINED: "declined card", ABROAD: "international purchase", ONLINE: "online purchase"}
+DEFAULT_OFF = frozenset({ONLINE})  # everyday for most people: asked for, not assumed
 DEFAULT_LOW = Decimal("50")  # checking accounts only
 DEFAULT_LARGE = Decimal("500")
 MAX_AMOUNT = Decimal("1000000000")
@@ -53,6 +59,8 @@ class Alert:
     subject_key: str
     text: str
     tone: str
+    card: CardKind = CardKind.TEXT  # a richer card than text (a declined card)
+    extra: dict[str, Any] = field(default_factory=dict)  # that card's own fields
 
 
 # --------------------------------------------------------------------------- pure rules
@@ -76,7 +84,7 @@ def _switch(rules: list[AlertRule], kind: str) -> AlertRule | None:
 
 def enabled(rules: list[AlertRule], kind: str) -> bool:
     switch = _switch(rules, kind)
-    return switch is None or switch.enabled
+    return kind not in DEFAULT_OFF if switch is None else switch.enabled
 
 
 def threshold(rules: list[AlertRule], kind: str, account: AccountView) -> Decimal | None:
@@ -164,6 +172,37 @@ def transaction_alert(txn: Transaction, account: AccountView, rules: list[AlertR
     return None
 
 
+def home_countries(rules: list[AlertRule], currency: str, on: date) -> frozenset[str]:
+    """Where purchases are not international: the home country the person set, else every
+    country where the account's currency is legal tender (ADR 0014)."""
+    switch = _switch(rules, ABROAD)
+    home = None if switch is None else switch.params.get("home")
+    return frozenset({str(home)}) if home else currency_countries(currency, on)
+
+
+def card_alert(txn: Transaction, account: AccountView, rules: list[AlertRule]) -> Alert | None:
+    """An international or an online (card-not-present) purchase: at most one of the two per
+    purchase, the international one first. Muted merchants get neither."""
+    if txn.status is TransactionStatus.REMOVED or not txn.amount.is_negative() or is_fee(txn):
+        return None
+    if muted(rules, txn):
+        return None
+    label, who = account_label(account), txn.merchant or txn.descriptor
+    online = txn.card_present is False
+    country = txn.merchant_country
+    day = txn.booking_date or txn.created_at.date()
+    if country is not None and enabled(rules, ABROAD):
+        home = home_countries(rules, account.currency, day)
+        if home and country not in home:
+            how = " online" if online else ""
+            text = f"International purchase{how} on {label}: {who} in {country_name(country)}, {-txn.amount}."
+            return Alert(ABROAD, f"alert:abroad:{txn.id}", text, "warning")
+    if online and enabled(rules, ONLINE):
+        text = f"Online purchase on {label}: {who}, {-txn.amount} (card not present)."
+        return Alert(ONLINE, f"alert:online:{txn.id}", text, "info")
+    return None
+
+
 # --------------------------------------------------------------------------- delivery
 
 
@@ -172,12 +211,18 @@ async def _send(
 ) -> None:
     if await uow.threads.message_by_subject(thread.id, alert.subject_key) is not None:
         return  # once per fact: a later report of the same purchase never re-alerts
+    from ledgerlink.services import digests  # appended; header as is
+
+    if await digests.is_held(uow, thread.id, alert.subject_key):
+        return  # held in quiet hours: it reaches the person once, in the digest
     text, tone = alert.text, alert.tone
     quiet = next((r for r in rules if r.kind == QUIET and r.enabled), None)
-    # Fraud prompts (not built yet) must never be held.
+    # Fraud prompts never come through here (services/prompts.py), so they are never held.
     held = quiet is not None and in_quiet_hours(deps.clock.now(), quiet.params)
-    if held:
-        text, tone = f"Held for your digest (quiet hours). {text}", "info"
+    if quiet is not None and held:
+        await digests.hold(deps, uow, grant, thread, kind=alert.kind, text=text,
+                           subject_key=alert.subject_key, quiet=quiet.params)
+        return  # stored, not delivered: the next digest (or "While you were away") has it
     body = text_card(
         text,
         tone=tone,
@@ -186,8 +231,15 @@ async def _send(
             {"label": "Alert settings", "href": "/settings/alerts"},
         ],
     )
-    body.update({"alert": alert.kind, "held": held})
-    await put_card(deps, uow, grant, thread, CardKind.TEXT, body, subject_key=alert.subject_key)
+    body.update({**alert.extra, "alert": alert.kind, "held": held})
+    await put_card(deps, uow, grant, thread, alert.card, body, subject_key=alert.subject_key)
+
+
+async def send(
+    deps: Deps, uow: UnitOfWork, grant: Grant, thread: Any, alert: Alert, rules: list[AlertRule]
+) -> None:
+    """Send an alert decided elsewhere (a declined card), once per subject, quiet hours kept."""
+    await _send(deps, uow, grant, thread, alert, rules)
 
 
 async def evaluate_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str) -> None:
@@ -210,6 +262,9 @@ async def evaluate_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, t
     alert = transaction_alert(txn, view, rules)
     if alert is not None:
         await _send(deps, uow, grant, thread, alert, rules)
+    card = card_alert(txn, view, rules)  # international / online: their own facts
+    if card is not None:
+        await _send(deps, uow, grant, thread, card, rules)
 
 
 async def evaluate_balance(deps: Deps, uow: UnitOfWork, *, person_id: str, account_id: str) -> None:
@@ -290,6 +345,13 @@ class Overview:
         return None if rule is None else rule.params
 
     @property
+    def home(self) -> str | None:
+        """The home country the person set for international purchases (None: from currency)."""
+        switch = _switch(self.rules, ABROAD)
+        home = None if switch is None else switch.params.get("home")
+        return str(home) if home else None
+
+    @property
     def low_all(self) -> Decimal | None:
         switch = _switch(self.rules, LOW)
         return (
@@ -309,6 +371,10 @@ class Overview:
         out.append("Large purchases: " + ("off" if self.large is None else f"above {self.large}"))
         out.append(f"Deposits: {'on' if self.on(DEPOSIT) else 'off'}")
         out.append(f"Fees: {'on' if self.on(FEE) else 'off'}")
+        out.append(f"Declined cards: {'on' if self.on(DECLINED) else 'off'}")
+        home = f" (home: {country_name(self.home)})" if self.home else ""
+        out.append(f"International purchases: {'on' + home if self.on(ABROAD) else 'off'}")
+        out.append(f"Online purchases: {'on' if self.on(ONLINE) else 'off'}")
         if self.muted:
             out.append("Muted merchants: " + ", ".join(str(r.params["merchant"]) for r in self.muted))
         if self.quiet:
@@ -439,6 +505,21 @@ async def set_quiet_hours(deps: Deps, grant: Grant, *, start: str, end: str, utc
     if not -12 <= values["utc_offset"] <= 14:
         raise InvalidInput("The UTC offset goes from -12 to +14.", code="bad_quiet_hours")
     await _change(deps, grant, QUIET, params=values, on=True)
+
+
+async def set_home_country(deps: Deps, grant: Grant, text: str) -> str | None:
+    """The person's home country for international-purchase alerts ("DE", "Germany"); an
+    empty text goes back to the account currency's countries. Returns the code kept."""
+    code = None
+    if text.strip():
+        code = find_country(text)
+        if code is None:
+            raise InvalidInput(
+                "Enter a country as a two-letter code or a name, such as DE or Germany.",
+                code="bad_country",
+            )
+    await _change(deps, grant, ABROAD, params={"home": code})
+    return code
 
 
 async def record_feedback(deps: Deps, grant: Grant, kind: str) -> None:

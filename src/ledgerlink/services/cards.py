@@ -7,6 +7,7 @@ from typing import Any
 from ledgerlink.domain.banking import Transaction, TransactionStatus
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.services.access import AccountView
+from ledgerlink.services.countries import country_name, currency_countries
 
 # A small MCC -> category table; a fuller taxonomy arrives with spending questions.
 _MCC_CATEGORIES: dict[str, str] = {
@@ -19,7 +20,7 @@ _MCC_CATEGORIES: dict[str, str] = {
     "5912": "Pharmacy", "5977": "Beauty", "4900": "Utilities", "6011": "Cash",
     "3058": "Travel", "3509": "Travel", "4511": "Travel", "7011": "Travel",
     "5651": "Clothing", "5691": "Clothing", "7832": "Entertainment", "5945": "Shopping",
-    "8011": "Health", "6300": "Insurance",
+    "8011": "Health", "6300": "Insurance", "4112": "Travel", "4722": "Travel",
 }  # fmt: skip
 
 
@@ -58,6 +59,20 @@ def transaction_card(txn: Transaction, account: AccountView) -> dict[str, Any]:
         "mcc": txn.mcc,
         "booking_date": None if txn.booking_date is None else txn.booking_date.isoformat(),
         "history": list(txn.history),
+        **card_use(txn, account),
+    }
+
+
+def card_use(txn: Transaction, account: AccountView) -> dict[str, Any]:
+    """Where and how the card was used, as the transaction card shows it (message templates):
+    the merchant's country is named when the account's currency is not legal tender there."""
+    country = txn.merchant_country
+    day = txn.booking_date or txn.created_at.date()
+    abroad = country is not None and country not in currency_countries(account.currency, day)
+    return {
+        "merchant_country": country,
+        "country_name": country_name(country) if abroad and country else None,
+        "card_present": txn.card_present,
     }
 
 
@@ -78,7 +93,8 @@ def plain_text(kind: CardKind, body: dict[str, Any]) -> str:
     """The fallback rendering for text-only channels (and screen readers)."""
     if kind is CardKind.TRANSACTION:
         status = _STATUS_WORDS.get(body["status"], body["status"])
-        return f"{status}: {body['merchant']} {body['amount']} {body['currency']} ({body['account']})"
+        line = f"{status}: {body['merchant']} {body['amount']} {body['currency']} ({body['account']})"
+        return line + _card_use_text(body)
     if kind is CardKind.BALANCE:
         if body["current"] is None:
             return f"{body['account']}: balance not available yet"
@@ -86,7 +102,19 @@ def plain_text(kind: CardKind, body: dict[str, Any]) -> str:
         if body.get("available") is not None:
             line += f", available {body['available']} {body['currency']}"
         return line
+    if kind is CardKind.DIGEST:
+        return digest_text(body)
+    if kind is CardKind.FRAUD and "merchant" in body:  # Matrix channel: the prompt in words
+        return (f"{body.get('title', 'Was this you?')} {body['merchant']} {body['amount']} "
+                f"{body['currency']} ({body['account']}): {body.get('reason', 'unusual activity')}")
     return str(body.get("text", ""))
+
+
+def _card_use_text(body: dict[str, Any]) -> str:
+    where = [f"in {body['country_name']}"] if body.get("country_name") else []
+    if body.get("card_present") is False:
+        where.append("online")
+    return f", {' '.join(where)}" if where else ""
 
 
 # --------------------------------------------------------------------------- notification previews
@@ -101,6 +129,9 @@ def preview_text(kind: CardKind, body: dict[str, Any], level: str) -> str:
     cut down to what the person chose to show there. An unknown level shows the least."""
     if level == "full":
         return plain_text(kind, body)
+    if kind is CardKind.DIGEST:  # names amounts and merchants: only what it is, below full
+        what = DIGEST_PREVIEWS.get(str(body.get("digest", "")), MINIMAL_PREVIEW)
+        return MINIMAL_PREVIEW if level == "minimal" else what
     if kind is CardKind.TRANSACTION and level in ("amount_hidden", "merchant_hidden"):
         status = _STATUS_WORDS.get(body["status"], body["status"])
         if level == "amount_hidden":
@@ -110,7 +141,57 @@ def preview_text(kind: CardKind, body: dict[str, Any], level: str) -> str:
         return plain_text(kind, body)  # a balance names no merchant
     if kind is CardKind.BALANCE and level == "amount_hidden":
         return f"{body['account']}: balance updated"
-    if kind in (CardKind.TRANSACTION, CardKind.BALANCE):
+    if kind is CardKind.DECLINED and level in ("amount_hidden", "merchant_hidden"):  # message templates
+        what = body["merchant"] if level == "amount_hidden" else f"{body['amount']} {body['currency']}"
+        return f"Card declined: {what} ({body['account']})"
+    if kind in (CardKind.TRANSACTION, CardKind.BALANCE, CardKind.DECLINED):
         return MINIMAL_PREVIEW
     # Free text (answers to questions, notices) may quote amounts or merchants: never previewed.
     return MESSAGE_PREVIEW
+
+
+# --------------------------------------------------------------------------- digests
+
+DIGEST_PREVIEWS = {
+    "daily": "Your daily digest is ready",
+    "weekly": "Your weekly digest is ready",
+    "away": "Alerts held during your quiet hours are ready",
+}
+
+
+def _purchases(n: int) -> str:
+    return f"{n} purchase{'' if n == 1 else 's'}"
+
+
+def digest_text(body: dict[str, Any]) -> str:
+    """A digest (services/digest_body.py) as plain text, one fact per line."""
+    lines = [f"{body.get('title', 'Digest')}, {body.get('period', {}).get('label', '')}"]
+    for c in body.get("currencies") or []:
+        cur = c["currency"]
+        if c["purchases"]:
+            cats = ", ".join(f"{x['name']} {x['amount']}" for x in c["categories"])
+            lines.append(f"Spent {c['spent']} {cur} in {_purchases(c['purchases'])}: {cats}")
+            largest = ", ".join(f"{x['merchant']} {x['amount']} {cur}" for x in c["largest"])
+            lines.append(f"Largest: {largest}")
+        if c["deposit_count"]:
+            lines.append(f"Deposits: +{c['deposited']} {cur} in {c['deposit_count']}: "
+                         + ", ".join(f"{x['merchant']} {x['amount']}" for x in c["deposits"]))
+        if c.get("refunds"):
+            lines.append(f"Refunds: +{c['refunds']} {cur} (not subtracted from spending)")
+    if body.get("digest") != "away" and not body.get("currencies"):
+        lines.append("No purchases or deposits.")
+    balances = body.get("balances") or []
+    if balances:
+        shown = [
+            f"{b['account']} not available" if b["current"] is None
+            else f"{b['account']} {b['current']} {b['currency']}"
+            for b in balances
+        ]
+        lines.append("Balances: " + "; ".join(shown))
+    held = body.get("held") or []
+    if held:
+        lines.append(f"Held during quiet hours ({len(held)}):")
+        lines.extend(f"• {h['bank']}: {h['text']}" if h.get("bank") else f"• {h['text']}" for h in held)
+    elif body.get("digest") != "away":
+        lines.append("No alerts were held.")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -24,6 +25,7 @@ from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.cards import preview_text
 from ledgerlink.services.deps import Deps
+from ledgerlink.services.matrix_channel import parse_mxid  # Matrix channel
 from ledgerlink.services.messenger import ensure_system_thread, post_text
 from ledgerlink.services.ports import (
     Channel,
@@ -31,6 +33,7 @@ from ledgerlink.services.ports import (
     ChannelRecord,
     OutboundMessage,
     SendResult,
+    ThreadRecord,
 )
 from ledgerlink.services.worker import WakeableWorker
 
@@ -41,6 +44,7 @@ __all__ = [
     "ChannelSummary",
     "ChannelWorker",
     "add_email",
+    "add_matrix",
     "add_webhook",
     "next_attempt",
     "on_message_stored",
@@ -184,6 +188,8 @@ class ChannelWorker(WakeableWorker):
             person = await uow.persons.get(row.person_id)
             if channel is None or channel.status != "active":
                 return "done"
+            # Matrix channel: the thread's title names its room.
+            thread = None if row.thread_id is None else await uow.threads.get(row.thread_id)
             if person is None or row.thread_id is None:
                 views = []
             else:
@@ -207,6 +213,7 @@ class ChannelWorker(WakeableWorker):
             thread_id=view.thread_id, message_id=view.id, seq=view.seq, rev=view.rev,
             kind=view.kind.value, text=preview_text(view.kind, view.body, person.disclosure),
             thread_url=f"{deps.public_url}/threads/{view.thread_id}", at=now,
+            **_chat_fields(view.body, channel, thread),  # Matrix channel
         )
         try:
             result = await self._adapters[channel.kind].send(config=config, message=message)
@@ -218,8 +225,8 @@ class ChannelWorker(WakeableWorker):
     async def _record(self, row: ChannelDeliveryRecord, result: SendResult, *, now: datetime,
                       channel: ChannelRecord | None = None) -> str:
         deps = self._deps
-        if result.outcome != "superseded":
-            row.attempts += 1  # a superseded revision was never tried
+        if result.outcome not in ("superseded", "skipped"):
+            row.attempts += 1  # a superseded (or deliberately skipped) revision was never tried
         row.updated_at = now
         row.last_status_code = result.status_code
         row.last_error = None if result.error is None else result.error[:64]
@@ -231,8 +238,8 @@ class ChannelWorker(WakeableWorker):
                                retry_after=result.retry_after, rng=self._rng)
             row.status, row.next_attempt_at = ("pending", due) if due else ("gave_up", None)
             outcome = "wait" if due else "done"
-        elif result.outcome == "superseded":
-            row.status, row.next_attempt_at = "superseded", None
+        elif result.outcome in ("superseded", "skipped"):
+            row.status, row.next_attempt_at = result.outcome, None
         else:
             row.status, row.next_attempt_at = "failed", None
             outcome = "gone" if result.outcome == "gone" else "done"
@@ -329,10 +336,47 @@ async def overview(deps: Deps, grant: Grant) -> list[ChannelSummary]:
                                                     channels, at=deps.clock.now())
         summaries = [
             ChannelSummary(id=c.id, kind=c.kind,
-                           target=configs[c.id].get("url") or configs[c.id].get("address", ""),
+                           target=_target(configs[c.id]),
                            status=c.status, disabled_reason=c.disabled_reason,
                            deliveries=await uow.channels.recent_deliveries(c.id, limit=5))
             for c in channels
         ]
         await uow.commit()
     return summaries
+
+
+# --------------------------------------------------------------------------- Matrix channel
+
+
+def _chat_fields(body: dict[str, Any], channel: ChannelRecord, thread: ThreadRecord | None) -> dict[str, Any]:
+    """What a chat channel (Matrix) shows besides the preview: who wrote it, whether a bank's
+    signature was checked, and the quick replies of a prompt that is still open."""
+    status = body.get("prompt_status")
+    replies = body.get("quick_replies") if status in (None, "open") else None
+    return {
+        "channel_id": channel.id,
+        "person_id": channel.person_id,
+        "thread_title": "" if thread is None else thread.title,
+        "author": str(body.get("from") or ""),
+        "verified": body.get("verified") is True,
+        "quick_replies": tuple(
+            (str(r["id"]), str(r["label"])) for r in (replies or [])
+            if isinstance(r, dict) and "id" in r and "label" in r
+        ),
+        "prompt_status": status if isinstance(status, str) else None,
+    }
+
+
+def _target(config: dict[str, Any]) -> str:
+    """What the settings page shows of a channel: its URL, address or Matrix ID."""
+    return str(config.get("url") or config.get("address") or config.get("mxid") or "")
+
+
+async def add_matrix(deps: Deps, grant: Grant, *, mxid: str, enabled: bool, bot: str | None = None) -> str:
+    """A Matrix ID to receive updates in direct rooms from the bot (one room per thread)."""
+    if not enabled:
+        raise InvalidInput("Matrix is not set up on this server", code="matrix_unavailable")
+    user_id = parse_mxid(mxid)
+    if bot is not None and user_id == bot:
+        raise InvalidInput("that is the bot's own Matrix ID: give yours", code="bad_matrix_id")
+    return await _add(deps, grant, "matrix", {"mxid": user_id})

@@ -57,14 +57,25 @@ def normalise(text: str) -> str:
 
 
 async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> None:
-    """Store the person's message in their thread, then answer it there."""
+    """Store the person's message in their thread, then answer it there. In a linked bank's
+    thread, text that is no command goes to the bank's customer service instead."""
     text = text.strip()
     if not text:
         raise InvalidInput("the message is empty", code="empty_message")
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"the message is longer than {MAX_TEXT} characters", code="message_too_long")
+    said = normalise(text)
+    matched = next(((c, m) for c in _COMMANDS if (m := c.pattern.fullmatch(said))), None)
     async with deps.uow() as uow:
         thread = await access.read_thread(uow, grant, thread_id)
+        if matched is None:
+            # Bank dialogue: in a bank thread, what is no command goes to the bank's service.
+            from ledgerlink.services import bank_dialogue
+
+            if await bank_dialogue.wants_bank(uow, thread):
+                await bank_dialogue.send_to_bank(deps, uow, grant, thread, text)
+                await deps.commit_and_publish(uow)
+                return
         record = await access.put_message(
             deps.vault, uow, grant, thread, kind=CardKind.TEXT,
             body={"text": text, "from": "person", "tone": "info", "actions": []}, at=deps.clock.now(),
@@ -76,12 +87,8 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
             )
         )
         await deps.commit_and_publish(uow)
-    said = normalise(text)
-    for cmd in _COMMANDS:
-        match = cmd.pattern.fullmatch(said)
-        if match:
-            reply, actions = await cmd.handler(deps, grant, thread, match)
-            break
+    if matched is not None:
+        reply, actions = await matched[0].handler(deps, grant, thread, matched[1])
     else:
         reply, actions = _help(thread)
     async with deps.uow() as uow:
@@ -91,6 +98,7 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
 
 def _help(thread: ThreadRecord) -> Reply:
     lines = [f"• {c.example}" for c in _COMMANDS]
+    lines.append("Anything else you write in a bank's thread goes to that bank's customer service.")
     intro = (
         "I did not understand that. You can ask:"
         if thread.kind != ThreadKind.SYSTEM.value
@@ -229,7 +237,16 @@ ALERT_LARGE = (r"(?:tell|alert|notify|warn) me (?:about|of|when i make|if i make
 ALERT_MUTE = r"(?P<op>mute|unmute) (?P<merchant>.+)"
 ALERT_LIST = r"(?:show |list )?(?:my )?alerts?(?: rules| settings)?"
 ALERT_TOGGLE = (r"(?P<op>stop|turn off|disable|no more|start|turn on|enable) "
-                r"(?P<kind>deposit|fee|large purchase|low balance)s? alerts?")
+                r"(?P<kind>deposit|fee|large purchase|low balance"
+                r"|declined card|card declined|declined|decline|international purchase|international"
+                r"|foreign purchase|foreign|online purchase|online|card-not-present|card not present)"
+                r"s? alerts?")
+# Other ways to name the message-template kinds: word -> alerts.KIND_WORDS value.
+_TOGGLE_WORDS = {"declined": "declined card", "decline": "declined card", "card declined": "declined card",
+                 "international": "international purchase", "foreign": "international purchase",
+                 "foreign purchase": "international purchase", "online": "online purchase",
+                 "card-not-present": "online purchase", "card not present": "online purchase"}
+ALERT_HOME = (r"(?:set )?(?:my )?home country(?: is| to|:)? (?P<country>[a-z][a-z .,'()-]{1,79})")
 _ACCOUNT_WORDS = {"checking": "checking", "savings": "savings", "credit": "credit_card",
                   "card": "credit_card"}
 _SETTINGS_ACTION = [{"label": "Alert settings", "href": "/settings/alerts"}]
@@ -287,10 +304,26 @@ async def _alert_list(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.
 async def _alert_toggle(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
     from ledgerlink.services import alerts  # appended; header as is
 
-    kind = {words: kind for kind, words in alerts.KIND_WORDS.items()}[match["kind"]]
+    words = _TOGGLE_WORDS.get(match["kind"], match["kind"])
+    kind = {words: kind for kind, words in alerts.KIND_WORDS.items()}[words]
     on = match["op"] in ("start", "turn on", "enable")
     await alerts.set_enabled(deps, grant, kind, on)
-    return f"{match['kind'].capitalize()} alerts are {'on' if on else 'off'}.", _SETTINGS_ACTION
+    return f"{words.capitalize()} alerts are {'on' if on else 'off'}.", _SETTINGS_ACTION
+
+
+async def _alert_home(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    """The home country of international-purchase alerts (message templates)."""
+    from ledgerlink.services import alerts  # appended; header as is
+    from ledgerlink.services.countries import country_name
+
+    said = match["country"].strip()
+    if said in ("none", "reset", "auto", "automatic", "default"):
+        await alerts.set_home_country(deps, grant, "")
+        return ("Done: purchases in a country that does not use your account's currency count as "
+                "international.", _SETTINGS_ACTION)
+    code = await alerts.set_home_country(deps, grant, said)
+    assert code is not None
+    return f"Done: purchases outside {country_name(code)} count as international.", _SETTINGS_ACTION
 
 
 def _explaining(handler: Handler) -> Handler:
@@ -310,7 +343,26 @@ command("alert large purchase", "tell me about purchases over 300", ALERT_LARGE)
 command("alert mute", "mute starbucks", ALERT_MUTE)(_explaining(_alert_mute))
 command("alert list", "my alerts", ALERT_LIST)(_alert_list)
 command("alert toggle", "stop deposit alerts", ALERT_TOGGLE)(_explaining(_alert_toggle))
+command("alert home country", "my home country is Germany", ALERT_HOME)(_explaining(_alert_home))
 # "...balance drops below 250" and "purchases over 300" would otherwise be taken by the
 # balance and spending commands registered above: alert phrases are tried right after help.
 _alerts_first = [c for c in _COMMANDS if c.name.startswith("alert ")]
 _COMMANDS[:] = _COMMANDS[:1] + _alerts_first + [c for c in _COMMANDS[1:] if c not in _alerts_first]
+
+
+# --------------------------------------------------------------------------- digests
+
+
+async def _digest(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    from ledgerlink.services import digests  # appended; header as is
+
+    return await digests.chat(deps, grant, match.string), [
+        {"label": "Digest settings", "href": "/settings/alerts#digest"}
+    ]
+
+
+command("digest", "send me a daily digest at 8", r".*\bdigests?\b.*")(_explaining(_digest))
+# "a daily digest with my balance" would otherwise be taken by the balance command: any line
+# naming a digest is about digests, tried right after help.
+_digest_first = [c for c in _COMMANDS if c.name == "digest"]
+_COMMANDS[:] = _COMMANDS[:1] + _digest_first + [c for c in _COMMANDS[1:] if c not in _digest_first]

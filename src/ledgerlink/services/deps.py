@@ -12,6 +12,7 @@ from ledgerlink.services.ports import (
     BankDirectory,
     DpMechanism,
     EventBus,
+    PartnerSigning,
     PasswordHasher,
     ReceiptSigner,
     SignatureVerifier,
@@ -36,6 +37,7 @@ class Deps:
     link_duration_days: int = 90
     receipts_jws: ReceiptSigner | None = None  # signs consent receipts (None: none issued)
     dp: DpMechanism | None = None  # differentially private aggregates (None: refused with 503)
+    partner_jws: PartnerSigning | None = None  # signed requests to banks / bank messages (bank dialogue)
     # Per-link locks for work that must be single-flight in this process (token refresh).
     link_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 

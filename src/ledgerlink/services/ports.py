@@ -106,6 +106,14 @@ class BankUnavailable(BankError):
     code = "bank_unavailable"
 
 
+class BankRefused(BankError):
+    """The bank answered a request with a final 4xx problem; `code` is the bank's own code
+    (e.g. alert_already_answered). Retrying would get the same answer."""
+
+    code = "bank_refused"
+    status = 502
+
+
 class BankAuthError(BankError):
     """The bank refused our credentials or token (revoked consent, bad code, bad verifier)."""
 
@@ -184,6 +192,14 @@ class BankConnector(Protocol):
         subscription id."""
         ...
 
+    async def post_signed(
+        self, *, access_token: str, path: str, token: str, idempotency_key: str
+    ) -> dict[str, Any]:
+        """POST a signed request (compact JWS body, docs/bank-dialogue.md) to `path` under the
+        bank's issuer. Returns the bank's JSON answer; raises BankUnavailable (retry),
+        BankAuthError (token refused) or BankRefused (final 4xx, the bank's code kept)."""
+        ...
+
 
 class BankDirectory(Protocol):
     def connector(self, partner_id: str) -> BankConnector: ...
@@ -214,6 +230,8 @@ class PartnerRecord:
     webhook_secrets: list[str]
     created_at: datetime
     api_key_hash: str | None = None
+    issuer: str | None = None  # the bank's issuer URL (the `iss` of what it signs)
+    jwks: dict[str, Any] | None = None  # the bank's public signing keys (docs/bank-dialogue.md)
 
 
 @dataclass(slots=True)
@@ -675,6 +693,14 @@ class OutboundMessage:
     text: str  # already cut to the person's disclosure level
     thread_url: str
     at: datetime
+    # Matrix channel (ADR 0012): what a chat channel needs besides the preview text.
+    channel_id: str = ""
+    person_id: str = ""
+    thread_title: str = ""  # the room's name: "Sandbox Bank", "Ledgerlink"
+    author: str = ""  # the card's "from": person | bank | "" (ledgerlink)
+    verified: bool = False  # a bank message whose signature was checked
+    quick_replies: tuple[tuple[str, str], ...] = ()  # (reply id, label), while the prompt is open
+    prompt_status: str | None = None  # open | answered | expired, for prompt cards
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,6 +731,11 @@ class SendResult:
     def superseded(cls) -> SendResult:
         """Not sent: the message was edited again before this revision went out."""
         return cls("superseded")
+
+    @classmethod
+    def skipped(cls, reason: str) -> SendResult:
+        """Not sent, on purpose: e.g. the person's own words are not echoed to Matrix."""
+        return cls("skipped", error=reason)
 
 
 class Channel(Protocol):
@@ -758,6 +789,13 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     alert_rules: AlertRuleRepository
     channels: ChannelRepository
+    prompts: PromptRepository  # bank dialogue
+    bank_outbox: BankOutboxRepository  # bank dialogue
+    bank_messages: BankMessageRepository  # bank dialogue
+    reads: ThreadReadRepository  # read state
+    digests: DigestRepository  # digests and held alerts
+    matrix: MatrixRepository  # Matrix channel
+    link_health: LinkHealthRepository  # connection health (message templates)
     events: list[Event]
 
     async def __aenter__(self) -> UnitOfWork: ...
@@ -783,4 +821,338 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self, *, priority: bool = False, readonly: bool = False) -> UnitOfWork:
         """A new unit of work. `priority` jumps the queue for the single writer (ingest);
         `readonly` work never waits for writers and must not write."""
+        ...
+
+
+# --------------------------------------------------------------------------- bank dialogue
+# Fraud prompts, signed requests to banks and signed messages from them (docs/bank-dialogue.md).
+
+
+class BankSignatureInvalid(DomainError):
+    """A message said to come from a bank did not verify against its registered keys."""
+
+    code = "bank_signature_invalid"
+    status = 401
+
+
+class PartnerSigning(Protocol):
+    """Compact JWS (EdDSA) between the platform and its bank partners."""
+
+    def sign_request(self, claims: Mapping[str, Any]) -> str:
+        """A request to a bank, signed with the platform key (typ ledgerlink-request+jwt)."""
+        ...
+
+    def verify_bank_message(
+        self, token: str, jwks: Mapping[str, Any], *, issuer: str, audience: str, now: datetime
+    ) -> dict[str, Any]:
+        """The claims of a bank message (typ bank-message+jwt) signed by a key of `jwks`, with
+        matching iss and aud, valid at `now`; else BankSignatureInvalid saying what failed."""
+        ...
+
+
+@dataclass(slots=True)
+class PromptRecord:
+    id: str
+    person_id: str
+    thread_id: str
+    link_id: str
+    partner_id: str
+    account_id: str
+    bank_ref: str
+    kind: str  # fraud
+    message_id: str
+    status: str  # open | answered | expired
+    reply_ids: str  # comma-separated
+    expires_at: datetime
+    created_at: datetime
+    reminder_message_id: str | None = None
+    answer: str | None = None
+    answered_via: str | None = None
+    answered_at: datetime | None = None
+    remind_at: datetime | None = None
+    reminded_at: datetime | None = None
+
+
+class PromptRepository(Protocol):
+    async def add(self, prompt: PromptRecord) -> bool:
+        """Insert; False (nothing written) if the bank's (partner, ref) is already there."""
+        ...
+
+    async def get(self, prompt_id: str) -> PromptRecord | None: ...
+    async def by_message(self, message_id: str) -> PromptRecord | None:
+        """The prompt whose card or reminder is this message."""
+        ...
+
+    async def by_ref(self, partner_id: str, bank_ref: str) -> PromptRecord | None: ...
+    async def open_in_thread(self, thread_id: str) -> list[PromptRecord]:
+        """Open prompts of the thread, newest first."""
+        ...
+
+    async def answer(self, prompt_id: str, *, answer: str, via: str, at: datetime) -> bool:
+        """Open -> answered; False if it was not open any more (a concurrent answer won)."""
+        ...
+
+    async def expire(self, prompt_id: str) -> bool:
+        """Open -> expired; False if it was not open any more."""
+        ...
+
+    async def reminded(self, prompt_id: str, *, reminder_message_id: str, at: datetime) -> bool:
+        """Record the one reminder; False if it was already reminded or is not open."""
+        ...
+
+    async def due(self, now: datetime, *, limit: int = 100) -> list[PromptRecord]:
+        """Open prompts whose reminder or expiry is due at `now`."""
+        ...
+
+
+@dataclass(slots=True)
+class BankOutboxRecord:
+    id: str  # also the request's jti and Idempotency-Key
+    person_id: str
+    link_id: str
+    partner_id: str
+    kind: str  # fraud_answer | service_message
+    ref: str  # prompt id | the person's message id
+    status: str  # pending | sent | refused | gave_up
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    last_status_code: int | None = None
+    last_error: str | None = None
+    outcome: str | None = None
+
+
+class BankOutboxRepository(Protocol):
+    async def add(self, row: BankOutboxRecord) -> bool:
+        """Insert; False if (kind, ref) is already there."""
+        ...
+
+    async def get(self, row_id: str) -> BankOutboxRecord | None: ...
+    async def for_ref(self, kind: str, ref: str) -> BankOutboxRecord | None: ...
+    async def due(self, now: datetime, *, limit: int = 100) -> list[BankOutboxRecord]:
+        """Pending rows due at `now`, oldest first."""
+        ...
+
+    async def next_due(self) -> datetime | None: ...
+    async def update(self, row: BankOutboxRecord) -> None: ...
+
+
+class BankMessageRepository(Protocol):
+    async def add(
+        self, *, partner_id: str, bank_message_id: str, person_id: str, message_id: str, at: datetime
+    ) -> bool:
+        """Record a message a bank posted; False if its id was seen already."""
+        ...
+
+    async def get(self, partner_id: str, bank_message_id: str) -> str | None:
+        """The platform message id stored for the bank's message id."""
+        ...
+
+
+# --------------------------------------------------------------------------- read state, digests
+
+
+class ThreadReadRepository(Protocol):
+    """How far the person has read each thread: ids and counters only (owner: read state)."""
+
+    async def advance(self, person_id: str, thread_id: str, seq: int, *, at: datetime) -> int | None:
+        """Raise the thread's last read seq to `seq`, never lower it (atomic, also between
+        processes). The new value, or None when it was already at or past `seq`."""
+        ...
+
+    async def last_read(self, person_id: str, thread_id: str) -> int:
+        """The last read seq of the thread (0 when never opened)."""
+        ...
+
+    async def for_person(self, person_id: str) -> dict[str, int]:
+        """Thread id -> last read seq, for the threads the person has opened."""
+        ...
+
+
+@dataclass(slots=True)
+class DigestSettingsRecord:
+    person_id: str
+    sealed: bytes  # JSON: frequency, hour, weekday, utc_offset
+    next_due_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class HeldAlertRecord:
+    id: str
+    person_id: str
+    thread_id: str
+    subject_key: str
+    sealed: bytes | None  # JSON: kind, text; None once released
+    held_at: datetime
+    release_after: datetime  # the end of the quiet hours it was held in
+    released_at: datetime | None = None
+    released_in: str | None = None
+
+
+class DigestRepository(Protocol):
+    """Digest settings, the periods sent, and alerts held during quiet hours (owner: digests)."""
+
+    async def settings(self, person_id: str) -> DigestSettingsRecord | None: ...
+    async def put_settings(self, record: DigestSettingsRecord) -> None:
+        """Insert or replace the person's settings."""
+        ...
+
+    async def delete_settings(self, person_id: str) -> bool: ...
+    async def set_next_due(self, person_id: str, at: datetime) -> None: ...
+    async def due(self, now: datetime, *, limit: int = 500) -> list[str]:
+        """Persons whose next digest is due at `now`."""
+        ...
+
+    async def claim_period(self, *, digest_id: str, person_id: str, period_key: str, at: datetime) -> bool:
+        """Record that the period's digest is being sent; False (nothing written) when it was
+        already. On PostgreSQL a concurrent claim of the same period waits for the first to
+        commit or roll back."""
+        ...
+
+    async def hold(self, record: HeldAlertRecord) -> bool:
+        """Store a held alert; False (nothing written) if its subject is held already."""
+        ...
+
+    async def is_held(self, thread_id: str, subject_key: str) -> bool: ...
+    async def held_pending(
+        self, person_id: str, *, held_before: datetime, release_due: datetime | None = None
+    ) -> list[HeldAlertRecord]:
+        """The person's unreleased held alerts held before `held_before` (and, with
+        `release_due`, whose quiet hours ended by then), oldest first."""
+        ...
+
+    async def release(self, ids: Sequence[str], *, at: datetime, released_in: str) -> set[str]:
+        """Mark released (and drop their sealed text) the rows of `ids` not released yet;
+        returns the ids this call released, so two processes never release one twice."""
+        ...
+
+    async def away_due(self, now: datetime, *, limit: int = 500) -> list[str]:
+        """Persons without digest settings who have held alerts whose quiet hours ended."""
+        ...
+
+
+# --------------------------------------------------------------------------- Matrix channel
+# A bot account on a Matrix homeserver (ADR 0012). The client port is the only way services
+# reach Matrix; the adapter (matrix-nio) lives in adapters/channels/matrix.py.
+
+
+class MatrixError(Exception):
+    """A homeserver problem. `retryable`: unreachable, 5xx, rate limited (with the wait the
+    server asked for); else refused (4xx). `code` is the Matrix errcode or the error's kind,
+    never anything the person wrote."""
+
+    def __init__(self, code: str, *, retryable: bool, retry_after: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixInboundEvent:
+    """A timeline event of a room the bot is in: `content` is the raw event content."""
+
+    room_id: str
+    event_id: str
+    sender: str
+    type: str  # m.room.message | m.reaction | ...
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixSyncBatch:
+    next_batch: str
+    events: list[MatrixInboundEvent]
+
+
+class MatrixClient(Protocol):
+    """The bot's side of the client-server API. Every method raises `MatrixError`."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    async def create_direct_room(self, *, name: str, invite: str) -> str:
+        """A new private direct room named `name` with `invite` invited; its room id."""
+        ...
+
+    async def send(self, room_id: str, event_type: str, content: dict[str, Any], *, txn_id: str) -> str:
+        """Send an event; the same `txn_id` again returns the first event's id (the homeserver
+        dedupes it), so a retry after a crash never posts twice."""
+        ...
+
+    async def sync(self, *, since: str | None, timeout_ms: int) -> MatrixSyncBatch:
+        """Timeline events (messages, reactions) of joined rooms after `since`, oldest first."""
+        ...
+
+    async def leave(self, room_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixRoomRecord:
+    room_id: str
+    channel_id: str
+    person_id: str
+    thread_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixEventRecord:
+    """The first Matrix event of a message in a channel: later revisions edit it."""
+
+    channel_id: str
+    message_id: str
+    person_id: str
+    room_id: str
+    event_id: str
+    delivery_id: str
+    created_at: datetime
+
+
+class MatrixRepository(Protocol):
+    async def room_for(self, channel_id: str, thread_id: str) -> MatrixRoomRecord | None: ...
+    async def room(self, room_id: str) -> MatrixRoomRecord | None: ...
+    async def rooms_of_person(self, person_id: str) -> list[MatrixRoomRecord]: ...
+    async def add_room(self, room: MatrixRoomRecord) -> None: ...
+    async def first_event(self, channel_id: str, message_id: str) -> MatrixEventRecord | None: ...
+    async def event_by_id(self, room_id: str, event_id: str) -> MatrixEventRecord | None: ...
+    async def add_event(self, event: MatrixEventRecord) -> None: ...
+    async def handled(self, event_id: str) -> bool:
+        """Whether this inbound event was handled already."""
+        ...
+
+    async def mark_handled(self, event_id: str, *, person_id: str, room_id: str, at: datetime) -> bool:
+        """Record an inbound event as handled; False (nothing written) if it was already."""
+        ...
+
+    async def sync_token(self, user_id: str) -> str | None: ...
+    async def save_sync_token(self, user_id: str, token: str, *, at: datetime) -> None: ...
+
+
+# --------------------------------------------------------------------------- connection health
+# Whether a link's syncs are failing, and the "needs your attention" episode (message templates).
+
+
+@dataclass(slots=True)
+class LinkHealthRecord:
+    link_id: str
+    person_id: str
+    failing_since: datetime | None  # the first failed sync of the current run; None: healthy
+    failures: int  # failed syncs in a row
+    last_error: str | None  # the last failure's error code (a code, never a message)
+    attention_at: datetime | None  # when the open episode's card was posted; None: no episode
+    episodes: int  # episodes so far (numbers the cards' subjects)
+    updated_at: datetime
+
+
+class LinkHealthRepository(Protocol):
+    async def get(self, link_id: str) -> LinkHealthRecord | None: ...
+    async def put(self, record: LinkHealthRecord) -> None:
+        """Insert the row, or replace the link's row."""
         ...

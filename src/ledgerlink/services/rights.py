@@ -99,6 +99,7 @@ def _transaction_json(txn: Transaction) -> dict[str, Any]:
         "merchant": txn.merchant, "descriptor": txn.descriptor, "mcc": txn.mcc,
         "category": category(txn.mcc), "created_at": txn.created_at.isoformat(),
         "updated_at": txn.updated_at.isoformat(), "status_history": list(txn.history),
+        "merchant_country": txn.merchant_country, "card_present": txn.card_present,  # message templates
     }  # fmt: skip
 
 

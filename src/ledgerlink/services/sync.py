@@ -11,7 +11,7 @@ import structlog
 from ledgerlink.domain.banking import LinkStatus, Scope
 from ledgerlink.domain.events import AccountSyncRequested, BalanceChanged, TransactionChanged
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access
+from ledgerlink.services import access, connection_health
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import end_link
 from ledgerlink.services.ports import BankAuthError, BankConnector, BankError, SyncPage
@@ -82,7 +82,7 @@ async def sync_account(deps: Deps, account_id: str) -> int:
             page = await connector.sync_transactions(
                 access_token=token, bank_account_id=account.bank_account_id, cursor=cursor
             )
-            applied += await _apply_page(deps, grant, account_id, cursor, page, initial=initial)
+            applied += await _apply_page_retrying(deps, grant, account_id, cursor, page, initial=initial)
             cursor = page.next_cursor
             if not page.has_more:
                 break
@@ -94,9 +94,14 @@ async def sync_account(deps: Deps, account_id: str) -> int:
                     uow.events.append(BalanceChanged(person_id=fresh.person_id, account_id=fresh.id))
                 await deps.commit_and_publish(uow)
     except BankAuthError as exc:
+        log.warning("sync_auth_failed", account_id=account_id, code=exc.code)
+        if exc.code in connection_health.RECONNECT_NOW:
+            # The bank refused our refresh token but never said the consent ended: the person
+            # reconnects (same link, thread and history) rather than losing the link.
+            await connection_health.sync_failed(deps, link_id=link.id, code=exc.code)
+            return 0
         # The bank no longer honours this consent (revoked or expired there, and its
         # notice never reached us): end the link rather than retry forever.
-        log.warning("sync_auth_failed", account_id=account_id, code=exc.code)
         await end_link(
             deps,
             link_id=link.id,
@@ -107,8 +112,27 @@ async def sync_account(deps: Deps, account_id: str) -> int:
         return 0
     except BankError as exc:
         log.warning("sync_failed", account_id=account_id, code=exc.code)
+        await connection_health.sync_failed(deps, link_id=link.id, code=exc.code)
         raise
+    await connection_health.sync_succeeded(deps, link_id=link.id)
     return applied
+
+
+async def _apply_page_retrying(
+    deps: Deps, grant: Grant, account_id: str, cursor: str | None, page: SyncPage, *, initial: bool
+) -> int:
+    """Apply a page; once more if that failed. A bank event may insert the same transaction at
+    the same moment (a unique violation on PostgreSQL): the page's unit of work was rolled back,
+    and applied again it updates the row the event wrote. Without the retry the first sync
+    after linking would fail, leave no cursor, and the next sync would still count as the
+    quiet initial one, swallowing the card of a purchase made meanwhile."""
+    try:
+        return await _apply_page(deps, grant, account_id, cursor, page, initial=initial)
+    except BankError:
+        raise
+    except Exception as exc:
+        log.info("sync_page_retry", account_id=account_id, error=type(exc).__name__)
+        return await _apply_page(deps, grant, account_id, cursor, page, initial=initial)
 
 
 async def _apply_page(
@@ -199,3 +223,9 @@ class SyncScheduler:
             account_ids = await uow.accounts.active_ids()
         for account_id in account_ids:
             self.request(account_id)
+
+
+async def link_access_token(deps: Deps, connector: BankConnector, link_id: str) -> str | None:
+    """The link's access token for another request to its bank (bank dialogue), refreshed
+    single-flight like sync does; None when the link is not active."""
+    return await _access_token(deps, connector, link_id)

@@ -14,6 +14,7 @@ from ledgerlink.domain.banking import BankTransaction, TransactionStatus
 from ledgerlink.domain.clock import ensure_utc
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
+from ledgerlink.services.countries import is_country
 from ledgerlink.services.ports import BankBalance
 
 
@@ -105,6 +106,8 @@ def parse_transaction(obj: Any, where: str = "transaction") -> BankTransaction:
     pending_id = _str(obj, "pending_transaction_id", where, required=False)
     if pending_id is not None:
         pending_id = _id(obj, "pending_transaction_id", where)
+    merchant_country = country(obj, "merchant_country", where)
+    card_present = flag(obj, "card_present", where)
     assert txn_id is not None and account_id is not None
     return BankTransaction(
         bank_transaction_id=txn_id,
@@ -117,7 +120,43 @@ def parse_transaction(obj: Any, where: str = "transaction") -> BankTransaction:
         descriptor=_str(obj, "descriptor", where, required=False) or "",
         mcc=mcc,
         pending_transaction_id=pending_id,
+        merchant_country=merchant_country,
+        card_present=card_present,
     )
+
+
+# Field parsers shared with the account events of other modules (services/declines.py).
+
+
+def text(obj: dict[str, Any], name: str, where: str, *, required: bool = True) -> str | None:
+    """A string of at most 512 characters; None when absent and not required."""
+    return _str(obj, name, where, required=required)
+
+
+def bank_id(obj: dict[str, Any], name: str, where: str) -> str:
+    """A bank's identifier: required, printable, 1-128 characters."""
+    return _id(obj, name, where)
+
+
+def country(obj: dict[str, Any], name: str, where: str) -> str | None:
+    """An optional ISO 3166-1 alpha-2 country code in capitals, e.g. "FR"."""
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_country(value):
+        raise InvalidInput(
+            f'{where}.{name} must be an ISO 3166-1 alpha-2 country code in capitals, such as "FR"',
+            code="malformed_payload",
+        )
+    return value
+
+
+def flag(obj: dict[str, Any], name: str, where: str) -> bool | None:
+    """An optional JSON boolean (never a string or a number)."""
+    value = obj.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise InvalidInput(f"{where}.{name} must be true or false", code="malformed_payload")
 
 
 def parse_balance(obj: Any, where: str = "balance") -> BankBalance:

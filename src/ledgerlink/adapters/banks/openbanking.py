@@ -30,6 +30,7 @@ from ledgerlink.services.ports import (
     BankAuthError,
     BankBalance,
     BankError,
+    BankRefused,
     BankUnavailable,
     SyncPage,
     TokenSet,
@@ -184,6 +185,24 @@ class OpenBankingConnector:
         except (KeyError, TypeError, ValueError):
             raise BankError("the bank's subscription answer is malformed",
                             code="bank_bad_response") from None
+
+    async def post_signed(self, *, access_token: str, path: str, token: str,
+                          idempotency_key: str) -> dict[str, Any]:
+        resp = await self._send("POST", f"{self._issuer}{path}", content=token.encode("ascii"),
+                                headers={"authorization": f"Bearer {access_token}",
+                                         "content-type": "application/jose",
+                                         "idempotency-key": idempotency_key,
+                                         "accept": "application/json"})
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise BankUnavailable(f"the bank answered {resp.status_code}")
+        if resp.status_code >= 400:
+            code = _problem_code(resp)
+            if resp.status_code == 401 and code in ("token_expired", "token_invalid", "consent_revoked",
+                                                    "consent_expired", "invalid_token", "unknown"):
+                raise BankAuthError(f"the bank refused the access token ({code})",
+                                    code=_AUTH_CODES.get(code, "bank_token_invalid"))
+            raise BankRefused(f"the bank refused the request ({resp.status_code} {code})", code=code)
+        return _json_object(resp)
 
     async def _api(self, method: str, path: str, access_token: str,
                    json: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -48,9 +48,8 @@ class SqlChannels(_Repo):
         ins = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
         stmt = ins(d).values(**_values(delivery, d)).on_conflict_do_nothing(
             index_elements=["channel_id", "message_id", "rev"]
-        )
-        result = await self._conn.execute(stmt)
-        return bool(result.rowcount)
+        ).returning(d.c.id)  # what was written; rowcount after DO NOTHING is not reliable everywhere
+        return (await self._conn.execute(stmt)).first() is not None
 
     async def pending(self, *, limit: int = 1000) -> list[ChannelDeliveryRecord]:
         d, c, m = s.channel_deliveries, s.person_channels, s.messages

@@ -82,6 +82,10 @@ class SqlPersons(_Repo):
 
     # Children before parents (foreign keys).
     _PERSON_TABLES = (
+        "link_health",  # connection health (message templates)
+        "prompts", "bank_outbox", "bank_messages",  # bank dialogue
+        "thread_reads", "held_alerts", "digests_sent", "digest_settings",  # read state, digests
+        "matrix_inbound", "matrix_events", "matrix_rooms",  # Matrix channel
         "channel_deliveries", "person_channels", "alert_rules", "consent_receipts", "messages", "threads",
         "transactions", "inbox", "accounts", "links",
     )  # fmt: skip

@@ -80,6 +80,9 @@ partners = Table(
     Column("webhook_secrets", JSON, nullable=False),
     Column("api_key_hash", String(128)),  # partner API credential (hashed); None: no API access
     Column("created_at", UtcDateTime(), nullable=False),
+    # Bank dialogue (docs/bank-dialogue.md): the bank's issuer URL and public signing keys.
+    Column("issuer", String(512)),
+    Column("jwks", JSON),
 )
 
 links = Table(
@@ -301,4 +304,179 @@ channel_deliveries = Table(
     Index("ix_channel_deliveries_due", "status", "next_attempt_at"),
 )
 
-FINANCIAL_TABLES = frozenset({"accounts", "transactions", "messages", "inbox", "links", "alert_rules"})
+# --------------------------------------------------------------------------- bank dialogue
+# Fraud prompts, the outbox of signed requests to banks, and the ids of messages banks posted
+# (docs/bank-dialogue.md). Ids and states only: what was said is in the sealed messages.
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("thread_id", String(40), nullable=False),
+    Column("link_id", String(40), nullable=False),
+    Column("partner_id", String(40), nullable=False),
+    Column("account_id", String(40), nullable=False),
+    Column("bank_ref", String(128), nullable=False),  # the bank's alert id
+    Column("kind", String(16), nullable=False),  # fraud
+    Column("message_id", String(40), nullable=False),
+    Column("reminder_message_id", String(40)),
+    Column("status", String(16), nullable=False),  # open | answered | expired
+    Column("reply_ids", String(200), nullable=False),  # the allowed replies, comma-separated
+    Column("answer", String(32)),
+    Column("answered_via", String(16)),
+    Column("answered_at", UtcDateTime()),
+    Column("remind_at", UtcDateTime()),
+    Column("reminded_at", UtcDateTime()),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("partner_id", "bank_ref", name="uq_prompts_partner_ref"),
+    Index("ix_prompts_message", "message_id"),
+    Index("ix_prompts_status_expires", "status", "expires_at"),
+)
+
+bank_outbox = Table(
+    "bank_outbox",
+    metadata,
+    Column("id", String(40), primary_key=True),  # also the request's jti and Idempotency-Key
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("link_id", String(40), nullable=False),
+    Column("partner_id", String(40), nullable=False),
+    Column("kind", String(24), nullable=False),  # fraud_answer | service_message
+    Column("ref", String(40), nullable=False),  # the prompt id, or the person's message id
+    Column("status", String(16), nullable=False),  # pending | sent | refused | gave_up
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime()),
+    Column("last_status_code", Integer),
+    Column("last_error", String(64)),
+    Column("outcome", String(32)),  # the bank's short answer, e.g. card_frozen
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("kind", "ref", name="uq_bank_outbox_kind_ref"),
+    Index("ix_bank_outbox_due", "status", "next_attempt_at"),
+)
+
+bank_messages = Table(
+    "bank_messages",
+    metadata,
+    Column("partner_id", String(40), primary_key=True),
+    Column("bank_message_id", String(128), primary_key=True),  # the JWS jti
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("message_id", String(40), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+)
+
+# --------------------------------------------------------------------------- read state, digests
+# Read state is ids and counters only. Digest settings and held alerts are sealed; the clear
+# columns are what the scheduler needs to find due work (docs/messenger.md "Digests").
+
+thread_reads = Table(
+    "thread_reads",
+    metadata,
+    Column("person_id", String(40), ForeignKey("persons.id"), primary_key=True),
+    Column("thread_id", String(40), ForeignKey("threads.id"), primary_key=True),
+    Column("last_read_seq", BigInteger, nullable=False, default=0),  # never goes backwards
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+digest_settings = Table(
+    "digest_settings",
+    metadata,
+    Column("person_id", String(40), ForeignKey("persons.id"), primary_key=True),  # no row: off
+    Column("sealed", LargeBinary, nullable=False),  # JSON: frequency, hour, weekday, utc_offset
+    Column("next_due_at", UtcDateTime(), nullable=False, index=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+digests_sent = Table(
+    "digests_sent",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False),
+    Column("period_key", String(40), nullable=False),  # e.g. "daily:2026-11-26" (last local day)
+    Column("sent_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("person_id", "period_key", name="uq_digests_sent_person_period"),
+)
+
+held_alerts = Table(
+    "held_alerts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("thread_id", String(40), ForeignKey("threads.id"), nullable=False),
+    Column("subject_key", String(96), nullable=False),  # the alert's fact: alerted once, ever
+    Column("sealed", LargeBinary),  # JSON: kind, text; dropped once released into a digest
+    Column("held_at", UtcDateTime(), nullable=False),
+    Column("release_after", UtcDateTime(), nullable=False),  # when the quiet hours end
+    Column("released_at", UtcDateTime()),
+    Column("released_in", String(48)),  # the digest's period key, or "away:<first held id>"
+    UniqueConstraint("thread_id", "subject_key", name="uq_held_alerts_thread_subject"),
+    Index("ix_held_alerts_pending", "released_at", "release_after"),
+)
+
+# --------------------------------------------------------------------------- connection health
+# Message templates: failing syncs and the "needs your attention" episode of each link. Codes
+# and times only.
+
+link_health = Table(
+    "link_health",
+    metadata,
+    Column("link_id", String(40), ForeignKey("links.id"), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("failing_since", UtcDateTime()),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_error", String(64)),
+    Column("attention_at", UtcDateTime()),
+    Column("episodes", Integer, nullable=False, default=0),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+FINANCIAL_TABLES = frozenset(
+    {"accounts", "transactions", "messages", "inbox", "links", "alert_rules", "held_alerts"}
+)
+
+# --------------------------------------------------------------------------- Matrix channel
+# One direct room per (Matrix channel, thread), the first event of each message sent there
+# (later revisions are m.replace edits of it), inbound events already handled, and the bot's
+# sync token (ADR 0012). Ids only: the person's Matrix ID is in the channel's sealed config.
+
+matrix_rooms = Table(
+    "matrix_rooms",
+    metadata,
+    Column("room_id", String(255), primary_key=True),
+    Column("channel_id", String(40), ForeignKey("person_channels.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("thread_id", String(40), ForeignKey("threads.id"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("channel_id", "thread_id", name="uq_matrix_rooms_channel_thread"),
+)
+
+matrix_events = Table(
+    "matrix_events",
+    metadata,
+    Column("channel_id", String(40), ForeignKey("person_channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("message_id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("room_id", String(255), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("delivery_id", String(40), nullable=False),  # the delivery that sent it (its txn id)
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_matrix_events_room_event", "room_id", "event_id"),
+)
+
+matrix_inbound = Table(
+    "matrix_inbound",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("room_id", String(255), nullable=False),
+    Column("handled_at", UtcDateTime(), nullable=False),
+)
+
+matrix_sync = Table(
+    "matrix_sync",
+    metadata,
+    Column("user_id", String(255), primary_key=True),  # the bot
+    Column("next_batch", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

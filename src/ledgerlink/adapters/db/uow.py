@@ -15,8 +15,13 @@ from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_
 from ledgerlink.adapters.db.repo_alerts import SqlAlertRules
 from ledgerlink.adapters.db.repo_audit import SqlTreeHeads
 from ledgerlink.adapters.db.repo_channels import SqlChannels
+from ledgerlink.adapters.db.repo_dialogue import SqlBankMessages, SqlBankOutbox, SqlPrompts
+from ledgerlink.adapters.db.repo_digests import SqlDigests
 from ledgerlink.adapters.db.repo_dp import SqlDpLedger
+from ledgerlink.adapters.db.repo_health import SqlLinkHealth
 from ledgerlink.adapters.db.repo_idempotency import SqlIdempotency
+from ledgerlink.adapters.db.repo_matrix import SqlMatrix
+from ledgerlink.adapters.db.repo_reads import SqlThreadReads
 from ledgerlink.adapters.db.repo_receipts import SqlReceipts
 from ledgerlink.adapters.db.repo_retention import SqlRetention
 from ledgerlink.adapters.db.repositories import (
@@ -34,15 +39,22 @@ from ledgerlink.services.ports import (
     AccountRepository,
     AlertRuleRepository,
     AuditRepository,
+    BankMessageRepository,
+    BankOutboxRepository,
     ChannelRepository,
+    DigestRepository,
     DpLedgerRepository,
     IdempotencyRepository,
     InboxRepository,
+    LinkHealthRepository,
     LinkRepository,
+    MatrixRepository,
     PartnerRepository,
     PersonRepository,
+    PromptRepository,
     ReceiptRepository,
     RetentionRepository,
+    ThreadReadRepository,
     ThreadRepository,
     TransactionRepository,
     TreeHeadRepository,
@@ -102,6 +114,13 @@ class SqlUnitOfWork:
     idempotency: IdempotencyRepository
     alert_rules: AlertRuleRepository
     channels: ChannelRepository
+    prompts: PromptRepository  # bank dialogue
+    bank_outbox: BankOutboxRepository
+    bank_messages: BankMessageRepository
+    reads: ThreadReadRepository  # read state
+    digests: DigestRepository  # digests and held alerts
+    link_health: LinkHealthRepository  # connection health (message templates)
+    matrix: MatrixRepository  # Matrix channel
 
     def __init__(
         self,
@@ -151,6 +170,13 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotency(conn)
         self.alert_rules = SqlAlertRules(conn)
         self.channels = SqlChannels(conn)
+        self.prompts = SqlPrompts(conn)  # bank dialogue
+        self.bank_outbox = SqlBankOutbox(conn)
+        self.bank_messages = SqlBankMessages(conn)
+        self.reads = SqlThreadReads(conn)  # read state
+        self.digests = SqlDigests(conn)  # digests and held alerts
+        self.matrix = SqlMatrix(conn)  # Matrix channel
+        self.link_health = SqlLinkHealth(conn)  # connection health (message templates)
         return self
 
     async def __aexit__(

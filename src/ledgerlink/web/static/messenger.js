@@ -9,6 +9,9 @@
   var messagesBox = document.getElementById("messages");
   var statusEl = document.getElementById("conn-status");
   var revs = {};          // thread id -> highest rev this page has seen
+  var lastSeq = {};       // thread id -> highest message seq known (read state: unread = lastSeq - lastRead)
+  var lastRead = {};      // thread id -> last seq read, on any tab or device
+  var ready = false;      // the live stream is caught up (frames may be sent)
   var socket = null;
   var attempt = 0;
   var reconnectTimer = null;
@@ -22,9 +25,32 @@
     return document.querySelector('.thread-link[data-thread-id="' + CSS.escape(threadId) + '"]');
   }
 
+  function readCounters(a) {
+    // A thread link's read state as the server rendered it; counters only move forward.
+    var id = a.getAttribute("data-thread-id");
+    var seq = parseInt(a.getAttribute("data-last-seq") || "0", 10);
+    var read = seq - parseInt(a.getAttribute("data-unread") || "0", 10);
+    if (!(id in lastSeq) || seq > lastSeq[id]) lastSeq[id] = seq;
+    if (!(id in lastRead) || read > lastRead[id]) lastRead[id] = read;
+  }
+
+  function setBadge(threadId) {
+    var link = threadLink(threadId);
+    if (!link) return;
+    var n = Math.max(0, (lastSeq[threadId] || 0) - (lastRead[threadId] || 0));
+    link.classList.toggle("unread", n > 0);
+    link.setAttribute("data-unread", String(n));
+    var badge = link.querySelector(".unread-dot");
+    if (badge) {
+      badge.textContent = n > 0 ? String(n) : "";
+      badge.setAttribute("aria-label", n + " unread");
+    }
+  }
+
   // The page's starting point: every thread's rev from the list, and every shown message.
   document.querySelectorAll(".thread-link[data-thread-id]").forEach(function (a) {
     bumpRev(a.getAttribute("data-thread-id"), parseInt(a.getAttribute("data-last-rev") || "0", 10));
+    readCounters(a);
   });
   document.querySelectorAll("#messages .msg[data-rev]").forEach(function (m) {
     bumpRev(m.getAttribute("data-thread-id"), parseInt(m.getAttribute("data-rev"), 10));
@@ -81,13 +107,35 @@
     if (stick || !after) scrollDown();
   }
 
-  function markUnread(threadId) {
-    var link = threadLink(threadId);
-    if (link) link.classList.add("unread");
+  function chatVisible() {
+    // The open thread is on screen: the tab is visible and (on a phone) not on the list.
+    return document.visibilityState === "visible" && messagesBox !== null && messagesBox.offsetParent !== null;
+  }
+
+  function markRead() {
+    // Tell the server the open thread was seen up to its last message: over the live
+    // connection, or by POST while it is down. Other tabs get the new count pushed.
+    if (!currentThread || !chatVisible()) return;
+    var seq = lastSeq[currentThread] || 0;
+    if (seq <= (lastRead[currentThread] || 0)) return;
+    lastRead[currentThread] = seq;
+    setBadge(currentThread);
+    if (socket !== null && ready && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "read", thread_id: currentThread, seq: seq }));
+      return;
+    }
+    var csrf = document.querySelector('#composer input[name="csrf"]');
+    if (!csrf) return;
+    var data = new FormData();
+    data.set("csrf", csrf.value);
+    data.set("seq", String(seq));
+    fetch("/threads/" + encodeURIComponent(currentThread) + "/read", {
+      method: "POST", headers: { "Accept": "application/json" }, body: data, credentials: "same-origin"
+    }).catch(function () { /* marked again on the next message or reconnect */ });
   }
 
   function reloadThreadList() {
-    fetch("/threads/" + encodeURIComponent(currentThread), { credentials: "same-origin" })
+    fetch("/threads/" + encodeURIComponent(currentThread) + "?peek=1", { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;
@@ -95,12 +143,11 @@
         var fresh = doc.getElementById("thread-list");
         var list = document.getElementById("thread-list");
         if (!fresh || !list) return;
-        var unread = {};
-        list.querySelectorAll(".thread-link.unread").forEach(function (a) {
-          unread[a.getAttribute("data-thread-id")] = true;
-        });
         list.replaceWith(fresh);
-        Object.keys(unread).forEach(markUnread);
+        fresh.querySelectorAll(".thread-link[data-thread-id]").forEach(function (a) {
+          readCounters(a);
+          setBadge(a.getAttribute("data-thread-id"));
+        });
       })
       .catch(function () { /* the next frame or reconnect tries again */ });
   }
@@ -127,17 +174,26 @@
   function onFrame(frame) {
     if (frame.type === "message") {
       bumpRev(frame.thread_id, frame.rev);
+      if (!(frame.thread_id in lastSeq) || frame.seq > lastSeq[frame.thread_id]) lastSeq[frame.thread_id] = frame.seq;
       if (frame.thread_id === currentThread) {
         showMessage(frame);
-      } else {
-        if (!threadLink(frame.thread_id)) reloadThreadList();
-        markUnread(frame.thread_id);
+        markRead();
+      } else if (!threadLink(frame.thread_id)) {
+        reloadThreadList();
       }
+      setBadge(frame.thread_id);
+    } else if (frame.type === "read") {
+      if (!(frame.thread_id in lastRead) || frame.last_read_seq > lastRead[frame.thread_id]) {
+        lastRead[frame.thread_id] = frame.last_read_seq;
+      }
+      setBadge(frame.thread_id);
     } else if (frame.type === "thread") {
       applyThread(frame);
     } else if (frame.type === "ready") {
       attempt = 0;
+      ready = true;
       setStatus("live", "");
+      markRead();
     }
   }
 
@@ -169,6 +225,7 @@
     };
     socket.onclose = function (event) {
       socket = null;
+      ready = false;
       if (event.code === 4401) { location.href = "/login"; return; }
       scheduleReconnect();
     };
@@ -206,7 +263,35 @@
     });
   }
 
+  // Quick replies (a bank's "Was this you?"): sent with fetch and the page's CSRF token; the
+  // card is edited in place over the live stream. Errors show on the card.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".reply-form button");
+    if (!button) return;
+    event.preventDefault();
+    var form = button.closest("form");
+    var data = new FormData(form);
+    data.set("reply_id", button.value);
+    var csrf = document.querySelector('#composer input[name="csrf"]');
+    if (csrf) data.set("csrf", csrf.value);
+    form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+    fetch(form.action, {
+      method: "POST", headers: { "Accept": "application/json" }, body: data, credentials: "same-origin"
+    }).then(function (r) {
+      if (r.status === 204) return;
+      if (r.status === 401) { location.href = "/login"; return; }
+      return r.json().then(function (p) {
+        form.setAttribute("data-error", p.detail || p.code);
+        form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+      });
+    }).catch(function () {
+      form.setAttribute("data-error", "not sent: connection lost");
+      form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+    });
+  });
+
   document.addEventListener("visibilitychange", function () {
+    markRead();
     if (document.visibilityState === "visible" && socket === null && reconnectTimer !== null) {
       clearTimeout(reconnectTimer);
       reconnectTimer = null;
@@ -214,8 +299,7 @@
     }
   });
 
-  var current = threadLink(currentThread);
-  if (current) current.classList.remove("unread");
+  markRead();
   scrollDown();
   connect();
 })();

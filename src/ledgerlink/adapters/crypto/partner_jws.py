@@ -1,0 +1,121 @@
+"""Signed requests to banks and signed messages from them: compact JWS (RFC 7515), EdDSA over
+Ed25519 (RFC 8037), with joserfc. Each use has its own `typ` (RFC 8725 section 3.11) so a
+token signed for one thing cannot be replayed as another (docs/bank-dialogue.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import OKPKey
+
+from ledgerlink.adapters.crypto.jws import ALG, _eddsa_allowed
+from ledgerlink.adapters.crypto.signing import SigningKeys
+from ledgerlink.services.ports import BankSignatureInvalid, Signer
+
+__all__ = ["BANK_MESSAGE_TYP", "MAX_LIFETIME", "REQUEST_TYP", "PartnerJws"]
+
+REQUEST_TYP = "ledgerlink-request+jwt"
+BANK_MESSAGE_TYP = "bank-message+jwt"
+MAX_LIFETIME = 600  # seconds between iat and exp, at most
+CLOCK_SKEW = 60  # seconds an iat may lie in the future
+
+
+def _bad(text: str) -> BankSignatureInvalid:
+    return BankSignatureInvalid(f"the bank message is not verifiable: {text}")
+
+
+class PartnerJws:
+    """`PartnerSigning` with the platform's signing keys (the same as `deps.signer`)."""
+
+    def __init__(self, keys: Signer) -> None:
+        if not isinstance(keys, SigningKeys):
+            raise TypeError("PartnerJws signs with SigningKeys (it needs the private key)")
+        self._keys = keys
+
+    def sign_request(self, claims: Mapping[str, Any]) -> str:
+        kid = self._keys.key_id
+        key = OKPKey.import_key(self._keys.private_key(), parameters={"kid": kid, "alg": ALG, "use": "sig"})
+        payload = json.dumps(dict(claims), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        with _eddsa_allowed():
+            return jws.serialize_compact(
+                {"alg": ALG, "kid": kid, "typ": REQUEST_TYP}, payload.encode(), key, algorithms=[ALG]
+            )
+
+    def verify_bank_message(
+        self, token: str, jwks: Mapping[str, Any], *, issuer: str, audience: str, now: datetime
+    ) -> dict[str, Any]:
+        try:
+            obj = jws.extract_compact(token.strip().encode("ascii"))
+        except (JoseError, ValueError, UnicodeError):
+            raise _bad("the body is not a compact JWS (three base64url parts separated by dots)") from None
+        header = obj.headers()
+        if header.get("typ") != BANK_MESSAGE_TYP:
+            raise _bad(f"its typ is {str(header.get('typ'))[:40]!r}, not {BANK_MESSAGE_TYP!r}")
+        if header.get("alg") != ALG:
+            raise _bad(f"it must be signed with {ALG}")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise _bad("the header names no key ('kid')")
+        key = _registered_key(jwks, kid)
+        try:
+            with _eddsa_allowed():
+                valid = jws.validate_compact(obj, key, algorithms=[ALG])
+        except JoseError:
+            valid = False
+        if not valid:
+            raise _bad(f"the signature does not match the bank's key {kid[:16]}")
+        try:
+            claims = json.loads(obj.payload or b"")
+        except ValueError:
+            raise _bad("the payload is not JSON") from None
+        if not isinstance(claims, dict):
+            raise _bad("the payload is not a JSON object")
+        if claims.get("iss") != issuer:
+            raise _bad("'iss' is not this bank's registered issuer")
+        if claims.get("aud") != audience:
+            raise _bad("'aud' is not this platform")
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (iat, exp)):
+            raise _bad("'iat' and 'exp' must be integers (seconds since the epoch)")
+        assert isinstance(iat, int) and isinstance(exp, int)
+        ts = int(now.timestamp())
+        if exp <= ts:
+            raise _bad("it has expired ('exp' is past)")
+        if iat > ts + CLOCK_SKEW or exp - iat > MAX_LIFETIME:
+            raise _bad(f"'iat' is in the future or 'exp' is more than {MAX_LIFETIME} s after it")
+        return claims
+
+
+def _registered_key(jwks: Mapping[str, Any], kid: str) -> OKPKey:
+    for entry in jwks.get("keys") or []:
+        if isinstance(entry, dict) and entry.get("kid") == kid:
+            if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519" or "d" in entry:
+                raise _bad(f"registered key {kid[:16]} is not a public Ed25519 key")
+            try:
+                return OKPKey.import_key(dict(entry))
+            except (JoseError, ValueError):
+                raise _bad(f"registered key {kid[:16]} is unusable") from None
+    raise _bad("it was signed with a key the bank has not registered")
+
+
+def new_ed25519_pem() -> str:
+    """A new Ed25519 private key, PKCS8 PEM (for a sandbox bank's registration file)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def public_jwks(private_pem: bytes) -> dict[str, Any]:
+    """The public JWKS of an Ed25519 private key; kid = RFC 7638 thumbprint."""
+    key = OKPKey.import_key(private_pem)
+    public = dict(key.as_dict(private=False))
+    public.update(kid=key.thumbprint(), use="sig", alg=ALG)
+    return {"keys": [public]}
