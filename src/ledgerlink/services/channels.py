@@ -86,6 +86,10 @@ async def on_message_stored(deps: Deps, event: MessageStored, *, kinds: frozense
     Idempotent: a repeated event adds nothing. Returns the rows added."""
     now = deps.clock.now()
     added = 0
+    async with deps.uow(readonly=True) as uow:  # most people have no extra channel: no writer
+        channels = await uow.channels.for_person(event.person_id)
+    if not any(c.status == "active" and c.kind in kinds for c in channels):
+        return 0
     async with deps.uow() as uow:
         for channel in await uow.channels.for_person(event.person_id):
             if channel.status != "active" or channel.kind not in kinds:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo, _values
 from ledgerlink.services.ports import AlertRuleRecord
+
+_FOR_PERSON = (  # read on every delivered transaction: built once (see repositories.py)
+    select(s.alert_rules)
+    .where(s.alert_rules.c.person_id == bindparam("person_id"))
+    .order_by(s.alert_rules.c.created_at, s.alert_rules.c.id)
+)
 
 
 class SqlAlertRules(_Repo):
@@ -35,9 +41,4 @@ class SqlAlertRules(_Repo):
         return bool(result.rowcount)
 
     async def for_person(self, person_id: str) -> list[AlertRuleRecord]:
-        return await self._many(
-            AlertRuleRecord,
-            select(s.alert_rules)
-            .where(s.alert_rules.c.person_id == person_id)
-            .order_by(s.alert_rules.c.created_at, s.alert_rules.c.id),
-        )
+        return await self._many(AlertRuleRecord, _FOR_PERSON, {"person_id": person_id})

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, func, insert, or_, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,16 +53,78 @@ def _values(record: Any, table: Table) -> dict[str, Any]:
     return {name: getattr(record, name) for name in _columns_of(type(record), table)}
 
 
+# --------------------------------------------------------------------------- prebuilt statements
+# The statements of the per-event hot path are built once with bind parameters: SQLAlchemy then
+# skips constructing the statement and computing its cache key on every call (measured on
+# SQLite: 159 us per lookup built per call, 37 us prebuilt). See bench/README.md.
+
+
+def _by(table: Table, *columns: str) -> Any:
+    """SELECT * FROM table WHERE col = :col AND ...  (parameters named after the columns)."""
+    return select(table).where(*(table.c[c] == bindparam(c) for c in columns))
+
+
+def _update_by_id(table: Table) -> Any:
+    """UPDATE table SET <the given columns> WHERE id = :_id."""
+    return update(table).where(table.c.id == bindparam("_id"))
+
+
+def _set(record: Any, table: Table) -> dict[str, Any]:
+    values = _values(record, table)
+    values["_id"] = values.pop("id")
+    return values
+
+
+_PARTNER = _by(s.partners, "id")
+_LINK = _by(s.links, "id")
+_ACCOUNT = _by(s.accounts, "id")
+_TXN = _by(s.transactions, "id")
+_TXN_FIND = (
+    select(s.transactions)
+    .where(
+        s.transactions.c.account_id == bindparam("account_id"),
+        or_(s.transactions.c.source_key.in_(bindparam("keys", expanding=True)),
+            s.transactions.c.pending_source_key.in_(bindparam("keys", expanding=True))),
+    )
+    .limit(1)
+)
+_THREAD = _by(s.threads, "id")
+_THREAD_FOR_UPDATE = _THREAD.with_for_update()
+_THREAD_OF_LINK = _by(s.threads, "link_id")
+_MESSAGE_BY_SUBJECT = _by(s.messages, "thread_id", "subject_key")
+_MESSAGES_SINCE = (
+    select(s.messages)
+    .where(s.messages.c.thread_id == bindparam("thread_id"), s.messages.c.rev > bindparam("after_rev"))
+    .order_by(s.messages.c.rev)
+    .limit(bindparam("limit"))
+)
+_BUMP = (
+    update(s.threads)
+    .where(s.threads.c.id == bindparam("_id"))
+    .values(last_rev=s.threads.c.last_rev + 1, last_seq=s.threads.c.last_seq + bindparam("seq_step"))
+    .returning(s.threads.c.last_seq, s.threads.c.last_rev)
+)
+_INBOX = _by(s.inbox, "id")
+_INBOX_PROCESSED = (
+    update(s.inbox).where(s.inbox.c.id == bindparam("_id")).values(processed_at=bindparam("at"))
+)
+_AUDIT_LAST = select(func.max(s.audit_log.c.seq))
+_AUDIT_INSERT = insert(s.audit_log)
+_HOT_TABLES = ("transactions", "messages", "links", "accounts")
+_INSERT = {name: insert(s.metadata.tables[name]) for name in _HOT_TABLES}
+_UPDATE = {name: _update_by_id(s.metadata.tables[name]) for name in _HOT_TABLES}
+
+
 class _Repo:
     def __init__(self, conn: AsyncConnection | DirectConnection) -> None:
         self._conn = conn
 
-    async def _one(self, cls: type[R], stmt: Any) -> R | None:
-        row = (await self._conn.execute(stmt)).first()
+    async def _one(self, cls: type[R], stmt: Any, params: dict[str, Any] | None = None) -> R | None:
+        row = (await self._conn.execute(stmt, params)).first()
         return None if row is None else _to_record(cls, row)
 
-    async def _many(self, cls: type[R], stmt: Any) -> list[R]:
-        return [_to_record(cls, row) for row in (await self._conn.execute(stmt)).all()]
+    async def _many(self, cls: type[R], stmt: Any, params: dict[str, Any] | None = None) -> list[R]:
+        return [_to_record(cls, row) for row in (await self._conn.execute(stmt, params)).all()]
 
 
 class SqlPersons(_Repo):
@@ -118,7 +180,7 @@ class SqlPartners(_Repo):
             await self._conn.execute(update(s.partners).where(s.partners.c.id == partner.id).values(**values))
 
     async def get(self, partner_id: str) -> PartnerRecord | None:
-        return await self._one(PartnerRecord, select(s.partners).where(s.partners.c.id == partner_id))
+        return await self._one(PartnerRecord, _PARTNER, {"id": partner_id})
 
     async def by_slug(self, slug: str) -> PartnerRecord | None:
         return await self._one(PartnerRecord, select(s.partners).where(s.partners.c.slug == slug))
@@ -138,10 +200,10 @@ class SqlPartners(_Repo):
 
 class SqlLinks(_Repo):
     async def add(self, link: LinkRecord) -> None:
-        await self._conn.execute(insert(s.links).values(**_values(link, s.links)))
+        await self._conn.execute(_INSERT["links"], _values(link, s.links))
 
     async def get(self, link_id: str) -> LinkRecord | None:
-        return await self._one(LinkRecord, select(s.links).where(s.links.c.id == link_id))
+        return await self._one(LinkRecord, _LINK, {"id": link_id})
 
     async def by_state(self, state: str) -> LinkRecord | None:
         return await self._one(LinkRecord, select(s.links).where(s.links.c.state == state))
@@ -161,9 +223,7 @@ class SqlLinks(_Repo):
         )
 
     async def update(self, link: LinkRecord) -> None:
-        await self._conn.execute(
-            update(s.links).where(s.links.c.id == link.id).values(**_values(link, s.links))
-        )
+        await self._conn.execute(_UPDATE["links"], _set(link, s.links))
 
     async def expiring(self, before: datetime) -> list[LinkRecord]:
         lk = s.links
@@ -174,11 +234,29 @@ class SqlLinks(_Repo):
 
 
 class SqlAccounts(_Repo):
+    """Accounts; `get` remembers what it read for the rest of the unit of work (an event's
+    apply, delivery and alerts each ask for the same account: 4 lookups saved per event), and
+    `add`/`update` keep that in step. Within one unit of work an account is read once, as
+    with REPEATABLE READ: on SQLite nothing else can write meanwhile (the writer holds the
+    database); on PostgreSQL a concurrent change made after the first read is not seen until
+    the next unit of work, which is no worse than the read-modify-write of `update`."""
+
+    def __init__(self, conn: AsyncConnection | DirectConnection) -> None:
+        super().__init__(conn)
+        self._seen: dict[str, AccountRecord] = {}
+
     async def add(self, account: AccountRecord) -> None:
-        await self._conn.execute(insert(s.accounts).values(**_values(account, s.accounts)))
+        await self._conn.execute(_INSERT["accounts"], _values(account, s.accounts))
+        self._seen[account.id] = account
 
     async def get(self, account_id: str) -> AccountRecord | None:
-        return await self._one(AccountRecord, select(s.accounts).where(s.accounts.c.id == account_id))
+        seen = self._seen.get(account_id)
+        if seen is not None:
+            return seen
+        record = await self._one(AccountRecord, _ACCOUNT, {"id": account_id})
+        if record is not None:
+            self._seen[account_id] = record
+        return record
 
     async def by_bank_id(self, partner_id: str, bank_account_id: str) -> list[AccountRecord]:
         return await self._many(
@@ -201,9 +279,8 @@ class SqlAccounts(_Repo):
         )
 
     async def update(self, account: AccountRecord) -> None:
-        await self._conn.execute(
-            update(s.accounts).where(s.accounts.c.id == account.id).values(**_values(account, s.accounts))
-        )
+        await self._conn.execute(_UPDATE["accounts"], _set(account, s.accounts))
+        self._seen[account.id] = account
 
     async def active_ids(self) -> list[str]:
         a, lk = s.accounts, s.links
@@ -213,22 +290,14 @@ class SqlAccounts(_Repo):
 
 class SqlTransactions(_Repo):
     async def add(self, txn: TransactionRecord) -> None:
-        await self._conn.execute(insert(s.transactions).values(**_values(txn, s.transactions)))
+        await self._conn.execute(_INSERT["transactions"], _values(txn, s.transactions))
 
     async def find(self, account_id: str, source_keys: Sequence[str]) -> TransactionRecord | None:
-        t = s.transactions
-        return await self._one(
-            TransactionRecord,
-            select(t)
-            .where(
-                t.c.account_id == account_id,
-                or_(t.c.source_key.in_(source_keys), t.c.pending_source_key.in_(source_keys)),
-            )
-            .limit(1),
-        )
+        params = {"account_id": account_id, "keys": list(source_keys)}
+        return await self._one(TransactionRecord, _TXN_FIND, params)
 
     async def get(self, txn_id: str) -> TransactionRecord | None:
-        return await self._one(TransactionRecord, select(s.transactions).where(s.transactions.c.id == txn_id))
+        return await self._one(TransactionRecord, _TXN, {"id": txn_id})
 
     async def for_account(self, account_id: str, *, limit: int = 50) -> list[TransactionRecord]:
         t = s.transactions
@@ -258,9 +327,7 @@ class SqlTransactions(_Repo):
         )
 
     async def update(self, txn: TransactionRecord) -> None:
-        await self._conn.execute(
-            update(s.transactions).where(s.transactions.c.id == txn.id).values(**_values(txn, s.transactions))
-        )
+        await self._conn.execute(_UPDATE["transactions"], _set(txn, s.transactions))
 
 
 class SqlThreads(_Repo):
@@ -268,7 +335,7 @@ class SqlThreads(_Repo):
         await self._conn.execute(insert(s.threads).values(**_values(thread, s.threads)))
 
     async def get(self, thread_id: str) -> ThreadRecord | None:
-        return await self._one(ThreadRecord, select(s.threads).where(s.threads.c.id == thread_id))
+        return await self._one(ThreadRecord, _THREAD, {"id": thread_id})
 
     async def for_person(self, person_id: str) -> list[ThreadRecord]:
         return await self._many(
@@ -283,46 +350,32 @@ class SqlThreads(_Repo):
         )
 
     async def for_link(self, link_id: str) -> ThreadRecord | None:
-        return await self._one(ThreadRecord, select(s.threads).where(s.threads.c.link_id == link_id))
+        return await self._one(ThreadRecord, _THREAD_OF_LINK, {"link_id": link_id})
 
     async def lock(self, thread_id: str) -> ThreadRecord | None:
-        stmt = select(s.threads).where(s.threads.c.id == thread_id)
-        if self._conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        return await self._one(ThreadRecord, stmt)  # SQLite: BEGIN IMMEDIATE already holds it
+        # SQLite: BEGIN IMMEDIATE already holds the database; PostgreSQL: lock the row.
+        stmt = _THREAD_FOR_UPDATE if self._conn.dialect.name == "postgresql" else _THREAD
+        return await self._one(ThreadRecord, stmt, {"id": thread_id})
 
     async def bump(self, thread_id: str, *, new_message: bool) -> tuple[int, int]:
-        t = s.threads
-        stmt = (
-            update(t)
-            .where(t.c.id == thread_id)
-            .values(last_rev=t.c.last_rev + 1, last_seq=t.c.last_seq + (1 if new_message else 0))
-            .returning(t.c.last_seq, t.c.last_rev)
-        )
-        row = (await self._conn.execute(stmt)).one()
+        row = (await self._conn.execute(_BUMP, {"_id": thread_id, "seq_step": 1 if new_message else 0})).one()
         return int(row[0]), int(row[1])
 
     async def add_message(self, message: MessageRecord) -> None:
-        await self._conn.execute(insert(s.messages).values(**_values(message, s.messages)))
+        await self._conn.execute(_INSERT["messages"], _values(message, s.messages))
 
     async def update_message(self, message: MessageRecord) -> None:
-        await self._conn.execute(
-            update(s.messages).where(s.messages.c.id == message.id).values(**_values(message, s.messages))
-        )
+        await self._conn.execute(_UPDATE["messages"], _set(message, s.messages))
 
     async def message_by_subject(self, thread_id: str, subject_key: str) -> MessageRecord | None:
-        m = s.messages
-        return await self._one(
-            MessageRecord, select(m).where(m.c.thread_id == thread_id, m.c.subject_key == subject_key)
-        )
+        params = {"thread_id": thread_id, "subject_key": subject_key}
+        return await self._one(MessageRecord, _MESSAGE_BY_SUBJECT, params)
 
     async def messages_since(
         self, thread_id: str, after_rev: int, *, limit: int = 500
     ) -> list[MessageRecord]:
-        m = s.messages
         return await self._many(
-            MessageRecord,
-            select(m).where(m.c.thread_id == thread_id, m.c.rev > after_rev).order_by(m.c.rev).limit(limit),
+            MessageRecord, _MESSAGES_SINCE, {"thread_id": thread_id, "after_rev": after_rev, "limit": limit}
         )
 
     async def latest_messages(self, thread_id: str, *, limit: int = 100) -> list[MessageRecord]:
@@ -359,7 +412,7 @@ class SqlInbox(_Repo):
         return {r.id for r in fresh}
 
     async def get(self, inbox_id: str) -> InboxRecord | None:
-        return await self._one(InboxRecord, select(s.inbox).where(s.inbox.c.id == inbox_id))
+        return await self._one(InboxRecord, _INBOX, {"id": inbox_id})
 
     async def unprocessed(self, *, limit: int = 100) -> list[InboxRecord]:
         i = s.inbox
@@ -369,7 +422,7 @@ class SqlInbox(_Repo):
         return await self._many(InboxRecord, stmt)
 
     async def mark_processed(self, inbox_id: str, at: datetime) -> None:
-        await self._conn.execute(update(s.inbox).where(s.inbox.c.id == inbox_id).values(processed_at=at))
+        await self._conn.execute(_INBOX_PROCESSED, {"_id": inbox_id, "at": at})
 
     async def mark_failed(self, inbox_id: str, error_code: str) -> None:
         await self._conn.execute(
@@ -403,10 +456,9 @@ class SqlAudit(_Repo):
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        a = s.audit_log
         if self._conn.dialect.name == "postgresql":
             await self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._LOCK_KEY})
-        last = (await self._conn.execute(select(func.max(a.c.seq)))).scalar()
+        last = (await self._conn.execute(_AUDIT_LAST)).scalar()
         index = 0 if last is None else int(last) + 1
         rows = []
         for at, actor, person_id, purpose, action, subject in pending:
@@ -415,7 +467,7 @@ class SqlAudit(_Repo):
             rows.append({"seq": index, "at": at, "actor": actor, "person_id": person_id, "purpose": purpose,
                          "action": action, "subject": subject, "leaf_hash": entry.leaf_hash().hex()})
             index += 1
-        await self._conn.execute(insert(a), rows)
+        await self._conn.execute(_AUDIT_INSERT, rows)
 
     async def for_person(self, person_id: str, *, limit: int = 100) -> list[AuditRecord]:
         await self.flush()
