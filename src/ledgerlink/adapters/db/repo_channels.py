@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledgerlink.adapters.db import schema as s
@@ -12,6 +12,13 @@ from ledgerlink.adapters.db.repositories import _Repo, _values
 from ledgerlink.services.ports import ChannelDeliveryRecord, ChannelRecord
 
 __all__ = ["SqlChannels"]
+
+
+_FOR_PERSON = (  # asked on every stored message (fan-out): built once, see repositories.py
+    select(s.person_channels)
+    .where(s.person_channels.c.person_id == bindparam("person_id"))
+    .order_by(s.person_channels.c.created_at, s.person_channels.c.id)
+)
 
 
 class SqlChannels(_Repo):
@@ -25,10 +32,7 @@ class SqlChannels(_Repo):
         return await self._one(ChannelRecord, select(c).where(c.c.id == channel_id))
 
     async def for_person(self, person_id: str) -> list[ChannelRecord]:
-        c = s.person_channels
-        return await self._many(
-            ChannelRecord, select(c).where(c.c.person_id == person_id).order_by(c.c.created_at, c.c.id)
-        )
+        return await self._many(ChannelRecord, _FOR_PERSON, {"person_id": person_id})
 
     async def disable(self, channel_id: str, *, reason: str, at: datetime) -> None:
         c = s.person_channels

@@ -127,6 +127,31 @@ class _Repo:
         return [_to_record(cls, row) for row in (await self._conn.execute(stmt, params)).all()]
 
 
+class _Remembering(_Repo):
+    """`get` by id remembers what it read for the rest of the unit of work (one event's apply,
+    delivery and alerts ask for the same rows several times), and writes through this
+    repository keep it in step. Within one unit of work a row is read once, as with
+    REPEATABLE READ: on SQLite nothing else writes meanwhile (the writer holds the database);
+    on PostgreSQL a concurrent change made after the first read is seen from the next unit of
+    work on, which is no worse than the read-modify-write of `update`."""
+
+    def __init__(self, conn: AsyncConnection | DirectConnection) -> None:
+        super().__init__(conn)
+        self._seen: dict[str, Any] = {}
+
+    async def _remembered(self, cls: type[R], stmt: Any, row_id: str) -> R | None:
+        seen = self._seen.get(row_id)
+        if seen is not None:
+            return seen  # type: ignore[no-any-return]
+        record = await self._one(cls, stmt, {"id": row_id})
+        if record is not None:
+            self._seen[row_id] = record
+        return record
+
+    def _remember(self, row_id: str, record: Any) -> None:
+        self._seen[row_id] = record
+
+
 class SqlPersons(_Repo):
     async def add(self, person: PersonRecord) -> None:
         await self._conn.execute(insert(s.persons).values(**_values(person, s.persons)))
@@ -198,12 +223,13 @@ class SqlPartners(_Repo):
         return await self._many(PartnerRecord, select(s.partners).order_by(s.partners.c.slug))
 
 
-class SqlLinks(_Repo):
+class SqlLinks(_Remembering):
     async def add(self, link: LinkRecord) -> None:
         await self._conn.execute(_INSERT["links"], _values(link, s.links))
+        self._remember(link.id, link)
 
     async def get(self, link_id: str) -> LinkRecord | None:
-        return await self._one(LinkRecord, _LINK, {"id": link_id})
+        return await self._remembered(LinkRecord, _LINK, link_id)
 
     async def by_state(self, state: str) -> LinkRecord | None:
         return await self._one(LinkRecord, select(s.links).where(s.links.c.state == state))
@@ -224,6 +250,7 @@ class SqlLinks(_Repo):
 
     async def update(self, link: LinkRecord) -> None:
         await self._conn.execute(_UPDATE["links"], _set(link, s.links))
+        self._remember(link.id, link)
 
     async def expiring(self, before: datetime) -> list[LinkRecord]:
         lk = s.links
@@ -233,30 +260,13 @@ class SqlLinks(_Repo):
         )
 
 
-class SqlAccounts(_Repo):
-    """Accounts; `get` remembers what it read for the rest of the unit of work (an event's
-    apply, delivery and alerts each ask for the same account: 4 lookups saved per event), and
-    `add`/`update` keep that in step. Within one unit of work an account is read once, as
-    with REPEATABLE READ: on SQLite nothing else can write meanwhile (the writer holds the
-    database); on PostgreSQL a concurrent change made after the first read is not seen until
-    the next unit of work, which is no worse than the read-modify-write of `update`."""
-
-    def __init__(self, conn: AsyncConnection | DirectConnection) -> None:
-        super().__init__(conn)
-        self._seen: dict[str, AccountRecord] = {}
-
+class SqlAccounts(_Remembering):
     async def add(self, account: AccountRecord) -> None:
         await self._conn.execute(_INSERT["accounts"], _values(account, s.accounts))
-        self._seen[account.id] = account
+        self._remember(account.id, account)
 
     async def get(self, account_id: str) -> AccountRecord | None:
-        seen = self._seen.get(account_id)
-        if seen is not None:
-            return seen
-        record = await self._one(AccountRecord, _ACCOUNT, {"id": account_id})
-        if record is not None:
-            self._seen[account_id] = record
-        return record
+        return await self._remembered(AccountRecord, _ACCOUNT, account_id)
 
     async def by_bank_id(self, partner_id: str, bank_account_id: str) -> list[AccountRecord]:
         return await self._many(
@@ -280,7 +290,7 @@ class SqlAccounts(_Repo):
 
     async def update(self, account: AccountRecord) -> None:
         await self._conn.execute(_UPDATE["accounts"], _set(account, s.accounts))
-        self._seen[account.id] = account
+        self._remember(account.id, account)
 
     async def active_ids(self) -> list[str]:
         a, lk = s.accounts, s.links
@@ -288,16 +298,17 @@ class SqlAccounts(_Repo):
         return [row[0] for row in (await self._conn.execute(stmt)).all()]
 
 
-class SqlTransactions(_Repo):
+class SqlTransactions(_Remembering):
     async def add(self, txn: TransactionRecord) -> None:
         await self._conn.execute(_INSERT["transactions"], _values(txn, s.transactions))
+        self._remember(txn.id, txn)
 
     async def find(self, account_id: str, source_keys: Sequence[str]) -> TransactionRecord | None:
         params = {"account_id": account_id, "keys": list(source_keys)}
         return await self._one(TransactionRecord, _TXN_FIND, params)
 
     async def get(self, txn_id: str) -> TransactionRecord | None:
-        return await self._one(TransactionRecord, _TXN, {"id": txn_id})
+        return await self._remembered(TransactionRecord, _TXN, txn_id)
 
     async def for_account(self, account_id: str, *, limit: int = 50) -> list[TransactionRecord]:
         t = s.transactions
@@ -328,6 +339,7 @@ class SqlTransactions(_Repo):
 
     async def update(self, txn: TransactionRecord) -> None:
         await self._conn.execute(_UPDATE["transactions"], _set(txn, s.transactions))
+        self._remember(txn.id, txn)
 
 
 class SqlThreads(_Repo):
