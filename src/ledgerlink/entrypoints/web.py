@@ -7,7 +7,7 @@ stack trace. Every form carries the session's CSRF token.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from ledgerlink.domain.chat import ThreadKind
@@ -17,6 +17,9 @@ from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.entrypoints.webkit import (
     csrf_ok,
     expired_form,
+    fetch_done,
+    fetch_failed,
+    fetch_form,
     not_found,
     page,
     see_other,
@@ -250,27 +253,16 @@ async def send_message(request: Request, thread_id: str) -> Response:
     """The composer: the person's text goes into the thread and is answered there. The
     browser sends it with fetch (the answer arrives over the live connection); without
     JavaScript the form posts and the page reloads."""
-    session = await signed_in(request)
-    wants_json = "application/json" in request.headers.get("accept", "")
-    if session is None:
-        return JSONResponse({"code": "unauthorized"}, status_code=401) if wants_json else see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        if wants_json:
-            return JSONResponse({"code": "csrf_failed", "detail": "reload the page"}, status_code=400)
-        return expired_form(request, f"/threads/{thread_id}")
+    back = f"/threads/{thread_id}"
+    form_session = await fetch_form(request, back=back)
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     try:
         await commands.handle_text(get_deps(request), grant, thread_id, form.get("text", ""))
-    except NotFound:
-        if wants_json:
-            return JSONResponse({"code": "not_found"}, status_code=404)
-        return not_found(request, person)
     except DomainError as exc:
-        if wants_json:
-            return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
-        return see_other(f"/threads/{thread_id}")
-    return Response(status_code=204) if wants_json else see_other(f"/threads/{thread_id}")
+        return fetch_failed(request, person, exc, back=back)
+    return fetch_done(request, back)
 
 
 @router.get("/links/{link_id}/renew")
@@ -294,27 +286,14 @@ async def renew(request: Request, link_id: str) -> Response:
 async def mark_read(request: Request, thread_id: str) -> Response:
     """The open thread was seen up to `seq` (form field; the page uses it when its live
     connection is down). Never moves back. JSON: `{thread_id, last_read_seq, unread}`."""
-    session = await signed_in(request)
-    wants_json = "application/json" in request.headers.get("accept", "")
-    if session is None:
-        return JSONResponse({"code": "unauthorized"}, status_code=401) if wants_json else see_other("/login")
-    grant, person = session
-    ok, form = await csrf_ok(request)
-    if not ok:
-        if wants_json:
-            return JSONResponse({"code": "csrf_failed", "detail": "reload the page"}, status_code=400)
-        return expired_form(request, f"/threads/{thread_id}")
+    back = f"/threads/{thread_id}"
+    form_session = await fetch_form(request, back=back)
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
     try:
         mark = await read_state.mark_read(get_deps(request), grant, thread_id, form.get("seq", ""))
-    except NotFound:
-        if wants_json:
-            return JSONResponse({"code": "not_found"}, status_code=404)
-        return not_found(request, person)
     except DomainError as exc:
-        if wants_json:
-            return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
-        return see_other(f"/threads/{thread_id}")
-    if not wants_json:
-        return see_other(f"/threads/{thread_id}")
-    return JSONResponse({"thread_id": mark.thread_id, "last_read_seq": mark.last_read_seq,
-                         "unread": mark.unread})
+        return fetch_failed(request, person, exc, back=back)
+    return fetch_done(request, back, {"thread_id": mark.thread_id, "last_read_seq": mark.last_read_seq,
+                                      "unread": mark.unread})

@@ -7,10 +7,10 @@ import secrets
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ledgerlink.domain.errors import DomainError
+from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import SESSION_KEY, current_person_id, get_deps
 from ledgerlink.entrypoints.rendering import TEMPLATE_DIR
@@ -91,3 +91,41 @@ async def signed_in_form(request: Request, *, back: str) -> tuple[Grant, Any, di
         return expired_form(request, back)
     grant, person = session
     return grant, person, form
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+async def fetch_form(request: Request, *, back: str) -> tuple[Grant, Any, dict[str, str]] | Response:
+    """For forms the page posts with fetch (`Accept: application/json`: problems come back as
+    JSON) or plainly without JavaScript (redirects and pages): the signed-in person and the
+    CSRF-checked form, or the response to give instead."""
+    if not wants_json(request):
+        return await signed_in_form(request, back=back)
+    session = await signed_in(request)
+    if session is None:
+        return JSONResponse({"code": "unauthorized"}, status_code=401)
+    ok, form = await csrf_ok(request)
+    if not ok:
+        return JSONResponse({"code": "csrf_failed", "detail": "reload the page"}, status_code=400)
+    grant, person = session
+    return grant, person, form
+
+
+def fetch_failed(request: Request, person: Any, exc: DomainError, *, back: str) -> Response:
+    """What a fetch-or-form POST answers when the service refused: 404 for someone else's or an
+    unknown thing, else the problem's code and words (JSON), or back to `back` (plain form)."""
+    if isinstance(exc, NotFound):
+        return JSONResponse({"code": "not_found"}, status_code=404) if wants_json(request) \
+            else not_found(request, person)
+    if wants_json(request):
+        return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
+    return see_other(back)
+
+
+def fetch_done(request: Request, back: str, body: dict[str, Any] | None = None) -> Response:
+    """Success: 204 (or `body` as JSON) for fetch, a redirect to `back` for a plain form."""
+    if not wants_json(request):
+        return see_other(back)
+    return Response(status_code=204) if body is None else JSONResponse(body)

@@ -10,11 +10,9 @@ registered for that bank before anything is stored, and stores each bank message
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +27,7 @@ from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access, prompts
 from ledgerlink.services.channels import next_attempt
 from ledgerlink.services.deps import Deps
+from ledgerlink.services.linking import put_card
 from ledgerlink.services.ports import (
     BankAuthError,
     BankOutboxRecord,
@@ -39,7 +38,7 @@ from ledgerlink.services.ports import (
     UnitOfWork,
 )
 from ledgerlink.services.sync import link_access_token
-from ledgerlink.services.worker import WakeableWorker
+from ledgerlink.services.worker import TimedWorker
 
 __all__ = [
     "MAX_TEXT",
@@ -141,53 +140,19 @@ async def _service_state(deps: Deps, uow: UnitOfWork, row: BankOutboxRecord, sta
     if view is None:
         return
     body = {**view.body, "to_bank": {**view.body.get("to_bank", {}), "status": status}}
-    record = await access.put_message(
-        deps.vault,
-        uow,
-        grant,
-        thread,
-        kind=CardKind.TEXT,
-        body=body,
-        at=deps.clock.now(),
-        subject_key=subject,
-    )
-    if record is not None:
-        uow.events.append(
-            MessageStored(
-                person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev
-            )
-        )
+    await put_card(deps, uow, grant, thread, CardKind.TEXT, body, subject_key=subject)
 
 
-class BankOutboxWorker(WakeableWorker):
+class BankOutboxWorker(TimedWorker):
     """Sends due outbox rows one at a time, oldest first; a timer wakes it for retries."""
 
     def __init__(self, deps: Deps, *, rng: random.Random | None = None, max_sleep: float = 60.0) -> None:
         self._deps = deps
         self._rng = rng or random.Random()
-        self._max_sleep = max_sleep
-        super().__init__()
+        super().__init__(deps.clock, max_sleep=max_sleep)
 
     async def on_queued(self, event: BankRequestQueued) -> None:
         self.poke()
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                next_due = await self.run_once()
-            except Exception:
-                log.exception("bank_outbox_failed")
-                next_due = self._deps.clock.now() + timedelta(seconds=1)
-            if self._wake.is_set():
-                continue
-            self._idle.set()
-            timeout = self._max_sleep
-            if next_due is not None:
-                timeout = min(timeout, max((next_due - self._deps.clock.now()).total_seconds(), 0.05))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._idle.clear()
 
     async def run_once(self) -> datetime | None:
         """Send every row due now; returns when the next waiting one is due."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import random
 import re
 import secrets
@@ -35,7 +34,7 @@ from ledgerlink.services.ports import (
     SendResult,
     ThreadRecord,
 )
-from ledgerlink.services.worker import WakeableWorker
+from ledgerlink.services.worker import TimedWorker
 
 __all__ = [
     "BACKOFF_BASE",
@@ -107,7 +106,7 @@ async def on_message_stored(deps: Deps, event: MessageStored, *, kinds: frozense
 # --------------------------------------------------------------------------- sending
 
 
-class ChannelWorker(WakeableWorker):
+class ChannelWorker(TimedWorker):
     """Sends due deliveries, each channel in (created_at, rev) order and concurrently with the
     others. Woken by new rows; a timer wakes it for the next due retry."""
 
@@ -116,8 +115,7 @@ class ChannelWorker(WakeableWorker):
         self._deps = deps
         self._adapters = dict(adapters)
         self._rng = rng or random.Random()
-        self._max_sleep = max_sleep
-        super().__init__()
+        super().__init__(deps.clock, max_sleep=max_sleep)
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -126,24 +124,6 @@ class ChannelWorker(WakeableWorker):
     async def on_message_stored(self, event: MessageStored) -> None:
         if await on_message_stored(self._deps, event, kinds=self.kinds):
             self.poke()
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                next_due = await self.run_once()
-            except Exception:
-                log.exception("channel_worker_failed")
-                next_due = self._deps.clock.now() + timedelta(seconds=1)
-            if self._wake.is_set():
-                continue
-            self._idle.set()
-            timeout = self._max_sleep
-            if next_due is not None:
-                timeout = min(timeout, max((next_due - self._deps.clock.now()).total_seconds(), 0.05))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._idle.clear()
 
     async def run_once(self) -> datetime | None:
         """Send every delivery due now; returns when the next waiting one is due."""

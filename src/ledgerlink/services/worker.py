@@ -1,9 +1,17 @@
-"""A background worker woken by events, whose queue is a table (inbox, channel deliveries)."""
+"""Background workers woken by events, whose queue is a table (inbox, channel deliveries, the
+bank outbox)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime, timedelta
+
+import structlog
+
+from ledgerlink.domain.clock import Clock
+
+log = structlog.get_logger(__name__)
 
 
 class WakeableWorker:
@@ -36,3 +44,36 @@ class WakeableWorker:
 
     async def _run(self) -> None:
         raise NotImplementedError
+
+
+class TimedWorker(WakeableWorker):
+    """A `WakeableWorker` whose `run_once()` sends what is due and returns when the next
+    waiting row is due (or None): the loop sleeps until then, at most `max_sleep`, or until
+    poked. A failing round is logged and retried a second later. (Channel deliveries, the
+    bank outbox.)"""
+
+    def __init__(self, clock: Clock, *, max_sleep: float) -> None:
+        self._clock = clock
+        self._max_sleep = max_sleep
+        super().__init__()
+
+    async def run_once(self) -> datetime | None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                next_due = await self.run_once()
+            except Exception:
+                log.exception("worker_round_failed", worker=type(self).__name__)
+                next_due = self._clock.now() + timedelta(seconds=1)
+            if self._wake.is_set():
+                continue
+            self._idle.set()
+            timeout = self._max_sleep
+            if next_due is not None:
+                timeout = min(timeout, max((next_due - self._clock.now()).total_seconds(), 0.05))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._idle.clear()
