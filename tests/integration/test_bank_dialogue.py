@@ -447,3 +447,32 @@ async def test_quick_replies_over_http_answer_once_and_explain_refusals(stack: S
         await stack.container.drain()
         page = await web.get(thread_path)
         assert "You answered: No, it wasn&#39;t me" in page.text and 'data-testid="reply-no"' not in page.text
+
+
+async def test_closed_prompts_and_finished_requests_are_purged_with_the_messages(
+    tmp_path: Path, db_url: str
+) -> None:
+    from ledgerlink.services.retention import RetentionPolicy, purge
+
+    clock = FrozenClock(datetime.now(UTC))
+    async with running_stack(tmp_path, db_url, clock=clock) as stack:
+        grant, thread_id = await _linked(stack)
+        await stack.bank.suspicious_purchase("alice", amount="50.00", expires_in_seconds=86_400)
+        await stack.container.drain()
+        answered = await _fraud_card(stack, grant, thread_id)
+        await prompts.answer(stack.deps, grant, message_id=answered.id, reply_id="yes", channel="web")
+        await stack.container.drain()
+        clock.advance(timedelta(days=20))
+        await stack.bank.suspicious_purchase("alice", amount="60.00", expires_in_seconds=86_400)  # stays open
+        await stack.container.drain()
+        counts = [await _count(stack, t) for t in (schema.prompts, schema.bank_outbox, schema.bank_messages)]
+        assert counts == [2, 1, 1]
+
+        clock.advance(timedelta(days=11))
+        report = await purge(stack.deps, RetentionPolicy(messages_days=30, inbox_days=0, transactions_days=0,
+                                                         abandoned_links_days=0))
+        assert report.deleted["bank_dialogue"] == 3  # the answered prompt, its request, the bank's message id
+        async with stack.deps.uow() as uow:
+            left = await uow.prompts.open_in_thread(thread_id)
+        assert [p.status for p in left] == ["open"] and await _count(stack, schema.prompts) == 1
+        assert await _count(stack, schema.bank_outbox) == 0 and await _count(stack, schema.bank_messages) == 0

@@ -58,6 +58,8 @@ async def _purge_kind(deps: Deps, kind: str, cutoff: datetime, policy: Retention
                 n = await repo.purge_messages(before=cutoff, limit=policy.batch_size)
             elif kind == "transactions":
                 n = await repo.purge_transactions(before=cutoff, limit=policy.batch_size)
+            elif kind == "bank_dialogue":
+                n = await repo.purge_bank_dialogue(before=cutoff, limit=policy.batch_size)
             else:
                 n = await repo.purge_abandoned_links(before=cutoff, limit=policy.batch_size)
             await uow.commit()
@@ -76,6 +78,7 @@ async def purge(deps: Deps, policy: RetentionPolicy | None = None) -> PurgeRepor
     limits = {
         "inbox": policy.inbox_days,
         "messages": policy.messages_days,
+        "bank_dialogue": policy.messages_days,  # prompts and requests live as long as messages
         "transactions": policy.transactions_days,
         "abandoned_links": policy.abandoned_links_days,
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select, tuple_
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo
@@ -57,3 +57,14 @@ class SqlRetention(_Repo):
             *[~exists().where(d.c.link_id == lk.c.id) for d in dependants],
         )
         return await self._delete(lk, where, limit)
+
+    async def purge_bank_dialogue(self, *, before: datetime, limit: int) -> int:
+        """Closed prompts, finished outbox rows and bank-message ids older than the cutoff.
+        Open prompts and pending requests are never purged."""
+        p, o, b = s.prompts, s.bank_outbox, s.bank_messages
+        deleted = await self._delete(p, and_(p.c.status != "open", p.c.created_at < before), limit)
+        deleted += await self._delete(o, and_(o.c.status != "pending", o.c.updated_at < before), limit)
+        keys = select(b.c.partner_id, b.c.bank_message_id).where(b.c.received_at < before).limit(limit)
+        pair = tuple_(b.c.partner_id, b.c.bank_message_id)
+        result = await self._conn.execute(delete(b).where(pair.in_(keys)))
+        return deleted + int(result.rowcount or 0)
