@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -103,8 +104,8 @@ class SandboxCredentials:
     partner_api_key: str = ""
 
     @classmethod
-    def load_or_create(cls, path: Path) -> SandboxCredentials:
-        fresh = {
+    def _fresh(cls) -> dict[str, str]:
+        return {
             "client_id": "ledgerlink",
             "client_secret": secrets.token_urlsafe(32),
             "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -112,18 +113,24 @@ class SandboxCredentials:
             "signing_key_pem": new_ed25519_pem(),
             "partner_api_key": API_KEY_PREFIX + secrets.token_urlsafe(32),
         }
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SandboxCredentials:
+        """The registration file, created (0600) on first use; a file from before a field
+        existed gets that field added. Keys are generated only when missing."""
+        fields = [f.name for f in dataclasses.fields(cls)]
         if not path.exists():
-            creds = cls(**fresh)
+            creds = cls(**cls._fresh())
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(creds.__dict__, fh)
             return creds
         stored = json.loads(path.read_text())
-        if set(fresh) <= set(stored):
-            return cls(**{k: stored[k] for k in fresh})
-        creds = cls(**{**fresh, **{k: v for k, v in stored.items() if k in fresh}})
-        creds._rewrite(path)  # an older file: add what it lacks, keep the rest
+        if all(name in stored for name in fields):
+            return cls(**{name: stored[name] for name in fields})
+        creds = cls(**{**cls._fresh(), **{k: v for k, v in stored.items() if k in fields}})
+        creds._rewrite(path)
         return creds
 
     def _rewrite(self, path: Path) -> None:
@@ -248,9 +255,7 @@ class Container:
                 await self.bank_outbox.drain()
                 await self.deps.bus.drain()
             for app in self.sandbox_apps.values():  # the banks' own messages to us
-                messages = getattr(app.state.bank, "messages", None)
-                if messages is not None:
-                    await messages.drain()
+                await app.state.bank.messages.drain()
             await self.deps.bus.drain()
             if self.channel_worker is not None:
                 await self.channel_worker.drain()

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import secrets
 import time
-from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ import httpx
 from ledgerlink.domain.clock import Clock
 from ledgerlink.sandbox._keys import MESSAGE_TYP, BankKey
 from ledgerlink.sandbox._model import Consent
+from ledgerlink.sandbox._push import Pusher, problem_code
 from ledgerlink.sandbox.config import OAuthClientConfig
 
 log = logging.getLogger("ledgerlink.sandbox.messages")
@@ -54,50 +54,19 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class MessageOutbox:
+class MessageOutbox(Pusher[tuple[MessageRecord, float]]):
     def __init__(self, *, clock: Clock, key: BankKey, issuer: str,
                  clients: list[OAuthClientConfig], delay: float, max_attempts: int,
                  backoff_base: float, backoff_cap: float, timeout: float,
                  http: httpx.AsyncClient | None) -> None:
+        super().__init__(max_attempts=max_attempts, backoff_base=backoff_base, backoff_cap=backoff_cap,
+                         timeout=timeout, http=http, task_name="sandbox-messages")
         self._clock = clock
         self._key = key
         self._issuer = issuer
         self._clients = {c.client_id: c for c in clients}
         self._delay = delay
-        self._max_attempts = max_attempts
-        self._base = backoff_base
-        self._cap = backoff_cap
-        self._timeout = timeout
-        self._http = http
-        self._own_http = False
-        self._jitter = random.Random()  # timing only
-        self._queues: dict[str, deque[tuple[MessageRecord, float]]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._running = False
         self.records: list[MessageRecord] = []
-
-    async def start(self) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout)
-            self._own_http = True
-        self._running = True
-        for client_id, queue in self._queues.items():
-            if queue:
-                self._spawn(client_id)
-
-    async def stop(self) -> None:
-        self._running = False
-        tasks = list(self._workers.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._workers.clear()
-        if self._own_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
-            self._own_http = False
 
     def send(self, consent: Consent, *, kind: str, text: str,
              in_reply_to: dict[str, str] | None = None) -> MessageRecord:
@@ -115,36 +84,8 @@ class MessageOutbox:
             log.info("message %s not sent: client %s registered no messages_url/api_key",
                      record.message_id, consent.client_id)
             return record
-        self._queues.setdefault(client.client_id, deque()).append(
-            (record, time.monotonic() + self._delay))
-        self._idle.clear()
-        if self._running:
-            self._spawn(client.client_id)
+        self._enqueue(client.client_id, (record, time.monotonic() + self._delay))
         return record
-
-    async def drain(self) -> None:
-        """Wait until no message is queued or in flight (wrap in `asyncio.timeout`)."""
-        await self._idle.wait()
-
-    def _spawn(self, client_id: str) -> None:
-        task = self._workers.get(client_id)
-        if task is None or task.done():
-            self._workers[client_id] = asyncio.create_task(
-                self._work(client_id), name=f"sandbox-messages-{client_id}")
-
-    async def _work(self, client_id: str) -> None:
-        queue = self._queues[client_id]
-        try:
-            while queue:
-                record, not_before = queue[0]
-                wait = not_before - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                await self._deliver(self._clients[client_id], record)
-                queue.popleft()
-        finally:
-            if not any(self._queues.values()):
-                self._idle.set()
 
     def _token(self, client: OAuthClientConfig, record: MessageRecord) -> str:
         assert client.messages_url is not None
@@ -157,58 +98,34 @@ class MessageOutbox:
             claims["in_reply_to"] = record.in_reply_to
         return self._key.sign(claims, typ=MESSAGE_TYP)
 
-    async def _deliver(self, client: OAuthClientConfig, record: MessageRecord) -> None:
-        assert self._http is not None and client.messages_url is not None
-        while record.attempts < self._max_attempts:
-            record.attempts += 1
-            retry_after: float | None = None
-            try:
-                resp = await self._http.post(
-                    client.messages_url, content=self._token(client, record).encode("ascii"),
-                    headers={"authorization": f"Bearer {client.api_key}",
-                             "content-type": "application/jose", "accept": "application/json"},
-                    timeout=self._timeout)
-            except httpx.HTTPError as exc:
-                record.history.append(f"network:{type(exc).__name__}")
-            else:
-                code = resp.status_code
-                record.last_status_code = code
-                record.history.append(str(code))
-                if 200 <= code < 300:  # 200 = the platform had it already (a retry): delivered
-                    record.status = "delivered"
-                    return
-                if code != 429 and code < 500:
-                    record.status = "refused"
-                    log.warning("message %s (%s) to client %s refused with %s (%s): giving up",
-                                record.message_id, record.kind, client.client_id, code,
-                                _problem_code(resp))
-                    return
-                retry_after = _seconds(resp.headers.get("retry-after"))
-            if record.attempts < self._max_attempts:
-                await asyncio.sleep(self._backoff(record.attempts, retry_after))
-        record.status = "failed"
-        log.warning("message %s to client %s failed after %s attempts", record.message_id,
-                    client.client_id, record.attempts)
+    async def _handle(self, key: str, item: tuple[MessageRecord, float]) -> None:
+        record, not_before = item
+        wait = not_before - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        client = self._clients[key]
+        assert client.messages_url is not None
+        headers = {"authorization": f"Bearer {client.api_key}", "content-type": "application/jose",
+                   "accept": "application/json"}
+        refusal = ""
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(self._cap, self._base * 2 ** (attempt - 1))
-        delay = backoff / 2 + self._jitter.uniform(0, backoff / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self._cap * 2))
-        return float(delay)
+        def request() -> tuple[bytes, Mapping[str, str]]:
+            return self._token(client, record).encode("ascii"), headers
 
+        def settle(resp: httpx.Response) -> str | None:
+            nonlocal refusal
+            code = resp.status_code
+            if 200 <= code < 300:  # 200 = the platform had it already (a retry): delivered
+                return "delivered"
+            if code == 429 or code >= 500:
+                return None
+            refusal = problem_code(resp)
+            return "refused"
 
-def _seconds(raw: str | None) -> float | None:
-    try:
-        return max(0.0, float(raw)) if raw else None
-    except ValueError:
-        return None
-
-
-def _problem_code(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return "no problem body"
-    code = body.get("code") if isinstance(body, dict) else None
-    return str(code)[:60] if code else "no code"
+        await self._post(record, client.messages_url, request=request, settle=settle)
+        if record.status == "refused":
+            log.warning("message %s (%s) to client %s refused with %s (%s): giving up",
+                        record.message_id, record.kind, client.client_id, record.last_status_code, refusal)
+        elif record.status == "failed":
+            log.warning("message %s to client %s failed after %s attempts", record.message_id,
+                        client.client_id, record.attempts)

@@ -9,15 +9,10 @@ retried with exponential backoff and full jitter (Retry-After honoured), up to
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 import secrets
-from collections import deque
-from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -25,50 +20,21 @@ from standardwebhooks import Webhook
 
 from ledgerlink.domain.clock import Clock
 from ledgerlink.sandbox._model import DeliveryRecord, Subscription
+from ledgerlink.sandbox._push import Pusher
 
 log = logging.getLogger("ledgerlink.sandbox.webhooks")
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(Pusher[tuple[Subscription, DeliveryRecord, bytes]]):
     def __init__(self, *, clock: Clock, secret_for: Callable[[str], str],
                  on_gone: Callable[[str], None], max_attempts: int, backoff_base: float,
                  backoff_cap: float, timeout: float, http: httpx.AsyncClient | None) -> None:
+        super().__init__(max_attempts=max_attempts, backoff_base=backoff_base, backoff_cap=backoff_cap,
+                         timeout=timeout, http=http, task_name="sandbox-webhook")
         self._clock = clock
         self._secret_for = secret_for
         self._on_gone = on_gone
-        self._max_attempts = max_attempts
-        self._base = backoff_base
-        self._cap = backoff_cap
-        self._timeout = timeout
-        self._http = http
-        self._own_http = False
-        self._jitter = random.Random()  # timing only; never influences the simulated activity
-        self._queues: dict[str, deque[tuple[Subscription, DeliveryRecord, bytes]]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._running = False
         self.records: list[DeliveryRecord] = []
-
-    async def start(self) -> None:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout)
-            self._own_http = True
-        self._running = True
-        for sub_id, queue in self._queues.items():
-            if queue:
-                self._spawn(sub_id)
-
-    async def stop(self) -> None:
-        self._running = False
-        tasks = list(self._workers.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._workers.clear()
-        if self._own_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
     def enqueue(self, sub: Subscription, event_type: str, data: dict[str, Any]) -> DeliveryRecord:
         stamp = self._clock.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -76,97 +42,38 @@ class WebhookDispatcher:
                           separators=(",", ":")).encode()
         record = DeliveryRecord(f"msg_{secrets.token_hex(12)}", sub.subscription_id, event_type)
         self.records.append(record)
-        self._queues.setdefault(sub.subscription_id, deque()).append((sub, record, body))
-        self._idle.clear()
-        if self._running:
-            self._spawn(sub.subscription_id)
+        self._enqueue(sub.subscription_id, (sub, record, body))
         return record
 
-    async def drain(self) -> None:
-        """Wait until every queue is empty (tests and shutdown; wrap in `asyncio.timeout`)."""
-        await self._idle.wait()
-
-    def _spawn(self, sub_id: str) -> None:
-        task = self._workers.get(sub_id)
-        if task is None or task.done():
-            self._workers[sub_id] = asyncio.create_task(self._work(sub_id),
-                                                        name=f"sandbox-webhook-{sub_id}")
-
-    async def _work(self, sub_id: str) -> None:
-        queue = self._queues[sub_id]
-        try:
-            while queue:
-                sub, record, body = queue[0]
-                if sub.active:
-                    await self._deliver(sub, record, body)
-                else:
-                    record.status = "gone"
-                queue.popleft()
-        finally:
-            if not any(self._queues.values()):
-                self._idle.set()
-
-    async def _deliver(self, sub: Subscription, record: DeliveryRecord, body: bytes) -> None:
-        assert self._http is not None
+    async def _handle(self, key: str, item: tuple[Subscription, DeliveryRecord, bytes]) -> None:
+        sub, record, body = item
+        if not sub.active:
+            record.status = "gone"
+            return
         signer = Webhook(self._secret_for(sub.client_id))
-        while record.attempts < self._max_attempts:
-            record.attempts += 1
+
+        def request() -> tuple[bytes, Mapping[str, str]]:
             sent_at = self._clock.now()
-            headers = {
+            return body, {
                 "webhook-id": record.msg_id,
                 "webhook-timestamp": str(int(sent_at.timestamp())),
                 "webhook-signature": signer.sign(record.msg_id, sent_at, body.decode()),
                 "content-type": "application/json",
             }
-            retry_after: float | None = None
-            try:
-                resp = await self._http.post(sub.url, content=body, headers=headers,
-                                             timeout=self._timeout)
-            except httpx.HTTPError as exc:
-                record.history.append(f"network:{type(exc).__name__}")
-            else:
-                record.last_status_code = resp.status_code
-                record.history.append(str(resp.status_code))
-                if 200 <= resp.status_code < 300 or resp.status_code == 409:
-                    record.status = "delivered"
-                    return
-                if resp.status_code == 410:
-                    record.status = "gone"
-                    sub.active = False
-                    self._on_gone(sub.subscription_id)
-                    log.warning("subscription %s answered 410: disabled", sub.subscription_id)
-                    return
-                if resp.status_code != 429 and resp.status_code < 500:
-                    record.status = "failed"
-                    log.warning("webhook %s to subscription %s refused with %s: giving up",
-                                record.msg_id, sub.subscription_id, resp.status_code)
-                    return
-                retry_after = _retry_after(resp.headers.get("retry-after"))
-            if record.attempts < self._max_attempts:
-                await asyncio.sleep(self._delay(record.attempts, retry_after))
-        record.status = "failed"
-        log.warning("webhook %s to subscription %s failed after %s attempts",
-                    record.msg_id, sub.subscription_id, record.attempts)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(self._cap, self._base * 2 ** (attempt - 1))
-        delay = backoff / 2 + self._jitter.uniform(0, backoff / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self._cap * 2))
-        return float(delay)
+        def settle(resp: httpx.Response) -> str | None:
+            code = resp.status_code
+            if 200 <= code < 300 or code == 409:
+                return "delivered"
+            if code == 410:
+                return "gone"
+            return None if code == 429 or code >= 500 else "failed"
 
-
-def _retry_after(raw: str | None) -> float | None:
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        await self._post(record, sub.url, request=request, settle=settle)
+        if record.status == "gone":
+            sub.active = False
+            self._on_gone(sub.subscription_id)
+            log.warning("subscription %s answered 410: disabled", sub.subscription_id)
+        elif record.status == "failed":
+            log.warning("webhook %s to subscription %s failed (last status %s, %s attempts)",
+                        record.msg_id, sub.subscription_id, record.last_status_code, record.attempts)

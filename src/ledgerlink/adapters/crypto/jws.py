@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -69,21 +69,62 @@ def _claims(payload: bytes | None) -> dict[str, Any]:
     return claims
 
 
-def _public_key(jwks: Mapping[str, Any], kid: str) -> OKPKey:
+# A failure of `verify_compact`: which kind (malformed | unknown_key | bad_signature) and words.
+Failure = Callable[[str, str], Exception]
+
+
+def _public_key(jwks: Mapping[str, Any], kid: str, fail: Failure) -> OKPKey:
     keys = jwks.get("keys")
     if not isinstance(keys, list):
-        raise ReceiptUnknownKey("the key set has no 'keys' list, so no key can check this receipt")
+        raise fail("unknown_key", "the key set has no 'keys' list")
     for entry in keys:
         if isinstance(entry, dict) and entry.get("kid") == kid:
             if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519" or "d" in entry:
-                raise ReceiptUnknownKey(f"key {kid} in the key set is not a public Ed25519 key")
+                raise fail("unknown_key", f"key {kid[:43]} in the key set is not a public Ed25519 key")
             try:
                 return OKPKey.import_key(dict(entry))
             except (JoseError, ValueError) as exc:
-                raise ReceiptUnknownKey(
-                    f"key {kid} in the key set is unusable ({type(exc).__name__})"
-                ) from None
-    raise ReceiptUnknownKey(f"the receipt was signed with key {kid}, which is not in the key set")
+                raise fail("unknown_key",
+                           f"key {kid[:43]} in the key set is unusable ({type(exc).__name__})") from None
+    raise fail("unknown_key", f"it was signed with key {kid[:43]}, which is not in the key set")
+
+
+def verify_compact(token: str, jwks: Mapping[str, Any], *, typ: str, fail: Failure) -> dict[str, Any]:
+    """The JSON object a compact JWS of `typ` carries, signed (EdDSA) by a key of `jwks`.
+    Checks shape, typ, alg, kid, signature; claims such as exp are the caller's."""
+    try:
+        obj = jws.extract_compact(token.strip().encode("ascii"))
+    except (JoseError, ValueError, UnicodeError):
+        raise fail("malformed", "it is not a compact JWS (three base64url parts separated by dots)") from None
+    header = obj.headers()
+    if header.get("typ") != typ:
+        raise fail("malformed", f"its typ is {str(header.get('typ'))[:40]!r}, not {typ!r}")
+    if header.get("alg") != ALG:
+        raise fail("bad_signature", f"it must be signed with {ALG}, not {str(header.get('alg'))[:20]!r}")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise fail("unknown_key", "it does not name the key that signed it (no 'kid')")
+    key = _public_key(jwks, kid, fail)
+    try:
+        with _eddsa_allowed():
+            valid = jws.validate_compact(obj, key, algorithms=[ALG])
+    except JoseError:
+        valid = False
+    if not valid:
+        raise fail("bad_signature",
+                   f"the signature does not match key {kid[:43]}: altered or not signed by it")
+    try:
+        claims = json.loads(obj.payload or b"")
+    except ValueError:
+        raise fail("malformed", "its payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise fail("malformed", "its payload is not a JSON object")
+    return claims
+
+
+def _receipt_failure(kind: str, text: str) -> Exception:
+    error = {"malformed": ReceiptMalformed, "unknown_key": ReceiptUnknownKey}.get(kind, ReceiptBadSignature)
+    return error(f"the receipt is not valid: {text}")
 
 
 def verify_receipt(token: str, jwks: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
@@ -92,26 +133,7 @@ def verify_receipt(token: str, jwks: Mapping[str, Any], *, now: datetime) -> dic
     Checks, in order: shape (ReceiptMalformed), algorithm and key (ReceiptBadSignature,
     ReceiptUnknownKey), signature (ReceiptBadSignature), expiry (ReceiptExpired, which
     still carries the claims)."""
-    obj = _extract(token)
-    header = obj.headers()
-    if header.get("typ") != RECEIPT_TYP:
-        raise ReceiptMalformed(f"this JWS is not a consent receipt (typ is {header.get('typ')!r})")
-    if header.get("alg") != ALG:
-        raise ReceiptBadSignature(f"receipts are signed with {ALG}, this one claims {header.get('alg')!r}")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise ReceiptUnknownKey("the receipt does not name the key that signed it (no 'kid')")
-    key = _public_key(jwks, kid)
-    try:
-        with _eddsa_allowed():
-            valid = jws.validate_compact(obj, key, algorithms=[ALG])
-    except JoseError:
-        valid = False
-    if not valid:
-        raise ReceiptBadSignature(
-            f"the signature does not match key {kid}: the receipt was altered or not signed by it"
-        )
-    claims = _claims(obj.payload)
+    claims = verify_compact(token, jwks, typ=RECEIPT_TYP, fail=_receipt_failure)
     exp = claims.get("exp")
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise ReceiptMalformed("the receipt has no valid 'exp' claim")

@@ -10,10 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from joserfc import jws
-from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
-from ledgerlink.adapters.crypto.jws import ALG, _eddsa_allowed
+from ledgerlink.adapters.crypto.jws import ALG, _eddsa_allowed, verify_compact
 from ledgerlink.adapters.crypto.signing import SigningKeys
 from ledgerlink.services.ports import BankSignatureInvalid, Signer
 
@@ -49,32 +48,7 @@ class PartnerJws:
     def verify_bank_message(
         self, token: str, jwks: Mapping[str, Any], *, issuer: str, audience: str, now: datetime
     ) -> dict[str, Any]:
-        try:
-            obj = jws.extract_compact(token.strip().encode("ascii"))
-        except (JoseError, ValueError, UnicodeError):
-            raise _bad("the body is not a compact JWS (three base64url parts separated by dots)") from None
-        header = obj.headers()
-        if header.get("typ") != BANK_MESSAGE_TYP:
-            raise _bad(f"its typ is {str(header.get('typ'))[:40]!r}, not {BANK_MESSAGE_TYP!r}")
-        if header.get("alg") != ALG:
-            raise _bad(f"it must be signed with {ALG}")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise _bad("the header names no key ('kid')")
-        key = _registered_key(jwks, kid)
-        try:
-            with _eddsa_allowed():
-                valid = jws.validate_compact(obj, key, algorithms=[ALG])
-        except JoseError:
-            valid = False
-        if not valid:
-            raise _bad(f"the signature does not match the bank's key {kid[:16]}")
-        try:
-            claims = json.loads(obj.payload or b"")
-        except ValueError:
-            raise _bad("the payload is not JSON") from None
-        if not isinstance(claims, dict):
-            raise _bad("the payload is not a JSON object")
+        claims = verify_compact(token, jwks, typ=BANK_MESSAGE_TYP, fail=lambda _kind, text: _bad(text))
         if claims.get("iss") != issuer:
             raise _bad("'iss' is not this bank's registered issuer")
         if claims.get("aud") != audience:
@@ -89,18 +63,6 @@ class PartnerJws:
         if iat > ts + CLOCK_SKEW or exp - iat > MAX_LIFETIME:
             raise _bad(f"'iat' is in the future or 'exp' is more than {MAX_LIFETIME} s after it")
         return claims
-
-
-def _registered_key(jwks: Mapping[str, Any], kid: str) -> OKPKey:
-    for entry in jwks.get("keys") or []:
-        if isinstance(entry, dict) and entry.get("kid") == kid:
-            if entry.get("kty") != "OKP" or entry.get("crv") != "Ed25519" or "d" in entry:
-                raise _bad(f"registered key {kid[:16]} is not a public Ed25519 key")
-            try:
-                return OKPKey.import_key(dict(entry))
-            except (JoseError, ValueError):
-                raise _bad(f"registered key {kid[:16]} is unusable") from None
-    raise _bad("it was signed with a key the bank has not registered")
 
 
 def new_ed25519_pem() -> str:
