@@ -304,10 +304,10 @@ async def bootstrap(
     """Build everything from settings. Nothing is built at import time."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url
+    db_url = settings.resolved_database_url
     if migrate:
-        await upgrade_async(url)
-    engine = create_engine(url)
+        await upgrade_async(db_url)
+    engine = create_engine(db_url)
     if engine.dialect.name == "sqlite":
         # aiosqlite runs each statement on a worker thread, which must take the GIL back from
         # the busy event loop: with the default 5 ms switch interval every hop can wait 5 ms
@@ -323,15 +323,15 @@ async def bootstrap(
     if settings.second_sandbox_bank:
         banks.append((SANDBOX_BANKS[1], settings.resolved_second_sandbox_url))
     registrations = [
-        (spec, url, SandboxCredentials.load_or_create(settings.data_dir / spec.credentials_file))
-        for spec, url in banks
+        (spec, bank_url, SandboxCredentials.load_or_create(settings.data_dir / spec.credentials_file))
+        for spec, bank_url in banks
     ]
     creds = registrations[0][2]
     connectors: dict[str, BankConnector] = {
         spec.partner_id: OpenBankingConnector(
-            issuer=url, client_id=c.client_id, client_secret=c.client_secret, http=http, clock=clock
+            issuer=bank_url, client_id=c.client_id, client_secret=c.client_secret, http=http, clock=clock
         )
-        for spec, url, c in registrations
+        for spec, bank_url, c in registrations
     }
     deps = Deps(
         uow=uow_factory,
@@ -349,7 +349,7 @@ async def bootstrap(
     deps.receipts_jws = JoseReceiptSigner(deps.signer)  # same key file, same key ids as the JWKS
     deps.partner_jws = PartnerJws(deps.signer)
     async with deps.uow() as uow:
-        for spec, url, c in registrations:
+        for spec, bank_url, c in registrations:
             await uow.partners.upsert(
                 PartnerRecord(
                     id=spec.partner_id,
@@ -358,7 +358,7 @@ async def bootstrap(
                     kind="bank",
                     webhook_secrets=[c.webhook_secret],
                     created_at=datetime.now(UTC),
-                    issuer=url,
+                    issuer=bank_url,
                     jwks=public_jwks(c.signing_key_pem.encode()),
                 )
             )
@@ -369,7 +369,7 @@ async def bootstrap(
                 await uow.partners.set_api_key_hash(spec.partner_id, hash_api_key(c.partner_api_key))
         await uow.commit()
     scheduler = SyncScheduler(deps, min_interval=settings.sync_min_interval_seconds)
-    ingest = Ingest(deps, writer=inbox_writer(url, uow_factory))
+    ingest = Ingest(deps, writer=inbox_writer(db_url, uow_factory))
     container = Container(
         settings=settings,
         deps=deps,
@@ -398,8 +398,8 @@ async def bootstrap(
     container.bank_outbox = BankOutboxWorker(deps)
     _wire(container)
     if settings.embedded_sandbox:
-        for spec, url, c in registrations:
-            app = build_sandbox_app(settings, c, clock=clock, bank=spec, url=url)
+        for spec, bank_url, c in registrations:
+            app = build_sandbox_app(settings, c, clock=clock, bank=spec, url=bank_url)
             container.sandbox_apps[spec.partner_id] = app
         container.sandbox_app = container.sandbox_apps[SANDBOX_PARTNER_ID]
     return container

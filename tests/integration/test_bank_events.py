@@ -13,6 +13,7 @@ from tests.conftest import Stack
 from tests.integration.test_linking_flow import _linked
 
 from ledgerlink.adapters.db import schema
+from ledgerlink.adapters.db.inbox_writer import SqliteInboxWriter, UowInboxWriter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.services import messenger
@@ -164,6 +165,14 @@ async def test_events_for_a_revoked_link_are_refused_with_410(stack: Stack) -> N
     resp = await _post(stack, body, _signed(stack, body))
     assert resp.status_code == 410
     assert resp.json()["code"] == "link_revoked"
+
+
+async def test_events_are_group_committed_by_the_writer_for_the_platform_database(stack: Stack) -> None:
+    # Regression: bootstrap once handed the *bank's* URL to the writer factory (a loop variable
+    # named like the database URL), so SQLite silently got the slower generic writer.
+    writer = stack.container.ingest.writer
+    sqlite = stack.container.engine.dialect.name == "sqlite"
+    assert isinstance(writer, SqliteInboxWriter if sqlite else UowInboxWriter)
 
 
 async def test_health_and_openapi(stack: Stack) -> None:

@@ -116,6 +116,10 @@ class Ingest:
         self._flusher: asyncio.Task[None] | None = None
         self.in_flight = 0  # requests being accepted right now: the load on the front door
 
+    @property
+    def writer(self) -> InboxWriter:
+        return self._writer
+
     async def on_link_revoked(self, event: LinkRevoked) -> None:
         self._targets = {
             k: v for k, v in self._targets.items()
