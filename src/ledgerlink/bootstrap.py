@@ -42,8 +42,8 @@ from ledgerlink.domain.events import (
     BalanceChanged,
     BankEventsReceived,
     BankRequestQueued,
+    ChannelDeliveriesQueued,
     LinkRevoked,
-    MessageStored,
     TransactionChanged,
 )
 from ledgerlink.services import audit, consent_expiry, delivery, digests, prompts, retention
@@ -395,6 +395,7 @@ async def bootstrap(
         container.matrix_inbound = MatrixInbound(deps, container.matrix_client,
                                                  timeout_seconds=settings.matrix_sync_timeout_seconds)
     container.channel_worker = ChannelWorker(deps, adapters)
+    deps.channel_kinds = container.channel_worker.kinds  # rows are queued with each message
     container.bank_outbox = BankOutboxWorker(deps)
     _wire(container)
     if settings.embedded_sandbox:
@@ -422,7 +423,7 @@ def _wire(container: Container) -> None:
     if container.bank_outbox is not None:
         deps.bus.subscribe(BankRequestQueued, container.bank_outbox.on_queued)
     if container.channel_worker is not None:
-        deps.bus.subscribe(MessageStored, container.channel_worker.on_message_stored)
+        deps.bus.subscribe(ChannelDeliveriesQueued, container.channel_worker.on_queued)
 
 
 def build_sandbox_app(

@@ -30,7 +30,7 @@ from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services import commands, messenger, prompts
-from ledgerlink.services.access import MessageView
+from ledgerlink.services.ports import MessageView
 
 HARBOR = SANDBOX_BANKS[1].partner_id
 

@@ -15,8 +15,10 @@ from tests.integration.test_linking_flow import _linked
 from ledgerlink.adapters.db import schema
 from ledgerlink.adapters.db.inbox_writer import SqliteInboxWriter, UowInboxWriter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
+from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
 from ledgerlink.domain.chat import CardKind
-from ledgerlink.services import messenger
+from ledgerlink.services import access, messenger
+from ledgerlink.services.ports import InboxRecord
 
 PATH = "/partners/sandbox-bank/events"
 
@@ -173,6 +175,38 @@ async def test_events_are_group_committed_by_the_writer_for_the_platform_databas
     writer = stack.container.ingest.writer
     sqlite = stack.container.engine.dialect.name == "sqlite"
     assert isinstance(writer, SqliteInboxWriter if sqlite else UowInboxWriter)
+
+
+async def test_an_event_stored_but_never_announced_is_still_applied(stack: Stack) -> None:
+    """The worker reads the ids `BankEventsReceived` announces; a row nobody announced (its
+    process stopped between the commit and the event) is found by a scan: whenever the worker
+    is woken without ids, at start, and after it has been idle a while (ADR 0015)."""
+    grant, thread_id = await _linked(stack)
+    await stack.container.drain()
+    deps = stack.deps
+    bank_account = _bank_account(stack)
+    async with deps.uow(readonly=True) as uow:
+        [account] = await uow.accounts.by_bank_id(SANDBOX_PARTNER_ID, bank_account)
+    inbox_id = f"{SANDBOX_PARTNER_ID}:msg_unannounced"
+    payload = {**_txn_event(bank_account, "ext_unannounced"), "account": account.id}
+    payload["data"]["transaction"]["merchant_name"] = "Quiet Row Cafe"
+    sealed = await access.seal_inbox_payload(deps.vault, person_id=grant.person_id, inbox_id=inbox_id,
+                                             payload=payload)
+    written = await stack.container.ingest.writer.add_many([InboxRecord(
+        id=inbox_id, partner_id=SANDBOX_PARTNER_ID, person_id=grant.person_id,
+        event_type="transaction.updated", sealed=sealed, received_at=datetime.now(UTC))])
+    assert written == {inbox_id}  # stored; no BankEventsReceived was published
+
+    body = json.dumps(_txn_event(bank_account, "ext_announced")).encode()
+    assert (await _post(stack, body, _signed(stack, body))).status_code == 202
+    stack.container.inbox_worker.poke()  # a wake without ids scans
+    await stack.container.drain()
+    views = await messenger.thread_messages(deps, grant, thread_id)
+    merchants = [v.body.get("merchant") for v in views if v.kind == CardKind.TRANSACTION]
+    assert merchants.count("Quiet Row Cafe") == 1
+    async with deps.uow(readonly=True) as uow:
+        record = await uow.inbox.get(inbox_id)
+    assert record is not None and record.processed_at is not None
 
 
 async def test_health_and_openapi(stack: Stack) -> None:

@@ -22,9 +22,10 @@ from ledgerlink.services import channels, messenger
 class Receiver:
     """A tiny ASGI webhook endpoint; `answers` are the statuses to give, then 200."""
 
-    def __init__(self, answers: list[int] | None = None) -> None:
+    def __init__(self, answers: list[int] | None = None, *, hold: asyncio.Event | None = None) -> None:
         self.answers = list(answers or [])
         self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.hold = hold  # set: answer; unset: keep the sender waiting (a slow endpoint)
 
     async def __call__(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
@@ -44,6 +45,8 @@ class Receiver:
             if not msg.get("more_body"):
                 break
         self.calls.append(({k.decode(): v.decode() for k, v in scope["headers"]}, body))
+        if self.hold is not None:
+            await self.hold.wait()
         status = self.answers.pop(0) if self.answers else 200
         headers = [(b"retry-after", b"1")] if status == 500 else []
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -132,6 +135,39 @@ async def test_410_turns_the_channel_off_and_blocks_nothing_else(stack: Stack) -
     assert "Blue Bottle Coffee" in [m.body.get("merchant") for m in bank]
 
 
+async def test_a_slow_channel_does_not_hold_back_another(stack: Stack) -> None:
+    """Two endpoints of one person; one keeps every request waiting. The other gets the first
+    message and then the next one while the slow one is still answering its first."""
+    slow_sock, slow_url = bind_loopback()
+    fast_sock, fast_url = bind_loopback()
+    release = asyncio.Event()
+    slow, fast = Receiver(hold=release), Receiver()
+    async with serve(slow, slow_sock), serve(fast, fast_sock):
+        grant, thread_id, _ = await _with_webhook(stack, slow, slow_url)
+        await channels.add_webhook(stack.deps, grant, url=fast_url + "/hook")
+        deps = stack.deps
+        for text in ("first", "second"):
+            async with deps.uow() as uow:
+                thread = await uow.threads.get(thread_id)
+                assert thread is not None
+                await messenger.post_text(deps, uow, thread, f"{text} note")
+                await deps.commit_and_publish(uow)
+            await _wait_for(lambda t=text: any(f"{t} note".encode() in b for _, b in fast.calls))  # type: ignore[misc]
+        assert len(slow.calls) == 1 and not release.is_set(), "the slow endpoint is still on its first"
+        release.set()
+        await _until(lambda: sum(b"second note" in b for _, b in slow.calls) == 1, stack)
+        await stack.container.drain()
+
+
+async def _wait_for(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Without draining (a drain would wait for the slow endpoint)."""
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out")
+
+
 class Mailbox:
     def __init__(self) -> None:
         self.mails: list[Envelope] = []
@@ -168,3 +204,31 @@ async def test_email_carries_only_the_minimal_preview(tmp_path: Path, db_url: st
     assert "You have an account update" in text
     assert f"/threads/{thread_id}" in text
     assert "4.50" not in text and "Blue Bottle" not in text
+
+
+async def test_channel_rows_commit_and_roll_back_with_their_message(stack: Stack) -> None:
+    """The delivery rows are written in the message's own transaction (ADR 0015): no event
+    handler has to run for a channel to be owed the message, and a rolled-back message owes
+    nothing."""
+    sock, url = bind_loopback()
+    async with serve(Receiver(), sock):
+        grant, thread_id, _ = await _with_webhook(stack, Receiver(), url)
+        await stack.container.drain()
+        deps = stack.deps
+        async with deps.uow() as uow:
+            thread = await uow.threads.get(thread_id)
+            assert thread is not None
+            await messenger.post_text(deps, uow, thread, "rolled back")
+            await uow.rollback()
+        async with deps.uow() as uow:
+            thread = await uow.threads.get(thread_id)
+            assert thread is not None
+            await messenger.post_text(deps, uow, thread, "committed, nothing published")
+            await uow.commit()  # no commit_and_publish: no event reaches anyone
+        [channel] = await channels.overview(deps, grant)
+        async with deps.uow(readonly=True) as uow:
+            owed = {row.message_id for row in await uow.channels.recent_deliveries(channel.id, limit=50)}
+        texts = {v.id: v.body.get("text") for v in await messenger.thread_messages(deps, grant, thread_id)}
+    assert "rolled back" not in texts.values()
+    [committed] = [mid for mid, text in texts.items() if text == "committed, nothing published"]
+    assert committed in owed

@@ -22,8 +22,8 @@ from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services import alerts, commands, digests, linking, messenger, read_state, rights
-from ledgerlink.services.access import MessageView
 from ledgerlink.services.cards import MINIMAL_PREVIEW, plain_text, preview_text
+from ledgerlink.services.ports import MessageView
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -22,6 +22,7 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access, messenger, rights
+from ledgerlink.services.ports import MessageView
 from ledgerlink.services.vault import PersonKeyMissing
 
 PGBIN = Path("/usr/lib/postgresql/15/bin")
@@ -85,7 +86,7 @@ async def _copy_of(stack: Stack, db_url: str, tmp_path: Path) -> AsyncIterator[s
 
 async def _read_all_messages(
     stack: Stack, copy_url: str, grant: Grant, thread_id: str
-) -> list[access.MessageView]:
+) -> list[MessageView]:
     engine = create_engine(copy_url)
     try:
         async with SqlUnitOfWorkFactory(engine)() as uow:

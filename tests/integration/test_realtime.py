@@ -256,3 +256,40 @@ async def test_a_new_bank_thread_is_announced_live_and_unlink_marks_it_inactive(
                 ):
                     got[frame["type"]] = frame
             assert got["thread"]["active"] is False
+
+
+async def _realtime_reads(stack: Stack, person_id: str) -> int:
+    async with stack.deps.uow() as uow:
+        entries = await uow.audit.for_person(person_id, limit=1000)
+    return sum(e.actor == "component:realtime" and e.action == "read_messages" for e in entries)
+
+
+async def test_what_this_process_writes_is_pushed_as_written_and_a_gap_is_read_back(
+        stack: Stack) -> None:
+    """ADR 0015: a message committed here reaches the live tab from the view it was written
+    from (no read, so no audit entry); when the views leave a gap (here: a message committed
+    without being handed over), the hub reads the changes back, audited, and still sends each
+    change once, in rev order."""
+    person, cookie = await signed_in(stack, "quinn")
+    thread = await system_thread(stack, person)
+    async with live(stack, cookie, {"threads": {thread: 0}}) as ws:
+        await frames_until_ready(ws)
+        before = await _realtime_reads(stack, person)
+        await post(stack, person, "pushed as written")
+        frame = await next_frame(ws)
+        assert frame["text"] == "pushed as written"
+        await stack.container.drain()
+        assert await _realtime_reads(stack, person) == before
+
+        deps = stack.deps
+        async with deps.uow() as uow:  # committed, not handed to the hub, no event
+            record = await ensure_system_thread(deps, uow, person)
+            await post_text(deps, uow, record, "committed quietly")
+            await uow.commit()
+        await post(stack, person, "after the gap")
+        frames = [await next_frame(ws), await next_frame(ws)]
+        assert [f["text"] for f in frames] == ["committed quietly", "after the gap"]
+        assert frames[0]["rev"] + 1 == frames[1]["rev"] == frame["rev"] + 2
+        await silence(ws)
+        await stack.container.drain()
+        assert await _realtime_reads(stack, person) == before + 1

@@ -24,8 +24,8 @@ from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox._model import CardDeclined
 from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services import alerts, commands, linking, messenger
-from ledgerlink.services.access import MessageView
 from ledgerlink.services.cards import plain_text, preview_text
+from ledgerlink.services.ports import MessageView
 
 
 async def _messages(stack: Stack, grant: Grant, thread_id: str) -> list[MessageView]:

@@ -17,7 +17,7 @@ from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services import messenger
-from ledgerlink.services.access import MessageView
+from ledgerlink.services.ports import MessageView
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -20,11 +20,12 @@ from ledgerlink.sandbox._ledger import Ledger
 from ledgerlink.sandbox._model import CardDeclined
 from ledgerlink.sandbox.merchants import ABROAD, by_name
 from ledgerlink.services import alerts
-from ledgerlink.services.access import AccountView, AlertRule, MessageView
+from ledgerlink.services.access import AccountView, AlertRule
 from ledgerlink.services.cards import plain_text, preview_text, transaction_card
 from ledgerlink.services.connection_health import ATTENTION_AFTER, after_failure, after_success
 from ledgerlink.services.countries import currency_countries, find_country, is_country
 from ledgerlink.services.declines import decline_alert, parse_decline, subject_key
+from ledgerlink.services.ports import MessageView
 from ledgerlink.services.wire import parse_transaction
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -62,6 +62,13 @@ class MessageStored(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelDeliveriesQueued(Event):
+    """Delivery rows for the person's extra channels were committed with a message."""
+
+    person_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class BankRequestQueued(Event):
     """A signed request to a bank (fraud answer, customer-service message) is in the outbox."""
 

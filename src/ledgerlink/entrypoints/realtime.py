@@ -3,9 +3,14 @@
 Every message change has a thread-wide revision (`rev`). A connection remembers, per thread,
 the highest rev it has sent (its high-water mark). Whatever triggers a send — the resume
 after connecting, or a `MessageStored` event — the connection is *caught up*: every change
-after its mark is read in rev order and sent, and the mark moves. So events that arrive out
-of order (the bus does not order them), twice, or for an edit that was superseded meanwhile
-never cause a gap or a duplicate: anything at or below the mark is dropped.
+after its mark is sent in rev order, and the mark moves. So events that arrive out of order
+(the bus does not order them), twice, or for an edit that was superseded meanwhile never
+cause a gap or a duplicate: anything at or below the mark is dropped.
+
+Where the changes come from: messages this process has just committed are handed to the hub
+with their views (`LiveFeed.written`, right after the commit) and pushed as they are, when
+they cover every rev after the connections' marks; anything else (a gap, another process's
+writes, a resume) is read from the database under `deliver_update` (ADR 0015).
 
 Protocol: docs/messenger.md.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +33,10 @@ from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import current_person_id, get_hub
 from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.services import messenger, read_state
-from ledgerlink.services.access import MessageView
 from ledgerlink.services.cards import preview_text
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.messenger import ThreadSummary
+from ledgerlink.services.ports import MessageView
 
 __all__ = ["CLOSE_GOING_AWAY", "CLOSE_SLOW_CONSUMER", "CLOSE_UNAUTHORIZED", "Connection", "Hub",
            "router"]
@@ -43,6 +48,7 @@ CLOSE_SLOW_CONSUMER = 4408
 CLOSE_GOING_AWAY = 1001
 RESUME_TIMEOUT = 15.0
 PAGE = 200  # changes read per query while catching up
+MAX_HINTS = 256  # just-written views kept per thread until its catch-up takes them
 
 
 def message_frame(view: MessageView, level: str = "full") -> str:
@@ -115,6 +121,10 @@ class Hub:
         self._by_person: dict[str, set[Connection]] = {}
         self._running: set[tuple[str, str]] = set()
         self._again: set[tuple[str, str]] = set()
+        self._wanted: dict[tuple[str, str], int] = {}  # highest rev announced, per catch-up key
+        # thread id -> rev -> view of a message this process has just written (LiveFeed):
+        # taken by the thread's next catch-up; kept only while the person has a live tab.
+        self._hints: dict[str, dict[int, MessageView]] = {}
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -122,6 +132,7 @@ class Hub:
     async def start(self) -> None:
         if self._started:
             return
+        self._deps.live = self  # handed what this process writes, after each commit
         self._deps.bus.subscribe(MessageStored, self._on_message_stored)
         self._deps.bus.subscribe(LinkActivated, self._on_link_changed)
         self._deps.bus.subscribe(LinkRevoked, self._on_link_changed)
@@ -130,10 +141,26 @@ class Hub:
 
     async def stop(self) -> None:
         """Close every connection (the bus has no unsubscribe: handlers see no connections)."""
+        if self._deps.live is self:
+            self._deps.live = None
         for conns in list(self._by_person.values()):
             for conn in list(conns):
                 conn.close(CLOSE_GOING_AWAY)
         self._by_person.clear()
+        self._hints.clear()
+
+    # ------------------------------------------------------------------ LiveFeed
+
+    def written(self, fresh: Sequence[tuple[str, MessageView]]) -> None:
+        """Views of messages just committed by this process. Kept (briefly, in memory) only for
+        people with a live connection; the `MessageStored` events that follow take them."""
+        for person_id, view in fresh:
+            if not any(c.ready for c in self._by_person.get(person_id, ())):
+                continue
+            hints = self._hints.setdefault(view.thread_id, {})
+            if len(hints) >= MAX_HINTS:
+                hints.clear()  # nobody took them: the catch-up reads the database instead
+            hints[view.rev] = view
 
     def connections(self, person_id: str) -> int:
         return len(self._by_person.get(person_id, ()))
@@ -197,6 +224,7 @@ class Hub:
 
     async def _on_message_stored(self, event: MessageStored) -> None:
         key = (event.person_id, event.thread_id)
+        self._wanted[key] = max(self._wanted.get(key, 0), event.rev)
         if key in self._running:  # one catch-up per thread at a time; it runs once more
             self._again.add(key)
             return
@@ -204,14 +232,18 @@ class Hub:
         try:
             while True:
                 self._again.discard(key)
-                await self._catch_up(event.person_id, event.thread_id)
+                await self._catch_up(event.person_id, event.thread_id, self._wanted.pop(key, 0))
                 if key not in self._again:
                     return
         finally:
             self._running.discard(key)
             self._again.discard(key)
+            self._wanted.pop(key, None)
 
-    async def _catch_up(self, person_id: str, thread_id: str) -> None:
+    async def _catch_up(self, person_id: str, thread_id: str, wanted: int = 0) -> None:
+        """Send every change after the live connections' marks (up to at least `wanted`, the
+        highest rev announced), from the just-written views when they cover it all."""
+        hints = self._hints.pop(thread_id, None)
         conns = list(self._by_person.get(person_id, ()))
         live = []
         for conn in conns:
@@ -227,7 +259,11 @@ class Hub:
         frames: dict[tuple[str, int, str], str] = {}  # rendered once, whatever the connection count
         while live:
             after = min(c.marks.get(thread_id, 0) for c in live)
-            views = await self._changes(grant, thread_id, after)
+            if hints is None and 0 < wanted <= after:
+                return  # an earlier catch-up already sent every change announced so far
+            covered = _covering(hints, after, wanted)
+            hints = None  # one use: a second page comes from the database
+            views = covered if covered is not None else await self._changes(grant, thread_id, after)
             for conn in live:
                 for view in conn.fresh(views):
                     key = (view.id, view.rev, conn.disclosure)
@@ -288,6 +324,19 @@ class Hub:
         except InvalidInput as exc:
             return _error_frame(exc.code, exc.detail, thread_id=thread_id)
         return None
+
+
+def _covering(hints: dict[int, MessageView] | None, after: int, wanted: int) -> list[MessageView] | None:
+    """The hinted views after `after` in rev order, if they leave no gap up to `wanted` (or
+    their own highest rev); None when the database must be read instead."""
+    if not hints:
+        return None
+    top = max(max(hints), wanted)
+    if top <= after:
+        return []
+    if any(rev not in hints for rev in range(after + 1, top + 1)):
+        return None
+    return [hints[rev] for rev in range(after + 1, top + 1)]
 
 
 def _error_frame(code: str, detail: str, **extra: str) -> str:

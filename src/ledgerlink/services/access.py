@@ -30,6 +30,7 @@ from ledgerlink.services.ports import (
     InboxRecord,
     LinkRecord,
     MessageRecord,
+    MessageView,
     ThreadRecord,
     TransactionRecord,
     UnitOfWork,
@@ -361,21 +362,13 @@ async def read_recent_transactions(
 # --------------------------------------------------------------------------- messages
 
 
-@dataclass(frozen=True, slots=True)
-class MessageView:
-    id: str
-    thread_id: str
-    seq: int
-    rev: int
-    kind: CardKind
-    subject_key: str | None
-    body: dict[str, Any]
-    created_at: datetime
-    edited_at: datetime | None
-
-
 async def _open_message(vault: Vault, uow: UnitOfWork, m: MessageRecord) -> MessageView:
     body = await vault.open(m.person_id, m.sealed, table="messages", row_id=m.id)
+    return written_view(m, body)
+
+
+def written_view(m: MessageRecord, body: dict[str, Any]) -> MessageView:
+    """The view of a message from its record and its plain body (opened, or just written)."""
     return MessageView(
         id=m.id,
         thread_id=m.thread_id,
@@ -399,13 +392,16 @@ async def put_message(
     body: dict[str, Any],
     at: datetime,
     subject_key: str | None = None,
+    new_subject: bool = False,
 ) -> MessageRecord | None:
     """Add a message, or edit in place the thread's message about the same subject.
+    `new_subject`: the subject was created in this unit of work, so no message about it can
+    exist yet (the lookup is skipped).
 
     Returns the stored record, or None when an edit would change nothing."""
     _mine(grant, thread.person_id, "thread")
     existing = None
-    if subject_key is not None:
+    if subject_key is not None and not new_subject:
         existing = await uow.threads.message_by_subject(thread.id, subject_key)
     if existing is not None:
         old = await vault.open(existing.person_id, existing.sealed, table="messages", row_id=existing.id)

@@ -21,10 +21,10 @@ import structlog
 from ledgerlink.domain.banking import LinkStatus
 from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
-from ledgerlink.domain.events import BankRequestQueued, MessageStored
+from ledgerlink.domain.events import BankRequestQueued
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access, prompts
+from ledgerlink.services import access, outgoing, prompts
 from ledgerlink.services.channels import next_attempt
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.linking import put_card
@@ -92,15 +92,8 @@ async def send_to_bank(deps: Deps, uow: UnitOfWork, grant: Grant, thread: Thread
         "actions": [],
         "to_bank": {"bank": partner.name, "status": "sending"},
     }
-    record = await access.put_message(
-        deps.vault,
-        uow,
-        grant,
-        thread,
-        kind=CardKind.TEXT,
-        body=body,
-        at=now,
-        subject_key=f"to-bank:{request_id}",
+    record = await outgoing.put_message(
+        deps, uow, grant, thread, kind=CardKind.TEXT, body=body, subject_key=f"to-bank:{request_id}"
     )
     assert record is not None
     await uow.bank_outbox.add(
@@ -117,9 +110,6 @@ async def send_to_bank(deps: Deps, uow: UnitOfWork, grant: Grant, thread: Thread
             created_at=now,
             updated_at=now,
         )
-    )
-    uow.events.append(
-        MessageStored(person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev)
     )
     uow.events.append(BankRequestQueued(outbox_id=request_id))
     return request_id
@@ -369,9 +359,7 @@ async def receive_bank_message(deps: Deps, partner: PartnerRecord, token: str) -
         if reply_to is not None:
             body["in_reply_to"] = {reply_to[0]: reply_to[1]}
         grant = Grant.for_component(thread.person_id, "bank_dialogue")
-        record = await access.put_message(
-            deps.vault, uow, grant, thread, kind=CardKind.TEXT, body=body, at=now
-        )
+        record = await outgoing.put_message(deps, uow, grant, thread, kind=CardKind.TEXT, body=body)
         assert record is not None
         if not await uow.bank_messages.add(
             partner_id=partner.id,
@@ -381,11 +369,6 @@ async def receive_bank_message(deps: Deps, partner: PartnerRecord, token: str) -
             at=now,
         ):
             raise Conflict("this message id is being stored by another request", code="duplicate_message")
-        uow.events.append(
-            MessageStored(
-                person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev
-            )
-        )
         await deps.commit_and_publish(uow)
     log.info("bank_message_received", partner=partner.slug, kind=kind)
     return record.id, False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import random
 import re
 import secrets
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from ledgerlink.domain.errors import InvalidInput, NotFound
-from ledgerlink.domain.events import MessageStored
+from ledgerlink.domain.events import ChannelDeliveriesQueued
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
@@ -46,7 +47,6 @@ __all__ = [
     "add_matrix",
     "add_webhook",
     "next_attempt",
-    "on_message_stored",
     "overview",
     "remove",
 ]
@@ -56,6 +56,7 @@ log = structlog.get_logger(__name__)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=6)
 GIVE_UP_AFTER = timedelta(hours=72)
+ROUND_WAIT = 0.5  # s a round waits for its channels before leaving slow ones to finish alone
 GONE_NOTICE = "Your webhook endpoint answered 410 Gone, so it was turned off."
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -77,32 +78,6 @@ def next_attempt(
     return now + timedelta(seconds=delay)
 
 
-# --------------------------------------------------------------------------- enqueue
-
-
-async def on_message_stored(deps: Deps, event: MessageStored, *, kinds: frozenset[str]) -> int:
-    """One pending row per active channel of the person (of a kind that can be sent).
-    Idempotent: a repeated event adds nothing. Returns the rows added."""
-    now = deps.clock.now()
-    added = 0
-    async with deps.uow(readonly=True) as uow:  # most people have no extra channel: no writer
-        channels = await uow.channels.for_person(event.person_id)
-    if not any(c.status == "active" and c.kind in kinds for c in channels):
-        return 0
-    async with deps.uow() as uow:
-        for channel in await uow.channels.for_person(event.person_id):
-            if channel.status != "active" or channel.kind not in kinds:
-                continue
-            added += await uow.channels.add_delivery(ChannelDeliveryRecord(
-                id=new_id("dlv"), channel_id=channel.id, person_id=event.person_id,
-                message_id=event.message_id, rev=event.rev, status="pending", attempts=0,
-                next_attempt_at=now, created_at=now, updated_at=now,
-            ))
-        if added:
-            await uow.commit()
-    return added
-
-
 # --------------------------------------------------------------------------- sending
 
 
@@ -115,32 +90,72 @@ class ChannelWorker(TimedWorker):
         self._deps = deps
         self._adapters = dict(adapters)
         self._rng = rng or random.Random()
+        # channel id -> its sending task: each channel sends on its own, so a slow or dead
+        # one (a homeserver timing out) never holds back another's rows.
+        self._sending: dict[str, asyncio.Task[datetime | None]] = {}
+        self._left: set[str] = set()  # channels still sending when their round ended
         super().__init__(deps.clock, max_sleep=max_sleep)
 
     @property
     def kinds(self) -> frozenset[str]:
         return frozenset(self._adapters)
 
-    async def on_message_stored(self, event: MessageStored) -> None:
-        if await on_message_stored(self._deps, event, kinds=self.kinds):
-            self.poke()
+    async def on_queued(self, event: ChannelDeliveriesQueued) -> None:
+        """Rows were committed with a message (`outgoing.put_message`): send them."""
+        self.poke()
 
     async def run_once(self) -> datetime | None:
-        """Send every delivery due now; returns when the next waiting one is due."""
+        """Start sending the due rows of every channel not sending already (each channel on
+        its own task, which wakes the worker when it ends); returns when the next waiting row
+        of the channels started here is due."""
         async with self._deps.uow(readonly=True) as uow:
             rows = await uow.channels.pending()
         by_channel: dict[str, list[ChannelDeliveryRecord]] = {}
         for row in rows:
-            by_channel.setdefault(row.channel_id, []).append(row)
-        results = await asyncio.gather(*(self._channel(rows) for rows in by_channel.values()),
-                                       return_exceptions=True)
+            if row.channel_id not in self._sending:  # a sending channel is read again after
+                by_channel.setdefault(row.channel_id, []).append(row)
+        started = []
+        for channel_id, channel_rows in by_channel.items():
+            task = asyncio.create_task(self._channel(channel_rows))
+            self._sending[channel_id] = task
+            task.add_done_callback(functools.partial(self._sent, channel_id))
+            started.append(task)
+        if not started:
+            return None
+        # Quick channels finish within the round and their next due time counts; a slow one
+        # goes on alone and wakes the worker when it is done.
+        done, slow = await asyncio.wait(started, timeout=ROUND_WAIT)
+        self._left.update(cid for cid, task in self._sending.items() if task in slow)
         waits: list[datetime] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                log.error("channel_failed", error=type(result).__name__)
-            elif result is not None:
-                waits.append(result)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                log.error("channel_failed", error=type(error).__name__)
+            elif not task.cancelled() and (due := task.result()) is not None:
+                waits.append(due)
         return min(waits, default=None)
+
+    def _sent(self, channel_id: str, _task: object = None) -> None:
+        self._sending.pop(channel_id, None)
+        if channel_id in self._left:  # it outlived its round: look at its rows again
+            self._left.discard(channel_id)
+            self.poke()
+
+    async def drain(self) -> None:
+        """Idle and no channel sending."""
+        while True:
+            await super().drain()
+            if not self._sending:
+                return
+            await asyncio.gather(*list(self._sending.values()), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._sending.values()):
+            task.cancel()
+        await asyncio.gather(*list(self._sending.values()), return_exceptions=True)
+        self._sending.clear()
+        self._left.clear()
+        await super().stop()
 
     async def _channel(self, rows: list[ChannelDeliveryRecord]) -> datetime | None:
         """One channel's rows in order: a thread whose earlier row is waiting holds its later

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.errors import InvalidInput
-from ledgerlink.domain.events import MessageStored
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access
+from ledgerlink.services import access, outgoing
 from ledgerlink.services.cards import account_label
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.messenger import post_text
@@ -76,16 +75,11 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
                 await bank_dialogue.send_to_bank(deps, uow, grant, thread, text)
                 await deps.commit_and_publish(uow)
                 return
-        record = await access.put_message(
-            deps.vault, uow, grant, thread, kind=CardKind.TEXT,
-            body={"text": text, "from": "person", "tone": "info", "actions": []}, at=deps.clock.now(),
+        record = await outgoing.put_message(
+            deps, uow, grant, thread, kind=CardKind.TEXT,
+            body={"text": text, "from": "person", "tone": "info", "actions": []},
         )  # fmt: skip
         assert record is not None
-        uow.events.append(
-            MessageStored(
-                person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev
-            )
-        )
         await deps.commit_and_publish(uow)
     if matched is not None:
         reply, actions = await matched[0].handler(deps, grant, thread, matched[1])

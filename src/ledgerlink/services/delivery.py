@@ -28,8 +28,12 @@ async def _bank_thread(uow: UnitOfWork, link_id: str) -> ThreadRecord | None:
     return None if thread is None else await uow.threads.lock(thread.id)
 
 
-async def deliver_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str) -> None:
-    """Write (or edit in place) the transaction's message, inside the caller's unit of work."""
+async def deliver_transaction(
+    deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str, created_here: bool = False
+) -> None:
+    """Write (or edit in place) the transaction's message, inside the caller's unit of work.
+    `created_here`: the transaction row was inserted by this unit of work, so it has no
+    message yet (never true for a later unit of work: an event may have delivered meanwhile)."""
     grant = Grant.for_component(person_id, "delivery")
     record = await uow.transactions.get(transaction_id)
     if record is None:
@@ -57,6 +61,7 @@ async def deliver_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, tr
         CardKind.TRANSACTION,
         transaction_card(txn, view),
         subject_key=f"txn:{txn.id}",
+        new_subject=created_here,
     )
     from ledgerlink.services.alerts import evaluate_transaction  # appended; header as is
 

@@ -12,6 +12,7 @@ from ledgerlink.services.ports import (
     BankDirectory,
     DpMechanism,
     EventBus,
+    LiveFeed,
     PartnerSigning,
     PasswordHasher,
     ReceiptSigner,
@@ -40,10 +41,15 @@ class Deps:
     partner_jws: PartnerSigning | None = None  # signed requests to banks / bank messages (bank dialogue)
     # Per-link locks for work that must be single-flight in this process (token refresh).
     link_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    live: LiveFeed | None = None  # this process's live connections (set by the web app)
+    channel_kinds: frozenset[str] = frozenset()  # extra channels this process can send to
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""
         await uow.commit()
+        fresh, uow.fresh = uow.fresh, []
+        if fresh and self.live is not None:
+            self.live.written(fresh)  # before the events: the hub finds them when they arrive
         events: Sequence[Event] = list(uow.events)
         uow.events.clear()
         for event in events:

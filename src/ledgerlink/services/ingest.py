@@ -307,7 +307,7 @@ async def _apply(deps: Deps, uow: UnitOfWork, record: InboxRecord) -> str | None
         change = await access.upsert_transaction(deps.vault, uow, grant, account, report, at=now)
         if change.changed:
             await deliver_transaction(deps, uow, person_id=account.person_id,
-                                      transaction_id=change.transaction.id)
+                                      transaction_id=change.transaction.id, created_here=change.created)
             uow.events.append(TransactionChanged(person_id=account.person_id,
                                                  transaction_id=change.transaction.id,
                                                  created=change.created, delivered=True))
@@ -337,14 +337,20 @@ MAX_ATTEMPTS = 5
 class InboxWorker(WakeableWorker):
     """Applies stored bank events in batches: one unit of work per batch, one batch at a time.
 
-    `BankEventsReceived` only wakes it; the inbox table is the queue, so a restart loses nothing
+    `BankEventsReceived` wakes it; the inbox table is the queue, so a restart loses nothing
     and a burst costs one transaction per batch rather than one per event. Batches are small
     so the single SQLite writer is never held long: accepting events (priority) waits at most
-    one batch."""
+    one batch.
+
+    Which rows: while nothing is left behind, the ids the events announced (a primary-key
+    read); otherwise (at start, after a failed batch, while a backlog lasts, when woken without
+    ids, and after `rescan_every` seconds idle) the oldest unprocessed rows. The ids are
+    announced after their rows commit, and a scan that comes back short has seen every row
+    committed before it, so both paths apply events in received order and none is skipped."""
 
     def __init__(
         self, deps: Deps, *, batch: int = 16, pressure: Callable[[], int] | None = None,
-        busy_above: int = 16, max_deferral: float = 1.0,
+        busy_above: int = 16, max_deferral: float = 1.0, rescan_every: float = 30.0,
     ) -> None:
         self._deps = deps
         self._batch = batch
@@ -354,10 +360,23 @@ class InboxWorker(WakeableWorker):
         self._pressure = pressure or (lambda: 0)
         self._busy_above = busy_above
         self._max_deferral = max_deferral
+        self._announced: list[str] = []  # inbox ids from BankEventsReceived, in received order
+        self._behind = True  # rows may be waiting that no announcement names: scan
+        self._rescan_every = rescan_every  # idle this long: scan anyway (an announcement lost)
         super().__init__()
 
     async def on_event(self, event: BankEventsReceived) -> None:
+        self._announced.extend(event.inbox_ids)
         self.poke()
+
+    async def _take(self, uow: UnitOfWork) -> list[InboxRecord]:
+        if self._behind or not self._announced:
+            self._announced.clear()  # a scan finds those too
+            records = await uow.inbox.unprocessed(limit=self._batch)
+            self._behind = len(records) >= self._batch
+            return records
+        ids, self._announced = self._announced[: self._batch], self._announced[self._batch :]
+        return await uow.inbox.unprocessed_among(ids)
 
     async def _yield_to_ingest(self) -> None:
         waited = 0.0
@@ -377,13 +396,17 @@ class InboxWorker(WakeableWorker):
                 continue
             if done < self._batch and not self._wake.is_set():
                 self._idle.set()
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._rescan_every)
+                except TimeoutError:
+                    self._behind = True
+                    self._idle.clear()
 
     async def run_once(self) -> int:
         """Apply one batch; returns how many events it took."""
         deps = self._deps
         async with deps.uow() as uow:
-            records = await uow.inbox.unprocessed(limit=self._batch)
+            records = await self._take(uow)
             if not records:
                 return 0
             revoked: list[tuple[str, str]] = []
@@ -392,12 +415,13 @@ class InboxWorker(WakeableWorker):
                     consent = await _apply(deps, uow, record)
                     if consent is not None:
                         revoked.append((record.partner_id, consent))
-                    await uow.inbox.mark_processed(record.id, deps.clock.now())
+                await uow.inbox.mark_processed_many([r.id for r in records], deps.clock.now())
                 await deps.commit_and_publish(uow)
             except Exception as exc:
                 # On PostgreSQL a sync of the same account can update the same rows in another
                 # order (deadlock detected): the batch is rolled back and applied row by row.
                 await uow.rollback()
+                self._behind = True  # what failed is retried by a scan
                 log.warning("inbox_batch_failed_retrying_one_by_one", size=len(records),
                             error=getattr(exc, "code", type(exc).__name__))
                 revoked = await self._one_by_one([r.id for r in records])

@@ -13,10 +13,10 @@ import structlog
 from ledgerlink.domain.banking import LinkStatus, Scope
 from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.errors import Conflict, DomainError, NotFound
-from ledgerlink.domain.events import AccountSyncRequested, LinkActivated, LinkRevoked, MessageStored
+from ledgerlink.domain.events import AccountSyncRequested, LinkActivated, LinkRevoked
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access, receipts
+from ledgerlink.services import access, outgoing, receipts
 from ledgerlink.services.cards import balance_card
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.messenger import ensure_system_thread, post_text
@@ -385,16 +385,10 @@ async def put_card(
     body: dict[str, object],
     *,
     subject_key: str | None,
+    new_subject: bool = False,
 ) -> None:
-    record = await access.put_message(
-        deps.vault, uow, grant, thread, kind=kind, body=body, at=deps.clock.now(), subject_key=subject_key
-    )
-    if record is not None:
-        uow.events.append(
-            MessageStored(
-                person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev
-            )
-        )
+    await outgoing.put_message(deps, uow, grant, thread, kind=kind, body=body, subject_key=subject_key,
+                               new_subject=new_subject)
 
 
 async def unlink(deps: Deps, grant: Grant, *, link_id: str) -> None:

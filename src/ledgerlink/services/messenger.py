@@ -10,10 +10,10 @@ from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access
+from ledgerlink.services import access, outgoing
 from ledgerlink.services.cards import text_card
 from ledgerlink.services.deps import Deps
-from ledgerlink.services.ports import PartnerRecord, PersonRecord, ThreadRecord, UnitOfWork
+from ledgerlink.services.ports import MessageView, PartnerRecord, PersonRecord, ThreadRecord, UnitOfWork
 
 _DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$ZHVtbXk"
 _HANDLE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
@@ -119,24 +119,8 @@ async def post_text(
 ) -> None:
     """Post a plain message (no financial data) into a thread, inside the caller's work."""
     grant = Grant.for_component(thread.person_id, "messenger")
-    from ledgerlink.domain.events import MessageStored
-
-    record = await access.put_message(
-        deps.vault,
-        uow,
-        grant,
-        thread,
-        kind=CardKind.TEXT,
-        body=text_card(text, tone=tone, actions=actions),
-        at=deps.clock.now(),
-        subject_key=subject_key,
-    )
-    if record is not None:
-        uow.events.append(
-            MessageStored(
-                person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev
-            )
-        )
+    await outgoing.put_message(deps, uow, grant, thread, kind=CardKind.TEXT,
+                               body=text_card(text, tone=tone, actions=actions), subject_key=subject_key)
 
 
 async def list_threads(deps: Deps, grant: Grant) -> list[ThreadSummary]:
@@ -160,7 +144,7 @@ async def list_threads(deps: Deps, grant: Grant) -> list[ThreadSummary]:
 
 async def _read(
     deps: Deps, grant: Grant, purpose: Purpose, thread_id: str, *, after_rev: int | None, limit: int
-) -> list[access.MessageView]:
+) -> list[MessageView]:
     async with deps.uow() as uow:
         views = await access.read_messages(
             deps.vault, uow, grant, purpose, thread_id,
@@ -172,14 +156,14 @@ async def _read(
 
 async def thread_messages(
     deps: Deps, grant: Grant, thread_id: str, *, after_rev: int | None = None, limit: int = 100
-) -> list[access.MessageView]:
+) -> list[MessageView]:
     """The person reads their own thread (purpose show_to_person). Someone else's -> NotFound."""
     return await _read(deps, grant, Purpose.SHOW_TO_PERSON, thread_id, after_rev=after_rev, limit=limit)
 
 
 async def changes_for_delivery(
     deps: Deps, grant: Grant, thread_id: str, *, after_rev: int, limit: int = 200
-) -> list[access.MessageView]:
+) -> list[MessageView]:
     """The changes after `after_rev`, read to push them to live connections (deliver_update)."""
     return await _read(deps, grant, Purpose.DELIVER_UPDATE, thread_id, after_rev=after_rev, limit=limit)
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 from ledgerlink.domain.audit import TreeHead
 from ledgerlink.domain.banking import AccountType, BankTransaction, Scope
+from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import DomainError
 from ledgerlink.domain.events import Event
 from ledgerlink.domain.money import Money
@@ -440,8 +441,16 @@ class InboxRepository(Protocol):
         ...
 
     async def get(self, inbox_id: str) -> InboxRecord | None: ...
-    async def unprocessed(self, *, limit: int = 100) -> list[InboxRecord]: ...
+    async def unprocessed(self, *, limit: int = 100) -> list[InboxRecord]:
+        """The oldest events not processed yet (received order)."""
+        ...
+
+    async def unprocessed_among(self, ids: Sequence[str]) -> list[InboxRecord]:
+        """Those of `ids` not processed yet, in received order."""
+        ...
+
     async def mark_processed(self, inbox_id: str, at: datetime) -> None: ...
+    async def mark_processed_many(self, ids: Sequence[str], at: datetime) -> None: ...
     async def mark_failed(self, inbox_id: str, error_code: str) -> None: ...
 
 
@@ -775,8 +784,34 @@ class ChannelRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A message as the person sees it: opened body, thread revision, edit state."""
+
+    id: str
+    thread_id: str
+    seq: int
+    rev: int
+    kind: CardKind
+    subject_key: str | None
+    body: dict[str, Any]
+    created_at: datetime
+    edited_at: datetime | None
+
+
+class LiveFeed(Protocol):
+    """This process's live connections (the web messenger's hub). After a unit of work
+    commits, the messages it wrote are handed over here, so they can be pushed without being
+    read back. Process-local: nothing here is published or stored (ADR 0015)."""
+
+    def written(self, fresh: Sequence[tuple[str, MessageView]]) -> None:
+        """(person id, view) of each message written, in the order written."""
+        ...
+
+
 class UnitOfWork(Protocol):
-    """One transaction. Events collected during the work are published after commit."""
+    """One transaction. Events collected during the work are published after commit;
+    `fresh` (messages written, with their views) goes to the process's `LiveFeed`."""
 
     persons: PersonRepository
     partners: PartnerRepository
@@ -801,6 +836,7 @@ class UnitOfWork(Protocol):
     matrix: MatrixRepository  # Matrix channel
     link_health: LinkHealthRepository  # connection health (message templates)
     events: list[Event]
+    fresh: list[tuple[str, MessageView]]
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

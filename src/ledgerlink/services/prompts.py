@@ -20,11 +20,11 @@ import structlog
 from ledgerlink.domain.banking import LinkStatus
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound
-from ledgerlink.domain.events import BankRequestQueued, MessageStored
+from ledgerlink.domain.events import BankRequestQueued
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.money import Money
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access
+from ledgerlink.services import access, outgoing
 from ledgerlink.services.account_events import account_event
 from ledgerlink.services.cards import account_label
 from ledgerlink.services.deps import Deps
@@ -152,22 +152,10 @@ def _reply_label(reply_id: str | None) -> str | None:
 async def _post(
     deps: Deps, uow: UnitOfWork, grant: Grant, thread: ThreadRecord, body: dict[str, Any], subject_key: str
 ) -> str | None:
-    record = await access.put_message(
-        deps.vault,
-        uow,
-        grant,
-        thread,
-        kind=CardKind.FRAUD,
-        body=body,
-        at=deps.clock.now(),
-        subject_key=subject_key,
+    record = await outgoing.put_message(
+        deps, uow, grant, thread, kind=CardKind.FRAUD, body=body, subject_key=subject_key
     )
-    if record is None:
-        return None
-    uow.events.append(
-        MessageStored(person_id=thread.person_id, thread_id=thread.id, message_id=record.id, rev=record.rev)
-    )
-    return record.id
+    return None if record is None else record.id
 
 
 @account_event("fraud.alert", _validate)

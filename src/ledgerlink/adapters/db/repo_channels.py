@@ -6,8 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerlink.adapters.db import schema as s
+from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.repositories import _Repo, _values
 from ledgerlink.services.ports import ChannelDeliveryRecord, ChannelRecord
 
@@ -22,9 +24,17 @@ _FOR_PERSON = (  # asked on every stored message (fan-out): built once, see repo
 
 
 class SqlChannels(_Repo):
-    """Channels (outbound webhook, email) and one delivery row per message revision."""
+    """Channels (outbound webhook, email) and one delivery row per message revision.
+
+    `for_person` is asked for every message written; a unit of work reads each person's
+    channels once (writes through this repository forget what was read)."""
+
+    def __init__(self, conn: AsyncConnection | DirectConnection) -> None:
+        super().__init__(conn)
+        self._by_person: dict[str, list[ChannelRecord]] = {}
 
     async def add(self, channel: ChannelRecord) -> None:
+        self._by_person.clear()
         await self._conn.execute(insert(s.person_channels).values(**_values(channel, s.person_channels)))
 
     async def get(self, channel_id: str) -> ChannelRecord | None:
@@ -32,9 +42,14 @@ class SqlChannels(_Repo):
         return await self._one(ChannelRecord, select(c).where(c.c.id == channel_id))
 
     async def for_person(self, person_id: str) -> list[ChannelRecord]:
-        return await self._many(ChannelRecord, _FOR_PERSON, {"person_id": person_id})
+        seen = self._by_person.get(person_id)
+        if seen is None:
+            seen = await self._many(ChannelRecord, _FOR_PERSON, {"person_id": person_id})
+            self._by_person[person_id] = seen
+        return list(seen)
 
     async def disable(self, channel_id: str, *, reason: str, at: datetime) -> None:
+        self._by_person.clear()
         c = s.person_channels
         await self._conn.execute(
             update(c)
@@ -43,6 +58,7 @@ class SqlChannels(_Repo):
         )
 
     async def remove(self, channel_id: str) -> None:
+        self._by_person.clear()
         d = s.channel_deliveries
         await self._conn.execute(delete(d).where(d.c.channel_id == channel_id))
         await self._conn.execute(delete(s.person_channels).where(s.person_channels.c.id == channel_id))

@@ -105,6 +105,15 @@ _BUMP = (
     .returning(s.threads.c.last_seq, s.threads.c.last_rev)
 )
 _INBOX = _by(s.inbox, "id")
+_INBOX_UNPROCESSED = (
+    select(s.inbox).where(s.inbox.c.processed_at.is_(None))
+    .order_by(s.inbox.c.received_at, s.inbox.c.id).limit(bindparam("limit"))
+)
+_INBOX_UNPROCESSED_AMONG = (
+    select(s.inbox)
+    .where(s.inbox.c.id.in_(bindparam("ids", expanding=True)), s.inbox.c.processed_at.is_(None))
+    .order_by(s.inbox.c.received_at, s.inbox.c.id)
+)
 _INBOX_PROCESSED = (
     update(s.inbox).where(s.inbox.c.id == bindparam("_id")).values(processed_at=bindparam("at"))
 )
@@ -343,11 +352,32 @@ class SqlTransactions(_Remembering):
 
 
 class SqlThreads(_Repo):
+    """Within a unit of work a thread row is read once, by id or by link (every event's
+    delivery and alerts ask for it), and `bump` keeps that copy's counters in step. `lock` on
+    PostgreSQL reads the row FOR UPDATE the first time, then serves the locked copy; on SQLite
+    the writer already holds the database, so it is `get`."""
+
+    def __init__(self, conn: AsyncConnection | DirectConnection) -> None:
+        super().__init__(conn)
+        self._rows: dict[str, ThreadRecord] = {}
+        self._of_link: dict[str, str] = {}  # link id -> thread id
+        self._locked: set[str] = set()
+
+    def _keep(self, thread: ThreadRecord | None) -> ThreadRecord | None:
+        if thread is not None:
+            self._rows[thread.id] = thread
+            if thread.link_id is not None:
+                self._of_link[thread.link_id] = thread.id
+        return thread
+
     async def add(self, thread: ThreadRecord) -> None:
         await self._conn.execute(insert(s.threads).values(**_values(thread, s.threads)))
 
     async def get(self, thread_id: str) -> ThreadRecord | None:
-        return await self._one(ThreadRecord, _THREAD, {"id": thread_id})
+        seen = self._rows.get(thread_id)
+        if seen is not None:
+            return seen
+        return self._keep(await self._one(ThreadRecord, _THREAD, {"id": thread_id}))
 
     async def for_person(self, person_id: str) -> list[ThreadRecord]:
         return await self._many(
@@ -362,16 +392,28 @@ class SqlThreads(_Repo):
         )
 
     async def for_link(self, link_id: str) -> ThreadRecord | None:
-        return await self._one(ThreadRecord, _THREAD_OF_LINK, {"link_id": link_id})
+        thread_id = self._of_link.get(link_id)
+        if thread_id is not None and thread_id in self._rows:
+            return self._rows[thread_id]
+        return self._keep(await self._one(ThreadRecord, _THREAD_OF_LINK, {"link_id": link_id}))
 
     async def lock(self, thread_id: str) -> ThreadRecord | None:
-        # SQLite: BEGIN IMMEDIATE already holds the database; PostgreSQL: lock the row.
-        stmt = _THREAD_FOR_UPDATE if self._conn.dialect.name == "postgresql" else _THREAD
-        return await self._one(ThreadRecord, stmt, {"id": thread_id})
+        if self._conn.dialect.name != "postgresql":
+            return await self.get(thread_id)  # BEGIN IMMEDIATE already holds the database
+        if thread_id in self._locked:
+            return self._rows.get(thread_id)
+        thread = self._keep(await self._one(ThreadRecord, _THREAD_FOR_UPDATE, {"id": thread_id}))
+        if thread is not None:
+            self._locked.add(thread_id)
+        return thread
 
     async def bump(self, thread_id: str, *, new_message: bool) -> tuple[int, int]:
         row = (await self._conn.execute(_BUMP, {"_id": thread_id, "seq_step": 1 if new_message else 0})).one()
-        return int(row[0]), int(row[1])
+        seq, rev = int(row[0]), int(row[1])
+        seen = self._rows.get(thread_id)
+        if seen is not None:
+            seen.last_seq, seen.last_rev = seq, rev
+        return seq, rev
 
     async def add_message(self, message: MessageRecord) -> None:
         await self._conn.execute(_INSERT["messages"], _values(message, s.messages))
@@ -426,15 +468,24 @@ class SqlInbox(_Repo):
     async def get(self, inbox_id: str) -> InboxRecord | None:
         return await self._one(InboxRecord, _INBOX, {"id": inbox_id})
 
+    def _pg(self, stmt: Any) -> Any:
+        # PostgreSQL: several workers share the inbox; each takes rows nobody else holds.
+        return stmt.with_for_update(skip_locked=True) if self._conn.dialect.name == "postgresql" else stmt
+
     async def unprocessed(self, *, limit: int = 100) -> list[InboxRecord]:
-        i = s.inbox
-        stmt = select(i).where(i.c.processed_at.is_(None)).order_by(i.c.received_at, i.c.id).limit(limit)
-        if self._conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)  # several workers share the inbox
-        return await self._many(InboxRecord, stmt)
+        return await self._many(InboxRecord, self._pg(_INBOX_UNPROCESSED), {"limit": limit})
+
+    async def unprocessed_among(self, ids: Sequence[str]) -> list[InboxRecord]:
+        if not ids:
+            return []
+        return await self._many(InboxRecord, self._pg(_INBOX_UNPROCESSED_AMONG), {"ids": list(ids)})
 
     async def mark_processed(self, inbox_id: str, at: datetime) -> None:
         await self._conn.execute(_INBOX_PROCESSED, {"_id": inbox_id, "at": at})
+
+    async def mark_processed_many(self, ids: Sequence[str], at: datetime) -> None:
+        if ids:
+            await self._conn.execute(_INBOX_PROCESSED, [{"_id": i, "at": at} for i in ids])
 
     async def mark_failed(self, inbox_id: str, error_code: str) -> None:
         await self._conn.execute(

@@ -49,6 +49,7 @@ from ledgerlink.services.ports import (
     LinkHealthRepository,
     LinkRepository,
     MatrixRepository,
+    MessageView,
     PartnerRepository,
     PersonRepository,
     PromptRepository,
@@ -138,6 +139,7 @@ class SqlUnitOfWork:
         self._priority = priority
         self._conn: AsyncConnection | DirectConnection | None = None
         self.events: list[Event] = []
+        self.fresh: list[tuple[str, MessageView]] = []
 
     async def __aenter__(self) -> SqlUnitOfWork:
         if self._write_lock is not None:
@@ -204,6 +206,7 @@ class SqlUnitOfWork:
         assert self._conn is not None, "rollback outside the unit of work"
         await self._conn.rollback()
         self.events.clear()
+        self.fresh.clear()
 
 
 class SqlUnitOfWorkFactory:
