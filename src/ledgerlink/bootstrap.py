@@ -375,7 +375,7 @@ async def bootstrap(
         deps=deps,
         engine=engine,
         ingest=ingest,
-        inbox_worker=InboxWorker(deps, pressure=lambda: ingest.in_flight),
+        inbox_worker=InboxWorker(deps, pressure=lambda: ingest.in_flight, stored=ingest.take_stored),
         scheduler=scheduler,
         http=http,
         sandbox_credentials=creds,

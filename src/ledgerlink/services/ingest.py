@@ -115,6 +115,14 @@ class Ingest:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self.in_flight = 0  # requests being accepted right now: the load on the front door
+        # What this process just stored, opened, for its own inbox worker (which then need not
+        # read and decrypt it back). Bounded: past the limit the oldest are read back instead.
+        self._stored: dict[str, tuple[InboxRecord, dict[str, Any]]] = {}
+        self._stored_limit = 4096
+
+    def take_stored(self, inbox_id: str) -> tuple[InboxRecord, dict[str, Any]] | None:
+        """The record and opened payload of an event this process stored, once."""
+        return self._stored.pop(inbox_id, None)
 
     @property
     def writer(self) -> InboxWriter:
@@ -244,6 +252,7 @@ class Ingest:
         accepted: list[_Pending] = []
         errors: dict[int, DomainError] = {}
         records: list[InboxRecord] = []
+        payloads: dict[str, dict[str, Any]] = {}
         seen: set[str] = set()
         for index, (item, target) in enumerate(zip(batch, await self._resolve(batch), strict=True)):
             if isinstance(target, DomainError):
@@ -262,10 +271,16 @@ class Ingest:
             )
             records.append(InboxRecord(id=item.inbox_id, partner_id=item.partner_id, person_id=person_id,
                                        event_type=item.event_type, sealed=sealed, received_at=now))
+            payloads[item.inbox_id] = payload
             accepted.append(item)
         inserted: set[str] = set()
         if records:
             inserted = await self._writer.add_many(records)
+        for record in records:
+            if record.id in inserted:
+                self._stored[record.id] = (record, payloads[record.id])
+        while len(self._stored) > self._stored_limit:
+            del self._stored[next(iter(self._stored))]
         for index, error in errors.items():
             batch[index].future.set_exception(error)
         stored = [item for item in accepted if item.inbox_id in inserted]
@@ -283,14 +298,18 @@ class Ingest:
                 )
 
 
-async def _apply(deps: Deps, uow: UnitOfWork, record: InboxRecord) -> str | None:
+async def _apply(
+    deps: Deps, uow: UnitOfWork, record: InboxRecord, payload: dict[str, Any] | None = None
+) -> str | None:
     """Apply one stored bank event inside the caller's unit of work. Returns the consent id
-    when the event revoked a consent (handled after commit)."""
+    when the event revoked a consent (handled after commit). `payload`: the event as this
+    process accepted it; without it, the stored payload is read (and audited)."""
     now = deps.clock.now()
     if record.person_id is None:
         return None
     grant = Grant.for_component(record.person_id, "ingest")
-    payload = await access.open_inbox_payload(deps.vault, uow, grant, record, at=now)
+    if payload is None:
+        payload = await access.open_inbox_payload(deps.vault, uow, grant, record, at=now)
     data = payload.get("data", {})
     account = await uow.accounts.get(payload["account"]) if "account" in payload else None
     link = None if account is None else await uow.links.get(account.link_id)
@@ -334,6 +353,10 @@ async def _apply(deps: Deps, uow: UnitOfWork, record: InboxRecord) -> str | None
 MAX_ATTEMPTS = 5
 
 
+def _payload(held: tuple[InboxRecord, dict[str, Any]] | None) -> dict[str, Any] | None:
+    return None if held is None else held[1]
+
+
 class InboxWorker(WakeableWorker):
     """Applies stored bank events in batches: one unit of work per batch, one batch at a time.
 
@@ -351,6 +374,7 @@ class InboxWorker(WakeableWorker):
     def __init__(
         self, deps: Deps, *, batch: int = 16, pressure: Callable[[], int] | None = None,
         busy_above: int = 16, max_deferral: float = 1.0, rescan_every: float = 30.0,
+        stored: Callable[[str], tuple[InboxRecord, dict[str, Any]] | None] | None = None,
     ) -> None:
         self._deps = deps
         self._batch = batch
@@ -363,20 +387,33 @@ class InboxWorker(WakeableWorker):
         self._announced: list[str] = []  # inbox ids from BankEventsReceived, in received order
         self._behind = True  # rows may be waiting that no announcement names: scan
         self._rescan_every = rescan_every  # idle this long: scan anyway (an announcement lost)
+        self._stored = stored or (lambda _id: None)  # Ingest.take_stored of this process
         super().__init__()
 
     async def on_event(self, event: BankEventsReceived) -> None:
         self._announced.extend(event.inbox_ids)
         self.poke()
 
-    async def _take(self, uow: UnitOfWork) -> list[InboxRecord]:
+    async def _take(self, uow: UnitOfWork) -> tuple[list[tuple[InboxRecord, dict[str, Any] | None]], bool]:
+        """The batch, each with its payload when this process still holds it, and whether the
+        rows are claimed already (announced ids) or must be marked processed (a scan)."""
         if self._behind or not self._announced:
             self._announced.clear()  # a scan finds those too
             records = await uow.inbox.unprocessed(limit=self._batch)
             self._behind = len(records) >= self._batch
-            return records
+            return [(r, _payload(self._stored(r.id))) for r in records], False
         ids, self._announced = self._announced[: self._batch], self._announced[self._batch :]
-        return await uow.inbox.unprocessed_among(ids)
+        claimed = await uow.inbox.claim(ids, self._deps.clock.now())
+        batch: list[tuple[InboxRecord, dict[str, Any] | None]] = []
+        for inbox_id in ids:  # announced in received order
+            held = self._stored(inbox_id)
+            if inbox_id not in claimed:
+                continue  # processed already (by a scan, or another process)
+            if held is not None:
+                batch.append(held)
+            elif (record := await uow.inbox.get(inbox_id)) is not None:
+                batch.append((record, None))
+        return batch, True
 
     async def _yield_to_ingest(self) -> None:
         waited = 0.0
@@ -392,6 +429,7 @@ class InboxWorker(WakeableWorker):
                 done = await self.run_once()
             except Exception:
                 log.exception("inbox_worker_failed")
+                self._behind = True  # the batch's announcement was used up: find it by a scan
                 await asyncio.sleep(1.0)
                 continue
             if done < self._batch and not self._wake.is_set():
@@ -406,16 +444,18 @@ class InboxWorker(WakeableWorker):
         """Apply one batch; returns how many events it took."""
         deps = self._deps
         async with deps.uow() as uow:
-            records = await self._take(uow)
-            if not records:
+            batch, claimed = await self._take(uow)
+            if not batch:
                 return 0
+            records = [record for record, _ in batch]
             revoked: list[tuple[str, str]] = []
             try:
-                for record in records:
-                    consent = await _apply(deps, uow, record)
+                for record, payload in batch:
+                    consent = await _apply(deps, uow, record, payload)
                     if consent is not None:
                         revoked.append((record.partner_id, consent))
-                await uow.inbox.mark_processed_many([r.id for r in records], deps.clock.now())
+                if not claimed:
+                    await uow.inbox.mark_processed_many([r.id for r in records], deps.clock.now())
                 await deps.commit_and_publish(uow)
             except Exception as exc:
                 # On PostgreSQL a sync of the same account can update the same rows in another

@@ -7,6 +7,17 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 
+from ledgerlink.adapters.db import lean
+
+
+def _keys(parameters: Any) -> frozenset[str] | None:
+    """The parameter names, or None when the lean path cannot take them (an empty or mixed
+    executemany)."""
+    if isinstance(parameters, list):
+        keys = frozenset(parameters[0]) if parameters else None
+        return keys if keys is not None and all(frozenset(p) == keys for p in parameters) else None
+    return frozenset(parameters or ())
+
 
 class DirectConnection:
     """The slice of `AsyncConnection` the repositories use, over a synchronous connection
@@ -20,6 +31,10 @@ class DirectConnection:
         return self._conn.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        keys = _keys(parameters)
+        plan = None if keys is None else lean.plan_for(statement, self._conn.dialect, keys)
+        if plan is not None:
+            return lean.run(self._conn.connection.driver_connection, plan, parameters)
         if parameters is None:
             return self._conn.execute(statement)
         return self._conn.execute(statement, parameters)

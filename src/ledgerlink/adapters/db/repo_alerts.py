@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from ledgerlink.adapters.db import schema as s
+from ledgerlink.adapters.db.lean import lean
 from ledgerlink.adapters.db.repositories import _Repo, _values
 from ledgerlink.services.ports import AlertRuleRecord
 
-_FOR_PERSON = (  # read on every delivered transaction: built once (see repositories.py)
+_FOR_PERSON = lean(  # read on every delivered transaction: built once (see repositories.py)
     select(s.alert_rules)
     .where(s.alert_rules.c.person_id == bindparam("person_id"))
     .order_by(s.alert_rules.c.created_at, s.alert_rules.c.id)

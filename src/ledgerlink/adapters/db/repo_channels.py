@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.direct import DirectConnection
+from ledgerlink.adapters.db.lean import lean
 from ledgerlink.adapters.db.repositories import _Repo, _values
 from ledgerlink.services.ports import ChannelDeliveryRecord, ChannelRecord
 
 __all__ = ["SqlChannels"]
 
 
-_FOR_PERSON = (  # asked on every stored message (fan-out): built once, see repositories.py
+_FOR_PERSON = lean(  # asked on every stored message (fan-out): built once, see repositories.py
     select(s.person_channels)
     .where(s.person_channels.c.person_id == bindparam("person_id"))
     .order_by(s.person_channels.c.created_at, s.person_channels.c.id)

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.direct import DirectConnection
+from ledgerlink.adapters.db.lean import lean
 from ledgerlink.domain.audit import AuditEntry
 from ledgerlink.services.ports import (
     AccountRecord,
@@ -60,8 +61,9 @@ def _values(record: Any, table: Table) -> dict[str, Any]:
 
 
 def _by(table: Table, *columns: str) -> Any:
-    """SELECT * FROM table WHERE col = :col AND ...  (parameters named after the columns)."""
-    return select(table).where(*(table.c[c] == bindparam(c) for c in columns))
+    """SELECT * FROM table WHERE col = :col AND ...  (parameters named after the columns),
+    registered for the direct SQLite path (`lean`)."""
+    return lean(select(table).where(*(table.c[c] == bindparam(c) for c in columns)))
 
 
 def _update_by_id(table: Table) -> Any:
@@ -79,33 +81,38 @@ _PARTNER = _by(s.partners, "id")
 _LINK = _by(s.links, "id")
 _ACCOUNT = _by(s.accounts, "id")
 _TXN = _by(s.transactions, "id")
-_TXN_FIND = (
-    select(s.transactions)
-    .where(
-        s.transactions.c.account_id == bindparam("account_id"),
-        or_(s.transactions.c.source_key.in_(bindparam("keys", expanding=True)),
-            s.transactions.c.pending_source_key.in_(bindparam("keys", expanding=True))),
-    )
-    .limit(1)
-)
+def _txn_find(*keys: Any) -> Any:
+    """The transaction known by any of `keys` (its bank id, or a pending id it replaced), as two
+    indexed lookups: `account_id = ? AND (source_key ... OR pending_source_key ...)` would use
+    only the account prefix of an index and walk all of the account's transactions."""
+    t = s.transactions
+    by_key = select(t).where(t.c.account_id == bindparam("account_id"), t.c.source_key.in_(keys))
+    by_pending = select(t).where(t.c.account_id == bindparam("account_id"), t.c.pending_source_key.in_(keys))
+    return union_all(by_key, by_pending).limit(1)
+
+
+_TXN_FIND = _txn_find(bindparam("keys", expanding=True))
+# The usual case, one or two keys, without an expanding IN (which is rendered anew per call).
+_TXN_FIND_1 = lean(_txn_find(bindparam("k1")))
+_TXN_FIND_2 = lean(_txn_find(bindparam("k1"), bindparam("k2")))
 _THREAD = _by(s.threads, "id")
 _THREAD_FOR_UPDATE = _THREAD.with_for_update()
 _THREAD_OF_LINK = _by(s.threads, "link_id")
 _MESSAGE_BY_SUBJECT = _by(s.messages, "thread_id", "subject_key")
-_MESSAGES_SINCE = (
+_MESSAGES_SINCE = lean(
     select(s.messages)
     .where(s.messages.c.thread_id == bindparam("thread_id"), s.messages.c.rev > bindparam("after_rev"))
     .order_by(s.messages.c.rev)
     .limit(bindparam("limit"))
 )
-_BUMP = (
+_BUMP = lean(
     update(s.threads)
     .where(s.threads.c.id == bindparam("_id"))
     .values(last_rev=s.threads.c.last_rev + 1, last_seq=s.threads.c.last_seq + bindparam("seq_step"))
     .returning(s.threads.c.last_seq, s.threads.c.last_rev)
 )
 _INBOX = _by(s.inbox, "id")
-_INBOX_UNPROCESSED = (
+_INBOX_UNPROCESSED = lean(
     select(s.inbox).where(s.inbox.c.processed_at.is_(None))
     .order_by(s.inbox.c.received_at, s.inbox.c.id).limit(bindparam("limit"))
 )
@@ -114,14 +121,26 @@ _INBOX_UNPROCESSED_AMONG = (
     .where(s.inbox.c.id.in_(bindparam("ids", expanding=True)), s.inbox.c.processed_at.is_(None))
     .order_by(s.inbox.c.received_at, s.inbox.c.id)
 )
-_INBOX_PROCESSED = (
+_INBOX_CLAIM = (  # the row lock it takes makes PostgreSQL's SKIP LOCKED scans pass these rows
+    update(s.inbox)
+    .where(s.inbox.c.id.in_(bindparam("ids", expanding=True)), s.inbox.c.processed_at.is_(None))
+    .values(processed_at=bindparam("at"))
+    .returning(s.inbox.c.id)
+)
+_INBOX_CLAIM_1 = lean(
+    update(s.inbox)
+    .where(s.inbox.c.id == bindparam("_id"), s.inbox.c.processed_at.is_(None))
+    .values(processed_at=bindparam("at"))
+    .returning(s.inbox.c.id)
+)
+_INBOX_PROCESSED = lean(
     update(s.inbox).where(s.inbox.c.id == bindparam("_id")).values(processed_at=bindparam("at"))
 )
-_AUDIT_LAST = select(func.max(s.audit_log.c.seq))
-_AUDIT_INSERT = insert(s.audit_log)
+_AUDIT_LAST = lean(select(func.max(s.audit_log.c.seq)))
+_AUDIT_INSERT = lean(insert(s.audit_log))
 _HOT_TABLES = ("transactions", "messages", "links", "accounts")
-_INSERT = {name: insert(s.metadata.tables[name]) for name in _HOT_TABLES}
-_UPDATE = {name: _update_by_id(s.metadata.tables[name]) for name in _HOT_TABLES}
+_INSERT = {name: lean(insert(s.metadata.tables[name])) for name in _HOT_TABLES}
+_UPDATE = {name: lean(_update_by_id(s.metadata.tables[name])) for name in _HOT_TABLES}
 
 
 class _Repo:
@@ -313,8 +332,13 @@ class SqlTransactions(_Remembering):
         self._remember(txn.id, txn)
 
     async def find(self, account_id: str, source_keys: Sequence[str]) -> TransactionRecord | None:
-        params = {"account_id": account_id, "keys": list(source_keys)}
-        return await self._one(TransactionRecord, _TXN_FIND, params)
+        keys = list(source_keys)
+        if len(keys) == 1:
+            return await self._one(TransactionRecord, _TXN_FIND_1, {"account_id": account_id, "k1": keys[0]})
+        if len(keys) == 2:
+            params = {"account_id": account_id, "k1": keys[0], "k2": keys[1]}
+            return await self._one(TransactionRecord, _TXN_FIND_2, params)
+        return await self._one(TransactionRecord, _TXN_FIND, {"account_id": account_id, "keys": keys})
 
     async def get(self, txn_id: str) -> TransactionRecord | None:
         return await self._remembered(TransactionRecord, _TXN, txn_id)
@@ -482,6 +506,15 @@ class SqlInbox(_Repo):
 
     async def mark_processed(self, inbox_id: str, at: datetime) -> None:
         await self._conn.execute(_INBOX_PROCESSED, {"_id": inbox_id, "at": at})
+
+    async def claim(self, ids: Sequence[str], at: datetime) -> set[str]:
+        if not ids:
+            return set()
+        if len(ids) == 1:  # the usual case at a steady pace: no expanding IN to render
+            rows = (await self._conn.execute(_INBOX_CLAIM_1, {"_id": ids[0], "at": at})).all()
+        else:
+            rows = (await self._conn.execute(_INBOX_CLAIM, {"ids": list(ids), "at": at})).all()
+        return {row[0] for row in rows}
 
     async def mark_processed_many(self, ids: Sequence[str], at: datetime) -> None:
         if ids:
