@@ -367,6 +367,7 @@ class PhaseResult:
     misrouted: int = 0  # seen by a client that was not the addressee
     latencies: list[float] = field(default_factory=list)  # latency phase: s from scheduled send
     rtt: list[float] = field(default_factory=list)  # latency phase: send -> 2xx answer
+    late: list[float] = field(default_factory=list)  # latency phase: the sender's own lateness
     wall: float = 0.0  # throughput phase: first send -> last delivery
     accept_wall: float = 0.0  # throughput phase: first send -> last answer
     cpu_s: float = 0.0  # server CPU seconds (all threads) over the phase
@@ -412,6 +413,7 @@ def _collect(result: PhaseResult, owners: list[tuple[int, int]], base: list[int]
 
 
 def _paced_counts(result: PhaseResult, paced: Paced, ok: int) -> None:
+    result.late = list(paced.late_starts)
     result.accepted = paced.statuses.get(ok, 0)
     result.rejected = (sum(v for k, v in paced.statuses.items() if k != ok) + paced.errors
                        + paced.unsent + paced.unfinished)
@@ -751,6 +753,8 @@ def report(args: argparse.Namespace, ll: dict[str, Any], mx: dict[str, Any] | No
             num(ratio, ".2f") if ml else "", target, verdict)
     row("   send -> 2xx answer, p50 ms", num(_ms(ll_l.rtt, 50), ".1f"),
         num(_ms(ml.rtt, 50), ".1f") if ml else "-")
+    row("   sender's own lateness, p50 / max ms", f"{_ms(ll_l.late, 50):.2f}/{_ms(ll_l.late, None):.2f}",
+        f"{_ms(ml.late, 50):.2f}/{_ms(ml.late, None):.2f}" if ml else "-")
     row("   delivered / lost / misrouted / rejected",
         f"{ll_l.delivered}/{ll_l.lost}/{ll_l.misrouted}/{ll_l.rejected}",
         f"{ml.delivered}/{ml.lost}/{ml.misrouted}/{ml.rejected}" if ml else "-")

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from ofxtools.Parser import OFXTree
 from tests.conftest import Stack, running_stack
+from tests.integration.test_bank_dialogue import _fraud_card
 from tests.integration.test_linking_flow import _linked
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -31,7 +32,17 @@ from ledgerlink.domain.money import Money
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.entrypoints import settings_routes
 from ledgerlink.entrypoints.realtime import CLOSE_UNAUTHORIZED
-from ledgerlink.services import access, commands, linking, messenger, rights
+from ledgerlink.services import (
+    access,
+    alerts,
+    channels,
+    commands,
+    digests,
+    linking,
+    messenger,
+    prompts,
+    rights,
+)
 from ledgerlink.services.cards import DISCLOSURE_LEVELS, MINIMAL_PREVIEW, preview_text
 from ledgerlink.services.export_formats import transactions_csv
 from ledgerlink.services.messenger import ensure_system_thread, post_text
@@ -75,11 +86,30 @@ async def _csrf(client: httpx.AsyncClient, path: str) -> str:
     return match.group(1)
 
 
+async def _accounts(stack: Stack, grant: Grant) -> list[access.AccountView]:
+    async with stack.deps.uow() as uow:
+        views = await access.read_accounts(stack.deps.vault, uow, grant, Purpose.SHOW_TO_PERSON,
+                                           at=stack.deps.clock.now())
+        await uow.commit()
+    return views
+
+
 def _coffee(export: dict[str, Any]) -> dict[str, Any]:
     """The purchase the fixture made (the bank's seeded history has other coffees)."""
     [coffee] = [t for t in export["transactions"]
                 if (t["merchant"], t["amount"]) == ("Blue Bottle Coffee", "-5.40")]
     return coffee
+
+
+def _floats(value: Any, path: str = "$") -> list[str]:
+    """Where a float hides in exported JSON (money and thresholds must be decimal strings)."""
+    if isinstance(value, float):
+        return [path]
+    if isinstance(value, dict):
+        return [f for k, v in value.items() for f in _floats(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [f for i, v in enumerate(value) for f in _floats(v, f"{path}[{i}]")]
+    return []
 
 
 def _validate(value: Any, schema: dict[str, Any], path: str = "$") -> None:
@@ -139,6 +169,8 @@ async def test_the_json_export_holds_everything_follows_the_schema_and_no_tokens
     assert any(m["kind"] == "transaction" for t in data["threads"] for m in t["messages"])
     assert any(e["action"] == "read_accounts" for e in data["audit"])
     assert [r["link_id"] for r in data["consent_receipts"]] == [lk["id"] for lk in data["links"]]
+    assert data["alert_rules"] == [] and data["digest"] is None and data["channels"] == []
+    assert data["fraud_prompts"] == [] and data["bank_requests"] == []
     for secret in (tokens["access_token"], tokens["refresh_token"]):
         assert secret not in resp.text
     assert "sealed" not in resp.text and "password" not in resp.text
@@ -146,6 +178,68 @@ async def test_the_json_export_holds_everything_follows_the_schema_and_no_tokens
     async with stack.deps.uow() as uow:
         latest = (await uow.audit.for_person(grant.person_id, limit=5))
     assert any(e.action == "export_person" and e.purpose == "person_export" for e in latest)
+
+
+async def test_the_json_export_holds_alert_rules_digest_channels_prompts_and_bank_requests(
+        stack: Stack, pat: tuple[Grant, httpx.AsyncClient]) -> None:
+    grant, client = pat
+    deps = stack.deps
+    [bank_thread] = [t for t in await messenger.list_threads(deps, grant) if t.kind.value == "bank"]
+    [checking, *_] = await _accounts(stack, grant)
+    await alerts.set_threshold(deps, grant, "large_purchase", Decimal("250.50"), account_id=checking.id)
+    await alerts.mute(deps, grant, "Shell")
+    await digests.set_schedule(deps, grant, digests.Schedule(frequency="weekly", hour=9, weekday=4,
+                                                             utc_offset=2))
+    _, alert_id = await stack.bank.suspicious_purchase("alice", amount="249.00")
+    await stack.container.drain()
+    card = await _fraud_card(stack, grant, bank_thread.id)
+    await prompts.answer(deps, grant, message_id=card.id, reply_id="no", channel="web")
+    await stack.container.drain()
+    url = "https://hooks.example.com/ledgerlink"
+    channel_id, secret = await channels.add_webhook(deps, grant, url=url)
+
+    resp = await client.get("/settings/export.json")
+    assert resp.status_code == 200
+    data = resp.json()
+    _validate(data, SCHEMA)
+    assert _floats(data) == []
+    assert secret not in resp.text and "whsec_" not in resp.text and "sealed" not in resp.text
+
+    rules = {r["kind"]: r for r in data["alert_rules"]}
+    large = rules["large_purchase"]
+    assert (large["account_id"], large["currency"], large["params"], large["enabled"]) == (
+        checking.id, checking.currency, {"amount": "250.50"}, True)
+    assert datetime.fromisoformat(large["created_at"]).utcoffset() == timedelta(0)
+    mute = rules["mute_merchant"]
+    assert (mute["account_id"], mute["currency"], mute["params"]) == (None, None, {"merchant": "shell"})
+
+    digest = data["digest"]
+    assert {k: digest[k] for k in ("frequency", "hour", "weekday", "utc_offset")} == {
+        "frequency": "weekly", "hour": 9, "weekday": 4, "utc_offset": 2}
+    assert datetime.fromisoformat(digest["next_due_at"]) > datetime.fromisoformat(data["exported_at"])
+
+    [channel] = data["channels"]
+    assert (channel["id"], channel["kind"], channel["target"], channel["status"],
+            channel["disabled_reason"]) == (channel_id, "webhook", url, "active", None)
+
+    [prompt] = data["fraud_prompts"]
+    assert (prompt["bank"], prompt["thread_id"], prompt["message_id"], prompt["bank_alert_id"]) == (
+        "Sandbox Bank", bank_thread.id, card.id, alert_id)
+    assert (prompt["status"], prompt["answer"], prompt["answered_via"]) == ("answered", "no", "web")
+    assert prompt["answered_at"] is not None and prompt["reminded_at"] is None
+
+    [request] = data["bank_requests"]
+    assert (request["kind"], request["bank"], request["prompt_id"]) == (
+        "fraud_answer", "Sandbox Bank", prompt["id"])
+    assert (request["status"], request["outcome"]) == ("sent", "card_frozen")
+    assert datetime.fromisoformat(request["updated_at"]) >= datetime.fromisoformat(request["created_at"])
+
+    # The export's one audit entry counts what left (counts only).
+    async with deps.uow() as uow:
+        [entry] = [e for e in await uow.audit.for_person(grant.person_id, limit=5)
+                   if e.action == "export_person"]
+    assert entry.subject.endswith(
+        f"alert_rules:{len(data['alert_rules'])} digest:1 channels:1 prompts:1 bank_requests:1")
 
 
 async def test_the_csv_has_one_row_per_transaction(

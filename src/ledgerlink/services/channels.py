@@ -335,7 +335,7 @@ async def overview(deps: Deps, grant: Grant) -> list[ChannelSummary]:
                                                     channels, at=deps.clock.now())
         summaries = [
             ChannelSummary(id=c.id, kind=c.kind,
-                           target=_target(configs[c.id]),
+                           target=access.channel_target(configs[c.id]),
                            status=c.status, disabled_reason=c.disabled_reason,
                            deliveries=await uow.channels.recent_deliveries(c.id, limit=5))
             for c in channels
@@ -364,11 +364,6 @@ def _chat_fields(body: dict[str, Any], channel: ChannelRecord, thread: ThreadRec
         ),
         "prompt_status": status if isinstance(status, str) else None,
     }
-
-
-def _target(config: dict[str, Any]) -> str:
-    """What the settings page shows of a channel: its URL, address or Matrix ID."""
-    return str(config.get("url") or config.get("address") or config.get("mxid") or "")
 
 
 async def add_matrix(deps: Deps, grant: Grant, *, mxid: str, enabled: bool, bot: str | None = None) -> str:

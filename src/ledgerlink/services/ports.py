@@ -949,6 +949,10 @@ class PromptRepository(Protocol):
         """Open prompts whose reminder or expiry is due at `now`."""
         ...
 
+    async def for_person(self, person_id: str) -> list[PromptRecord]:
+        """Every prompt of the person, whatever its status, oldest first (their data export)."""
+        ...
+
 
 @dataclass(slots=True)
 class BankOutboxRecord:
@@ -981,6 +985,10 @@ class BankOutboxRepository(Protocol):
 
     async def next_due(self) -> datetime | None: ...
     async def update(self, row: BankOutboxRecord) -> None: ...
+    async def for_person(self, person_id: str) -> list[BankOutboxRecord]:
+        """Every request sent (or to be sent) to a bank for the person, oldest first (their
+        data export)."""
+        ...
 
 
 class BankMessageRepository(Protocol):

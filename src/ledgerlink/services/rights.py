@@ -15,7 +15,7 @@ from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access, linking
 from ledgerlink.services.cards import DISCLOSURE_LEVELS, account_label, category, plain_text
 from ledgerlink.services.deps import Deps
-from ledgerlink.services.ports import LinkRecord, UnitOfWork
+from ledgerlink.services.ports import BankOutboxRecord, LinkRecord, PromptRecord, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +123,61 @@ async def _receipts_json(uow: UnitOfWork, person_id: str) -> list[dict[str, Any]
     ]
 
 
+def _alert_rule_json(rule: access.ExportedAlertRule, currencies: dict[str, str]) -> dict[str, Any]:
+    """A rule as the person set it. An amount is meant in its account's currency; a rule for
+    every account has none (its amount applies in each account's own currency)."""
+    currency = None if rule.account_id is None else currencies.get(rule.account_id)
+    return {
+        "id": rule.id, "kind": rule.kind, "account_id": rule.account_id, "currency": currency,
+        "enabled": rule.enabled, "params": rule.params, "created_at": rule.created_at.isoformat(),
+        "updated_at": rule.updated_at.isoformat(),
+    }  # fmt: skip
+
+
+def _digest_json(digest: access.ExportedDigest | None) -> dict[str, Any] | None:
+    if digest is None:
+        return None  # off
+    s = digest.settings
+    return {
+        "frequency": s.get("frequency"), "hour": s.get("hour"), "weekday": s.get("weekday"),
+        "utc_offset": s.get("utc_offset"), "next_due_at": digest.next_due_at.isoformat(),
+        "updated_at": digest.updated_at.isoformat(),
+    }  # fmt: skip
+
+
+def _channel_json(channel: access.ExportedChannel) -> dict[str, Any]:
+    # `access` hands out the target only: the webhook signing secret never gets this far.
+    return {
+        "id": channel.id, "kind": channel.kind, "target": channel.target, "status": channel.status,
+        "disabled_reason": channel.disabled_reason, "created_at": channel.created_at.isoformat(),
+        "updated_at": channel.updated_at.isoformat(),
+    }  # fmt: skip
+
+
+def _prompt_json(prompt: PromptRecord, bank: str | None) -> dict[str, Any]:
+    """A "Was this you?" question: what the bank asked about is in the card (`message_id`)."""
+    return {
+        "id": prompt.id, "kind": prompt.kind, "bank": bank, "link_id": prompt.link_id,
+        "account_id": prompt.account_id, "bank_alert_id": prompt.bank_ref, "thread_id": prompt.thread_id,
+        "message_id": prompt.message_id, "reminder_message_id": prompt.reminder_message_id,
+        "status": prompt.status, "answer": prompt.answer, "answered_via": prompt.answered_via,
+        "answered_at": _iso(prompt.answered_at), "created_at": prompt.created_at.isoformat(),
+        "remind_at": _iso(prompt.remind_at), "reminded_at": _iso(prompt.reminded_at),
+        "expires_at": prompt.expires_at.isoformat(),
+    }  # fmt: skip
+
+
+def _bank_request_json(row: BankOutboxRecord, bank: str | None) -> dict[str, Any]:
+    """A request sent to a bank on the person's behalf. The signed body is built when it is
+    sent and never stored; a service message's text is the person's message in its thread."""
+    return {
+        "id": row.id, "kind": row.kind, "bank": bank, "link_id": row.link_id,
+        "prompt_id": row.ref if row.kind == "fraud_answer" else None, "status": row.status,
+        "outcome": row.outcome, "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }  # fmt: skip
+
+
 def _require_person(grant: Grant) -> None:
     if grant.actor != f"person:{grant.person_id}":
         raise NotFound("person not found")  # only the person may export their data
@@ -130,7 +185,8 @@ def _require_person(grant: Grant) -> None:
 
 async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
     """Everything held about the person, as JSON-ready data (schema: docs/export-schema.json).
-    Money is a decimal string, instants are ISO 8601 UTC; no bank tokens are included."""
+    Money is a decimal string, instants are ISO 8601 UTC; no bank tokens, channel secrets or
+    signed requests are included."""
     _require_person(grant)
     now = deps.clock.now()
     async with deps.uow() as uow:
@@ -151,6 +207,7 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
             "created_at": m.created_at.isoformat(), "edited_at": _iso(m.edited_at),
             "text": plain_text(m.kind, m.body), "body": m.body,
         })  # fmt: skip
+    currencies = {a.id: a.currency for a in data.accounts}
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "exported_at": now.isoformat(),
         "person": {"id": person.id, "handle": person.handle, "display_name": person.display_name,
@@ -165,6 +222,11 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
         "audit": [{"seq": a.seq, "at": a.at.isoformat(), "actor": a.actor, "purpose": a.purpose,
                    "action": a.action, "subject": a.subject, "leaf_hash": a.leaf_hash}
                   for a in sorted(audit_rows, key=lambda a: a.seq)],
+        "alert_rules": [_alert_rule_json(r, currencies) for r in data.alert_rules],
+        "digest": _digest_json(data.digest),
+        "channels": [_channel_json(c) for c in data.channels],
+        "fraud_prompts": [_prompt_json(p, banks.get(p.partner_id)) for p in data.prompts],
+        "bank_requests": [_bank_request_json(r, banks.get(r.partner_id)) for r in data.bank_requests],
     }  # fmt: skip
 
 

@@ -93,6 +93,11 @@ class SqlPrompts(_Upsert):
         )
         return await self._many(PromptRecord, stmt)
 
+    async def for_person(self, person_id: str) -> list[PromptRecord]:
+        p = s.prompts
+        stmt = select(p).where(p.c.person_id == person_id).order_by(p.c.created_at, p.c.id)
+        return await self._many(PromptRecord, stmt)
+
 
 class SqlBankOutbox(_Upsert):
     async def add(self, row: BankOutboxRecord) -> bool:
@@ -131,6 +136,11 @@ class SqlBankOutbox(_Upsert):
         values = _values(row, o)
         values.pop("id")
         await self._conn.execute(update(o).where(o.c.id == row.id).values(**values))
+
+    async def for_person(self, person_id: str) -> list[BankOutboxRecord]:
+        o = s.bank_outbox
+        stmt = select(o).where(o.c.person_id == person_id).order_by(o.c.created_at, o.c.id)
+        return await self._many(BankOutboxRecord, stmt)
 
 
 class SqlBankMessages(_Upsert):
