@@ -11,10 +11,12 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from sqlalchemy import select
 from tests.conftest import Stack, fast_hasher, running_stack
 from tests.integration.test_linking_flow import _linked
 from tests.integration.test_person_rights import SCHEMA, _validate
 
+from ledgerlink.adapters.db import schema
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID, bootstrap
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
@@ -24,6 +26,7 @@ from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services import alerts, commands, digests, linking, messenger, read_state, rights
 from ledgerlink.services.cards import MINIMAL_PREVIEW, plain_text, preview_text
 from ledgerlink.services.ports import MessageView
+from ledgerlink.services.retention import RetentionPolicy, purge
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -65,6 +68,14 @@ async def _large_alerts(stack: Stack, grant: Grant, thread_id: str) -> list[str]
         for m in await messenger.thread_messages(stack.deps, grant, thread_id)
         if m.body.get("alert") == alerts.LARGE
     ]
+
+
+async def _held_rows(stack: Stack) -> list[bool]:
+    """Whether each held-alert row was released, oldest first."""
+    h = schema.held_alerts
+    async with stack.container.engine.connect() as conn:
+        rows = (await conn.execute(select(h.c.released_at).order_by(h.c.held_at))).all()
+    return [r[0] is not None for r in rows]
 
 
 def _currency(body: dict[str, Any], code: str) -> dict[str, Any]:
@@ -236,6 +247,17 @@ async def test_without_a_digest_held_alerts_arrive_when_quiet_hours_end(tmp_path
             "Alerts held during your quiet hours are ready"
         )
         assert await _large_alerts(stack, grant, thread_id) == []
+
+        # Retention: a released alert goes with the messages' limit; one still held stays.
+        clock.advance(timedelta(hours=16))  # 23:00 again: quiet
+        await stack.bank.purchase("alice", merchant="The Home Depot", amount="900.00")
+        await stack.container.drain()
+        clock.advance(timedelta(days=2))
+        policy = RetentionPolicy(messages_days=1, inbox_days=0, transactions_days=0, abandoned_links_days=0)
+        assert await _held_rows(stack) == [True, False]  # Best Buy released, Home Depot held
+        report = await purge(stack.deps, policy)
+        assert report.deleted["digests"] >= 1
+        assert await _held_rows(stack) == [False]  # the one released two days ago is gone
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)

@@ -625,6 +625,12 @@ class RetentionRepository(Protocol):
         older than the cutoff (their messages follow the messages' own limit)."""
         ...
 
+    async def purge_digests(self, *, before: datetime, limit: int) -> int:
+        """Alerts held for quiet hours and released before the cutoff (their text went into a
+        digest or "while you were away" message), and records of digests sent before it.
+        Alerts still held are kept."""
+        ...
+
 
 @dataclass(slots=True)
 class IdempotencyRecord:

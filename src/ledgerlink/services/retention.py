@@ -60,6 +60,8 @@ async def _purge_kind(deps: Deps, kind: str, cutoff: datetime, policy: Retention
                 n = await repo.purge_transactions(before=cutoff, limit=policy.batch_size)
             elif kind == "bank_dialogue":
                 n = await repo.purge_bank_dialogue(before=cutoff, limit=policy.batch_size)
+            elif kind == "digests":
+                n = await repo.purge_digests(before=cutoff, limit=policy.batch_size)
             else:
                 n = await repo.purge_abandoned_links(before=cutoff, limit=policy.batch_size)
             await uow.commit()
@@ -79,6 +81,7 @@ async def purge(deps: Deps, policy: RetentionPolicy | None = None) -> PurgeRepor
         "inbox": policy.inbox_days,
         "messages": policy.messages_days,
         "bank_dialogue": policy.messages_days,  # prompts and requests live as long as messages
+        "digests": policy.messages_days,  # released held alerts: their text is in a message
         "transactions": policy.transactions_days,
         "abandoned_links": policy.abandoned_links_days,
     }

@@ -58,6 +58,11 @@ class SqlRetention(_Repo):
         )
         return await self._delete(lk, where, limit)
 
+    async def purge_digests(self, *, before: datetime, limit: int) -> int:
+        h, d = s.held_alerts, s.digests_sent
+        deleted = await self._delete(h, and_(h.c.released_at.is_not(None), h.c.released_at < before), limit)
+        return deleted + await self._delete(d, d.c.sent_at < before, limit)
+
     async def purge_bank_dialogue(self, *, before: datetime, limit: int) -> int:
         """Closed prompts, finished outbox rows and bank-message ids older than the cutoff.
         Open prompts and pending requests are never purged."""
