@@ -31,9 +31,17 @@ async def test_a_large_purchase_alerts_once_and_a_muted_merchant_not_at_all(stac
     assert len(await _alerts(stack, grant, thread_id, alerts.LARGE)) == 1
 
     await commands.handle_text(stack.deps, grant, thread_id, "mute best buy")
+    reply = (await messenger.thread_messages(stack.deps, grant, thread_id))[-1].body["text"]
+    assert reply.startswith("Muted: no large-purchase alerts for best buy") and "no purchases" not in reply
     await stack.bank.purchase("alice", merchant="Best Buy", amount="800.00")
     await stack.container.drain()
     assert len(await _alerts(stack, grant, thread_id, alerts.LARGE)) == 1
+
+    # A name that matches none of the person's purchases is muted, and probably a typo.
+    await commands.handle_text(stack.deps, grant, thread_id, "mute bestbuy")
+    reply = (await messenger.thread_messages(stack.deps, grant, thread_id))[-1].body["text"]
+    assert 'no purchases matching "bestbuy" in the last 90 days' in reply
+    assert 'Did you mean "Best Buy"?' in reply
 
 
 async def test_a_low_balance_alerts_once_after_the_next_balance_update(stack: Stack) -> None:

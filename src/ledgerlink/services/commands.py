@@ -6,6 +6,7 @@ the purpose under which it reads data; an unknown text gets the list of what can
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -282,10 +283,31 @@ async def _alert_mute(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.
 
     if match["op"] == "mute":
         name = await alerts.mute(deps, grant, match["merchant"])
-        return f"Muted: no large-purchase alerts for {name}. Say \"unmute {name}\" to undo.", _SETTINGS_ACTION
+        reply = f"Muted: no large-purchase alerts for {name}. Say \"unmute {name}\" to undo."
+        return reply + await _unknown_merchant_hint(deps, grant, thread, name), _SETTINGS_ACTION
     if await alerts.unmute(deps, grant, match["merchant"]):
         return f"Unmuted {match['merchant']}: its large purchases alert you again.", _SETTINGS_ACTION
     return f"{match['merchant']} was not muted.", _SETTINGS_ACTION
+
+
+MERCHANT_LOOKBACK_DAYS = 90
+
+
+async def _unknown_merchant_hint(deps: Deps, grant: Grant, thread: ThreadRecord, name: str) -> str:
+    """A muted name that matches none of the person's recent purchases is likely a typo: say
+    so, with the closest merchant names they do buy from."""
+    from ledgerlink.services import questions  # appended; header as is
+
+    merchants = await questions.recent_merchants(deps, grant, thread, days=MERCHANT_LOOKBACK_DAYS)
+    if any(name in m.lower() for m in merchants):
+        return ""
+    hint = (f" (You have no purchases matching \"{name}\" in the last {MERCHANT_LOOKBACK_DAYS} days; "
+            "it is muted anyway.")
+    close = difflib.get_close_matches(name, [m.lower() for m in merchants], n=2, cutoff=0.6)
+    if close:
+        by_lower = {m.lower(): m for m in merchants}
+        hint += " Did you mean " + " or ".join(f"\"{by_lower[c]}\"" for c in close) + "?"
+    return hint + ")"
 
 
 async def _alert_list(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:

@@ -271,6 +271,15 @@ async def _read(deps: Deps, grant: Grant, account_ids: list[str], period: Period
     return [t for t in txns if t.status is not TransactionStatus.REMOVED]
 
 
+async def recent_merchants(deps: Deps, grant: Grant, thread: ThreadRecord, *, days: int = 90) -> list[str]:
+    """The merchant names of the thread's accounts' purchases in the last `days` (read to
+    answer the person, e.g. whether a merchant they mute is one they buy from)."""
+    today = deps.clock.now().date()
+    txns = await _read(deps, grant, await _account_ids(deps, grant, thread),
+                       Period(today - timedelta(days=days), today))
+    return sorted({_name(t) for t in txns if _name(t)})
+
+
 def _describe(q: Question) -> str:
     what = "Spending"
     if q.category is not None:
