@@ -43,6 +43,7 @@ from ledgerlink.domain.events import (
     BankEventsReceived,
     BankRequestQueued,
     ChannelDeliveriesQueued,
+    ChannelRemoved,
     LinkRevoked,
     TransactionChanged,
 )
@@ -424,6 +425,7 @@ def _wire(container: Container) -> None:
         deps.bus.subscribe(BankRequestQueued, container.bank_outbox.on_queued)
     if container.channel_worker is not None:
         deps.bus.subscribe(ChannelDeliveriesQueued, container.channel_worker.on_queued)
+        deps.bus.subscribe(ChannelRemoved, container.channel_worker.on_removed)
 
 
 def build_sandbox_app(

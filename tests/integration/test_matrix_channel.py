@@ -135,11 +135,41 @@ async def test_matrix_round_trip(tmp_path: Path, db_url: str, synapse: Synapse) 
         assert len(replies) == 1 and "You can ask" in replies[0]["content"]["body"]
         assert await _person_texts(stack, grant, thread_id) == ["balance", "help"]
 
-        # Erasure removes the room mapping, the event ids and the handled inbound ids.
+        # Erasure removes the room mapping, the event ids and the handled inbound ids, and the
+        # bot says goodbye in the room and leaves it.
         assert await _matrix_rows(stack, grant.person_id) > 0
         await rights.erase_person(stack.deps, grant)
         await stack.container.drain()
         assert await _matrix_rows(stack, grant.person_id) == 0
+        await until(lambda: _bot_left(person, room_id, bot), step)
+        assert _notices(person, room_id, bot)[-1].startswith("This room gets no more updates from Ledgerlink")
+
+
+async def test_removing_the_matrix_channel_closes_its_rooms(
+        tmp_path: Path, db_url: str, synapse: Synapse) -> None:
+    bot, pat = [await register(synapse, n) for n in ("bot", "pat")]
+    async with running_stack(tmp_path, db_url, **_matrix(synapse.url, bot)) as stack, \
+            person_client(synapse, pat) as person:
+        grant, _ = await _linked(stack)
+        channel_id = await channels.add_matrix(stack.deps, grant, mxid=pat.mxid, enabled=True, bot=bot.mxid)
+        step = _step(stack, person)
+        await stack.bank.purchase("alice", merchant="Blue Bottle Coffee", amount="4.50")
+        room_id = await _room(stack, person)
+        await until(lambda: len(_purchases(person, room_id, bot)) >= 1, step)
+        await channels.remove(stack.deps, grant, channel_id)
+        await until(lambda: _bot_left(person, room_id, bot), step)
+        assert _notices(person, room_id, bot)[-1].startswith("This room gets no more updates from Ledgerlink")
+        async with stack.deps.uow(readonly=True) as uow:
+            assert await uow.matrix.rooms_of_person(grant.person_id) == []
+        await stack.bank.purchase("alice", merchant="Starbucks", amount="3.45")  # goes nowhere now
+        await stack.container.drain()
+        await person.sync()
+        assert len(_purchases(person, room_id, bot)) == 1
+
+
+def _bot_left(person: Person, room_id: str, bot: MatrixUser) -> bool:
+    return any(e.get("type") == "m.room.member" and e.get("state_key") == bot.mxid
+               and e["content"].get("membership") == "leave" for e in person.timeline.get(room_id, []))
 
 
 async def _matrix_rows(stack: Stack, person_id: str) -> int:

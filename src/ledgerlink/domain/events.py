@@ -62,6 +62,17 @@ class MessageStored(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelRemoved(Event):
+    """A person's extra channel is gone (removed by them, or with their erasure). `rooms`:
+    the Matrix rooms the bot had opened for it (room ids only), which it now leaves."""
+
+    person_id: str
+    channel_id: str
+    kind: str
+    rooms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelDeliveriesQueued(Event):
     """Delivery rows for the person's extra channels were committed with a message."""
 

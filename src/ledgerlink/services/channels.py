@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from ledgerlink.domain.errors import InvalidInput, NotFound
-from ledgerlink.domain.events import ChannelDeliveriesQueued
+from ledgerlink.domain.events import ChannelDeliveriesQueued, ChannelRemoved
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
@@ -134,6 +134,14 @@ class ChannelWorker(TimedWorker):
             elif not task.cancelled() and (due := task.result()) is not None:
                 waits.append(due)
         return min(waits, default=None)
+
+    async def on_removed(self, event: ChannelRemoved) -> None:
+        """A removed Matrix channel: the bot says goodbye in its rooms and leaves them."""
+        adapter = self._adapters.get(event.kind)
+        close = getattr(adapter, "close_rooms", None)
+        if event.rooms and close is not None:
+            left = await close(event.rooms)
+            log.info("channel_rooms_closed", channel_id=event.channel_id, rooms=len(event.rooms), left=left)
 
     def _sent(self, channel_id: str, _task: object = None) -> None:
         self._sending.pop(channel_id, None)
@@ -322,10 +330,14 @@ async def remove(deps: Deps, grant: Grant, channel_id: str) -> None:
         channel = await uow.channels.get(channel_id)
         if channel is None or channel.person_id != grant.person_id:
             raise NotFound("channel not found")
+        rooms = tuple(r.room_id for r in await uow.matrix.rooms_of_person(grant.person_id)
+                      if r.channel_id == channel_id)
         await uow.channels.remove(channel_id)
         await access.audit(uow, grant, Purpose.SHOW_TO_PERSON, action="remove_channel",
                            subject=f"channel:{channel_id}", at=deps.clock.now())
-        await uow.commit()
+        uow.events.append(ChannelRemoved(person_id=grant.person_id, channel_id=channel_id,
+                                         kind=channel.kind, rooms=rooms))
+        await deps.commit_and_publish(uow)
 
 
 async def overview(deps: Deps, grant: Grant) -> list[ChannelSummary]:

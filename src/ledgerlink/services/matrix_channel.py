@@ -13,11 +13,13 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from ledgerlink.domain.errors import InvalidInput
+from ledgerlink.domain.ids import new_id
 from ledgerlink.services.deps import Deps
 from ledgerlink.services.ports import (
     MatrixClient,
@@ -35,6 +37,8 @@ log = structlog.get_logger(__name__)
 KEYCAPS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣")
 HTML_FORMAT = "org.matrix.custom.html"
 DEFAULT_ROOM_NAME = "Ledgerlink"
+FAREWELL = ("This room gets no more updates from Ledgerlink: the Matrix channel was removed. "
+            "You can leave the room.")
 # After the homeserver was unreachable, further sends fail fast for this long, so one dead
 # homeserver costs the channel worker one timeout, not one per queued thread.
 UNREACHABLE_PAUSE = 5.0
@@ -181,6 +185,24 @@ class MatrixChannel:
             await self._client.send(room.room_id, "m.reaction", {
                 "m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": KEYCAPS[i]},
             }, txn_id=f"{message.delivery_id}.r{i + 1}")
+
+    async def close_rooms(self, rooms: Sequence[str]) -> int:
+        """Say in each room that no more updates come, then leave it. Best effort, room by
+        room: a room the homeserver refuses (down, already left) is logged and skipped.
+        Returns how many rooms were left."""
+        left = 0
+        for room_id in rooms:
+            try:
+                await self._client.send(room_id, "m.room.message", {"msgtype": "m.notice", "body": FAREWELL},
+                                        txn_id=f"close.{new_id('txn')}")
+            except MatrixError as exc:
+                log.info("matrix_farewell_failed", error=exc.code)
+            try:
+                await self._client.leave(room_id)
+                left += 1
+            except MatrixError as exc:
+                log.warning("matrix_leave_failed", error=exc.code)
+        return left
 
     async def _create_room(self, mxid: str, message: OutboundMessage) -> MatrixRoomRecord:
         deps = self._deps

@@ -11,6 +11,7 @@ import structlog
 
 from ledgerlink.domain.banking import LinkStatus, Transaction
 from ledgerlink.domain.errors import DomainError, InvalidInput, NotFound
+from ledgerlink.domain.events import ChannelRemoved
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access, linking
 from ledgerlink.services.cards import DISCLOSURE_LEVELS, account_label, category, plain_text
@@ -48,9 +49,17 @@ async def erase_person(deps: Deps, grant: Grant) -> ErasureReport:
             with contextlib.suppress(DomainError):
                 await linking.unlink(deps, grant, link_id=link.id)
                 revoked += 1
+    async with deps.uow() as uow:  # the bot leaves the person's Matrix rooms once they are gone
+        channels_ = {c.id: c.kind for c in await uow.channels.for_person(grant.person_id)}
+        rooms: dict[str, list[str]] = {}
+        for room in await uow.matrix.rooms_of_person(grant.person_id):
+            rooms.setdefault(room.channel_id, []).append(room.room_id)
     destroyed = await deps.vault.destroy_key(grant.person_id)
     now = deps.clock.now()
     async with deps.uow() as uow:
+        for channel_id, kind in channels_.items():
+            uow.events.append(ChannelRemoved(person_id=grant.person_id, channel_id=channel_id, kind=kind,
+                                             rooms=tuple(rooms.get(channel_id, ()))))
         deleted = await uow.persons.erase(grant.person_id, now)
         await access.audit(
             uow,
@@ -60,7 +69,7 @@ async def erase_person(deps: Deps, grant: Grant) -> ErasureReport:
             subject=f"person:{grant.person_id}",
             at=now,
         )
-        await uow.commit()
+        await deps.commit_and_publish(uow)
     log.info("person_erased", person_id=grant.person_id, links_revoked=revoked)
     return ErasureReport(
         person_id=grant.person_id, links_revoked=revoked, key_destroyed=destroyed, rows_deleted=deleted
