@@ -193,13 +193,13 @@ class Container:
         start = getattr(bus, "start", None)
         if start is not None:
             await start()
-        self.inbox_worker.poke()  # whatever was stored but not applied before a restart
+        self.inbox_worker.start()  # whatever was stored but not applied before a restart
         if self.channel_worker is not None:
-            self.channel_worker.poke()  # deliveries still pending before a restart
+            self.channel_worker.start()  # deliveries still pending before a restart
         if self.matrix_inbound is not None:  # Matrix channel
             self.matrix_inbound.start()
         if self.bank_outbox is not None:
-            self.bank_outbox.poke()  # requests to banks still pending before a restart
+            self.bank_outbox.start()  # requests to banks still pending before a restart
         settings = self.settings
         if settings.prompt_check_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(

@@ -462,13 +462,13 @@ async def test_closed_prompts_and_finished_requests_are_purged_with_the_messages
         answered = await _fraud_card(stack, grant, thread_id)
         await prompts.answer(stack.deps, grant, message_id=answered.id, reply_id="yes", channel="web")
         await stack.container.drain()
-        clock.advance(timedelta(days=20))
-        await stack.bank.suspicious_purchase("alice", amount="60.00", expires_in_seconds=86_400)  # stays open
+        clock.advance(timedelta(days=31))
+        # Raised now, so it is still open (not expired, no bank outcome) when the purge runs.
+        await stack.bank.suspicious_purchase("alice", amount="60.00", expires_in_seconds=86_400)
         await stack.container.drain()
         counts = [await _count(stack, t) for t in (schema.prompts, schema.bank_outbox, schema.bank_messages)]
         assert counts == [2, 1, 1]
 
-        clock.advance(timedelta(days=11))
         report = await purge(stack.deps, RetentionPolicy(messages_days=30, inbox_days=0, transactions_days=0,
                                                          abandoned_links_days=0))
         assert report.deleted["bank_dialogue"] == 3  # the answered prompt, its request, the bank's message id

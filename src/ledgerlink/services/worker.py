@@ -16,16 +16,25 @@ log = structlog.get_logger(__name__)
 
 class WakeableWorker:
     """`poke()` wakes the loop (starting it if needed); `drain()` waits until it is idle;
-    `stop()` cancels it. Subclasses implement `_run`, setting `_idle` when nothing is due and
-    waiting on `_wake`."""
+    `stop()` cancels it, and a stopped worker ignores pokes (events still draining from the
+    bus at shutdown must not start it again) until `start()`. Subclasses implement `_run`,
+    setting `_idle` when nothing is due and waiting on `_wake`."""
 
     def __init__(self) -> None:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    def start(self) -> None:
+        """Run (again after `stop()`), looking for work at once."""
+        self._stopped = False
+        self.poke()
 
     def poke(self) -> None:
+        if self._stopped:
+            return
         self._idle.clear()
         self._wake.set()
         if self._task is None or self._task.done():
@@ -35,6 +44,7 @@ class WakeableWorker:
         await self._idle.wait()
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
