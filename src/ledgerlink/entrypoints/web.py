@@ -6,20 +6,21 @@ stack trace. Every form carries the session's CSRF token.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from ledgerlink.domain.chat import ThreadKind
 from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import SESSION_KEY, current_person_id, get_deps
 from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.entrypoints.webkit import (
     csrf_ok,
     expired_form,
-    fetch_done,
-    fetch_failed,
-    fetch_form,
+    fetch_action,
     not_found,
     page,
     see_other,
@@ -253,16 +254,10 @@ async def send_message(request: Request, thread_id: str) -> Response:
     """The composer: the person's text goes into the thread and is answered there. The
     browser sends it with fetch (the answer arrives over the live connection); without
     JavaScript the form posts and the page reloads."""
-    back = f"/threads/{thread_id}"
-    form_session = await fetch_form(request, back=back)
-    if isinstance(form_session, Response):
-        return form_session
-    grant, person, form = form_session
-    try:
+    async def say(grant: Grant, form: dict[str, str]) -> None:
         await commands.handle_text(get_deps(request), grant, thread_id, form.get("text", ""))
-    except DomainError as exc:
-        return fetch_failed(request, person, exc, back=back)
-    return fetch_done(request, back)
+
+    return await fetch_action(request, back=f"/threads/{thread_id}", action=say)
 
 
 @router.get("/links/{link_id}/renew")
@@ -286,14 +281,8 @@ async def renew(request: Request, link_id: str) -> Response:
 async def mark_read(request: Request, thread_id: str) -> Response:
     """The open thread was seen up to `seq` (form field; the page uses it when its live
     connection is down). Never moves back. JSON: `{thread_id, last_read_seq, unread}`."""
-    back = f"/threads/{thread_id}"
-    form_session = await fetch_form(request, back=back)
-    if isinstance(form_session, Response):
-        return form_session
-    grant, person, form = form_session
-    try:
-        mark = await read_state.mark_read(get_deps(request), grant, thread_id, form.get("seq", ""))
-    except DomainError as exc:
-        return fetch_failed(request, person, exc, back=back)
-    return fetch_done(request, back, {"thread_id": mark.thread_id, "last_read_seq": mark.last_read_seq,
-                                      "unread": mark.unread})
+    async def mark(grant: Grant, form: dict[str, str]) -> dict[str, Any]:
+        done = await read_state.mark_read(get_deps(request), grant, thread_id, form.get("seq", ""))
+        return {"thread_id": done.thread_id, "last_read_seq": done.last_read_seq, "unread": done.unread}
+
+    return await fetch_action(request, back=f"/threads/{thread_id}", action=mark)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
@@ -97,7 +98,29 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-async def fetch_form(request: Request, *, back: str) -> tuple[Grant, Any, dict[str, str]] | Response:
+FetchAction = Callable[[Grant, dict[str, str]], Awaitable[dict[str, Any] | None]]
+
+
+async def fetch_action(request: Request, *, back: str, action: FetchAction) -> Response:
+    """A form the page posts with fetch (`Accept: application/json`) or plainly without
+    JavaScript: sign-in and CSRF checked, then `action(grant, form)`. Its result (None, or a
+    JSON body) becomes 204 / the JSON for fetch and a redirect to `back` for a plain form; a
+    refusal (`DomainError`) becomes the problem's code and words, 404 for someone else's or an
+    unknown thing, or the redirect."""
+    form_session = await _fetch_form(request, back=back)
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
+    try:
+        body = await action(grant, form)
+    except DomainError as exc:
+        return _fetch_failed(request, person, exc, back=back)
+    if not wants_json(request):
+        return see_other(back)
+    return Response(status_code=204) if body is None else JSONResponse(body)
+
+
+async def _fetch_form(request: Request, *, back: str) -> tuple[Grant, Any, dict[str, str]] | Response:
     """For forms the page posts with fetch (`Accept: application/json`: problems come back as
     JSON) or plainly without JavaScript (redirects and pages): the signed-in person and the
     CSRF-checked form, or the response to give instead."""
@@ -113,7 +136,7 @@ async def fetch_form(request: Request, *, back: str) -> tuple[Grant, Any, dict[s
     return grant, person, form
 
 
-def fetch_failed(request: Request, person: Any, exc: DomainError, *, back: str) -> Response:
+def _fetch_failed(request: Request, person: Any, exc: DomainError, *, back: str) -> Response:
     """What a fetch-or-form POST answers when the service refused: 404 for someone else's or an
     unknown thing, else the problem's code and words (JSON), or back to `back` (plain form)."""
     if isinstance(exc, NotFound):
@@ -124,8 +147,4 @@ def fetch_failed(request: Request, person: Any, exc: DomainError, *, back: str) 
     return see_other(back)
 
 
-def fetch_done(request: Request, back: str, body: dict[str, Any] | None = None) -> Response:
-    """Success: 204 (or `body` as JSON) for fetch, a redirect to `back` for a plain form."""
-    if not wants_json(request):
-        return see_other(back)
-    return Response(status_code=204) if body is None else JSONResponse(body)
+
