@@ -13,29 +13,17 @@ from decimal import Decimal
 
 from playwright.async_api import Locator, Page, expect
 from tests.conftest import Stack
+from tests.e2e.flows import link_sandbox_bank, sign_up
 
 from ledgerlink.services.cards import category
 
-PASSWORD = "correct horse battery"
 LIVE = 15_000  # ms: a live update on a loaded 2-core machine
 
 
 async def _sign_up_and_link(page: Page, stack: Stack, handle: str) -> None:
     """Register, link the sandbox bank as alice (every account ticked), land in its thread."""
-    await page.goto(f"{stack.platform_url}/register")
-    await page.get_by_test_id("register-handle").fill(handle)
-    await page.get_by_test_id("register-display-name").fill(handle.title())
-    await page.get_by_test_id("register-password").fill(PASSWORD)
-    await page.get_by_test_id("register-password-confirm").fill(PASSWORD)
-    await page.get_by_test_id("register-submit").click()
-    await page.get_by_test_id("link-bank").click()
-    await page.get_by_test_id("bank-sandbox-bank").click()
-    await page.locator("#login").fill("alice")
-    await page.locator("#password").fill("sandbox")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Approve").click()
-    await expect(page).to_have_url(re.compile(r"/threads/thr_"))
-    await expect(page.get_by_test_id("thread-title")).to_have_text("Sandbox Bank")
+    await sign_up(page, stack, handle)
+    await link_sandbox_bank(page, stack)
     await expect(page.locator('.msg[data-kind="balance"]')).to_have_count(
         len(stack.bank.accounts_of("alice")), timeout=LIVE)
     await expect(page.get_by_test_id("connection-status")).to_have_attribute(

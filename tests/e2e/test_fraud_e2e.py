@@ -3,29 +3,14 @@ the bank's "Was this you?", "No, it wasn't me", and the bank's verified answer, 
 
 from __future__ import annotations
 
-import re
-
 from playwright.async_api import Page, expect
 from tests.conftest import Stack
-
-PASSWORD = "correct horse battery"
+from tests.e2e.flows import link_sandbox_bank, sign_up
 
 
 async def _sign_up_and_link(page: Page, stack: Stack) -> None:
-    await page.goto(f"{stack.platform_url}/register")
-    await page.get_by_test_id("register-handle").fill("pat")
-    await page.get_by_test_id("register-display-name").fill("Pat")
-    await page.get_by_test_id("register-password").fill(PASSWORD)
-    await page.get_by_test_id("register-password-confirm").fill(PASSWORD)
-    await page.get_by_test_id("register-submit").click()
-    await page.get_by_test_id("link-bank").click()
-    await page.get_by_test_id("bank-sandbox-bank").click()
-    await expect(page).to_have_url(re.compile(re.escape(stack.bank_url)))
-    await page.locator("#login").fill("alice")
-    await page.locator("#password").fill("sandbox")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Approve").click()
-    await expect(page.get_by_test_id("thread-title")).to_have_text("Sandbox Bank")
+    await sign_up(page, stack)
+    await link_sandbox_bank(page, stack)
     await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "live")
 
 

@@ -7,8 +7,7 @@ import re
 
 from playwright.async_api import Dialog, Page, expect
 from tests.conftest import Stack
-
-PASSWORD = "correct horse battery"
+from tests.e2e.flows import PASSWORD, link_sandbox_bank, sign_up
 
 
 async def _accept(dialog: Dialog) -> None:
@@ -17,15 +16,8 @@ async def _accept(dialog: Dialog) -> None:
 
 async def test_linking_the_sandbox_bank_shows_live_purchases_edited_in_place_until_unlinked(
         page: Page, stack: Stack) -> None:
-    base = stack.platform_url
-
     # Sign up: the messenger opens with the system thread and its live connection.
-    await page.goto(f"{base}/register")
-    await page.get_by_test_id("register-handle").fill("pat")
-    await page.get_by_test_id("register-display-name").fill("Pat")
-    await page.get_by_test_id("register-password").fill(PASSWORD)
-    await page.get_by_test_id("register-password-confirm").fill(PASSWORD)
-    await page.get_by_test_id("register-submit").click()
+    await sign_up(page, stack)
     await expect(page.get_by_test_id("thread-link-Ledgerlink")).to_be_visible()
     await expect(page.get_by_text("Welcome to ledgerlink")).to_be_visible()
 
@@ -37,15 +29,7 @@ async def test_linking_the_sandbox_bank_shows_live_purchases_edited_in_place_unt
     await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "live")
 
     # Link the sandbox bank through its consent pages.
-    await page.get_by_test_id("link-bank").click()
-    await page.get_by_test_id("bank-sandbox-bank").click()
-    await expect(page).to_have_url(re.compile(re.escape(stack.bank_url)))
-    await page.locator("#login").fill("alice")
-    await page.locator("#password").fill("sandbox")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Approve").click()
-    await expect(page).to_have_url(re.compile(r"/threads/thr_"))
-    await expect(page.get_by_test_id("thread-title")).to_have_text("Sandbox Bank")
+    await link_sandbox_bank(page, stack)
     balances = page.locator('.msg[data-kind="balance"]')
     await expect(balances).to_have_count(len(stack.bank.accounts_of("alice")))
     await expect(balances.first.get_by_test_id("balance-current")).to_contain_text("$")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 
 from playwright.async_api import Page, expect
 from tests.conftest import Stack
-
-PASSWORD = "correct horse battery"
+from tests.e2e.flows import PASSWORD, link_sandbox_bank, sign_up
 
 
 async def test_a_person_exports_their_data_chooses_previews_and_erases_their_account(
@@ -16,19 +14,8 @@ async def test_a_person_exports_their_data_chooses_previews_and_erases_their_acc
     base = stack.platform_url
 
     # Sign up and link the sandbox bank.
-    await page.goto(f"{base}/register")
-    await page.get_by_test_id("register-handle").fill("pat")
-    await page.get_by_test_id("register-display-name").fill("Pat")
-    await page.get_by_test_id("register-password").fill(PASSWORD)
-    await page.get_by_test_id("register-password-confirm").fill(PASSWORD)
-    await page.get_by_test_id("register-submit").click()
-    await page.get_by_test_id("link-bank").click()
-    await page.get_by_test_id("bank-sandbox-bank").click()
-    await page.locator("#login").fill("alice")
-    await page.locator("#password").fill("sandbox")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_role("button", name="Approve").click()
-    await expect(page).to_have_url(re.compile(r"/threads/thr_"))
+    await sign_up(page, stack)
+    await link_sandbox_bank(page, stack)
     await stack.bank.purchase("alice", merchant="Blue Bottle Coffee", amount="4.50")
     await expect(page.locator('.msg[data-kind="transaction"]')).to_have_count(1)
 

@@ -6,12 +6,11 @@ import asyncio
 
 from playwright.async_api import Page, expect
 from tests.conftest import Stack
+from tests.e2e.flows import PASSWORD, sign_up
 
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services import messenger, read_state
 from ledgerlink.services.messenger import ensure_system_thread, post_text
-
-PASSWORD = "correct horse battery"
 
 
 async def _notice(stack: Stack, person_id: str, text: str) -> None:
@@ -30,12 +29,7 @@ async def test_a_phone_shows_the_unread_count_and_a_desktop_tab_reading_clears_i
     page: Page, stack: Stack
 ) -> None:
     base = stack.platform_url
-    await page.goto(f"{base}/register")
-    await page.get_by_test_id("register-handle").fill("pat")
-    await page.get_by_test_id("register-display-name").fill("Pat")
-    await page.get_by_test_id("register-password").fill(PASSWORD)
-    await page.get_by_test_id("register-password-confirm").fill(PASSWORD)
-    await page.get_by_test_id("register-submit").click()
+    await sign_up(page, stack)
     await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "live")
     person = await messenger.authenticate(stack.deps, handle="pat", password=PASSWORD)
     [thread] = await messenger.list_threads(stack.deps, Grant.for_person(person))
