@@ -32,6 +32,7 @@ from ledgerlink.services.ports import (
     ChannelDeliveryRecord,
     ChannelRecord,
     OutboundMessage,
+    RoomChannel,
     SendResult,
     ThreadRecord,
 )
@@ -138,9 +139,8 @@ class ChannelWorker(TimedWorker):
     async def on_removed(self, event: ChannelRemoved) -> None:
         """A removed Matrix channel: the bot says goodbye in its rooms and leaves them."""
         adapter = self._adapters.get(event.kind)
-        close = getattr(adapter, "close_rooms", None)
-        if event.rooms and close is not None:
-            left = await close(event.rooms)
+        if event.rooms and isinstance(adapter, RoomChannel):
+            left = await adapter.close_rooms(event.rooms)
             log.info("channel_rooms_closed", channel_id=event.channel_id, rooms=len(event.rooms), left=left)
 
     def _sent(self, channel_id: str, _task: object = None) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ledgerlink.domain.audit import TreeHead
 from ledgerlink.domain.banking import AccountType, BankTransaction, Scope
@@ -767,6 +767,14 @@ class Channel(Protocol):
     result says whether to retry."""
 
     async def send(self, *, config: dict[str, Any], message: OutboundMessage) -> SendResult: ...
+
+
+@runtime_checkable
+class RoomChannel(Protocol):
+    """A channel that opens rooms on the far side (Matrix): when the channel goes, it closes
+    them (best effort; returns how many it left)."""
+
+    async def close_rooms(self, rooms: Sequence[str]) -> int: ...
 
 
 class ChannelRepository(Protocol):
