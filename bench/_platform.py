@@ -115,19 +115,20 @@ async def link_person(container: Any, *, handle: str, password: str, bank_login:
     from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
     from ledgerlink.domain.privacy import Grant
     from ledgerlink.sandbox.testing import browser_consent
-    from ledgerlink.services import linking, messenger
+    from ledgerlink.services.linking import links
+    from ledgerlink.services.messaging import messenger
 
     deps = container.deps
     person_id = await messenger.register(deps, handle=handle, display_name=display_name,
                                          password=password)
     grant = Grant.for_person(person_id)
-    url = await linking.start_link(deps, grant, partner_id=SANDBOX_PARTNER_ID)
+    url = await links.start_link(deps, grant, partner_id=SANDBOX_PARTNER_ID)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login=bank_login)
     if resp.status_code not in (302, 303):
         raise RuntimeError(f"consent failed for {bank_login}: {resp.status_code}")
     query = parse_qs(urlparse(resp.headers["location"]).query)
-    thread_id = await linking.complete_link(deps, grant, state=query["state"][0], code=query["code"][0])
+    thread_id = await links.complete_link(deps, grant, state=query["state"][0], code=query["code"][0])
     await container.drain()
     account = container.sandbox.accounts_of(bank_login)[0]
     return {"handle": handle, "person_id": person_id, "thread_id": thread_id,

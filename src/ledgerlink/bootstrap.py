@@ -47,25 +47,28 @@ from ledgerlink.domain.events import (
     LinkRevoked,
     TransactionChanged,
 )
-from ledgerlink.services import audit, consent_expiry, delivery, digests, prompts, retention
-from ledgerlink.services.aggregates import API_KEY_PREFIX, hash_api_key
-from ledgerlink.services.bank_dialogue import BankOutboxWorker
-from ledgerlink.services.channels import ChannelWorker
-from ledgerlink.services.deps import Deps
-from ledgerlink.services.ingest import InboxWorker, Ingest
-from ledgerlink.services.matrix_channel import MatrixChannel  # Matrix channel
-from ledgerlink.services.matrix_inbound import MatrixInbound  # Matrix channel
-from ledgerlink.services.ports import (
-    BankConnector,
-    Channel,
-    EventBus,
-    MatrixClient,  # Matrix channel
-    PartnerRecord,
-    PasswordHasher,
-)
-from ledgerlink.services.retention import RetentionPolicy
-from ledgerlink.services.sync import SyncScheduler
-from ledgerlink.services.vault import Vault
+from ledgerlink.services.access.vault import Vault
+from ledgerlink.services.alerts import digests
+
+# declines and prompts register the bank events they apply (services/ingest/account_events.py)
+from ledgerlink.services.dialogue import declines, prompts  # noqa: F401
+from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
+from ledgerlink.services.ingest import delivery
+from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
+from ledgerlink.services.ingest.sync import SyncScheduler
+from ledgerlink.services.kernel.bus import EventBus
+from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.kernel.ports import PartnerRecord, PasswordHasher
+from ledgerlink.services.linking import consent_expiry
+from ledgerlink.services.linking.ports import BankConnector
+from ledgerlink.services.messaging.channel_ports import Channel, MatrixClient
+from ledgerlink.services.messaging.channels import ChannelWorker
+from ledgerlink.services.messaging.matrix_channel import MatrixChannel  # Matrix channel
+from ledgerlink.services.messaging.matrix_inbound import MatrixInbound  # Matrix channel
+from ledgerlink.services.privacy import audit, retention
+from ledgerlink.services.privacy.aggregates import API_KEY_PREFIX, hash_api_key
+from ledgerlink.services.privacy.retention import RetentionPolicy
+from ledgerlink.services.questions import commands
 
 log = structlog.get_logger(__name__)
 
@@ -393,8 +396,9 @@ async def bootstrap(
             password=None if password is None else password.get_secret_value(),
         )
         adapters["matrix"] = MatrixChannel(deps, container.matrix_client)
-        container.matrix_inbound = MatrixInbound(deps, container.matrix_client,
-                                                 timeout_seconds=settings.matrix_sync_timeout_seconds)
+        container.matrix_inbound = MatrixInbound(
+            deps, container.matrix_client, handle_text=commands.handle_text, replies=prompts.Replies(),
+            timeout_seconds=settings.matrix_sync_timeout_seconds)
     container.channel_worker = ChannelWorker(deps, adapters)
     deps.channel_kinds = container.channel_worker.kinds  # rows are queued with each message
     container.bank_outbox = BankOutboxWorker(deps)

@@ -15,7 +15,7 @@ from playwright.async_api import Locator, Page, expect
 from tests.conftest import Stack
 from tests.e2e.flows import link_sandbox_bank, sign_up
 
-from ledgerlink.services.cards import category
+from ledgerlink.domain.cards import category
 
 LIVE = 15_000  # ms: a live update on a loaded 2-core machine
 

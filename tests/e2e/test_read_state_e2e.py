@@ -9,8 +9,8 @@ from tests.conftest import Stack
 from tests.e2e.flows import PASSWORD, sign_up
 
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.services import messenger, read_state
-from ledgerlink.services.messenger import ensure_system_thread, post_text
+from ledgerlink.services.messaging import messenger, read_state
+from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
 
 
 async def _notice(stack: Stack, person_id: str, text: str) -> None:

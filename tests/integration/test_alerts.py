@@ -8,9 +8,11 @@ import httpx
 from tests.conftest import Stack
 from tests.integration.test_linking_flow import _linked
 
+from ledgerlink.domain import alerts
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.services import alerts, commands, messenger
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.questions import commands
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

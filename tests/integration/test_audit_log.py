@@ -26,8 +26,10 @@ from ledgerlink.domain.audit import AuditEntry, TreeHead, leaf_hash, verify_cons
 from ledgerlink.domain.errors import Conflict
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.entrypoints.cli import app as cli
-from ledgerlink.services import access, commands, messenger
-from ledgerlink.services import audit as audit_log
+from ledgerlink.services import access
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.privacy import audit as audit_log
+from ledgerlink.services.questions import commands
 
 A = s.audit_log
 

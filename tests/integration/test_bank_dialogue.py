@@ -29,8 +29,10 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.services import commands, messenger, prompts
-from ledgerlink.services.ports import MessageView
+from ledgerlink.services.dialogue import prompts
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.messaging.ports import MessageView
+from ledgerlink.services.questions import commands
 
 HARBOR = SANDBOX_BANKS[1].partner_id
 
@@ -452,7 +454,7 @@ async def test_quick_replies_over_http_answer_once_and_explain_refusals(stack: S
 async def test_closed_prompts_and_finished_requests_are_purged_with_the_messages(
     tmp_path: Path, db_url: str
 ) -> None:
-    from ledgerlink.services.retention import RetentionPolicy, purge
+    from ledgerlink.services.privacy.retention import RetentionPolicy, purge
 
     clock = FrozenClock(datetime.now(UTC))
     async with running_stack(tmp_path, db_url, clock=clock) as stack:

@@ -17,8 +17,9 @@ from ledgerlink.adapters.db.inbox_writer import SqliteInboxWriter, UowInboxWrite
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
 from ledgerlink.domain.chat import CardKind
-from ledgerlink.services import access, messenger
-from ledgerlink.services.ports import InboxRecord
+from ledgerlink.services import access
+from ledgerlink.services.ingest.ports import InboxRecord
+from ledgerlink.services.messaging import messenger
 
 PATH = "/partners/sandbox-bank/events"
 
@@ -160,9 +161,9 @@ async def test_events_for_a_revoked_link_are_refused_with_410(stack: Stack) -> N
     grant, _ = await _linked(stack)
     link_id = (await messenger.list_threads(stack.deps, grant))[1].link_id
     assert link_id
-    from ledgerlink.services import linking
+    from ledgerlink.services.linking import links
 
-    await linking.unlink(stack.deps, grant, link_id=link_id)
+    await links.unlink(stack.deps, grant, link_id=link_id)
     body = json.dumps(_txn_event(_bank_account(stack), "ext_9")).encode()
     resp = await _post(stack, body, _signed(stack, body))
     assert resp.status_code == 410

@@ -16,7 +16,7 @@ from tests.integration.test_linking_flow import _linked
 
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox.testing import bind_loopback, serve
-from ledgerlink.services import channels, messenger
+from ledgerlink.services.messaging import channels, messenger
 
 
 class Receiver:

@@ -8,7 +8,8 @@ from tests.integration.test_linking_flow import _linked
 
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.services import commands, messenger
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.questions import commands
 
 
 async def _last_two(stack: Stack, grant: Grant, thread_id: str) -> tuple[str, str]:

@@ -14,7 +14,8 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox.testing import browser_consent
-from ledgerlink.services import consent_expiry, linking, messenger
+from ledgerlink.services.linking import consent_expiry, links
+from ledgerlink.services.messaging import messenger
 
 
 async def _thread_texts(stack: Stack, grant: Grant, thread_id: str) -> list[str]:
@@ -44,11 +45,11 @@ async def test_a_consent_is_warned_once_and_renewed_with_the_same_ids(tmp_path: 
         assert sum("ends on" in t for t in texts) == 1  # warned once, not on every check
         assert report.expired == 0
 
-        url = await linking.start_link(stack.deps, grant, partner_id="", renews=link_id)
+        url = await links.start_link(stack.deps, grant, partner_id="", renews=link_id)
         async with httpx.AsyncClient(timeout=10.0) as browser:
             resp = await browser_consent(browser, url, login="alice")
         query = parse_qs(urlparse(resp.headers["location"]).query)
-        renewed_thread = await linking.complete_link(
+        renewed_thread = await links.complete_link(
             stack.deps, grant, state=query["state"][0], code=query["code"][0]
         )
         await stack.container.drain()
@@ -93,4 +94,4 @@ async def test_the_renew_link_of_someone_else_is_not_found(stack: Stack) -> None
     from ledgerlink.domain.errors import NotFound
 
     with pytest.raises(NotFound):
-        await linking.start_link(stack.deps, Grant.for_person(other), partner_id="", renews=link_id)
+        await links.start_link(stack.deps, Grant.for_person(other), partner_id="", renews=link_id)

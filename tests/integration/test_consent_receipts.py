@@ -18,7 +18,8 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.cli import app as cli
 from ledgerlink.sandbox.testing import browser_consent
-from ledgerlink.services import linking, messenger
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import messenger
 
 PASSWORD = "correct horse"
 runner = CliRunner()
@@ -27,11 +28,11 @@ runner = CliRunner()
 async def _linked(stack: Stack, handle: str = "pat") -> tuple[Grant, str]:
     person_id = await messenger.register(stack.deps, handle=handle, display_name="Pat", password=PASSWORD)
     grant = Grant.for_person(person_id)
-    url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
+    url = await links.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login="alice")
     query = parse_qs(urlparse(resp.headers["location"]).query)
-    thread_id = await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+    thread_id = await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     await stack.container.drain()
     return grant, thread_id
 

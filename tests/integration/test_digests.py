@@ -18,15 +18,20 @@ from tests.integration.test_person_rights import SCHEMA, _validate
 
 from ledgerlink.adapters.db import schema
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID, bootstrap
+from ledgerlink.domain import alerts
+from ledgerlink.domain.cards import MINIMAL_PREVIEW, plain_text, preview_text
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.sandbox.testing import browser_consent
-from ledgerlink.services import alerts, commands, digests, linking, messenger, read_state, rights
-from ledgerlink.services.cards import MINIMAL_PREVIEW, plain_text, preview_text
-from ledgerlink.services.ports import MessageView
-from ledgerlink.services.retention import RetentionPolicy, purge
+from ledgerlink.services.alerts import digests, rules
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import messenger, read_state
+from ledgerlink.services.messaging.ports import MessageView
+from ledgerlink.services.privacy import rights
+from ledgerlink.services.privacy.retention import RetentionPolicy, purge
+from ledgerlink.services.questions import commands
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -37,11 +42,11 @@ def _noon() -> datetime:
 
 async def _link_bank_login(stack: Stack, grant: Grant, login: str) -> str:
     """Link one more bank login (another currency) for the same person."""
-    url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
+    url = await links.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login=login)
     query = parse_qs(urlparse(resp.headers["location"]).query)
-    thread_id = await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+    thread_id = await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     await stack.container.drain()
     return thread_id
 
@@ -166,7 +171,7 @@ async def test_an_alert_in_quiet_hours_is_held_and_arrives_once_in_the_weekly_di
     clock = FrozenClock(_noon())
     async with running_stack(tmp_path, db_url, clock=clock) as stack:
         grant, thread_id = await _linked(stack)
-        await alerts.set_quiet_hours(stack.deps, grant, start="22", end="7", utc_offset="1")
+        await rules.set_quiet_hours(stack.deps, grant, start="22", end="7", utc_offset="1")
         reply = await _say(stack, grant, thread_id, "weekly digest on monday at 9")
         assert reply == (
             "Done: Weekly digest on Mondays at 09:00 (UTC+1), covering the 7 days before. "
@@ -228,7 +233,7 @@ async def test_without_a_digest_held_alerts_arrive_when_quiet_hours_end(tmp_path
     clock = FrozenClock(_noon())
     async with running_stack(tmp_path, db_url, clock=clock) as stack:
         grant, thread_id = await _linked(stack)
-        await alerts.set_quiet_hours(stack.deps, grant, start="22", end="7", utc_offset="0")
+        await rules.set_quiet_hours(stack.deps, grant, start="22", end="7", utc_offset="0")
         clock.advance(timedelta(hours=11))  # 23:00
         await stack.bank.purchase("alice", merchant="Best Buy", amount="640.00")
         await stack.container.drain()
@@ -355,7 +360,7 @@ async def test_export_carries_the_digest_and_erasure_removes_settings_held_alert
     async with running_stack(tmp_path, db_url, clock=clock) as stack:
         grant, thread_id = await _linked(stack)
         await _say(stack, grant, thread_id, "daily digest at 13")
-        await alerts.set_quiet_hours(stack.deps, grant, start="12", end="18", utc_offset="0")
+        await rules.set_quiet_hours(stack.deps, grant, start="12", end="18", utc_offset="0")
         await stack.bank.purchase("alice", merchant="Best Buy", amount="700.00")  # held: quiet
         await stack.container.drain()
         clock.advance(timedelta(hours=1))

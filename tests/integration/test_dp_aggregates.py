@@ -15,7 +15,9 @@ from ledgerlink.config import Settings
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.entrypoints.cli import app as cli_app
 from ledgerlink.sandbox.testing import browser_consent
-from ledgerlink.services import aggregates, linking, messenger
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.privacy import aggregates
 
 URL = "/partner-api/v1/aggregates/spending-by-category"
 BUDGET_URL = "/partner-api/v1/privacy-budget"
@@ -26,11 +28,11 @@ async def _linked(stack: Stack, handle: str, login: str) -> Grant:
         stack.deps, handle=handle, display_name=handle, password="correct horse"
     )
     grant = Grant.for_person(person_id)
-    url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
+    url = await links.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login=login)
     query = parse_qs(urlparse(resp.headers["location"]).query)
-    await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+    await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     await stack.container.drain()
     return grant
 
@@ -137,7 +139,7 @@ async def test_only_people_who_linked_this_partner_and_still_do_are_read(stack: 
     alice, carol = await _people_with_purchases(stack)
     link_id = (await messenger.list_threads(stack.deps, carol))[1].link_id
     assert link_id
-    await linking.unlink(stack.deps, carol, link_id=link_id)
+    await links.unlink(stack.deps, carol, link_id=link_id)
     headers = await _partner_key(stack)
     async with stack.client() as client:
         resp = await client.post(URL, json={"month": _month(stack), "epsilon": 0.2}, headers=headers)

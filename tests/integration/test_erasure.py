@@ -21,9 +21,11 @@ from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services import access, messenger, rights
-from ledgerlink.services.ports import MessageView
-from ledgerlink.services.vault import PersonKeyMissing
+from ledgerlink.services import access
+from ledgerlink.services.access.vault import PersonKeyMissing
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.messaging.ports import MessageView
+from ledgerlink.services.privacy import rights
 
 PGBIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.entrypoints.cli import app
-from ledgerlink.services import messenger
+from ledgerlink.services.messaging import messenger
 
 
 def _key_ids(path: Path) -> list[str]:

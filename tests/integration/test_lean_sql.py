@@ -20,16 +20,10 @@ from ledgerlink.adapters.db.engine import create_engine
 from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.adapters.db.repositories import _ACCOUNT, _INSERT, _LINK, _TXN_FIND_1
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
-from ledgerlink.services.ports import (
-    AccountRecord,
-    InboxRecord,
-    LinkRecord,
-    MessageRecord,
-    PartnerRecord,
-    PersonRecord,
-    ThreadRecord,
-    TransactionRecord,
-)
+from ledgerlink.services.ingest.ports import InboxRecord, TransactionRecord
+from ledgerlink.services.kernel.ports import PartnerRecord
+from ledgerlink.services.linking.ports import AccountRecord, LinkRecord
+from ledgerlink.services.messaging.ports import MessageRecord, PersonRecord, ThreadRecord
 
 AT = datetime(2026, 11, 26, 16, 30, 5, 123456, tzinfo=UTC)
 

@@ -13,7 +13,8 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox.testing import browser_consent
-from ledgerlink.services import linking, messenger
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import messenger
 
 
 async def _linked(
@@ -26,12 +27,12 @@ async def _linked(
             stack.deps, handle=handle, display_name="Pat", password="correct horse"
         )
         grant = Grant.for_person(person_id)
-    url = await linking.start_link(stack.deps, grant, partner_id=partner_id)
+    url = await links.start_link(stack.deps, grant, partner_id=partner_id)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login=login)
     assert resp.status_code in (302, 303), resp.text
     query = parse_qs(urlparse(resp.headers["location"]).query)
-    thread_id = await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+    thread_id = await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     await stack.container.drain()
     return grant, thread_id
 
@@ -91,7 +92,7 @@ async def test_unlink_revokes_at_the_bank_and_stops_updates(stack: Stack) -> Non
     threads = await messenger.list_threads(stack.deps, grant)
     link_id = threads[1].link_id
     assert link_id
-    await linking.unlink(stack.deps, grant, link_id=link_id)
+    await links.unlink(stack.deps, grant, link_id=link_id)
     await stack.bank.purchase("alice", merchant="Shell", amount="40.00")
     await stack.container.scheduler.sync_all()
     await stack.container.drain()
@@ -121,7 +122,7 @@ async def test_a_wrong_state_is_refused_with_a_message_in_the_system_thread(stac
     person_id = await messenger.register(stack.deps, handle="sam", display_name="Sam", password="password123")
     grant = Grant.for_person(person_id)
     with pytest.raises(DomainError) as info:
-        await linking.complete_link(stack.deps, grant, state="forged", code="whatever")
+        await links.complete_link(stack.deps, grant, state="forged", code="whatever")
     assert info.value.code == "link_state_unknown"
     system = (await messenger.list_threads(stack.deps, grant))[0]
     last = (await messenger.thread_messages(stack.deps, grant, system.id))[-1]
@@ -131,13 +132,13 @@ async def test_a_wrong_state_is_refused_with_a_message_in_the_system_thread(stac
 async def test_a_reused_code_is_refused(stack: Stack) -> None:
     person_id = await messenger.register(stack.deps, handle="kim", display_name="Kim", password="password123")
     grant = Grant.for_person(person_id)
-    url = await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
+    url = await links.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)
     async with httpx.AsyncClient(timeout=10.0) as browser:
         resp = await browser_consent(browser, url, login="alice")
     query = parse_qs(urlparse(resp.headers["location"]).query)
-    await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+    await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     with pytest.raises(DomainError) as info:
-        await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+        await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
     assert info.value.code in {"link_state_unknown", "link_state_used"}
 
 

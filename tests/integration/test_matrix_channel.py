@@ -33,9 +33,10 @@ from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox.testing import bind_loopback, serve
-from ledgerlink.services import channels, messenger, rights
-from ledgerlink.services.matrix_channel import edit_content, parse_mxid, render
-from ledgerlink.services.ports import OutboundMessage
+from ledgerlink.services.messaging import channels, messenger
+from ledgerlink.services.messaging.channel_ports import OutboundMessage
+from ledgerlink.services.messaging.matrix_channel import edit_content, parse_mxid, render
+from ledgerlink.services.privacy import rights
 
 __all__ = ["synapse"]  # the fixture, imported to be found by pytest
 

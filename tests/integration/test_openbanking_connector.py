@@ -18,7 +18,7 @@ from ledgerlink.domain.banking import AccountType, Scope, TransactionStatus
 from ledgerlink.domain.clock import SystemClock
 from ledgerlink.sandbox import OAuthClientConfig, SandboxBank, SandboxConfig, create_sandbox_app
 from ledgerlink.sandbox.testing import bind_loopback, browser_consent, serve
-from ledgerlink.services.ports import BankAuthError, BankError, BankUnavailable, TokenSet
+from ledgerlink.services.linking.ports import BankAuthError, BankError, BankUnavailable, TokenSet
 
 CLIENT, SECRET = "ledgerlink", "s3cret/with:odd chars"
 REDIRECT = "http://127.0.0.1:8000/link/callback"

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
 from ledgerlink.domain.banking import BankTransaction, TransactionStatus
+from ledgerlink.domain.cards import DISCLOSURE_LEVELS, MINIMAL_PREVIEW, preview_text
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.errors import NotFound
@@ -32,22 +33,17 @@ from ledgerlink.domain.money import Money
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.entrypoints import settings_routes
 from ledgerlink.entrypoints.realtime import CLOSE_UNAUTHORIZED
-from ledgerlink.services import (
-    access,
-    alerts,
-    channels,
-    commands,
-    digests,
-    linking,
-    messenger,
-    prompts,
-    rights,
-)
-from ledgerlink.services.cards import DISCLOSURE_LEVELS, MINIMAL_PREVIEW, preview_text
-from ledgerlink.services.export_formats import transactions_csv
-from ledgerlink.services.messenger import ensure_system_thread, post_text
-from ledgerlink.services.ports import InboxRecord
-from ledgerlink.services.retention import RetentionPolicy, purge
+from ledgerlink.services import access
+from ledgerlink.services.alerts import digests, rules
+from ledgerlink.services.dialogue import prompts
+from ledgerlink.services.ingest.ports import InboxRecord
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import channels, messenger
+from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
+from ledgerlink.services.privacy import rights
+from ledgerlink.services.privacy.export_formats import transactions_csv
+from ledgerlink.services.privacy.retention import RetentionPolicy, purge
+from ledgerlink.services.questions import commands
 
 PASSWORD = "correct horse"  # the one _linked registers with
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "export-schema.json").read_text())
@@ -186,8 +182,8 @@ async def test_the_json_export_holds_alert_rules_digest_channels_prompts_and_ban
     deps = stack.deps
     [bank_thread] = [t for t in await messenger.list_threads(deps, grant) if t.kind.value == "bank"]
     [checking, *_] = await _accounts(stack, grant)
-    await alerts.set_threshold(deps, grant, "large_purchase", Decimal("250.50"), account_id=checking.id)
-    await alerts.mute(deps, grant, "Shell")
+    await rules.set_threshold(deps, grant, "large_purchase", Decimal("250.50"), account_id=checking.id)
+    await rules.mute(deps, grant, "Shell")
     await digests.set_schedule(deps, grant, digests.Schedule(frequency="weekly", hour=9, weekday=4,
                                                              utc_offset=2))
     _, alert_id = await stack.bank.suspicious_purchase("alice", amount="249.00")
@@ -205,12 +201,12 @@ async def test_the_json_export_holds_alert_rules_digest_channels_prompts_and_ban
     assert _floats(data) == []
     assert secret not in resp.text and "whsec_" not in resp.text and "sealed" not in resp.text
 
-    rules = {r["kind"]: r for r in data["alert_rules"]}
-    large = rules["large_purchase"]
+    exported = {r["kind"]: r for r in data["alert_rules"]}
+    large = exported["large_purchase"]
     assert (large["account_id"], large["currency"], large["params"], large["enabled"]) == (
         checking.id, checking.currency, {"amount": "250.50"}, True)
     assert datetime.fromisoformat(large["created_at"]).utcoffset() == timedelta(0)
-    mute = rules["mute_merchant"]
+    mute = exported["mute_merchant"]
     assert (mute["account_id"], mute["currency"], mute["params"]) == (None, None, {"merchant": "shell"})
 
     digest = data["digest"]
@@ -423,9 +419,9 @@ async def _rows(stack: Stack, person_id: str) -> dict[str, Any]:
                 for t in await uow.transactions.for_account(a.id, limit=100_000)]
         messages = [m for t in await uow.threads.for_person(person_id)
                     for m in await uow.threads.latest_messages(t.id, limit=100_000)]
-        links = await uow.links.for_person(person_id)
+        person_links = await uow.links.for_person(person_id)
     return {"txns": {t.id: t for t in txns}, "messages": {m.id: m for m in messages},
-            "links": {lk.id: lk for lk in links}}
+            "links": {lk.id: lk for lk in person_links}}
 
 
 async def test_the_purge_deletes_only_rows_past_their_retention(tmp_path: Path, db_url: str) -> None:
@@ -434,7 +430,7 @@ async def test_the_purge_deletes_only_rows_past_their_retention(tmp_path: Path, 
         grant, _ = await _linked(stack)
         await stack.bank.purchase("alice", merchant="Lidl", amount="3.00")
         await stack.container.drain()
-        await linking.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)  # abandoned
+        await links.start_link(stack.deps, grant, partner_id=SANDBOX_PARTNER_ID)  # abandoned
         async with stack.deps.uow() as uow:
             await uow.inbox.add(InboxRecord(id=f"{SANDBOX_PARTNER_ID}:stuck", partner_id=SANDBOX_PARTNER_ID,
                                             person_id=grant.person_id, event_type="transaction.created",

@@ -11,7 +11,8 @@ from tests.integration.test_linking_flow import _linked
 
 from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.services import commands, messenger
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.questions import commands
 
 
 async def _ask(stack: Stack, grant: Grant, thread_id: str, text: str) -> str:

@@ -21,7 +21,7 @@ from tests.integration.test_realtime import (
 )
 
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.services import read_state
+from ledgerlink.services.messaging import read_state
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

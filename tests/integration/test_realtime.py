@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed
 
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.realtime import CLOSE_SLOW_CONSUMER, CLOSE_UNAUTHORIZED, Hub
-from ledgerlink.services import messenger
-from ledgerlink.services.messenger import ensure_system_thread, post_text
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
 
 PASSWORD = "correct horse battery"
 

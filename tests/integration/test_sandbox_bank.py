@@ -23,7 +23,7 @@ from starlette.routing import Route
 from ledgerlink.domain.clock import Clock, FrozenClock, SystemClock
 from ledgerlink.sandbox import OAuthClientConfig, SandboxBank, SandboxConfig, create_sandbox_app
 from ledgerlink.sandbox.testing import bind_loopback, browser_consent, serve
-from ledgerlink.services.wire import parse_balance, parse_transaction
+from ledgerlink.services.ingest.wire import parse_balance, parse_transaction
 
 CLIENT, SECRET = "ledgerlink", "client-secret-for-tests"
 REDIRECT = "http://127.0.0.1:8000/link/callback"

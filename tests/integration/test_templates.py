@@ -18,14 +18,18 @@ from tests.integration.test_bank_events import _inbox_count, _post, _signed
 from tests.integration.test_linking_flow import _linked
 
 from ledgerlink.adapters.db import schema
+from ledgerlink.domain import alerts
+from ledgerlink.domain.cards import plain_text, preview_text
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox._model import CardDeclined
 from ledgerlink.sandbox.testing import browser_consent
-from ledgerlink.services import alerts, commands, linking, messenger
-from ledgerlink.services.cards import plain_text, preview_text
-from ledgerlink.services.ports import MessageView
+from ledgerlink.services.alerts import rules
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.messaging.ports import MessageView
+from ledgerlink.services.questions import commands
 
 
 async def _messages(stack: Stack, grant: Grant, thread_id: str) -> list[MessageView]:
@@ -283,12 +287,12 @@ async def test_a_refused_refresh_token_asks_once_to_reconnect_and_reconnecting_k
         assert card["actions"] == [{"label": "Reconnect", "href": f"/links/{link_id}/renew"}]
         assert (await messenger.list_threads(stack.deps, grant))[1].active  # the link is kept
 
-        url = await linking.start_link(stack.deps, grant, partner_id="", renews=link_id)
+        url = await links.start_link(stack.deps, grant, partner_id="", renews=link_id)
         async with httpx.AsyncClient(timeout=10.0) as browser:
             resp = await browser_consent(browser, url, login="alice")
         query = parse_qs(urlparse(resp.headers["location"]).query)
         assert (
-            await linking.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+            await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
             == thread_id
         )
         await stack.container.drain()
@@ -334,5 +338,5 @@ async def test_the_settings_page_switches_card_alerts_and_keeps_a_home_country(s
     grant = Grant.for_person(
         await messenger.authenticate(stack.deps, handle="pat", password="correct horse")
     )
-    view = await alerts.overview(stack.deps, grant)
+    view = await rules.overview(stack.deps, grant)
     assert view.home == "DE" and view.on(alerts.ONLINE) and view.on(alerts.DECLINED)

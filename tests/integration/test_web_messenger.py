@@ -16,8 +16,8 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.rendering import render_message
 from ledgerlink.sandbox.testing import browser_consent
-from ledgerlink.services import messenger
-from ledgerlink.services.ports import MessageView
+from ledgerlink.services.messaging import messenger
+from ledgerlink.services.messaging.ports import MessageView
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

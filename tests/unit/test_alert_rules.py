@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from ledgerlink.domain.banking import AccountType, Transaction, TransactionStatus
+from ledgerlink.domain import alerts
+from ledgerlink.domain.alerts import AlertRule
+from ledgerlink.domain.banking import AccountType, AccountView, Transaction, TransactionStatus
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
-from ledgerlink.services import alerts, commands
-from ledgerlink.services.access import AccountView, AlertRule
+from ledgerlink.services.questions import commands
 
 NOW = datetime(2025, 1, 6, 12, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from ledgerlink.adapters.channels import parse_retry_after
 from ledgerlink.domain.clock import FrozenClock
-from ledgerlink.services.channels import BACKOFF_CAP, GIVE_UP_AFTER, next_attempt
+from ledgerlink.services.messaging.channels import BACKOFF_CAP, GIVE_UP_AFTER, next_attempt
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

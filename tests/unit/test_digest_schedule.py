@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ledgerlink.domain.errors import InvalidInput
-from ledgerlink.services.digests import (
+from ledgerlink.domain.digest_schedule import (
     DAILY,
     OFF,
     WEEKLY,
@@ -17,6 +16,7 @@ from ledgerlink.services.digests import (
     parse_request,
     quiet_end,
 )
+from ledgerlink.domain.errors import InvalidInput
 
 
 def at(text: str) -> datetime:

@@ -12,8 +12,8 @@ import pytest
 from ledgerlink.adapters.dp import OpenDpMechanism
 from ledgerlink.adapters.dp.opendp_mech import bound_contributions
 from ledgerlink.domain.errors import InvalidInput
-from ledgerlink.services import aggregates
-from ledgerlink.services.ports import ContributionBounds
+from ledgerlink.services.privacy import aggregates
+from ledgerlink.services.privacy.ports import ContributionBounds
 
 CELLS = ("a", "b", "c", "d")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

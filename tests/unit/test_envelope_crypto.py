@@ -15,7 +15,8 @@ from ledgerlink.adapters.crypto import (
     MasterKeyFileError,
 )
 from ledgerlink.domain.errors import DomainError
-from ledgerlink.services.ports import KeyCrypto, PasswordHasher
+from ledgerlink.services.access.ports import KeyCrypto
+from ledgerlink.services.kernel.ports import PasswordHasher
 
 AAD = b"transactions:txn_1:amount"
 

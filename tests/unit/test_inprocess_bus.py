@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 
 from ledgerlink.adapters.events import InProcessBus
 from ledgerlink.domain.events import BalanceChanged, Event, LinkActivated
-from ledgerlink.services.ports import EventBus
+from ledgerlink.services.kernel.bus import EventBus
 
 
 @dataclass(frozen=True, slots=True)

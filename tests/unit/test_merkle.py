@@ -21,8 +21,8 @@ from ledgerlink.domain.audit import (
     verify_consistency,
     verify_inclusion,
 )
-from ledgerlink.services.audit import check_entries
-from ledgerlink.services.ports import AuditRecord
+from ledgerlink.services.access.ports import AuditRecord
+from ledgerlink.services.privacy.audit import check_entries
 
 # The Certificate Transparency reference leaves and roots (RFC 6962 test vectors).
 CT_LEAVES = [

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from ledgerlink.domain.banking import Transaction, TransactionStatus
+from ledgerlink.domain.cards import category
 from ledgerlink.domain.money import Money
-from ledgerlink.services.cards import category
-from ledgerlink.services.questions import CATEGORY_WORDS, Period, Question, parse_question, recurring
+from ledgerlink.domain.questions import CATEGORY_WORDS, Period, Question, parse_question, recurring
 
 TODAY = date(2026, 11, 26)  # a Thursday
 THIS_MONTH = Period(date(2026, 11, 1), TODAY)

@@ -12,11 +12,11 @@ import pytest
 
 from ledgerlink.adapters.crypto.jws import RECEIPT_TYP, JoseReceiptSigner, unverified_claims, verify_receipt
 from ledgerlink.adapters.crypto.signing import SigningKeys
-from ledgerlink.domain.banking import AccountType
+from ledgerlink.domain.banking import AccountType, AccountView
 from ledgerlink.domain.privacy import Purpose
-from ledgerlink.services import receipts
-from ledgerlink.services.access import AccountView
-from ledgerlink.services.ports import LinkRecord, PartnerRecord
+from ledgerlink.services.kernel.ports import PartnerRecord
+from ledgerlink.services.linking import consent_receipts
+from ledgerlink.services.linking.ports import LinkRecord
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 EXPIRES = NOW + timedelta(days=90)
@@ -54,7 +54,7 @@ def _claims(*, expires: datetime = EXPIRES) -> dict[str, Any]:
         last4="4821",
         balance=None,
     )
-    return receipts.build_claims(
+    return consent_receipts.build_claims(
         receipt_id="rcp_1",
         issuer="https://ledgerlink.example/",
         link=link,
@@ -102,10 +102,10 @@ def test_a_signed_receipt_verifies_with_the_published_key_set(
     token = signer.sign(_claims())
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header == {"alg": "EdDSA", "kid": keys.key_id, "typ": RECEIPT_TYP}
-    receipt = receipts.verify(signer, token, keys.jwks(), now=NOW, person_id="per_1")
+    receipt = consent_receipts.verify(signer, token, keys.jwks(), now=NOW, person_id="per_1")
     assert receipt.id == "rcp_1" and receipt.expires_at == EXPIRES
     assert receipt.accounts[0].last4 == "4821"
-    words = dict(receipts.describe(receipt))
+    words = dict(consent_receipts.describe(receipt))
     assert words["Your data is never used for"] == "advertising, profiling, sale"
     assert "to send you an update in your messenger" in words["Your data may be used only"]
 
@@ -114,14 +114,14 @@ def test_a_tampered_payload_has_a_bad_signature(signer: JoseReceiptSigner, keys:
     header, _, signature = signer.sign(_claims()).split(".")
     forged = dict(_claims(), uses_prohibited=[])
     payload = _b64(json.dumps(forged, separators=(",", ":"), sort_keys=True).encode())
-    with pytest.raises(receipts.ReceiptBadSignature) as info:
+    with pytest.raises(consent_receipts.ReceiptBadSignature) as info:
         verify_receipt(f"{header}.{payload}.{signature}", keys.jwks(), now=NOW)
     assert info.value.code == "receipt_bad_signature"
 
 
 def test_a_receipt_signed_by_another_key_is_an_unknown_key(signer: JoseReceiptSigner, tmp_path: Path) -> None:
     other = SigningKeys(tmp_path / "other.key")
-    with pytest.raises(receipts.ReceiptUnknownKey) as info:
+    with pytest.raises(consent_receipts.ReceiptUnknownKey) as info:
         verify_receipt(signer.sign(_claims()), other.jwks(), now=NOW)
     assert info.value.code == "receipt_unknown_key"
 
@@ -131,7 +131,7 @@ def test_another_key_under_the_same_kid_is_a_bad_signature(
 ) -> None:
     impostor = SigningKeys(tmp_path / "other.key").jwks()
     impostor["keys"][0]["kid"] = keys.key_id
-    with pytest.raises(receipts.ReceiptBadSignature):
+    with pytest.raises(consent_receipts.ReceiptBadSignature):
         verify_receipt(signer.sign(_claims()), impostor, now=NOW)
 
 
@@ -139,10 +139,10 @@ def test_an_expired_receipt_is_refused_but_still_readable(
     signer: JoseReceiptSigner, keys: SigningKeys
 ) -> None:
     token = signer.sign(_claims(expires=NOW + timedelta(days=1)))
-    with pytest.raises(receipts.ReceiptExpired) as info:
+    with pytest.raises(consent_receipts.ReceiptExpired) as info:
         verify_receipt(token, keys.jwks(), now=NOW + timedelta(days=1))
     assert info.value.code == "receipt_expired"
-    assert receipts.verify_claims(info.value.claims).id == "rcp_1"
+    assert consent_receipts.verify_claims(info.value.claims).id == "rcp_1"
 
 
 def test_old_receipts_verify_after_the_signing_key_rotates(
@@ -157,14 +157,14 @@ def test_old_receipts_verify_after_the_signing_key_rotates(
 def test_someone_elses_receipt_is_refused_for_the_person(
     signer: JoseReceiptSigner, keys: SigningKeys
 ) -> None:
-    with pytest.raises(receipts.ReceiptNotYours) as info:
-        receipts.verify(signer, signer.sign(_claims()), keys.jwks(), now=NOW, person_id="per_2")
+    with pytest.raises(consent_receipts.ReceiptNotYours) as info:
+        consent_receipts.verify(signer, signer.sign(_claims()), keys.jwks(), now=NOW, person_id="per_2")
     assert info.value.code == "receipt_not_yours"
 
 
 @pytest.mark.parametrize("token", ["", "not a receipt", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
 def test_unreadable_input_is_malformed(token: str, keys: SigningKeys) -> None:
-    with pytest.raises(receipts.ReceiptMalformed) as info:
+    with pytest.raises(consent_receipts.ReceiptMalformed) as info:
         verify_receipt(token, keys.jwks(), now=NOW)
     assert info.value.code == "receipt_malformed"
 
@@ -172,7 +172,7 @@ def test_unreadable_input_is_malformed(token: str, keys: SigningKeys) -> None:
 def test_an_unsigned_receipt_with_the_right_type_is_refused(keys: SigningKeys) -> None:
     header = _b64(json.dumps({"alg": "none", "typ": RECEIPT_TYP}).encode())
     payload = _b64(json.dumps(_claims()).encode())
-    with pytest.raises(receipts.ReceiptBadSignature):
+    with pytest.raises(consent_receipts.ReceiptBadSignature):
         verify_receipt(f"{header}.{payload}.", keys.jwks(), now=NOW)
 
 
@@ -183,5 +183,5 @@ def test_the_issuer_can_be_read_before_verifying(signer: JoseReceiptSigner) -> N
 def test_claims_of_the_wrong_shape_are_malformed() -> None:
     claims = _claims()
     del claims["accounts"]
-    with pytest.raises(receipts.ReceiptMalformed):
-        receipts.verify_claims(claims)
+    with pytest.raises(consent_receipts.ReceiptMalformed):
+        consent_receipts.verify_claims(claims)

@@ -13,7 +13,7 @@ from ledgerlink.sandbox import OAuthClientConfig, SandboxBank, SandboxConfig
 from ledgerlink.sandbox._ledger import Ledger
 from ledgerlink.sandbox._model import Problem
 from ledgerlink.sandbox.merchants import MERCHANTS, by_name
-from ledgerlink.services.wire import parse_balance, parse_transaction
+from ledgerlink.services.ingest.wire import parse_balance, parse_transaction
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 

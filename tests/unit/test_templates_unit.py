@@ -9,9 +9,19 @@ from typing import Any
 
 import pytest
 
-from ledgerlink.domain.banking import AccountType, BankTransaction, Transaction, TransactionStatus
+from ledgerlink.domain import alerts
+from ledgerlink.domain.alerts import AlertRule
+from ledgerlink.domain.banking import (
+    AccountType,
+    AccountView,
+    BankTransaction,
+    Transaction,
+    TransactionStatus,
+)
+from ledgerlink.domain.cards import plain_text, preview_text, transaction_card
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
+from ledgerlink.domain.countries import currency_countries, find_country, is_country
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
 from ledgerlink.entrypoints.rendering import render_message
@@ -19,14 +29,10 @@ from ledgerlink.sandbox import OAuthClientConfig, SandboxBank, SandboxConfig
 from ledgerlink.sandbox._ledger import Ledger
 from ledgerlink.sandbox._model import CardDeclined
 from ledgerlink.sandbox.merchants import ABROAD, by_name
-from ledgerlink.services import alerts
-from ledgerlink.services.access import AccountView, AlertRule
-from ledgerlink.services.cards import plain_text, preview_text, transaction_card
-from ledgerlink.services.connection_health import ATTENTION_AFTER, after_failure, after_success
-from ledgerlink.services.countries import currency_countries, find_country, is_country
-from ledgerlink.services.declines import decline_alert, parse_decline, subject_key
-from ledgerlink.services.ports import MessageView
-from ledgerlink.services.wire import parse_transaction
+from ledgerlink.services.dialogue.declines import decline_alert, parse_decline, subject_key
+from ledgerlink.services.ingest.wire import parse_transaction
+from ledgerlink.services.linking.connection_health import ATTENTION_AFTER, after_failure, after_success
+from ledgerlink.services.messaging.ports import MessageView
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 

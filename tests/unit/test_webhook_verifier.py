@@ -9,7 +9,7 @@ from standardwebhooks.webhooks import Webhook
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner, StandardWebhooksVerifier
 from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.errors import Unauthorized
-from ledgerlink.services.ports import SignatureVerifier
+from ledgerlink.services.ingest.ports import SignatureVerifier
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 OLD_SECRET = "whsec_" + base64.b64encode(b"old-secret-0123456789abcdef").decode()

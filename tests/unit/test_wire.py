@@ -6,7 +6,7 @@ import pytest
 
 from ledgerlink.domain.banking import TransactionStatus
 from ledgerlink.domain.errors import InvalidInput
-from ledgerlink.services.wire import parse_balance, parse_transaction
+from ledgerlink.services.ingest.wire import parse_balance, parse_transaction
 
 
 def _txn(**kw: Any) -> dict[str, Any]:

@@ -162,3 +162,15 @@ class Transaction:
         if changed:
             self.updated_at = at
         return changed
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: str
+    link_id: str
+    partner_id: str
+    name: str
+    type: AccountType
+    currency: str
+    last4: str
+    balance: Balance | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from ledgerlink.domain import alerts, digest_schedule
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import get_deps
@@ -19,7 +20,7 @@ from ledgerlink.entrypoints.webkit import (
     signed_in,
     signed_in_form,
 )
-from ledgerlink.services import alerts, digests
+from ledgerlink.services.alerts import digests, rules
 
 __all__ = ["router"]
 
@@ -31,11 +32,11 @@ NOTICES = {"saved": "Saved.", "feedback": "Thanks: we count it, and nothing else
 async def _render(request: Request, grant: Grant, person: object, *, status: int = 200,
                   errors: dict[str, str] | None = None, notice: str | None = None,
                   feedback: str | None = None) -> Response:
-    view = await alerts.overview(get_deps(request), grant)
+    view = await rules.overview(get_deps(request), grant)
     return page(request, "alerts.html", status, person=person, view=view, errors=errors or {},
                 notice=NOTICES.get(notice or ""), words=alerts.KIND_WORDS,
                 feedback=feedback if feedback in alerts.KIND_WORDS else None,
-                digest=await digests.current(get_deps(request), grant), weekdays=digests.WEEKDAYS)
+                digest=await digests.current(get_deps(request), grant), weekdays=digest_schedule.WEEKDAYS)
 
 
 @router.get("/settings/alerts", response_class=HTMLResponse)
@@ -58,22 +59,22 @@ async def change(request: Request) -> Response:
         if action == "threshold":
             kind = form.get("kind", "")
             amount = alerts.parse_amount(form.get("amount", ""))
-            await alerts.set_threshold(deps, grant, kind, amount, account_id=form.get("account_id") or None)
+            await rules.set_threshold(deps, grant, kind, amount, account_id=form.get("account_id") or None)
         elif action == "toggle":
-            await alerts.set_enabled(deps, grant, form.get("kind", ""), form.get("on") == "1")
+            await rules.set_enabled(deps, grant, form.get("kind", ""), form.get("on") == "1")
         elif action == "mute":
-            await alerts.mute(deps, grant, form.get("merchant", ""))
+            await rules.mute(deps, grant, form.get("merchant", ""))
         elif action == "delete":
-            await alerts.delete_rule(deps, grant, form.get("rule_id", ""))
+            await rules.delete_rule(deps, grant, form.get("rule_id", ""))
         elif action == "home_country":  # international purchases (message templates)
-            await alerts.set_home_country(deps, grant, form.get("country", ""))
+            await rules.set_home_country(deps, grant, form.get("country", ""))
         elif action == "digest":
-            schedule = digests.make_schedule(frequency=form.get("frequency", ""), hour=form.get("hour", ""),
-                                             weekday=form.get("weekday", ""),
-                                             utc_offset=form.get("utc_offset", ""))
+            schedule = digest_schedule.make_schedule(
+                frequency=form.get("frequency", ""), hour=form.get("hour", ""),
+                weekday=form.get("weekday", ""), utc_offset=form.get("utc_offset", ""))
             await digests.set_schedule(deps, grant, schedule)
         elif action == "quiet":
-            await alerts.set_quiet_hours(deps, grant, start=form.get("start", ""), end=form.get("end", ""),
+            await rules.set_quiet_hours(deps, grant, start=form.get("start", ""), end=form.get("end", ""),
                                          utc_offset=form.get("utc_offset", ""))
         else:
             raise InvalidInput("Unknown change.", code="bad_action")
@@ -100,7 +101,7 @@ async def feedback(request: Request) -> Response:
         return form_session
     grant, person, form = form_session
     try:
-        await alerts.record_feedback(get_deps(request), grant, form.get("kind", ""))
+        await rules.record_feedback(get_deps(request), grant, form.get("kind", ""))
     except InvalidInput as exc:
         return await _render(request, grant, person, status=422, errors={"feedback": str(exc)})
     return see_other("/settings/alerts?notice=feedback")

@@ -20,8 +20,8 @@ from ledgerlink.domain.errors import NotFound
 from ledgerlink.entrypoints.dependencies import get_deps
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
 from ledgerlink.entrypoints.webkit import page, see_other, signed_in
-from ledgerlink.services import audit
-from ledgerlink.services.audit import MAX_LEAVES_PER_PAGE
+from ledgerlink.services.privacy import audit
+from ledgerlink.services.privacy.audit import MAX_LEAVES_PER_PAGE
 
 __all__ = ["router"]
 

@@ -17,7 +17,7 @@ from ledgerlink.entrypoints.webkit import (
     signed_in,
     signed_in_form,
 )
-from ledgerlink.services import channels
+from ledgerlink.services.messaging import channels
 
 __all__ = ["router"]
 

@@ -61,7 +61,7 @@ def _server(app_: Any, host: str, port: int) -> uvicorn.Server:
 
 async def _serve(container: Container, *, with_demo_person: bool) -> None:
     from ledgerlink.entrypoints.app import create_app
-    from ledgerlink.services import messenger
+    from ledgerlink.services.messaging import messenger
 
     settings = container.settings
     servers = [_server(create_app(container), settings.host, settings.port)]

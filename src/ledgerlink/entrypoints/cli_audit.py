@@ -27,8 +27,9 @@ from ledgerlink.config import Settings
 from ledgerlink.domain.audit import TreeHead
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.domain.errors import DomainError
-from ledgerlink.services import audit
-from ledgerlink.services.ports import Signer, UnitOfWorkFactory
+from ledgerlink.services.kernel.ports import Signer
+from ledgerlink.services.kernel.uow import UnitOfWorkFactory
+from ledgerlink.services.privacy import audit
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

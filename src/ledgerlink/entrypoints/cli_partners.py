@@ -13,8 +13,8 @@ from rich.console import Console
 from ledgerlink.bootstrap import SANDBOX_BANKS, SandboxCredentials, bootstrap
 from ledgerlink.config import Settings
 from ledgerlink.domain.errors import DomainError
-from ledgerlink.services import aggregates
-from ledgerlink.services.deps import Deps
+from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.privacy import aggregates
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

@@ -16,7 +16,7 @@ import typer
 
 from ledgerlink.adapters.crypto.jws import unverified_claims, verify_receipt
 from ledgerlink.domain.clock import SystemClock
-from ledgerlink.services.receipts import (
+from ledgerlink.services.linking.consent_receipts import (
     Receipt,
     ReceiptExpired,
     ReceiptInvalid,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import HTTPConnection
 
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.services.deps import Deps
+from ledgerlink.services.kernel.deps import Deps
 
 if TYPE_CHECKING:
     from ledgerlink.entrypoints.realtime import Hub

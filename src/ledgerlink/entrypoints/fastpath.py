@@ -15,7 +15,7 @@ import structlog
 from ledgerlink.domain.errors import DomainError
 from ledgerlink.entrypoints import metrics
 from ledgerlink.entrypoints.problems import problem_body
-from ledgerlink.services.ingest import MAX_BODY, Ingest
+from ledgerlink.services.ingest.inbox import MAX_BODY, Ingest
 
 log = structlog.get_logger(__name__)
 

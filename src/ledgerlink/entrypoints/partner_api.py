@@ -20,8 +20,11 @@ from ledgerlink.domain.errors import DomainError
 from ledgerlink.domain.money import Money
 from ledgerlink.entrypoints.dependencies import get_deps
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA, problem_body
-from ledgerlink.services import aggregates, bank_dialogue, idempotency
-from ledgerlink.services.ports import BankSignatureInvalid, PartnerRecord
+from ledgerlink.services.dialogue import bank_dialogue
+from ledgerlink.services.dialogue.ports import BankSignatureInvalid
+from ledgerlink.services.kernel import idempotency
+from ledgerlink.services.kernel.ports import PartnerRecord
+from ledgerlink.services.privacy import aggregates
 
 router = APIRouter(prefix="/partner-api/v1", tags=["partner-api"])
 

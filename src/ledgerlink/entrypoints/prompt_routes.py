@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import get_deps
 from ledgerlink.entrypoints.webkit import fetch_action
-from ledgerlink.services import prompts
+from ledgerlink.services.dialogue import prompts
 
 router = APIRouter(include_in_schema=False)
 

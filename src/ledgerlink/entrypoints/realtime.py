@@ -27,16 +27,16 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, WebSocket
 
+from ledgerlink.domain.cards import preview_text
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored, ThreadRead
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import current_person_id, get_hub
 from ledgerlink.entrypoints.rendering import render_message
-from ledgerlink.services import messenger, read_state
-from ledgerlink.services.cards import preview_text
-from ledgerlink.services.deps import Deps
-from ledgerlink.services.messenger import ThreadSummary
-from ledgerlink.services.ports import MessageView
+from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.messaging import messenger, read_state
+from ledgerlink.services.messaging.messenger import ThreadSummary
+from ledgerlink.services.messaging.ports import MessageView
 
 __all__ = ["CLOSE_GOING_AWAY", "CLOSE_SLOW_CONSUMER", "CLOSE_UNAUTHORIZED", "Connection", "Hub",
            "router"]

@@ -12,7 +12,7 @@ from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.privacy import Purpose
 from ledgerlink.entrypoints.dependencies import get_deps
 from ledgerlink.entrypoints.webkit import not_found, page, see_other, signed_in
-from ledgerlink.services import receipts
+from ledgerlink.services.linking import consent_receipts
 
 __all__ = ["router"]
 
@@ -30,7 +30,8 @@ async def download_receipt(request: Request, receipt_id: str) -> Response:
         return see_other("/login")
     grant, person = session
     try:
-        view = await receipts.read(get_deps(request), grant, receipt_id, purpose=Purpose.PERSON_EXPORT)
+        view = await consent_receipts.read(
+            get_deps(request), grant, receipt_id, purpose=Purpose.PERSON_EXPORT)
     except NotFound:
         return not_found(request, person)
     return Response(
@@ -52,16 +53,16 @@ async def receipt_page(request: Request, receipt_id: str) -> Response:
     grant, person = session
     deps = get_deps(request)
     try:
-        view = await receipts.read(deps, grant, receipt_id, purpose=Purpose.SHOW_TO_PERSON)
+        view = await consent_receipts.read(deps, grant, receipt_id, purpose=Purpose.SHOW_TO_PERSON)
     except NotFound:
         return not_found(request, person)
-    checked = receipts.check(deps, view.jws, person_id=grant.person_id)
+    checked = consent_receipts.check(deps, view.jws, person_id=grant.person_id)
     return page(
         request,
         "receipt.html",
         person=person,
         receipt_id=view.id,
-        rows=[] if checked.receipt is None else receipts.describe(checked.receipt),
+        rows=[] if checked.receipt is None else consent_receipts.describe(checked.receipt),
         valid=checked.valid,
         problem=checked.problem,
         download=f"/receipts/{view.id}.jws",

@@ -17,7 +17,7 @@ from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 import ledgerlink.web
-from ledgerlink.services.ports import MessageView
+from ledgerlink.services.messaging.ports import MessageView
 
 __all__ = ["TEMPLATE_DIR", "format_money", "jinja_env", "render_message"]
 

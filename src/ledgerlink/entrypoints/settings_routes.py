@@ -20,8 +20,9 @@ from ledgerlink.entrypoints.webkit import (
     signed_in,
     signed_in_form,
 )
-from ledgerlink.services import linking, rights
-from ledgerlink.services.export_formats import account_ofx, transactions_csv
+from ledgerlink.services.linking import links
+from ledgerlink.services.privacy import rights
+from ledgerlink.services.privacy.export_formats import account_ofx, transactions_csv
 
 __all__ = ["router"]
 
@@ -74,7 +75,7 @@ async def revoke(request: Request, link_id: str) -> Response:
         return form_session
     grant, person, _ = form_session
     try:
-        await linking.unlink(get_deps(request), grant, link_id=link_id)
+        await links.unlink(get_deps(request), grant, link_id=link_id)
     except NotFound:
         return not_found(request, person)
     except DomainError as exc:

@@ -28,8 +28,10 @@ from ledgerlink.entrypoints.webkit import (
     signed_in_form,
     templates,
 )
-from ledgerlink.services import commands, linking, messenger, read_state
-from ledgerlink.services.messenger import ThreadSummary
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import messenger, read_state
+from ledgerlink.services.messaging.messenger import ThreadSummary
+from ledgerlink.services.questions import commands
 
 __all__ = ["router", "templates"]
 
@@ -204,7 +206,7 @@ async def link_start(request: Request) -> Response:
     grant, person, form = form_session
     deps = get_deps(request)
     try:
-        url = await linking.start_link(deps, grant, partner_id=form.get("partner_id", ""))
+        url = await links.start_link(deps, grant, partner_id=form.get("partner_id", ""))
     except DomainError as exc:
         error = ("Please choose one of the banks below." if exc.code in ("bank_not_found", "not_found")
                  else "That bank cannot be reached right now. Please try again in a moment.")
@@ -222,7 +224,7 @@ async def link_callback(request: Request, state: str | None = None, code: str | 
         return see_other("/login")
     grant, _ = session
     try:
-        thread_id = await linking.complete_link(get_deps(request), grant, state=state, code=code,
+        thread_id = await links.complete_link(get_deps(request), grant, state=state, code=code,
                                                 error=error, error_description=error_description)
     except DomainError as exc:
         return see_other(f"/?notice={exc.code if exc.code in NOTICES else 'link_failed'}")
@@ -240,7 +242,7 @@ async def unlink(request: Request, link_id: str) -> Response:
     if thread is None:
         return not_found(request, person)
     try:
-        await linking.unlink(deps, grant, link_id=link_id)
+        await links.unlink(deps, grant, link_id=link_id)
     except NotFound:
         return not_found(request, person)
     except DomainError as exc:
@@ -269,7 +271,7 @@ async def renew(request: Request, link_id: str) -> Response:
         return see_other("/login")
     grant, person = session
     try:
-        url = await linking.start_link(get_deps(request), grant, partner_id="", renews=link_id)
+        url = await links.start_link(get_deps(request), grant, partner_id="", renews=link_id)
     except NotFound:
         return not_found(request, person)
     except DomainError as exc:

@@ -15,7 +15,7 @@ from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import SESSION_KEY, current_person_id, get_deps
 from ledgerlink.entrypoints.rendering import TEMPLATE_DIR
-from ledgerlink.services import messenger
+from ledgerlink.services.messaging import messenger
 
 templates = Jinja2Templates(directory=TEMPLATE_DIR)
 

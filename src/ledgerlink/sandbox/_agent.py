@@ -11,14 +11,13 @@ import logging
 import re
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from ledgerlink.sandbox._fraud import card_label, money
-from ledgerlink.sandbox._messages import MessageRecord
+from ledgerlink.domain.clock import Clock
+from ledgerlink.sandbox._ledger import Ledger
+from ledgerlink.sandbox._messages import MessageOutbox, MessageRecord
 from ledgerlink.sandbox._model import Account, Consent, TxnKind
-
-if TYPE_CHECKING:
-    from ledgerlink.sandbox.bank import SandboxBank
+from ledgerlink.sandbox._wording import card_label, money
+from ledgerlink.sandbox.config import SandboxConfig
 
 log = logging.getLogger("ledgerlink.sandbox.agent")
 
@@ -36,14 +35,21 @@ def topic_of(text: str, limit: int = 60) -> str:
 
 
 class ServiceAgent:
-    def __init__(self, bank: SandboxBank) -> None:
-        self._bank = bank
+    """The bank hands it its config (for its name), books, clock and message outbox: the
+    agent does not import the bank."""
+
+    def __init__(self, *, config: SandboxConfig, ledger: Ledger, clock: Clock,
+                 messages: MessageOutbox) -> None:
+        self._config = config
+        self._ledger = ledger
+        self._clock = clock
+        self._messages = messages
 
     def receive(self, consent: Consent, *, message_id: str, text: str) -> MessageRecord:
         rule, reply = self.answer(consent, text)
         log.info("service message %s answered by rule %s", message_id, rule)
-        return self._bank.messages.send(consent, kind="service", text=reply,
-                                        in_reply_to={"message_id": message_id})
+        return self._messages.send(consent, kind="service", text=reply,
+                                   in_reply_to={"message_id": message_id})
 
     def answer(self, consent: Consent, text: str) -> tuple[str, str]:
         """(rule name, reply). Acts on the bank (freeze, unfreeze) as it answers."""
@@ -58,12 +64,12 @@ class ServiceAgent:
             return "fee", self._fee(consent)
         if BALANCE.search(said):
             return "balance", self._balance(consent)
-        return "handover", (f"Thanks, I've passed this to the {self._bank.config.name} team; "
+        return "handover", (f"Thanks, I've passed this to the {self._config.name} team; "
                             f"we answer within one business day. Your topic: "
                             f"\u201c{topic_of(text)}\u201d.")
 
     def _accounts(self, consent: Consent) -> list[Account]:
-        return [self._bank.ledger.accounts[a] for a in consent.account_ids]
+        return [self._ledger.accounts[a] for a in consent.account_ids]
 
     def _cards(self, consent: Consent) -> list[Account]:
         return [a for a in self._accounts(consent) if a.type in ("credit_card", "checking")]
@@ -100,15 +106,15 @@ class ServiceAgent:
             return ("I can't show transactions here: this connection does not include them. "
                     "Online banking lists every fee.")
         mine = set(consent.account_ids)
-        fees = sorted((t for t in self._bank.ledger.txns.values()
+        fees = sorted((t for t in self._ledger.txns.values()
                        if t.account_id in mine and t.kind is TxnKind.FEE and not t.removed),
                       key=lambda t: (t.created_at, t.transaction_id))
         if not fees:
             return "There are no fees on the accounts you connected here."
         latest = fees[-1]
-        account = self._bank.ledger.accounts[latest.account_id]
+        account = self._ledger.accounts[latest.account_id]
         booked = latest.booking_date or latest.value_date
-        since = self._bank.clock.now() - timedelta(days=30)
+        since = self._clock.now() - timedelta(days=30)
         recent = [t for t in fees
                   if t.currency == latest.currency and t.created_at >= since]
         total = sum((t.amount for t in recent), Decimal(0))
@@ -121,10 +127,10 @@ class ServiceAgent:
         if "balances" not in consent.scopes:
             return ("I can't show balances here: this connection does not include them. "
                     "Online banking shows them any time.")
-        now = self._bank.clock.now()
+        now = self._clock.now()
         lines = []
         for account in self._accounts(consent):
-            bal = self._bank.ledger.balance(account.account_id, now=now)
+            bal = self._ledger.balance(account.account_id, now=now)
             lines.append(f"{account.name} ending {account.mask}: {bal['current']} "
                          f"{bal['currency']} (available {bal['available']} {bal['currency']})")
         return "Your balances right now: " + "; ".join(lines) + "."

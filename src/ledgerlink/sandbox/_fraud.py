@@ -15,18 +15,28 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ledgerlink.sandbox._ledger import CENT, iso
-from ledgerlink.sandbox._model import Account, CardDeclined, Consent, Problem, Txn, TxnKind
+from ledgerlink.domain.clock import Clock
+from ledgerlink.sandbox._ledger import Ledger
+from ledgerlink.sandbox._messages import MessageOutbox
+from ledgerlink.sandbox._model import (
+    Account,
+    CardDeclined,
+    Consent,
+    Decline,
+    Problem,
+    Txn,
+    TxnKind,
+    iso,
+)
+from ledgerlink.sandbox._wording import card_label, money
 from ledgerlink.sandbox.merchants import Merchant, by_name
 from ledgerlink.sandbox.simulator import Activity
-
-if TYPE_CHECKING:
-    from ledgerlink.sandbox.bank import SandboxBank
 
 log = logging.getLogger("ledgerlink.sandbox.fraud")
 
@@ -51,16 +61,6 @@ ODD_MERCHANTS: tuple[Merchant, ...] = (
 def odd_merchant(name: str) -> Merchant | None:
     wanted = name.strip().lower()
     return next((m for m in ODD_MERCHANTS if m.name.lower() == wanted), None)
-
-
-def money(amount: Decimal, currency: str) -> str:
-    return f"{abs(amount).quantize(CENT)} {currency}"
-
-
-def card_label(account: Account) -> str:
-    if account.type == "credit_card":
-        return f"{account.name} ending {account.mask}"
-    return f"{account.name} debit card ending {account.mask}"
 
 
 @dataclass(slots=True)
@@ -93,9 +93,23 @@ class FraudAlert:
 
 
 class FraudDesk:
-    def __init__(self, bank: SandboxBank) -> None:
-        self._bank = bank
-        self._rng = random.Random(f"fraud:{bank.config.seed}")  # simulated alerts only
+    """The bank hands it its books, clock and message outbox, and its own ways to book an
+    activity (`apply`), to push an event to a consent's subscriptions (`notify`) and to
+    publish a booked charge or a decline: the desk does not import the bank."""
+
+    def __init__(self, *, seed: int, ledger: Ledger, clock: Clock, messages: MessageOutbox,
+                 apply: Callable[[Activity], str],
+                 notify: Callable[[Consent, str, dict[str, Any]], None],
+                 publish: Callable[[Txn], None],
+                 publish_decline: Callable[[Decline], None]) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._messages = messages
+        self._apply = apply
+        self._notify = notify
+        self._publish = publish
+        self._publish_decline = publish_decline
+        self._rng = random.Random(f"fraud:{seed}")  # simulated alerts only
         self._task: asyncio.Task[None] | None = None
         self.alerts: dict[str, FraudAlert] = {}
 
@@ -129,8 +143,7 @@ class FraudDesk:
 
     def raise_alert(self, transaction_id: str, *, reason: str, remind_after_seconds: int,
                     expires_in_seconds: int, on_no_answer: str) -> FraudAlert:
-        bank = self._bank
-        txn = bank.ledger.txn(transaction_id)
+        txn = self._ledger.txn(transaction_id)
         if txn.kind is not TxnKind.PURCHASE or txn.status != "pending" or txn.removed:
             raise Problem(409, "not_pending", "fraud alerts are raised on live pending card "
                           "charges")
@@ -145,47 +158,45 @@ class FraudDesk:
                 or not 0 <= remind_after_seconds < expires_in_seconds <= 7 * 86400:
             raise Problem(422, "bad_alert_timing", "need 0 <= remind_after_seconds < "
                           "expires_in_seconds <= 604800")
-        now = bank.clock.now()
+        now = self._clock.now()
         audience = tuple(c.consent_id for c in self._covering(txn.account_id, now))
-        alert = FraudAlert(bank.ledger.new_id("fra"), txn.account_id, txn.transaction_id,
+        alert = FraudAlert(self._ledger.new_id("fra"), txn.account_id, txn.transaction_id,
                            txn.merchant_name or txn.descriptor, txn.amount, txn.currency,
                            txn.created_at, reason.strip(), remind_after_seconds,
                            now + timedelta(seconds=expires_in_seconds), on_no_answer, audience)
         self.alerts[alert.alert_id] = alert
         for consent_id in audience:
-            consent = bank.ledger.consents[consent_id]
+            consent = self._ledger.consents[consent_id]
             data = {"consent_id": consent_id, "account_id": alert.account_id,
                     "alert": alert.wire()}
-            for sub in bank._subscriptions(consent):
-                bank.webhooks.enqueue(sub, "fraud.alert", data)
+            self._notify(consent, "fraud.alert", data)
         log.info("fraud alert %s raised on %s (asked %s consents)", alert.alert_id,
                  transaction_id, len(audience))
         return alert
 
     def _covering(self, account_id: str, now: datetime) -> list[Consent]:
-        return [c for c in self._bank.ledger.consents.values()
+        return [c for c in self._ledger.consents.values()
                 if c.active(now) and account_id in c.account_ids and "transactions" in c.scopes]
 
     def odd_purchase(self, login: str, *, account_id: str | None, merchant: str | None,
                      amount: Decimal | None) -> Txn:
         """A card-not-present purchase at a shop the customer never uses (pending)."""
-        bank = self._bank
         chosen = None
         if merchant is not None:
             chosen = odd_merchant(merchant) or by_name(merchant)
             if chosen is None:
                 raise Problem(422, "unknown_merchant", f"no merchant named {merchant!r}")
         if account_id is None:
-            cards = [a for a in bank.ledger.accounts_of(login) if a.type == "credit_card"]
+            cards = [a for a in self._ledger.accounts_of(login) if a.type == "credit_card"]
             account_id = cards[0].account_id if cards else None
-        chosen = chosen or bank.ledger.rng.choice(ODD_MERCHANTS)
+        chosen = chosen or self._ledger.rng.choice(ODD_MERCHANTS)
         try:  # a frozen card or one without the money declines it, as any purchase
-            txn = bank.ledger.purchase(login, now=bank.clock.now(), account_id=account_id,
-                                       merchant=chosen, amount=amount, authorise=True)
+            txn = self._ledger.purchase(login, now=self._clock.now(), account_id=account_id,
+                                        merchant=chosen, amount=amount, authorise=True)
         except CardDeclined as declined:
-            bank._publish_decline(declined.decline)
+            self._publish_decline(declined.decline)
             raise
-        bank._publish(txn)
+        self._publish(txn)
         return txn
 
     def simulate(self) -> FraudAlert | None:
@@ -193,9 +204,8 @@ class FraudDesk:
         customer who has linked the card (so someone is asked before the policy freezes it)."""
         if self._rng.random() >= SIMULATED_RATE:
             return None
-        bank = self._bank
-        now = bank.clock.now()
-        usable = sorted((a for a in bank.ledger.accounts.values()
+        now = self._clock.now()
+        usable = sorted((a for a in self._ledger.accounts.values()
                          if a.type in ("credit_card", "checking") and not a.frozen
                          and self._covering(a.account_id, now)),
                         key=lambda a: (a.login, a.type != "credit_card", a.account_id))
@@ -219,7 +229,7 @@ class FraudDesk:
         alert = self.alerts.get(alert_id)
         if alert is None or consent.consent_id not in alert.consent_ids:
             raise Problem(404, "alert_not_found", "no such fraud alert for this consent")
-        now = self._bank.clock.now()
+        now = self._clock.now()
         if alert.status == "open" and now >= alert.expires_at:
             self._expire(alert, now)
         if alert.status.startswith("expired"):
@@ -227,7 +237,7 @@ class FraudDesk:
                           "the bank's policy has applied")
         if alert.status != "open":
             raise Problem(409, "alert_already_answered", "this alert was answered already")
-        account = self._bank.ledger.accounts[alert.account_id]
+        account = self._ledger.accounts[alert.account_id]
         if answer == "denied":
             undone = self._freeze_and_undo(alert, account)
             alert.status = "card_frozen"
@@ -243,14 +253,14 @@ class FraudDesk:
 
     def run_due(self) -> list[str]:
         """Close every open alert past `expires_at` and apply its `on_no_answer`."""
-        now = self._bank.clock.now()
+        now = self._clock.now()
         due = [a for a in self.alerts.values() if a.status == "open" and now >= a.expires_at]
         for alert in due:
             self._expire(alert, now)
         return [a.alert_id for a in due]
 
     def _expire(self, alert: FraudAlert, now: datetime) -> None:
-        account = self._bank.ledger.accounts[alert.account_id]
+        account = self._ledger.accounts[alert.account_id]
         if alert.on_no_answer == "freeze_card":
             undone = self._freeze_and_undo(alert, account)
             alert.status = "expired_frozen"
@@ -267,21 +277,20 @@ class FraudDesk:
     def _freeze_and_undo(self, alert: FraudAlert, account: Account) -> str:
         """Freeze the card and take the charge back; says what happened to the charge."""
         account.frozen = True
-        bank = self._bank
-        txn = bank.ledger.txns.get(alert.transaction_id)
+        txn = self._ledger.txns.get(alert.transaction_id)
         if txn is not None and txn.status == "pending" and not txn.removed:
-            bank.apply(Activity("void", transaction_id=txn.transaction_id))
+            self._apply(Activity("void", transaction_id=txn.transaction_id))
             return f"cancelled {alert.charge}"
-        posted = bank.ledger.txns.get(txn.posted_as) if txn and txn.posted_as else None
+        posted = self._ledger.txns.get(txn.posted_as) if txn and txn.posted_as else None
         if posted is not None and -posted.amount - posted.refunded > 0:
-            bank.apply(Activity("refund", transaction_id=posted.transaction_id))
+            self._apply(Activity("refund", transaction_id=posted.transaction_id))
             return f"refunded {alert.charge}"
         return f"{alert.charge} was already cancelled"
 
     def _tell(self, alert: FraudAlert, text: str) -> None:
-        now = self._bank.clock.now()
+        now = self._clock.now()
         for consent_id in alert.consent_ids:
-            consent = self._bank.ledger.consents[consent_id]
+            consent = self._ledger.consents[consent_id]
             if consent.active(now):
-                self._bank.messages.send(consent, kind="fraud_outcome", text=text,
-                                         in_reply_to={"alert_id": alert.alert_id})
+                self._messages.send(consent, kind="fraud_outcome", text=text,
+                                    in_reply_to={"alert_id": alert.alert_id})

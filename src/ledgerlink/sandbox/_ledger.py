@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerlink.sandbox._model import (
+    CENT,
     DECLINE_REASONS,
     Account,
     CardDeclined,
@@ -29,15 +30,10 @@ from ledgerlink.sandbox._model import (
     Subscription,
     Txn,
     TxnKind,
+    iso,
 )
 from ledgerlink.sandbox._seed import seed_bank
 from ledgerlink.sandbox.merchants import CITIES, MERCHANTS, Merchant, country_of
-
-CENT = Decimal("0.01")
-
-
-def iso(at: datetime) -> str:
-    return at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class Ledger:

@@ -8,6 +8,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+CENT = Decimal("0.01")
+
+
+def iso(at: datetime) -> str:
+    """An instant as the wire writes it: whole seconds, UTC as `Z`."""
+    return at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
 
 class Problem(Exception):
     """An RFC 9457 problem: `code` is stable, `detail` is for people."""
@@ -125,7 +132,7 @@ class Decline:
             "amount": str(self.amount),
             "currency": self.currency,
             "reason": self.reason,
-            "at": self.at.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "at": iso(self.at),
             "merchant_country": self.merchant_country,
             "card_present": self.card_present,
         }

@@ -5,14 +5,31 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ledgerlink.sandbox._model import Account, Customer, Txn, TxnKind
 from ledgerlink.sandbox._numbers import iban_de, luhn_card, us_account
-from ledgerlink.sandbox.merchants import EMPLOYERS, MERCHANTS
+from ledgerlink.sandbox.merchants import EMPLOYERS, MERCHANTS, Merchant
 
-if TYPE_CHECKING:
-    from ledgerlink.sandbox._ledger import Ledger
+
+class Books(Protocol):
+    """What seeding needs of the books. `Ledger` is one, and seeds itself with `seed_bank`
+    while it starts: this module does not import `_ledger`, which imports it."""
+
+    @property
+    def customers(self) -> dict[str, Customer]: ...
+
+    @property
+    def accounts(self) -> dict[str, Account]: ...
+
+    def new_id(self, prefix: str) -> str: ...
+
+    def add_txn(self, txn: Txn) -> None: ...
+
+    def descriptor(self, merchant: Merchant, currency: str) -> str: ...
+
+    def merchant_amount(self, merchant: Merchant) -> Decimal: ...
+
 
 DEMO_PASSWORD = "sandbox"
 SURNAMES = ("Moreau", "Nakamura", "Okafor", "Lindqvist", "Rossi", "Fischer", "Garcia", "Kowalski",
@@ -33,7 +50,7 @@ def _money(rng: random.Random, low: int, high: int) -> Decimal:
     return Decimal(rng.randint(low * 100, high * 100)) / 100
 
 
-def seed_bank(ledger: Ledger, rng: random.Random, now: datetime) -> None:
+def seed_bank(ledger: Books, rng: random.Random, now: datetime) -> None:
     for login, currency, types in DEMO:
         ledger.customers[login] = Customer(login, DEMO_PASSWORD,
                                            f"{login.capitalize()} {rng.choice(SURNAMES)}", currency)
@@ -49,7 +66,7 @@ def seed_bank(ledger: Ledger, rng: random.Random, now: datetime) -> None:
             _history(ledger, rng, acc, now)
 
 
-def _history(ledger: Ledger, rng: random.Random, acc: Account, now: datetime) -> None:
+def _history(ledger: Books, rng: random.Random, acc: Account, now: datetime) -> None:
     """Thirty days of posted activity; the opening balance makes today's balance plausible."""
     target = {"checking": _money(rng, 1800, 6500), "savings": _money(rng, 6000, 42000),
               "credit_card": -_money(rng, 150, 1400)}[acc.type]

@@ -15,7 +15,7 @@ from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ledgerlink.sandbox._ledger import iso
+from ledgerlink.sandbox._model import iso
 from ledgerlink.sandbox._oauth import Grantor, HttpRequest, HttpResponse
 from ledgerlink.sandbox.bank import SandboxBank
 

@@ -10,8 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledgerlink.sandbox import _api, _dialogue_api, _web
+from ledgerlink.sandbox._api import router as api_router
+from ledgerlink.sandbox._dialogue_api import router as dialogue_router
 from ledgerlink.sandbox._model import Problem
+from ledgerlink.sandbox._web import Sessions
+from ledgerlink.sandbox._web import router as web_router
 from ledgerlink.sandbox.bank import SandboxBank
 from ledgerlink.sandbox.config import SandboxConfig
 
@@ -42,7 +45,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     app = FastAPI(title="Ledgerlink sandbox bank", version="1", lifespan=lifespan,
                   docs_url="/sandbox/docs", redoc_url=None, openapi_url="/sandbox/openapi.json")
     app.state.bank = bank
-    sessions = _web.Sessions(bank)
+    sessions = Sessions(bank)
     app.state.sessions = sessions
 
     @app.exception_handler(Problem)
@@ -65,7 +68,7 @@ def create_sandbox_app(config: SandboxConfig) -> FastAPI:
     async def home() -> Response:
         return RedirectResponse("/portal", status_code=303)
 
-    app.include_router(_dialogue_api.router(bank))  # first: /sandbox/simulate/fraud
-    app.include_router(_api.router(bank))
-    app.include_router(_web.router(bank, sessions))
+    app.include_router(dialogue_router(bank))  # first: /sandbox/simulate/fraud
+    app.include_router(api_router(bank))
+    app.include_router(web_router(bank, sessions))
     return app

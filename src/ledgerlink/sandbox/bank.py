@@ -12,7 +12,7 @@ from typing import Any
 from ledgerlink.sandbox._agent import ServiceAgent
 from ledgerlink.sandbox._fraud import FraudDesk
 from ledgerlink.sandbox._keys import BankKey, PlatformKeys
-from ledgerlink.sandbox._ledger import Ledger, iso
+from ledgerlink.sandbox._ledger import Ledger
 from ledgerlink.sandbox._messages import MessageOutbox, MessageRecord
 from ledgerlink.sandbox._model import (
     Account,
@@ -23,6 +23,7 @@ from ledgerlink.sandbox._model import (
     Problem,
     Subscription,
     Txn,
+    iso,
 )
 from ledgerlink.sandbox._oauth import SandboxAuthServer
 from ledgerlink.sandbox.config import SandboxConfig
@@ -79,8 +80,12 @@ class SandboxBank:
             backoff_base=config.webhook_backoff_base_seconds,
             backoff_cap=config.webhook_backoff_cap_seconds,
             timeout=config.webhook_timeout_seconds, http=config.http)
-        self.fraud = FraudDesk(self)
-        self.agent = ServiceAgent(self)
+        self.fraud = FraudDesk(
+            seed=config.seed, ledger=self.ledger, clock=self.clock, messages=self.messages,
+            apply=self.apply, notify=self._notify, publish=self._publish,
+            publish_decline=self._publish_decline)
+        self.agent = ServiceAgent(config=config, ledger=self.ledger, clock=self.clock,
+                                  messages=self.messages)
         self._sim_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -302,6 +307,11 @@ class SandboxBank:
         for sub in self._subscriptions(consent):
             self.webhooks.enqueue(sub, "consent.revoked",
                                   {"consent_id": consent_id, "revoked_at": iso(consent.revoked_at)})
+
+    def _notify(self, consent: Consent, event_type: str, data: dict[str, Any]) -> None:
+        """Push one event to each live subscription of the consent."""
+        for sub in self._subscriptions(consent):
+            self.webhooks.enqueue(sub, event_type, data)
 
     def _publish_decline(self, decline: Decline) -> None:
         """Push a declined authorisation to every live consent with `transactions` on the account."""

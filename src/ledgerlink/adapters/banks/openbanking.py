@@ -2,7 +2,7 @@
 
 OAuth 2 with Authlib's client-side primitives (PKCE S256, token requests, RFC 7009 revocation)
 over the injected `httpx.AsyncClient`; the data API with plain httpx; every payload parsed by
-`ledgerlink.services.wire`. Endpoints are fixed paths under `issuer` (see docs/sandbox-bank.md):
+`ledgerlink.services.ingest.wire`. Endpoints are fixed paths under `issuer` (see docs/sandbox-bank.md):
 `authorization_request` is synchronous, so there is no metadata discovery round trip.
 
 Tokens never appear in exception messages or logs: errors carry the bank's error *code* only.
@@ -24,7 +24,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from ledgerlink.domain.banking import AccountType, Scope
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.errors import InvalidInput
-from ledgerlink.services.ports import (
+from ledgerlink.services.ingest.wire import parse_balance, parse_instant, parse_transaction
+from ledgerlink.services.linking.ports import (
     AuthorizationRequest,
     BankAccountInfo,
     BankAuthError,
@@ -35,7 +36,6 @@ from ledgerlink.services.ports import (
     SyncPage,
     TokenSet,
 )
-from ledgerlink.services.wire import parse_balance, parse_instant, parse_transaction
 
 _FORM = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
 _AUTH_CODES = {"token_expired": "bank_token_expired", "consent_revoked": "bank_consent_revoked",

@@ -8,7 +8,7 @@ import smtplib
 from email.message import EmailMessage
 from typing import Any
 
-from ledgerlink.services.ports import OutboundMessage, SendResult
+from ledgerlink.services.messaging.channel_ports import OutboundMessage, SendResult
 
 __all__ = ["SmtpChannel"]
 

@@ -33,7 +33,7 @@ from nio import (
     SyncResponse,
 )
 
-from ledgerlink.services.ports import MatrixError, MatrixInboundEvent, MatrixSyncBatch
+from ledgerlink.services.messaging.channel_ports import MatrixError, MatrixInboundEvent, MatrixSyncBatch
 
 __all__ = ["DEVICE_ID", "NioMatrixClient"]
 

@@ -11,7 +11,7 @@ import httpx
 
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.domain.clock import Clock
-from ledgerlink.services.ports import OutboundMessage, SendResult
+from ledgerlink.services.messaging.channel_ports import OutboundMessage, SendResult
 
 __all__ = ["WebhookChannel", "parse_retry_after"]
 

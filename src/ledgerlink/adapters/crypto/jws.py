@@ -20,8 +20,8 @@ from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 
 from ledgerlink.adapters.crypto.signing import SigningKeys
-from ledgerlink.services.ports import Signer
-from ledgerlink.services.receipts import (
+from ledgerlink.services.kernel.ports import Signer
+from ledgerlink.services.linking.consent_receipts import (
     ReceiptBadSignature,
     ReceiptExpired,
     ReceiptMalformed,

@@ -14,7 +14,8 @@ from joserfc.jwk import OKPKey
 
 from ledgerlink.adapters.crypto.jws import ALG, _eddsa_allowed, verify_compact
 from ledgerlink.adapters.crypto.signing import SigningKeys
-from ledgerlink.services.ports import BankSignatureInvalid, Signer
+from ledgerlink.services.dialogue.ports import BankSignatureInvalid
+from ledgerlink.services.kernel.ports import Signer
 
 __all__ = ["BANK_MESSAGE_TYP", "MAX_LIFETIME", "REQUEST_TYP", "PartnerJws"]
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from ledgerlink.adapters.db.engine import is_sqlite, normalise_url
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
-from ledgerlink.services.ports import InboxRecord
+from ledgerlink.services.ingest.ports import InboxRecord
 
 _INSERT = (
     "INSERT INTO inbox (id, partner_id, person_id, event_type, sealed, received_at, attempts) "

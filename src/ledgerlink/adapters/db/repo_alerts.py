@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.lean import lean
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import AlertRuleRecord
+from ledgerlink.services.alerts.ports import AlertRuleRecord
 
 _FOR_PERSON = lean(  # read on every delivered transaction: built once (see repositories.py)
     select(s.alert_rules)

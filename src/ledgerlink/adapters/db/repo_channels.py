@@ -12,7 +12,7 @@ from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.lean import lean
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import ChannelDeliveryRecord, ChannelRecord
+from ledgerlink.services.messaging.channel_ports import ChannelDeliveryRecord, ChannelRecord
 
 __all__ = ["SqlChannels"]
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import BankOutboxRecord, PromptRecord
+from ledgerlink.services.dialogue.ports import BankOutboxRecord, PromptRecord
 
 __all__ = ["SqlBankMessages", "SqlBankOutbox", "SqlPrompts"]
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import DigestSettingsRecord, HeldAlertRecord
+from ledgerlink.services.alerts.ports import DigestSettingsRecord, HeldAlertRecord
 
 
 class SqlDigests(_Repo):

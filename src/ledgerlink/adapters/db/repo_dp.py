@@ -8,7 +8,8 @@ from sqlalchemy import func, insert, or_, select, update
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import DpBudgetRecord, DpSpendRecord, TransactionRecord
+from ledgerlink.services.ingest.ports import TransactionRecord
+from ledgerlink.services.privacy.ports import DpBudgetRecord, DpSpendRecord
 
 
 class SqlDpLedger(_Repo):

@@ -1,4 +1,4 @@
-"""Idempotency keys of partner POSTs (see ledgerlink.services.idempotency)."""
+"""Idempotency keys of partner POSTs (see ledgerlink.services.kernel.idempotency)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import IdempotencyRecord
+from ledgerlink.services.kernel.ports import IdempotencyRecord
 
 
 class SqlIdempotency(_Repo):

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import MatrixEventRecord, MatrixRoomRecord
+from ledgerlink.services.messaging.channel_ports import MatrixEventRecord, MatrixRoomRecord
 
 __all__ = ["SqlMatrix"]
 

@@ -6,7 +6,7 @@ from sqlalchemy import insert, select
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.repositories import _Repo, _values
-from ledgerlink.services.ports import ReceiptRecord
+from ledgerlink.services.linking.ports import ReceiptRecord
 
 
 class SqlReceipts(_Repo):

@@ -1,4 +1,4 @@
-"""SQL repository for retention (see `ledgerlink.services.retention.RetentionRepository`).
+"""SQL repository for retention (see `ledgerlink.services.privacy.retention.RetentionRepository`).
 
 Each method deletes at most `limit` expired rows in one statement (ids picked by a bounded
 subquery), so one purge batch holds the write lock only briefly."""

@@ -15,17 +15,11 @@ from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.lean import lean
 from ledgerlink.domain.audit import AuditEntry
-from ledgerlink.services.ports import (
-    AccountRecord,
-    AuditRecord,
-    InboxRecord,
-    LinkRecord,
-    MessageRecord,
-    PartnerRecord,
-    PersonRecord,
-    ThreadRecord,
-    TransactionRecord,
-)
+from ledgerlink.services.access.ports import AuditRecord
+from ledgerlink.services.ingest.ports import InboxRecord, TransactionRecord
+from ledgerlink.services.kernel.ports import PartnerRecord
+from ledgerlink.services.linking.ports import AccountRecord, LinkRecord
+from ledgerlink.services.messaging.ports import MessageRecord, PersonRecord, ThreadRecord
 
 R = TypeVar("R")
 

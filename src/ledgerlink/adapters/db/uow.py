@@ -35,31 +35,25 @@ from ledgerlink.adapters.db.repositories import (
     SqlTransactions,
 )
 from ledgerlink.domain.events import Event
-from ledgerlink.services.ports import (
+from ledgerlink.services.access.ports import AuditRepository
+from ledgerlink.services.alerts.ports import AlertRuleRepository, DigestRepository
+from ledgerlink.services.dialogue.ports import BankMessageRepository, BankOutboxRepository, PromptRepository
+from ledgerlink.services.ingest.ports import InboxRepository, TransactionRepository
+from ledgerlink.services.kernel.ports import IdempotencyRepository, PartnerRepository
+from ledgerlink.services.linking.ports import (
     AccountRepository,
-    AlertRuleRepository,
-    AuditRepository,
-    BankMessageRepository,
-    BankOutboxRepository,
-    ChannelRepository,
-    DigestRepository,
-    DpLedgerRepository,
-    IdempotencyRepository,
-    InboxRepository,
     LinkHealthRepository,
     LinkRepository,
-    MatrixRepository,
-    MessageView,
-    PartnerRepository,
-    PersonRepository,
-    PromptRepository,
     ReceiptRepository,
-    RetentionRepository,
+)
+from ledgerlink.services.messaging.channel_ports import ChannelRepository, MatrixRepository
+from ledgerlink.services.messaging.ports import (
+    MessageView,
+    PersonRepository,
     ThreadReadRepository,
     ThreadRepository,
-    TransactionRepository,
-    TreeHeadRepository,
 )
+from ledgerlink.services.privacy.ports import DpLedgerRepository, RetentionRepository, TreeHeadRepository
 
 
 class WriterGate:

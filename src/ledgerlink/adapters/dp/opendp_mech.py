@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import opendp.prelude as dp
 
-from ledgerlink.services.ports import ContributionBounds, DpRelease
+from ledgerlink.services.privacy.ports import ContributionBounds, DpRelease
 
 _enabled = False
 

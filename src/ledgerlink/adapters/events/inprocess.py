@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from ledgerlink.domain.events import Event
-from ledgerlink.services.ports import Handler
+from ledgerlink.services.kernel.bus import Handler
 
 __all__ = ["InProcessBus"]
 

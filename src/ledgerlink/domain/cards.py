@@ -1,0 +1,196 @@
+"""Message cards: channel-neutral bodies, plus a plain-text rendering for text channels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledgerlink.domain.banking import AccountView, Transaction, TransactionStatus
+from ledgerlink.domain.chat import CardKind
+from ledgerlink.domain.countries import country_name, currency_countries
+
+# A small MCC -> category table; a fuller taxonomy arrives with spending questions.
+_MCC_CATEGORIES: dict[str, str] = {
+    "5411": "Groceries", "5412": "Groceries", "5499": "Groceries", "5300": "Groceries",
+    "5812": "Restaurants", "5813": "Bars", "5814": "Fast food & coffee",
+    "5541": "Fuel", "5542": "Fuel", "4121": "Taxi & rideshare", "4111": "Transit",
+    "4899": "Subscriptions", "5815": "Subscriptions", "5818": "Digital goods",
+    "5942": "Books & online", "5999": "Shopping", "5311": "Shopping", "5310": "Shopping",
+    "5200": "Home & garden", "5712": "Home & garden", "5732": "Electronics",
+    "5912": "Pharmacy", "5977": "Beauty", "4900": "Utilities", "6011": "Cash",
+    "3058": "Travel", "3509": "Travel", "4511": "Travel", "7011": "Travel",
+    "5651": "Clothing", "5691": "Clothing", "7832": "Entertainment", "5945": "Shopping",
+    "8011": "Health", "6300": "Insurance", "4112": "Travel", "4722": "Travel",
+}  # fmt: skip
+
+
+def category(mcc: str | None) -> str:
+    return _MCC_CATEGORIES.get(mcc or "", "Other")
+
+
+def account_label(account: AccountView) -> str:
+    return f"{account.name} ••{account.last4}"
+
+
+def balance_card(account: AccountView) -> dict[str, Any]:
+    b = account.balance
+    return {
+        "account_id": account.id,
+        "account": account_label(account),
+        "account_type": account.type.value,
+        "currency": account.currency,
+        "current": None if b is None else str(b.current.amount),
+        "available": None if b is None or b.available is None else str(b.available.amount),
+        "as_of": None if b is None else b.as_of.isoformat(),
+    }
+
+
+def transaction_card(txn: Transaction, account: AccountView) -> dict[str, Any]:
+    return {
+        "transaction_id": txn.id,
+        "account": account_label(account),
+        "status": txn.status.value,
+        "amount": str(txn.amount.amount),
+        "currency": txn.amount.currency,
+        "direction": "out" if txn.amount.is_negative() else "in",
+        "merchant": txn.merchant or txn.descriptor,
+        "descriptor": txn.descriptor,
+        "category": category(txn.mcc),
+        "mcc": txn.mcc,
+        "booking_date": None if txn.booking_date is None else txn.booking_date.isoformat(),
+        "history": list(txn.history),
+        **card_use(txn, account),
+    }
+
+
+def card_use(txn: Transaction, account: AccountView) -> dict[str, Any]:
+    """Where and how the card was used, as the transaction card shows it (message templates):
+    the merchant's country is named when the account's currency is not legal tender there."""
+    country = txn.merchant_country
+    day = txn.booking_date or txn.created_at.date()
+    abroad = country is not None and country not in currency_countries(account.currency, day)
+    return {
+        "merchant_country": country,
+        "country_name": country_name(country) if abroad and country else None,
+        "card_present": txn.card_present,
+    }
+
+
+def text_card(
+    text: str, *, tone: str = "info", actions: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    return {"text": text, "tone": tone, "actions": actions or []}
+
+
+_STATUS_WORDS = {
+    TransactionStatus.PENDING.value: "Pending",
+    TransactionStatus.POSTED.value: "Posted",
+    TransactionStatus.REMOVED.value: "Cancelled",
+}
+
+
+def plain_text(kind: CardKind, body: dict[str, Any]) -> str:
+    """The fallback rendering for text-only channels (and screen readers)."""
+    if kind is CardKind.TRANSACTION:
+        status = _STATUS_WORDS.get(body["status"], body["status"])
+        line = f"{status}: {body['merchant']} {body['amount']} {body['currency']} ({body['account']})"
+        return line + _card_use_text(body)
+    if kind is CardKind.BALANCE:
+        if body["current"] is None:
+            return f"{body['account']}: balance not available yet"
+        line = f"{body['account']}: balance {body['current']} {body['currency']}"
+        if body.get("available") is not None:
+            line += f", available {body['available']} {body['currency']}"
+        return line
+    if kind is CardKind.DIGEST:
+        return digest_text(body)
+    if kind is CardKind.FRAUD and "merchant" in body:  # Matrix channel: the prompt in words
+        return (f"{body.get('title', 'Was this you?')} {body['merchant']} {body['amount']} "
+                f"{body['currency']} ({body['account']}): {body.get('reason', 'unusual activity')}")
+    return str(body.get("text", ""))
+
+
+def _card_use_text(body: dict[str, Any]) -> str:
+    where = [f"in {body['country_name']}"] if body.get("country_name") else []
+    if body.get("card_present") is False:
+        where.append("online")
+    return f", {' '.join(where)}" if where else ""
+
+
+# --------------------------------------------------------------------------- notification previews
+
+DISCLOSURE_LEVELS = ("full", "amount_hidden", "merchant_hidden", "minimal")
+MINIMAL_PREVIEW = "You have an account update"
+MESSAGE_PREVIEW = "You have a new message"
+
+
+def preview_text(kind: CardKind, body: dict[str, Any], level: str) -> str:
+    """The preview of a message outside the open thread (notification, live frame `text`),
+    cut down to what the person chose to show there. An unknown level shows the least."""
+    if level == "full":
+        return plain_text(kind, body)
+    if kind is CardKind.DIGEST:  # names amounts and merchants: only what it is, below full
+        what = DIGEST_PREVIEWS.get(str(body.get("digest", "")), MINIMAL_PREVIEW)
+        return MINIMAL_PREVIEW if level == "minimal" else what
+    if kind is CardKind.TRANSACTION and level in ("amount_hidden", "merchant_hidden"):
+        status = _STATUS_WORDS.get(body["status"], body["status"])
+        if level == "amount_hidden":
+            return f"{status}: {body['merchant']} ({body['account']})"
+        return f"{status}: {body['amount']} {body['currency']} ({body['account']})"
+    if kind is CardKind.BALANCE and level == "merchant_hidden":
+        return plain_text(kind, body)  # a balance names no merchant
+    if kind is CardKind.BALANCE and level == "amount_hidden":
+        return f"{body['account']}: balance updated"
+    if kind is CardKind.DECLINED and level in ("amount_hidden", "merchant_hidden"):  # message templates
+        what = body["merchant"] if level == "amount_hidden" else f"{body['amount']} {body['currency']}"
+        return f"Card declined: {what} ({body['account']})"
+    if kind in (CardKind.TRANSACTION, CardKind.BALANCE, CardKind.DECLINED):
+        return MINIMAL_PREVIEW
+    # Free text (answers to questions, notices) may quote amounts or merchants: never previewed.
+    return MESSAGE_PREVIEW
+
+
+# --------------------------------------------------------------------------- digests
+
+DIGEST_PREVIEWS = {
+    "daily": "Your daily digest is ready",
+    "weekly": "Your weekly digest is ready",
+    "away": "Alerts held during your quiet hours are ready",
+}
+
+
+def _purchases(n: int) -> str:
+    return f"{n} purchase{'' if n == 1 else 's'}"
+
+
+def digest_text(body: dict[str, Any]) -> str:
+    """A digest (services/digest_body.py) as plain text, one fact per line."""
+    lines = [f"{body.get('title', 'Digest')}, {body.get('period', {}).get('label', '')}"]
+    for c in body.get("currencies") or []:
+        cur = c["currency"]
+        if c["purchases"]:
+            cats = ", ".join(f"{x['name']} {x['amount']}" for x in c["categories"])
+            lines.append(f"Spent {c['spent']} {cur} in {_purchases(c['purchases'])}: {cats}")
+            largest = ", ".join(f"{x['merchant']} {x['amount']} {cur}" for x in c["largest"])
+            lines.append(f"Largest: {largest}")
+        if c["deposit_count"]:
+            lines.append(f"Deposits: +{c['deposited']} {cur} in {c['deposit_count']}: "
+                         + ", ".join(f"{x['merchant']} {x['amount']}" for x in c["deposits"]))
+        if c.get("refunds"):
+            lines.append(f"Refunds: +{c['refunds']} {cur} (not subtracted from spending)")
+    if body.get("digest") != "away" and not body.get("currencies"):
+        lines.append("No purchases or deposits.")
+    balances = body.get("balances") or []
+    if balances:
+        shown = [
+            f"{b['account']} not available" if b["current"] is None
+            else f"{b['account']} {b['current']} {b['currency']}"
+            for b in balances
+        ]
+        lines.append("Balances: " + "; ".join(shown))
+    held = body.get("held") or []
+    if held:
+        lines.append(f"Held during quiet hours ({len(held)}):")
+        lines.extend(f"• {h['bank']}: {h['text']}" if h.get("bank") else f"• {h['text']}" for h in held)
+    elif body.get("digest") != "away":
+        lines.append("No alerts were held.")
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""TODO docstring"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class KeyCrypto(Protocol):
+    """Envelope encryption with per-person data keys wrapped by a master key."""
+
+    def new_wrapped_key(self) -> tuple[bytes, str]:
+        """A fresh data key, returned wrapped, with the id of the master key that wraps it."""
+        ...
+
+    def seal(self, person_id: str, wrapped_key: bytes, plaintext: bytes, *, aad: bytes) -> bytes: ...
+
+    def open(self, person_id: str, wrapped_key: bytes, sealed: bytes, *, aad: bytes) -> bytes: ...
+
+    def forget(self, person_id: str) -> None:
+        """Drop any cached unwrapped key of this person."""
+        ...
+
+
+class KeyStore(Protocol):
+    """Per-person wrapped data keys, kept outside the main database (see ADR 0008)."""
+
+    async def put(self, person_id: str, wrapped_key: bytes, master_key_id: str, at: datetime) -> None: ...
+
+    async def get(self, person_id: str) -> bytes | None:
+        """The wrapped key, or None if the person has none or it was destroyed."""
+        ...
+
+    async def destroy(self, person_id: str) -> bool: ...
+
+
+@dataclass(slots=True)
+class AuditRecord:
+    seq: int
+    at: datetime
+    actor: str
+    person_id: str
+    purpose: str
+    action: str
+    subject: str  # e.g. "transactions:3" or "account:acc_..." (ids only, never values)
+    leaf_hash: str  # hex RFC 6962 leaf hash of the entry
+
+
+class AuditRepository(Protocol):
+    async def append(
+        self, *, at: datetime, actor: str, person_id: str, purpose: str, action: str, subject: str
+    ) -> None:
+        """Record one access; written at the latest when the unit of work commits."""
+        ...
+
+    async def flush(self) -> None: ...
+    async def for_person(self, person_id: str, *, limit: int = 100) -> list[AuditRecord]:
+        """The person's entries, newest first."""
+        ...
+
+    async def all(self) -> list[AuditRecord]: ...
+    async def size(self) -> int:
+        """The tree size: the highest leaf index + 1 (0 when empty)."""
+        ...
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Stored leaf hashes of the entries with start <= seq < end, in order (gaps skipped)."""
+        ...
+
+    async def entries(self, start: int, end: int) -> list[AuditRecord]:
+        """The entries with start <= seq < end, in order (gaps skipped)."""
+        ...

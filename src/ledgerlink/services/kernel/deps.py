@@ -1,0 +1,58 @@
+"""The dependency container handed to every use case. Built once, in `ledgerlink.bootstrap`.
+
+Like the unit of work, it names the ports of several capabilities for the type checker only
+(ADR 0017): the kernel imports no capability at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ledgerlink.domain.clock import Clock
+from ledgerlink.domain.events import Event
+from ledgerlink.services.kernel.bus import EventBus
+from ledgerlink.services.kernel.ports import PasswordHasher, Signer
+from ledgerlink.services.kernel.uow import UnitOfWork, UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from ledgerlink.services.access.vault import Vault
+    from ledgerlink.services.dialogue.ports import PartnerSigning
+    from ledgerlink.services.ingest.ports import SignatureVerifier
+    from ledgerlink.services.linking.ports import BankDirectory, ReceiptSigner
+    from ledgerlink.services.messaging.ports import LiveFeed
+    from ledgerlink.services.privacy.ports import DpMechanism
+
+
+@dataclass
+class Deps:
+    uow: UnitOfWorkFactory
+    bus: EventBus
+    vault: Vault
+    clock: Clock
+    banks: BankDirectory
+    hasher: PasswordHasher
+    verifier: SignatureVerifier
+    signer: Signer
+    public_url: str  # where people's browsers reach the platform, e.g. http://127.0.0.1:8000
+    link_duration_days: int = 90
+    receipts_jws: ReceiptSigner | None = None  # signs consent receipts (None: none issued)
+    dp: DpMechanism | None = None  # differentially private aggregates (None: refused with 503)
+    partner_jws: PartnerSigning | None = None  # signed requests to banks / bank messages (bank dialogue)
+    # Per-link locks for work that must be single-flight in this process (token refresh).
+    link_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    live: LiveFeed | None = None  # this process's live connections (set by the web app)
+    channel_kinds: frozenset[str] = frozenset()  # extra channels this process can send to
+
+    async def commit_and_publish(self, uow: UnitOfWork) -> None:
+        """Commit, then publish what the work collected: events never leave before the data."""
+        await uow.commit()
+        fresh, uow.fresh = uow.fresh, []
+        if fresh and self.live is not None:
+            self.live.written(fresh)  # before the events: the hub finds them when they arrive
+        events: Sequence[Event] = list(uow.events)
+        uow.events.clear()
+        for event in events:
+            await self.bus.publish(event)

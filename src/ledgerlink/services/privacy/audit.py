@@ -1,0 +1,480 @@
+"""The audit log as a verifiable Merkle tree: signed tree heads, proofs, full verification, and
+the person's own view of who read their data.
+
+The log itself is written by `access.audit`; this module only reads it (and signs heads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+
+from ledgerlink.domain import audit as merkle
+from ledgerlink.domain.audit import AuditEntry, CompactRange, TreeHead
+from ledgerlink.domain.clock import Clock
+from ledgerlink.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from ledgerlink.domain.privacy import PURPOSE_DESCRIPTIONS, Grant, Purpose
+from ledgerlink.services import access
+from ledgerlink.services.access.ports import AuditRecord
+from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.kernel.ports import Signer
+from ledgerlink.services.kernel.uow import UnitOfWork, UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+class LogDeps(Protocol):
+    """What the log functions need; `Deps` has it, and so does the CLI's small container."""
+
+    @property
+    def uow(self) -> UnitOfWorkFactory: ...
+    @property
+    def signer(self) -> Signer: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+# --------------------------------------------------------------------------- signing
+
+
+async def sign_tree_head(deps: LogDeps, *, tree: CompactRange | None = None) -> TreeHead:
+    """Sign and store the head of the log as it is now; the latest head if nothing changed.
+
+    `tree` is a caller-kept compact range of the leaves already signed (see `run_signer`): only
+    new leaves are then read. A log that is shorter than, or no longer matches, its latest
+    signed head is refused: signing over it would hide the change."""
+    async with deps.uow() as uow:
+        size = await uow.audit.size()
+        latest = await uow.tree_heads.latest()
+        if latest is not None and latest.tree_size == size:
+            return latest
+        if latest is not None and latest.tree_size > size:
+            raise Conflict("the audit log is shorter than its last signed head", code="audit_log_truncated")
+        if tree is None or tree.size > size:
+            tree = CompactRange()
+        check_at = latest.tree_size if latest is not None and latest.tree_size >= tree.size else None
+        leaves = await uow.audit.leaf_hashes(tree.size, size)
+        if len(leaves) != size - tree.size:
+            raise Conflict("the audit log has missing entries", code="audit_log_gap")
+        for leaf in [None, *leaves]:
+            if leaf is not None:
+                tree.append(leaf)
+            if tree.size == check_at and latest is not None and tree.root() != latest.root_hash:
+                raise Conflict(
+                    "the audit log no longer matches its last signed head", code="audit_log_changed"
+                )
+        head = TreeHead(
+            tree_size=size,
+            root_hash=tree.root(),
+            timestamp=merkle.to_millis(deps.clock.now()),
+            key_id=deps.signer.key_id,
+        )
+        head = dataclasses.replace(head, signature=deps.signer.sign(head.signed_bytes()))
+        if not await uow.tree_heads.add(head):  # another process signed this size first
+            existing = await uow.tree_heads.get(size)
+            assert existing is not None
+            return existing
+        await uow.commit()
+    log.info("audit_tree_head_signed", tree_size=size, key_id=head.key_id)
+    return head
+
+
+async def run_signer(deps: LogDeps, interval_seconds: float) -> None:
+    """Sign a new tree head every `interval_seconds` while the log grows (run as a task)."""
+    if interval_seconds <= 0:
+        return
+    tree = CompactRange()
+    while True:
+        try:
+            await sign_tree_head(deps, tree=tree)
+        except DomainError as exc:
+            log.error("audit_sign_refused", code=exc.code)
+            tree = CompactRange()
+        except Exception:
+            log.exception("audit_sign_failed")
+            tree = CompactRange()
+        await asyncio.sleep(interval_seconds)
+
+
+def verify_head_signature(signer: Signer, head: TreeHead) -> bool:
+    return signer.verify(head.key_id, head.signed_bytes(), head.signature)
+
+
+async def latest_tree_head(deps: LogDeps) -> TreeHead | None:
+    async with deps.uow() as uow:
+        return await uow.tree_heads.latest()
+
+
+# --------------------------------------------------------------------------- proofs
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    path: list[bytes]
+    root_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    first_root: bytes
+    second_root: bytes
+    path: list[bytes]
+
+
+async def _prefix(uow: UnitOfWork, tree_size: int) -> list[bytes]:
+    """The stored leaf hashes of the first `tree_size` entries (the leaf hash column only)."""
+    if tree_size > await uow.audit.size():
+        raise NotFound(f"the log has no tree of size {tree_size} yet", code="tree_size_unknown")
+    leaves = await uow.audit.leaf_hashes(0, tree_size)
+    if len(leaves) != tree_size:
+        raise Conflict("the audit log has missing entries", code="audit_log_gap")
+    return leaves
+
+
+async def _default_size(uow: UnitOfWork) -> int:
+    latest = await uow.tree_heads.latest()
+    return latest.tree_size if latest is not None else await uow.audit.size()
+
+
+async def inclusion_proof(deps: LogDeps, index: int, tree_size: int | None = None) -> InclusionProof:
+    """Proof that entry `index` is in the tree of `tree_size` (default: the latest signed head)."""
+    async with deps.uow() as uow:
+        size = await _default_size(uow) if tree_size is None else tree_size
+        if index < 0 or size < 1 or index >= size:
+            raise InvalidInput("index must be at least 0 and less than tree_size", code="index_outside_tree")
+        leaves = await _prefix(uow, size)
+    return InclusionProof(
+        index=index,
+        tree_size=size,
+        leaf_hash=leaves[index],
+        path=merkle.inclusion_proof(leaves, index=index),
+        root_hash=merkle.merkle_root(leaves),
+    )
+
+
+async def consistency_proof(deps: LogDeps, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+    """Proof that the tree of `old_size` is a prefix of the tree of `new_size` (default: latest head)."""
+    async with deps.uow() as uow:
+        size = await _default_size(uow) if new_size is None else new_size
+        if old_size < 1 or old_size > size:
+            raise InvalidInput("need 1 <= first <= second", code="bad_tree_sizes")
+        leaves = await _prefix(uow, size)
+    return ConsistencyProof(
+        first=old_size,
+        second=size,
+        first_root=merkle.merkle_root(leaves[:old_size]),
+        second_root=merkle.merkle_root(leaves),
+        path=merkle.consistency_proof(leaves, old_size=old_size),
+    )
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One sign of tampering. `check` is stable: missing, changed, moved, head_signature,
+    head_root, head_beyond_log, saved_head_signature, saved_head_beyond_log,
+    saved_head_inconsistent."""
+
+    check: str
+    detail: str
+    index: int | None = None
+    tree_size: int | None = None
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    tree_size: int = 0
+    entries: int = 0
+    root_hash: bytes = merkle.EMPTY_ROOT
+    heads_checked: int = 0
+    latest_head: TreeHead | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+
+def _entry(row: AuditRecord, index: int) -> AuditEntry:
+    return AuditEntry(
+        index=index,
+        at=row.at,
+        actor=row.actor,
+        person_id=row.person_id,
+        purpose=row.purpose,
+        action=row.action,
+        subject=row.subject,
+    )
+
+
+_MOVED_SCAN_LIMIT = 200  # pairwise search for moved entries; beyond this "changed" says enough
+
+
+def check_entries(rows: Sequence[AuditRecord]) -> tuple[list[bytes], list[Finding]]:
+    """Entry-level checks over the stored rows (in seq order): gaps, and leaf hashes recomputed
+    from each row's fields. Returns the recomputed leaf hashes and what was found."""
+    leaves: list[bytes] = []
+    findings: list[Finding] = []
+    bad: list[AuditRecord] = []
+    expected = 0
+    for row in rows:
+        for missing in range(expected, row.seq):
+            findings.append(Finding("missing", f"entry {missing} is missing (removed)", index=missing))
+        expected = row.seq + 1
+        leaf = _entry(row, row.seq).leaf_hash()
+        leaves.append(leaf)
+        if leaf.hex() != row.leaf_hash:
+            bad.append(row)
+    for row in bad:
+        origin = None
+        if len(bad) <= _MOVED_SCAN_LIMIT:
+            origin = next(
+                (
+                    o.seq
+                    for o in bad
+                    if o.seq != row.seq and _entry(row, o.seq).leaf_hash().hex() == row.leaf_hash
+                ),
+                None,
+            )
+        if origin is None:
+            findings.append(
+                Finding("changed", f"entry {row.seq} does not match its leaf hash", index=row.seq)
+            )
+        else:
+            findings.append(
+                Finding("moved", f"entry {row.seq} holds the entry recorded at {origin}", index=row.seq)
+            )
+    return leaves, findings
+
+
+async def verify_log(deps: LogDeps, *, saved_head: TreeHead | None = None) -> VerifyReport:
+    """Recompute every leaf from its fields and every root from those leaves; check every stored
+    signed head (root and signature) and, if given, that a head saved earlier by an outsider is
+    consistent with the log today. O(n) in the size of the log."""
+    async with deps.uow() as uow:
+        rows = await uow.audit.all()
+        heads = await uow.tree_heads.all()
+    report = VerifyReport(entries=len(rows), tree_size=rows[-1].seq + 1 if rows else 0)
+    report.latest_head = heads[-1] if heads else None
+    leaves, report.findings = check_entries(rows)
+    wanted = {h.tree_size for h in heads} | ({saved_head.tree_size} if saved_head else set())
+    roots: dict[int, bytes] = {}
+    tree = CompactRange()
+    for leaf in [None, *leaves]:
+        if leaf is not None:
+            tree.append(leaf)
+        if tree.size in wanted:
+            roots[tree.size] = tree.root()
+    report.root_hash = tree.root()
+
+    last_good = 0
+    for head in heads:
+        report.heads_checked += 1
+        if not verify_head_signature(deps.signer, head):
+            report.findings.append(
+                Finding(
+                    "head_signature",
+                    f"the signature of tree head {head.tree_size} is invalid",
+                    tree_size=head.tree_size,
+                )
+            )
+        if head.tree_size > report.tree_size:
+            report.findings.append(
+                Finding(
+                    "head_beyond_log",
+                    f"tree head {head.tree_size} covers entries that are gone "
+                    f"(the log ends at {report.tree_size})",
+                    tree_size=head.tree_size,
+                )
+            )
+        elif roots.get(head.tree_size) != head.root_hash:
+            report.findings.append(
+                Finding(
+                    "head_root",
+                    f"tree head {head.tree_size} does not match the log: entries in "
+                    f"{last_good}..{head.tree_size - 1} were changed",
+                    index=last_good,
+                    tree_size=head.tree_size,
+                )
+            )
+        else:
+            last_good = head.tree_size
+
+    if saved_head is not None:
+        _check_saved(deps.signer, saved_head, leaves, report)
+    return report
+
+
+def _check_saved(signer: Signer, saved: TreeHead, leaves: list[bytes], report: VerifyReport) -> None:
+    size = saved.tree_size
+    if not verify_head_signature(signer, saved):
+        report.findings.append(
+            Finding("saved_head_signature", "the saved tree head's signature is invalid", tree_size=size)
+        )
+    if size > len(leaves):
+        report.findings.append(
+            Finding(
+                "saved_head_beyond_log",
+                f"the saved tree head has {size} entries; the log has {report.tree_size}",
+                tree_size=size,
+            )
+        )
+        return
+    if size == 0:
+        consistent = saved.root_hash == merkle.EMPTY_ROOT
+    else:
+        proof = merkle.consistency_proof(leaves, old_size=size)
+        consistent = merkle.verify_consistency(
+            proof, old_size=size, new_size=len(leaves), old_root=saved.root_hash, new_root=report.root_hash
+        )
+    if not consistent:
+        report.findings.append(
+            Finding(
+                "saved_head_inconsistent",
+                f"the log today does not extend the saved tree head of "
+                f"size {size}: entries before {size} were changed",
+                tree_size=size,
+            )
+        )
+
+
+# --------------------------------------------------------------------------- the person's view
+
+
+@dataclass(frozen=True, slots=True)
+class AccessView:
+    """One entry of the person's log, in plain words."""
+
+    index: int
+    at: datetime
+    who: str
+    why: str
+    what: str
+    purpose: str
+    action: str
+    leaf_hash: str
+
+
+_COMPONENTS = {
+    "delivery": "Ledgerlink delivery",
+    "sync": "Ledgerlink sync",
+    "ingest": "Ledgerlink bank events",
+    "linking": "Ledgerlink linking",
+    "messenger": "Ledgerlink messenger",
+    "realtime": "Ledgerlink live updates",
+}
+
+_ACTIONS = {
+    "read_accounts": "your accounts",
+    "read_account": "one of your accounts",
+    "read_transaction": "a transaction",
+    "read_transactions": "transactions of an account",
+    "merge_transaction": "a transaction, to update it",
+    "remove_transaction": "a transaction, to remove it",
+    "read_messages": "messages in a thread",
+    "use_bank_credentials": "your bank connection's access",
+    "read_bank_event": "an event from your bank",
+    "erase_person": "everything about you, to erase it",
+    "read_audit_log": "this list of accesses",
+}
+
+
+def actor_words(actor: str, person_id: str) -> str:
+    kind, _, name = actor.partition(":")
+    if kind == "person":
+        return "you" if name == person_id else "another person"
+    if kind == "component":
+        return _COMPONENTS.get(name, f"Ledgerlink {name.replace('_', ' ')}")
+    return actor
+
+
+def purpose_words(purpose: str) -> str:
+    try:
+        return PURPOSE_DESCRIPTIONS[Purpose(purpose)]
+    except (ValueError, KeyError):
+        return purpose.replace("_", " ")
+
+
+def action_words(action: str) -> str:
+    return _ACTIONS.get(action, action.replace("_", " "))
+
+
+async def person_accesses(deps: Deps, grant: Grant, limit: int = 100) -> list[AccessView]:
+    """The person's own entries, newest first. Reading them is itself an access, and logged."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        rows = await uow.audit.for_person(grant.person_id, limit=limit)
+        await access.audit(
+            uow,
+            grant,
+            Purpose.SHOW_TO_PERSON,
+            action="read_audit_log",
+            subject=f"audit_log entries:{len(rows)}",
+            at=now,
+        )
+        await uow.commit()
+    return [
+        AccessView(
+            index=r.seq,
+            at=r.at,
+            who=actor_words(r.actor, grant.person_id),
+            why=purpose_words(r.purpose),
+            what=action_words(r.action),
+            purpose=r.purpose,
+            action=r.action,
+            leaf_hash=r.leaf_hash,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class LeafView:
+    """One leaf for an outsider's verification: the hash always, the entry only for its owner."""
+
+    index: int
+    leaf_hash: str
+    entry: AuditEntry | None
+
+
+MAX_LEAVES_PER_PAGE = 1000
+
+
+async def leaves_for(deps: Deps, grant: Grant | None, *, start: int, end: int) -> list[LeafView]:
+    """Leaves [start, end) of the log. Entries of the grant's person come with their data (so
+    they can recompute the hash themselves); everyone else's are hashes only."""
+    if start < 0 or end <= start:
+        raise InvalidInput("need 0 <= start < end", code="bad_range")
+    if end - start > MAX_LEAVES_PER_PAGE:
+        raise InvalidInput(f"at most {MAX_LEAVES_PER_PAGE} entries per request", code="range_too_large")
+    async with deps.uow() as uow:
+        rows = await uow.audit.entries(start, end)
+        own = [r for r in rows if grant is not None and r.person_id == grant.person_id]
+        if grant is not None and own:
+            await access.audit(
+                uow,
+                grant,
+                Purpose.SHOW_TO_PERSON,
+                action="read_audit_log",
+                subject=f"audit_log entries:{len(own)}",
+                at=deps.clock.now(),
+            )
+            await uow.commit()
+    mine = {r.seq for r in own}
+    return [
+        LeafView(index=r.seq, leaf_hash=r.leaf_hash, entry=_entry(r, r.seq) if r.seq in mine else None)
+        for r in rows
+    ]
