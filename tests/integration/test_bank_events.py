@@ -13,7 +13,7 @@ from tests.conftest import Stack
 from tests.integration.test_linking_flow import _linked
 
 from ledgerlink.adapters.db import schema
-from ledgerlink.adapters.db.inbox_writer import SqliteInboxWriter, UowInboxWriter
+from ledgerlink.adapters.db.ingest_writer import SqliteInboxWriter, UowInboxWriter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
 from ledgerlink.domain.chat import CardKind

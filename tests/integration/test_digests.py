@@ -23,7 +23,7 @@ from ledgerlink.domain.cards import MINIMAL_PREVIEW, plain_text, preview_text
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.entrypoints.rendering import render_message
+from ledgerlink.entrypoints.web.rendering import render_message
 from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services.alerts import digests, rules
 from ledgerlink.services.linking import links

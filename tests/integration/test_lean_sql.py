@@ -16,9 +16,11 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import sqlite
 
 from ledgerlink.adapters.db import lean, schema
+from ledgerlink.adapters.db._repo import _INSERT
 from ledgerlink.adapters.db.engine import create_engine
+from ledgerlink.adapters.db.ingest import _TXN_FIND_1
+from ledgerlink.adapters.db.linking import _ACCOUNT, _LINK
 from ledgerlink.adapters.db.migrate import upgrade_async
-from ledgerlink.adapters.db.repositories import _ACCOUNT, _INSERT, _LINK, _TXN_FIND_1
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.services.ingest.ports import InboxRecord, TransactionRecord
 from ledgerlink.services.kernel.ports import PartnerRecord

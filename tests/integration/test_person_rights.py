@@ -31,8 +31,8 @@ from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.money import Money
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.entrypoints import settings_routes
-from ledgerlink.entrypoints.realtime import CLOSE_UNAUTHORIZED
+from ledgerlink.entrypoints.web import privacy as privacy_pages
+from ledgerlink.entrypoints.web.hub import CLOSE_UNAUTHORIZED
 from ledgerlink.services import access
 from ledgerlink.services.alerts import digests, rules
 from ledgerlink.services.dialogue import prompts
@@ -373,7 +373,7 @@ async def test_chat_commands_list_consents_offer_downloads_and_never_erase(
 
 
 def test_preview_levels_hide_what_they_promise() -> None:
-    assert tuple(settings_routes.LEVELS) == DISCLOSURE_LEVELS
+    assert tuple(privacy_pages.LEVELS) == DISCLOSURE_LEVELS
     body = {"status": "posted", "merchant": "Blue Bottle Coffee", "amount": "-5.40", "currency": "USD",
             "account": "Checking ••1234"}
     full = preview_text(CardKind.TRANSACTION, body, "full")

@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.entrypoints.realtime import CLOSE_SLOW_CONSUMER, CLOSE_UNAUTHORIZED, Hub
+from ledgerlink.entrypoints.web.hub import CLOSE_SLOW_CONSUMER, CLOSE_UNAUTHORIZED, Hub
 from ledgerlink.services.messaging import messenger
 from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
 

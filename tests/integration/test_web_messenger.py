@@ -14,7 +14,7 @@ from tests.conftest import Stack
 
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.entrypoints.rendering import render_message
+from ledgerlink.entrypoints.web.rendering import render_message
 from ledgerlink.sandbox.testing import browser_consent
 from ledgerlink.services.messaging import messenger
 from ledgerlink.services.messaging.ports import MessageView

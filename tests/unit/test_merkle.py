@@ -22,7 +22,7 @@ from ledgerlink.domain.audit import (
     verify_inclusion,
 )
 from ledgerlink.services.access.ports import AuditRecord
-from ledgerlink.services.privacy.audit import check_entries
+from ledgerlink.services.privacy.audit_checks import check_entries
 
 # The Certificate Transparency reference leaves and roots (RFC 6962 test vectors).
 CT_LEAVES = [

@@ -33,32 +33,70 @@ def test_an_unknown_purpose_is_refused() -> None:
     assert info.value.code == "unknown_purpose"
 
 
-def test_only_the_data_access_layer_opens_sealed_financial_data() -> None:
-    """Sealed columns are opened (vault.open) only in services/access.py."""
+ACCESS_LAYER = "services/access/"  # the one package that seals and opens personal data
+CRYPTO_ADAPTERS = "adapters/crypto/"  # implements KeyCrypto; knows bytes, not people
+SEALERS = {"vault", "_vault", "crypto", "_crypto"}
+
+
+def _receiver(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def test_only_the_access_layer_seals_or_opens_personal_data() -> None:
+    """Sealed values are sealed and opened (vault.seal / vault.open, or the KeyCrypto under
+    it) only inside the services/access/ package."""
     offenders = []
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC).as_posix()
-        if rel in {"services/access.py", "services/vault.py"} or rel.startswith("sandbox/"):
+        if rel.startswith((ACCESS_LAYER, CRYPTO_ADAPTERS, "sandbox/")):
             continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Attribute)
-                and node.attr == "open"
-                and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "vault"
+                and node.attr in {"seal", "open"}
+                and _receiver(node.value) in SEALERS
             ):
-                offenders.append(f"{rel}:{node.lineno}")
-    assert not offenders, f"opened sealed data outside the access layer: {offenders}"
+                offenders.append(f"{rel}:{node.lineno} {_receiver(node.value)}.{node.attr}")
+    assert not offenders, f"sealed or opened personal data outside {ACCESS_LAYER}: {offenders}"
 
 
-FINANCIAL_TABLES = {"accounts", "transactions", "messages", "inbox", "links", "consent_receipts"}
+def test_the_check_above_would_catch_an_offender() -> None:
+    source = "async def f(deps):\n    return await deps.vault.open('p', b'', table='t', row_id='r')\n"
+    tree = ast.parse(source)
+    hits = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "open"
+            and _receiver(n.value) in SEALERS]
+    assert hits
+
+
+def _sealed_tables() -> set[str]:
+    """Every table with a sealed column, from the table definitions themselves."""
+    from ledgerlink.adapters.db.schema import metadata
+
+    return {
+        table.name
+        for table in metadata.tables.values()
+        if any(c.name.startswith("sealed") or c.name.endswith("_sealed") for c in table.columns)
+    }
+
+
+FINANCIAL_TABLES = _sealed_tables()
 DATA_ACCESS_LAYER = ("adapters/db/",)
+
+
+def test_the_sealed_table_list_is_complete() -> None:
+    assert {
+        "accounts", "transactions", "messages", "inbox", "links", "consent_receipts",
+        "alert_rules", "person_channels", "digest_settings", "held_alerts",
+    } <= FINANCIAL_TABLES
 
 
 def test_only_the_data_access_layer_queries_financial_tables() -> None:
     """Outside adapters/db, no module names a financial table object or writes SQL against one."""
-    sql = re.compile(r"\b(from|join|into|update)\s+(" + "|".join(FINANCIAL_TABLES) + r")\b", re.I)
+    sql = re.compile(r"\b(from|join|into|update)\s+(" + "|".join(sorted(FINANCIAL_TABLES)) + r")\b", re.I)
     offenders = []
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC).as_posix()
@@ -75,6 +113,8 @@ def test_only_the_data_access_layer_queries_financial_tables() -> None:
                 names = {a.name for a in node.names}
                 if names & (FINANCIAL_TABLES | {"schema", "metadata"}):
                     offenders.append(f"{rel}:{node.lineno} imports {sorted(names)}")
+            if isinstance(node, ast.Import) and any(a.name.endswith("db.schema") for a in node.names):
+                offenders.append(f"{rel}:{node.lineno} imports the table definitions")
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and sql.search(node.value):
                 offenders.append(f"{rel}:{node.lineno} raw SQL on a financial table")
     assert not offenders, offenders

@@ -24,7 +24,7 @@ from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.countries import currency_countries, find_country, is_country
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
-from ledgerlink.entrypoints.rendering import render_message
+from ledgerlink.entrypoints.web.rendering import render_message
 from ledgerlink.sandbox import OAuthClientConfig, SandboxBank, SandboxConfig
 from ledgerlink.sandbox._ledger import Ledger
 from ledgerlink.sandbox._model import CardDeclined

@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -99,6 +99,19 @@ class CompactRange:
         for peak in reversed(self._peaks[:-1]):
             node = node_hash(peak, node)
         return node
+
+
+def prefix_roots(leaves: Sequence[bytes], sizes: Collection[int]) -> dict[int, bytes]:
+    """The root of the tree of the first n leaves, for each n in `sizes` up to `len(leaves)`
+    (sizes beyond it have no tree and are left out), in one pass over the leaves."""
+    roots: dict[int, bytes] = {}
+    tree = CompactRange()
+    for leaf in [None, *leaves]:
+        if leaf is not None:
+            tree.append(leaf)
+        if tree.size in sizes:
+            roots[tree.size] = tree.root()
+    return roots
 
 
 def inclusion_proof(leaves: Sequence[bytes], *, index: int) -> list[bytes]:

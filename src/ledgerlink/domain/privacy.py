@@ -1,4 +1,5 @@
-"""Purposes and grants: every read of personal financial data says why, on whose behalf."""
+"""Purposes and grants: every read of personal financial data says why, on whose behalf; and
+how such a read is told to the person (the words of their audit log view)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,50 @@ class Grant:
     @classmethod
     def for_component(cls, person_id: str, component: str) -> Grant:
         return cls(person_id=person_id, actor=f"component:{component}")
+
+
+# --------------------------------------------------------------------------- an access, in plain words
+# (the person's view of the audit log: who read what, and why)
+
+_COMPONENTS = {
+    "delivery": "Ledgerlink delivery",
+    "sync": "Ledgerlink sync",
+    "ingest": "Ledgerlink bank events",
+    "linking": "Ledgerlink linking",
+    "messenger": "Ledgerlink messenger",
+    "realtime": "Ledgerlink live updates",
+}
+
+_ACTIONS = {
+    "read_accounts": "your accounts",
+    "read_account": "one of your accounts",
+    "read_transaction": "a transaction",
+    "read_transactions": "transactions of an account",
+    "merge_transaction": "a transaction, to update it",
+    "remove_transaction": "a transaction, to remove it",
+    "read_messages": "messages in a thread",
+    "use_bank_credentials": "your bank connection's access",
+    "read_bank_event": "an event from your bank",
+    "erase_person": "everything about you, to erase it",
+    "read_audit_log": "this list of accesses",
+}
+
+
+def actor_words(actor: str, person_id: str) -> str:
+    kind, _, name = actor.partition(":")
+    if kind == "person":
+        return "you" if name == person_id else "another person"
+    if kind == "component":
+        return _COMPONENTS.get(name, f"Ledgerlink {name.replace('_', ' ')}")
+    return actor
+
+
+def purpose_words(purpose: str) -> str:
+    try:
+        return PURPOSE_DESCRIPTIONS[Purpose(purpose)]
+    except (ValueError, KeyError):
+        return purpose.replace("_", " ")
+
+
+def action_words(action: str) -> str:
+    return _ACTIONS.get(action, action.replace("_", " "))

@@ -1,1 +1,3 @@
-"""Entry points: HTTP API, web messenger, realtime, partner webhooks, CLI."""
+"""Entry points, split by kind: `web/` (the messenger: pages, forms, WebSocket), `partner/` (what
+banks and merchants call), `public/` (verification anyone can run) and `cli/`; `app.py` builds
+the ASGI application from them."""

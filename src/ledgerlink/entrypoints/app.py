@@ -16,20 +16,22 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
-from ledgerlink.entrypoints import (
-    alert_routes,
-    audit_routes,
-    channel_routes,
-    partner_api,
-    partners,
-    problems,
-    prompt_routes,
-    realtime,
-    receipt_routes,
-    settings_routes,
-    web,
+from ledgerlink.entrypoints import problems
+from ledgerlink.entrypoints.partner import api as partner_api
+from ledgerlink.entrypoints.partner import events as partner_events
+from ledgerlink.entrypoints.partner.fastpath import BankEventFastPath
+from ledgerlink.entrypoints.public import audit as public_audit
+from ledgerlink.entrypoints.web import (
+    alerts,
+    channels,
+    consent_receipts,
+    dialogue,
+    linking,
+    live,
+    messaging,
+    privacy,
 )
-from ledgerlink.entrypoints.fastpath import BankEventFastPath
+from ledgerlink.entrypoints.web.hub import Hub
 
 
 def _session_secret(data_dir: Path) -> str:
@@ -69,7 +71,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         description="Privacy-first account linking: your bank accounts, in your messenger.",
         lifespan=lifespan,
     )
-    hub = realtime.Hub(container.deps)
+    hub = Hub(container.deps)
     app.state.container = container
     app.state.deps = container.deps
     app.state.hub = hub
@@ -102,14 +104,15 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(partners.router)
+    app.include_router(partner_events.router)
     app.include_router(partner_api.router)
-    app.include_router(audit_routes.router)
-    app.include_router(receipt_routes.router)
-    app.include_router(settings_routes.router)
-    app.include_router(alert_routes.router)
-    app.include_router(channel_routes.router)
-    app.include_router(prompt_routes.router)  # bank dialogue: quick replies
-    app.include_router(web.router)
-    app.include_router(realtime.router)
+    app.include_router(public_audit.router)
+    app.include_router(consent_receipts.router)
+    app.include_router(privacy.router)
+    app.include_router(alerts.router)
+    app.include_router(channels.router)
+    app.include_router(dialogue.router)  # bank dialogue: quick replies
+    app.include_router(messaging.router)
+    app.include_router(linking.router)
+    app.include_router(live.router)
     return app

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
+from ledgerlink.domain.errors import DomainError
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services.kernel.deps import Deps
-
-if TYPE_CHECKING:
-    from ledgerlink.entrypoints.realtime import Hub
+from ledgerlink.services.messaging import messenger
 
 SESSION_KEY = "person_id"
 
@@ -21,16 +20,20 @@ def get_deps(conn: HTTPConnection) -> Deps:
     return deps
 
 
-def get_hub(conn: HTTPConnection) -> Hub:
-    return conn.app.state.hub  # type: ignore[no-any-return]
-
-
 def current_person_id(conn: HTTPConnection) -> str | None:
     """The signed-in person's id from the session cookie, or None."""
     value = conn.session.get(SESSION_KEY)
     return value if isinstance(value, str) else None
 
 
-def person_grant(conn: HTTPConnection) -> Grant | None:
-    person_id = current_person_id(conn)
-    return None if person_id is None else Grant.for_person(person_id)
+async def signed_in(request: Request) -> tuple[Grant, Any] | None:
+    """The signed-in person and their grant, or None (a stale session is cleared)."""
+    person_id = current_person_id(request)
+    if person_id is None:
+        return None
+    try:
+        person = await messenger.get_person(get_deps(request), person_id)
+    except DomainError:
+        request.session.pop(SESSION_KEY, None)
+        return None
+    return Grant.for_person(person_id), person

@@ -10,30 +10,16 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledgerlink.adapters.db.access import SqlAudit
+from ledgerlink.adapters.db.alerts import SqlAlertRules, SqlDigests
+from ledgerlink.adapters.db.dialogue import SqlBankMessages, SqlBankOutbox, SqlPrompts
 from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_engine
-from ledgerlink.adapters.db.repo_alerts import SqlAlertRules
-from ledgerlink.adapters.db.repo_audit import SqlTreeHeads
-from ledgerlink.adapters.db.repo_channels import SqlChannels
-from ledgerlink.adapters.db.repo_dialogue import SqlBankMessages, SqlBankOutbox, SqlPrompts
-from ledgerlink.adapters.db.repo_digests import SqlDigests
-from ledgerlink.adapters.db.repo_dp import SqlDpLedger
-from ledgerlink.adapters.db.repo_health import SqlLinkHealth
-from ledgerlink.adapters.db.repo_idempotency import SqlIdempotency
-from ledgerlink.adapters.db.repo_matrix import SqlMatrix
-from ledgerlink.adapters.db.repo_reads import SqlThreadReads
-from ledgerlink.adapters.db.repo_receipts import SqlReceipts
-from ledgerlink.adapters.db.repo_retention import SqlRetention
-from ledgerlink.adapters.db.repositories import (
-    SqlAccounts,
-    SqlAudit,
-    SqlInbox,
-    SqlLinks,
-    SqlPartners,
-    SqlPersons,
-    SqlThreads,
-    SqlTransactions,
-)
+from ledgerlink.adapters.db.ingest import SqlInbox, SqlTransactions
+from ledgerlink.adapters.db.kernel import SqlIdempotency, SqlPartners
+from ledgerlink.adapters.db.linking import SqlAccounts, SqlLinkHealth, SqlLinks, SqlReceipts
+from ledgerlink.adapters.db.messaging import SqlChannels, SqlMatrix, SqlPersons, SqlThreadReads, SqlThreads
+from ledgerlink.adapters.db.privacy import SqlDpLedger, SqlRetention, SqlTreeHeads
 from ledgerlink.domain.events import Event
 from ledgerlink.services.access.ports import AuditRepository
 from ledgerlink.services.alerts.ports import AlertRuleRepository, DigestRepository

@@ -1,4 +1,7 @@
-"""TODO docstring"""
+"""What every access function does first: check the grant, then write the audit entry.
+
+Private to the access package; callers use `ledgerlink.services.access`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Accounts, balances and transactions: sealed on write, opened (and audited) on read.
+"""
 
 from __future__ import annotations
 

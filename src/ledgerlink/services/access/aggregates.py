@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""The one read that feeds partner aggregates: per-person spending rows, opened for the
+`partner_aggregate_dp` purpose only, before differential privacy is applied (services/privacy).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Alert rules, digest settings and held alerts: sealed per person, read for alerting only.
+"""
 
 from __future__ import annotations
 

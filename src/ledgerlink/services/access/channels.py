@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Delivery channel configurations (webhook URL and secret, email address, Matrix ID): sealed.
+"""
 
 from __future__ import annotations
 

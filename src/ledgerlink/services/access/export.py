@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""Everything a person can take away (export): every kind of their data, opened in one pass
+and audited as one `export` read (docs/export.md).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""Link secrets (PKCE verifier, bank tokens) and inbox payloads: sealed until the one step
+that needs them opens them.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Thread messages: the sealed card bodies, written and read on a grant with a purpose.
+"""
 
 from __future__ import annotations
 

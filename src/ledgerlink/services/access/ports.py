@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""The access layer's vocabulary: the key crypto and key store under the vault, and the audit
+log every read writes to.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Signed consent receipts: the compact JWS sealed with the person's key, read back on a grant.
+"""
 
 from __future__ import annotations
 

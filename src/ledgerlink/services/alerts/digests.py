@@ -40,8 +40,8 @@ from ledgerlink.services import access
 from ledgerlink.services.access.vault import PersonKeyMissing
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
-from ledgerlink.services.linking.links import put_card
 from ledgerlink.services.messaging.messenger import ensure_system_thread
+from ledgerlink.services.messaging.outgoing import put_card
 from ledgerlink.services.messaging.ports import ThreadRecord
 
 log = structlog.get_logger(__name__)

@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Alerts' vocabulary: alert rules, digest settings and held alerts (ADR 0013).
+"""
 
 from __future__ import annotations
 

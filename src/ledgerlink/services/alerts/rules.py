@@ -58,7 +58,7 @@ from ledgerlink.services.access.vault import PersonKeyMissing
 from ledgerlink.services.alerts import digests
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
-from ledgerlink.services.linking.links import put_card
+from ledgerlink.services.messaging.outgoing import put_card
 
 log = structlog.get_logger(__name__)
 

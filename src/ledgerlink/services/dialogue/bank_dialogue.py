@@ -25,14 +25,13 @@ from ledgerlink.domain.events import BankRequestQueued
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
-from ledgerlink.services.dialogue import prompts
+from ledgerlink.services.dialogue import fraud, prompts
 from ledgerlink.services.dialogue.ports import BankOutboxRecord
 from ledgerlink.services.ingest.sync import link_access_token
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import PartnerRecord
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.kernel.worker import TimedWorker
-from ledgerlink.services.linking.links import put_card
 from ledgerlink.services.linking.ports import BankAuthError, BankRefused, BankUnavailable
 from ledgerlink.services.messaging import outgoing
 from ledgerlink.services.messaging.channels import next_attempt
@@ -128,7 +127,7 @@ async def _service_state(deps: Deps, uow: UnitOfWork, row: BankOutboxRecord, sta
     if view is None:
         return
     body = {**view.body, "to_bank": {**view.body.get("to_bank", {}), "status": status}}
-    await put_card(deps, uow, grant, thread, CardKind.TEXT, body, subject_key=subject)
+    await outgoing.put_card(deps, uow, grant, thread, CardKind.TEXT, body, subject_key=subject)
 
 
 class BankOutboxWorker(TimedWorker):
@@ -157,10 +156,10 @@ class BankOutboxWorker(TimedWorker):
         deps = self._deps
         if row.kind == "fraud_answer":
             prompt = await uow.prompts.get(row.ref)
-            if prompt is None or prompt.answer not in prompts.WIRE_ANSWERS:
+            if prompt is None or prompt.answer not in fraud.WIRE_ANSWERS:
                 raise InvalidInput("the prompt of this answer is gone", code="prompt_gone")
             path = f"/open-banking/v1/fraud-alerts/{quote(prompt.bank_ref, safe='')}/answer"
-            return path, {"alert_id": prompt.bank_ref, "answer": prompts.WIRE_ANSWERS[prompt.answer]}
+            return path, {"alert_id": prompt.bank_ref, "answer": fraud.WIRE_ANSWERS[prompt.answer]}
         thread = await uow.threads.for_link(row.link_id)
         grant = Grant.for_component(row.person_id, "bank_dialogue")
         view = (

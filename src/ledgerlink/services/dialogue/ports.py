@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""The bank dialogue's vocabulary: prompts ("Was this you?"), the signed outbox to the bank,
+the customer-service messages from it, and the bank's signing key (docs/bank-dialogue.md).
+"""
 
 from __future__ import annotations
 

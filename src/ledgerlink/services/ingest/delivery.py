@@ -15,7 +15,7 @@ from ledgerlink.services.access.vault import PersonKeyMissing
 from ledgerlink.services.alerts.rules import evaluate_balance, evaluate_transaction
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
-from ledgerlink.services.linking.links import put_card
+from ledgerlink.services.messaging.outgoing import put_card
 from ledgerlink.services.messaging.ports import ThreadRecord
 
 log = structlog.get_logger(__name__)

@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""Ingest's vocabulary: webhook signature verification, the inbox, stored transactions, and
+the inbox writer (group commit, ADR 0005).
+"""
 
 from __future__ import annotations
 

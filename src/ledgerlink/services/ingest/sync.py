@@ -14,7 +14,7 @@ from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.linking import connection_health
-from ledgerlink.services.linking.links import end_link
+from ledgerlink.services.linking.ending import end_link
 from ledgerlink.services.linking.ports import BankAuthError, BankConnector, BankError, SyncPage
 
 log = structlog.get_logger(__name__)

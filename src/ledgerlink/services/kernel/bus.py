@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""The event bus every capability publishes to after commit (in-process today; ADR 0005).
+"""
 
 from __future__ import annotations
 

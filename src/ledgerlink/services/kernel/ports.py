@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""What every capability shares: signing, password hashing, idempotency keys and the bank
+partners. Small on purpose: a capability's own records live in its own ports (ADR 0017).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Linking a bank: consent (OAuth code flow with PKCE), first fetch, thread; and unlinking.
+"""Linking a bank, as the person does it: consent (OAuth code flow with PKCE), the bank's
+redirect back, and unlinking.
 
+What a completed consent writes is `linking.activation`; how a link ends, `linking.ending`.
 Network calls to the bank happen between units of work, never inside one.
 """
 
@@ -11,20 +13,15 @@ from datetime import timedelta
 import structlog
 
 from ledgerlink.domain.banking import LinkStatus, Scope
-from ledgerlink.domain.cards import balance_card
-from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.errors import Conflict, DomainError, NotFound
-from ledgerlink.domain.events import AccountSyncRequested, LinkActivated, LinkRevoked
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
-from ledgerlink.services.kernel.uow import UnitOfWork
-from ledgerlink.services.linking import consent_receipts
-from ledgerlink.services.linking.ports import BankAccountInfo, BankBalance, BankError, LinkRecord, TokenSet
-from ledgerlink.services.messaging import outgoing
+from ledgerlink.services.linking.activation import activate_link, renew_link
+from ledgerlink.services.linking.ending import end_link
+from ledgerlink.services.linking.ports import BankBalance, BankError, LinkRecord
 from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
-from ledgerlink.services.messaging.ports import ThreadRecord
 
 log = structlog.get_logger(__name__)
 
@@ -201,9 +198,9 @@ async def complete_link(
         )
     renews = secrets_.get("renews")
     if isinstance(renews, str):
-        thread_id = await _renew(deps, grant, link, renews, tokens, accounts, balances)
+        thread_id = await renew_link(deps, grant, link, renews, tokens, accounts, balances)
     else:
-        thread_id = await _activate(deps, grant, link, tokens, accounts, balances)
+        thread_id = await activate_link(deps, grant, link, tokens, accounts, balances)
     try:
         async with deps.uow() as uow:
             partner = await uow.partners.get(link.partner_id)
@@ -215,176 +212,6 @@ async def complete_link(
         # Not fatal: cursor sync still brings every change, only later.
         log.warning("event_subscription_failed", link_id=link.id, code=exc.code)
     return thread_id
-
-
-async def _activate(
-    deps: Deps,
-    grant: Grant,
-    link: LinkRecord,
-    tokens: TokenSet,
-    accounts: list[BankAccountInfo],
-    balances: dict[str, BankBalance],
-) -> str:
-    now = deps.clock.now()
-    async with deps.uow() as uow:
-        fresh = await uow.links.get(link.id)
-        if fresh is None or fresh.status != LinkStatus.PENDING.value:
-            raise Conflict("this link was completed in another tab", code="link_state_used")
-        link = fresh
-        link.status = LinkStatus.ACTIVE.value
-        link.scopes = [s.value for s in tokens.scopes]
-        link.state = None
-        link.bank_consent_id = tokens.consent_id
-        link.expires_at = tokens.consent_expires_at or now + timedelta(days=deps.link_duration_days)
-        link.updated_at = now
-        await access.store_bank_tokens(
-            deps.vault, uow, link, access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token, expires_at=tokens.expires_at,
-        )  # fmt: skip
-        await uow.links.update(link)
-        partner = await uow.partners.get(link.partner_id)
-        assert partner is not None
-        thread = ThreadRecord(
-            id=new_id("thr"),
-            person_id=link.person_id,
-            kind=ThreadKind.BANK.value,
-            title=partner.name,
-            partner_id=partner.id,
-            link_id=link.id,
-            created_at=now,
-            last_rev=0,
-            last_seq=0,
-        )
-        await uow.threads.add(thread)
-        await post_text(
-            deps,
-            uow,
-            thread,
-            f"{partner.name} is linked. {len(accounts)} account(s) shared; consent valid "
-            f"until {link.expires_at.date().isoformat()}. Balances and transactions will "
-            "appear here as they happen.",
-            tone="success",
-        )
-        component = Grant.for_component(link.person_id, "linking")
-        for info in accounts:
-            record = await access.create_account(
-                deps.vault,
-                uow,
-                person_id=link.person_id,
-                link_id=link.id,
-                partner_id=partner.id,
-                info=info,
-                at=now,
-            )
-            if info.bank_account_id in balances:
-                await access.store_balance(deps.vault, uow, record, balances[info.bank_account_id])
-            uow.events.append(AccountSyncRequested(account_id=record.id))
-        views = await access.read_accounts(
-            deps.vault, uow, component, Purpose.DELIVER_UPDATE, at=now, link_id=link.id
-        )
-        await consent_receipts.issue(deps, uow, link, partner, views)
-        for view in views:
-            await put_card(
-                deps,
-                uow,
-                component,
-                thread,
-                CardKind.BALANCE,
-                balance_card(view),
-                subject_key=f"balance:{view.id}",
-            )
-        uow.events.append(LinkActivated(person_id=link.person_id, link_id=link.id))
-        await deps.commit_and_publish(uow)
-    log.info("link_activated", link_id=link.id, accounts=len(accounts))
-    return thread.id
-
-
-async def _renew(
-    deps: Deps,
-    grant: Grant,
-    pending: LinkRecord,
-    link_id: str,
-    tokens: TokenSet,
-    accounts: list[BankAccountInfo],
-    balances: dict[str, BankBalance],
-) -> str:
-    """Fold a completed consent flow into the link it renews: new tokens and expiry, the same
-    link, thread, accounts and history; accounts newly shared are added."""
-    now = deps.clock.now()
-    async with deps.uow() as uow:
-        fresh = await uow.links.get(pending.id)
-        link = await uow.links.get(link_id)
-        if fresh is None or fresh.status != LinkStatus.PENDING.value or link is None:
-            raise Conflict("this link was completed in another tab", code="link_state_used")
-        old_secrets = await access.open_link_secrets(
-            deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, link, at=now
-        )
-        fresh.status = LinkStatus.FAILED.value  # the flow lives on in the renewed link
-        fresh.failure_code = "renewal_completed"
-        fresh.state = None
-        fresh.sealed_secrets = None
-        fresh.updated_at = now
-        await uow.links.update(fresh)
-        link.status = LinkStatus.ACTIVE.value
-        link.scopes = [s.value for s in tokens.scopes]
-        link.bank_consent_id = tokens.consent_id
-        link.expires_at = tokens.consent_expires_at or now + timedelta(days=deps.link_duration_days)
-        link.revoked_at = None
-        link.revoked_by = None
-        link.updated_at = now
-        await access.store_bank_tokens(
-            deps.vault, uow, link, access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token, expires_at=tokens.expires_at,
-        )  # fmt: skip
-        await uow.links.update(link)
-        partner = await uow.partners.get(link.partner_id)
-        thread = await uow.threads.for_link(link.id)
-        assert partner is not None and thread is not None
-        known = {a.bank_account_id: a for a in await uow.accounts.for_link(link.id)}
-        for info in accounts:
-            record = known.get(info.bank_account_id)
-            if record is None:
-                record = await access.create_account(
-                    deps.vault, uow, person_id=link.person_id, link_id=link.id, partner_id=partner.id,
-                    info=info, at=now,
-                )
-            if info.bank_account_id in balances:
-                await access.store_balance(deps.vault, uow, record, balances[info.bank_account_id])
-            uow.events.append(AccountSyncRequested(account_id=record.id))
-        component = Grant.for_component(link.person_id, "linking")
-        views = await access.read_accounts(deps.vault, uow, component, Purpose.DELIVER_UPDATE, at=now,
-                                           link_id=link.id)
-        await consent_receipts.issue(deps, uow, link, partner, views)
-        await post_text(deps, uow, thread,
-                        f"Consent renewed: {partner.name} stays linked until "
-                        f"{link.expires_at.date().isoformat()}, with the same accounts and history.",
-                        tone="success", subject_key=f"link:renewed:{link.expires_at.date().isoformat()}")
-        uow.events.append(LinkActivated(person_id=link.person_id, link_id=link.id))
-        await deps.commit_and_publish(uow)
-    connector = deps.banks.connector(link.partner_id)
-    old_refresh = old_secrets.get("refresh_token")
-    if isinstance(old_refresh, str) and old_secrets.get("access_token") != tokens.access_token:
-        try:
-            await connector.revoke(token=old_refresh)  # the superseded consent ends at the bank
-        except BankError as exc:
-            log.warning("old_consent_revoke_failed", link_id=link.id, code=exc.code)
-    log.info("link_renewed", link_id=link.id)
-    return thread.id
-
-
-async def put_card(
-    deps: Deps,
-    uow: UnitOfWork,
-    grant: Grant,
-    thread: ThreadRecord,
-    kind: CardKind,
-    body: dict[str, object],
-    *,
-    subject_key: str | None,
-    new_subject: bool = False,
-) -> None:
-    await outgoing.put_message(deps, uow, grant, thread, kind=kind, body=body, subject_key=subject_key,
-                               new_subject=new_subject)
 
 
 async def unlink(deps: Deps, grant: Grant, *, link_id: str) -> None:
@@ -418,40 +245,4 @@ async def unlink(deps: Deps, grant: Grant, *, link_id: str) -> None:
         if revoked_at_bank
         else "You unlinked this bank. No more updates will arrive here. (The bank could "
         "not be reached to confirm the revocation; its token is deleted here.)",
-    )
-
-
-async def end_link(deps: Deps, *, link_id: str, by: str, text: str) -> bool:
-    """Mark a link revoked, drop its tokens, and post `text` in its thread. Idempotent."""
-    now = deps.clock.now()
-    async with deps.uow() as uow:
-        link = await uow.links.get(link_id)
-        if link is None or link.status == LinkStatus.REVOKED.value:
-            return False
-        link.status = LinkStatus.REVOKED.value
-        link.revoked_at = now
-        link.revoked_by = by
-        link.sealed_secrets = None  # tokens are gone for good
-        link.updated_at = now
-        await uow.links.update(link)
-        thread = await uow.threads.for_link(link.id)
-        if thread is not None:
-            await post_text(deps, uow, thread, text, tone="warning", subject_key="link:ended")
-        uow.events.append(LinkRevoked(person_id=link.person_id, link_id=link.id, by=by))
-        await deps.commit_and_publish(uow)
-    log.info("link_ended", link_id=link_id, by=by)
-    return True
-
-
-async def bank_revoked(deps: Deps, *, partner_id: str, consent_id: str) -> bool:
-    async with deps.uow() as uow:
-        link = await uow.links.by_consent(partner_id, consent_id)
-    if link is None:
-        raise NotFound("no link with that consent", code="unknown_consent")
-    return await end_link(
-        deps,
-        link_id=link.id,
-        by="bank",
-        text="Your bank ended this link (the consent was revoked at the bank). "
-        "No more updates will arrive here. You can link again at any time.",
     )

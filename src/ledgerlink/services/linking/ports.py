@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""Linking's vocabulary: the bank connector and directory (OAuth, accounts, balances, sync
+pages), links, accounts, consent receipts and connection health.
+"""
 
 from __future__ import annotations
 

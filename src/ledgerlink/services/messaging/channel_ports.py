@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""Delivery channels beyond the browser: the Channel protocol, delivery rows per message
+revision (ADR 0010), and the Matrix client and room records (ADR 0012).
+"""
 
 from __future__ import annotations
 

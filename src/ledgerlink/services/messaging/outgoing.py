@@ -25,7 +25,7 @@ from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.channel_ports import ChannelDeliveryRecord
 from ledgerlink.services.messaging.ports import MessageRecord, ThreadRecord
 
-__all__ = ["put_message"]
+__all__ = ["put_card", "put_message"]
 
 
 async def put_message(
@@ -55,6 +55,21 @@ async def put_message(
     if await _queue_channel_deliveries(deps, uow, thread.person_id, record):
         uow.events.append(ChannelDeliveriesQueued(person_id=thread.person_id))
     return record
+
+
+async def put_card(
+    deps: Deps,
+    uow: UnitOfWork,
+    grant: Grant,
+    thread: ThreadRecord,
+    kind: CardKind,
+    body: dict[str, object],
+    *,
+    subject_key: str | None,
+    new_subject: bool = False,
+) -> None:
+    await put_message(deps, uow, grant, thread, kind=kind, body=body, subject_key=subject_key,
+                      new_subject=new_subject)
 
 
 async def _queue_channel_deliveries(

@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Messaging's vocabulary: persons, threads, messages and their live views, read state.
+"""
 
 from __future__ import annotations
 

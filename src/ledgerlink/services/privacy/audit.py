@@ -1,15 +1,15 @@
 """The audit log as a verifiable Merkle tree: signed tree heads, proofs, full verification, and
 the person's own view of who read their data.
 
-The log itself is written by `access.audit`; this module only reads it (and signs heads).
+The log itself is written by `access.audit`; this module only reads it (and signs heads). The
+checks verification runs are `audit_checks`; the Merkle maths is `domain.audit`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -19,12 +19,40 @@ from ledgerlink.domain import audit as merkle
 from ledgerlink.domain.audit import AuditEntry, CompactRange, TreeHead
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.errors import Conflict, DomainError, InvalidInput, NotFound
-from ledgerlink.domain.privacy import PURPOSE_DESCRIPTIONS, Grant, Purpose
+from ledgerlink.domain.privacy import Grant, Purpose, action_words, actor_words, purpose_words
 from ledgerlink.services import access
-from ledgerlink.services.access.ports import AuditRecord
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import Signer
 from ledgerlink.services.kernel.uow import UnitOfWork, UnitOfWorkFactory
+from ledgerlink.services.privacy.audit_checks import (
+    Finding,
+    VerifyReport,
+    audit_entry,
+    check_entries,
+    check_heads,
+    check_saved,
+    verify_head_signature,
+)
+
+__all__ = [
+    "MAX_LEAVES_PER_PAGE",
+    "AccessView",
+    "ConsistencyProof",
+    "Finding",
+    "InclusionProof",
+    "LeafView",
+    "LogDeps",
+    "VerifyReport",
+    "consistency_proof",
+    "inclusion_proof",
+    "latest_tree_head",
+    "leaves_for",
+    "person_accesses",
+    "run_signer",
+    "sign_tree_head",
+    "verify_head_signature",
+    "verify_log",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -100,10 +128,6 @@ async def run_signer(deps: LogDeps, interval_seconds: float) -> None:
             log.exception("audit_sign_failed")
             tree = CompactRange()
         await asyncio.sleep(interval_seconds)
-
-
-def verify_head_signature(signer: Signer, head: TreeHead) -> bool:
-    return signer.verify(head.key_id, head.signed_bytes(), head.signature)
 
 
 async def latest_tree_head(deps: LogDeps) -> TreeHead | None:
@@ -182,84 +206,6 @@ async def consistency_proof(deps: LogDeps, old_size: int, new_size: int | None =
 # --------------------------------------------------------------------------- verification
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One sign of tampering. `check` is stable: missing, changed, moved, head_signature,
-    head_root, head_beyond_log, saved_head_signature, saved_head_beyond_log,
-    saved_head_inconsistent."""
-
-    check: str
-    detail: str
-    index: int | None = None
-    tree_size: int | None = None
-
-
-@dataclass(slots=True)
-class VerifyReport:
-    tree_size: int = 0
-    entries: int = 0
-    root_hash: bytes = merkle.EMPTY_ROOT
-    heads_checked: int = 0
-    latest_head: TreeHead | None = None
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def intact(self) -> bool:
-        return not self.findings
-
-
-def _entry(row: AuditRecord, index: int) -> AuditEntry:
-    return AuditEntry(
-        index=index,
-        at=row.at,
-        actor=row.actor,
-        person_id=row.person_id,
-        purpose=row.purpose,
-        action=row.action,
-        subject=row.subject,
-    )
-
-
-_MOVED_SCAN_LIMIT = 200  # pairwise search for moved entries; beyond this "changed" says enough
-
-
-def check_entries(rows: Sequence[AuditRecord]) -> tuple[list[bytes], list[Finding]]:
-    """Entry-level checks over the stored rows (in seq order): gaps, and leaf hashes recomputed
-    from each row's fields. Returns the recomputed leaf hashes and what was found."""
-    leaves: list[bytes] = []
-    findings: list[Finding] = []
-    bad: list[AuditRecord] = []
-    expected = 0
-    for row in rows:
-        for missing in range(expected, row.seq):
-            findings.append(Finding("missing", f"entry {missing} is missing (removed)", index=missing))
-        expected = row.seq + 1
-        leaf = _entry(row, row.seq).leaf_hash()
-        leaves.append(leaf)
-        if leaf.hex() != row.leaf_hash:
-            bad.append(row)
-    for row in bad:
-        origin = None
-        if len(bad) <= _MOVED_SCAN_LIMIT:
-            origin = next(
-                (
-                    o.seq
-                    for o in bad
-                    if o.seq != row.seq and _entry(row, o.seq).leaf_hash().hex() == row.leaf_hash
-                ),
-                None,
-            )
-        if origin is None:
-            findings.append(
-                Finding("changed", f"entry {row.seq} does not match its leaf hash", index=row.seq)
-            )
-        else:
-            findings.append(
-                Finding("moved", f"entry {row.seq} holds the entry recorded at {origin}", index=row.seq)
-            )
-    return leaves, findings
-
-
 async def verify_log(deps: LogDeps, *, saved_head: TreeHead | None = None) -> VerifyReport:
     """Recompute every leaf from its fields and every root from those leaves; check every stored
     signed head (root and signature) and, if given, that a head saved earlier by an outsider is
@@ -271,84 +217,12 @@ async def verify_log(deps: LogDeps, *, saved_head: TreeHead | None = None) -> Ve
     report.latest_head = heads[-1] if heads else None
     leaves, report.findings = check_entries(rows)
     wanted = {h.tree_size for h in heads} | ({saved_head.tree_size} if saved_head else set())
-    roots: dict[int, bytes] = {}
-    tree = CompactRange()
-    for leaf in [None, *leaves]:
-        if leaf is not None:
-            tree.append(leaf)
-        if tree.size in wanted:
-            roots[tree.size] = tree.root()
-    report.root_hash = tree.root()
-
-    last_good = 0
-    for head in heads:
-        report.heads_checked += 1
-        if not verify_head_signature(deps.signer, head):
-            report.findings.append(
-                Finding(
-                    "head_signature",
-                    f"the signature of tree head {head.tree_size} is invalid",
-                    tree_size=head.tree_size,
-                )
-            )
-        if head.tree_size > report.tree_size:
-            report.findings.append(
-                Finding(
-                    "head_beyond_log",
-                    f"tree head {head.tree_size} covers entries that are gone "
-                    f"(the log ends at {report.tree_size})",
-                    tree_size=head.tree_size,
-                )
-            )
-        elif roots.get(head.tree_size) != head.root_hash:
-            report.findings.append(
-                Finding(
-                    "head_root",
-                    f"tree head {head.tree_size} does not match the log: entries in "
-                    f"{last_good}..{head.tree_size - 1} were changed",
-                    index=last_good,
-                    tree_size=head.tree_size,
-                )
-            )
-        else:
-            last_good = head.tree_size
-
+    roots = merkle.prefix_roots(leaves, wanted | {len(leaves)})
+    report.root_hash = roots[len(leaves)]
+    check_heads(deps.signer, heads, roots, report)
     if saved_head is not None:
-        _check_saved(deps.signer, saved_head, leaves, report)
+        check_saved(deps.signer, saved_head, leaves, report)
     return report
-
-
-def _check_saved(signer: Signer, saved: TreeHead, leaves: list[bytes], report: VerifyReport) -> None:
-    size = saved.tree_size
-    if not verify_head_signature(signer, saved):
-        report.findings.append(
-            Finding("saved_head_signature", "the saved tree head's signature is invalid", tree_size=size)
-        )
-    if size > len(leaves):
-        report.findings.append(
-            Finding(
-                "saved_head_beyond_log",
-                f"the saved tree head has {size} entries; the log has {report.tree_size}",
-                tree_size=size,
-            )
-        )
-        return
-    if size == 0:
-        consistent = saved.root_hash == merkle.EMPTY_ROOT
-    else:
-        proof = merkle.consistency_proof(leaves, old_size=size)
-        consistent = merkle.verify_consistency(
-            proof, old_size=size, new_size=len(leaves), old_root=saved.root_hash, new_root=report.root_hash
-        )
-    if not consistent:
-        report.findings.append(
-            Finding(
-                "saved_head_inconsistent",
-                f"the log today does not extend the saved tree head of "
-                f"size {size}: entries before {size} were changed",
-                tree_size=size,
-            )
-        )
 
 
 # --------------------------------------------------------------------------- the person's view
@@ -368,48 +242,6 @@ class AccessView:
     leaf_hash: str
 
 
-_COMPONENTS = {
-    "delivery": "Ledgerlink delivery",
-    "sync": "Ledgerlink sync",
-    "ingest": "Ledgerlink bank events",
-    "linking": "Ledgerlink linking",
-    "messenger": "Ledgerlink messenger",
-    "realtime": "Ledgerlink live updates",
-}
-
-_ACTIONS = {
-    "read_accounts": "your accounts",
-    "read_account": "one of your accounts",
-    "read_transaction": "a transaction",
-    "read_transactions": "transactions of an account",
-    "merge_transaction": "a transaction, to update it",
-    "remove_transaction": "a transaction, to remove it",
-    "read_messages": "messages in a thread",
-    "use_bank_credentials": "your bank connection's access",
-    "read_bank_event": "an event from your bank",
-    "erase_person": "everything about you, to erase it",
-    "read_audit_log": "this list of accesses",
-}
-
-
-def actor_words(actor: str, person_id: str) -> str:
-    kind, _, name = actor.partition(":")
-    if kind == "person":
-        return "you" if name == person_id else "another person"
-    if kind == "component":
-        return _COMPONENTS.get(name, f"Ledgerlink {name.replace('_', ' ')}")
-    return actor
-
-
-def purpose_words(purpose: str) -> str:
-    try:
-        return PURPOSE_DESCRIPTIONS[Purpose(purpose)]
-    except (ValueError, KeyError):
-        return purpose.replace("_", " ")
-
-
-def action_words(action: str) -> str:
-    return _ACTIONS.get(action, action.replace("_", " "))
 
 
 async def person_accesses(deps: Deps, grant: Grant, limit: int = 100) -> list[AccessView]:
@@ -475,6 +307,6 @@ async def leaves_for(deps: Deps, grant: Grant | None, *, start: int, end: int) -
             await uow.commit()
     mine = {r.seq for r in own}
     return [
-        LeafView(index=r.seq, leaf_hash=r.leaf_hash, entry=_entry(r, r.seq) if r.seq in mine else None)
+        LeafView(index=r.seq, leaf_hash=r.leaf_hash, entry=audit_entry(r, r.seq) if r.seq in mine else None)
         for r in rows
     ]

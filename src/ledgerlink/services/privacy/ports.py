@@ -1,4 +1,6 @@
-"""TODO docstring"""
+"""Privacy's vocabulary: signed audit tree heads, the differential-privacy budget ledger and
+mechanism, and retention purges.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,170 @@
+"""SQL repositories of ingest: transactions and the inbox of bank events (see
+`TransactionRepository`, `InboxRepository` in ledgerlink.services.ingest.ports). The group-commit
+writer in front of the inbox is `ingest_writer`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, or_, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledgerlink.adapters.db import schema as s
+from ledgerlink.adapters.db._repo import _INSERT, _UPDATE, _by, _Remembering, _Repo, _set, _values
+from ledgerlink.adapters.db.lean import lean
+from ledgerlink.services.ingest.ports import InboxRecord, TransactionRecord
+
+_TXN = _by(s.transactions, "id")
+
+
+def _txn_find(*keys: Any) -> Any:
+    """The transaction known by any of `keys` (its bank id, or a pending id it replaced), as two
+    indexed lookups: `account_id = ? AND (source_key ... OR pending_source_key ...)` would use
+    only the account prefix of an index and walk all of the account's transactions."""
+    t = s.transactions
+    by_key = select(t).where(t.c.account_id == bindparam("account_id"), t.c.source_key.in_(keys))
+    by_pending = select(t).where(t.c.account_id == bindparam("account_id"), t.c.pending_source_key.in_(keys))
+    return union_all(by_key, by_pending).limit(1)
+
+
+_TXN_FIND = _txn_find(bindparam("keys", expanding=True))
+# The usual case, one or two keys, without an expanding IN (which is rendered anew per call).
+_TXN_FIND_1 = lean(_txn_find(bindparam("k1")))
+_TXN_FIND_2 = lean(_txn_find(bindparam("k1"), bindparam("k2")))
+_INBOX = _by(s.inbox, "id")
+_INBOX_UNPROCESSED = lean(
+    select(s.inbox).where(s.inbox.c.processed_at.is_(None))
+    .order_by(s.inbox.c.received_at, s.inbox.c.id).limit(bindparam("limit"))
+)
+_INBOX_UNPROCESSED_AMONG = (
+    select(s.inbox)
+    .where(s.inbox.c.id.in_(bindparam("ids", expanding=True)), s.inbox.c.processed_at.is_(None))
+    .order_by(s.inbox.c.received_at, s.inbox.c.id)
+)
+_INBOX_CLAIM = (  # the row lock it takes makes PostgreSQL's SKIP LOCKED scans pass these rows
+    update(s.inbox)
+    .where(s.inbox.c.id.in_(bindparam("ids", expanding=True)), s.inbox.c.processed_at.is_(None))
+    .values(processed_at=bindparam("at"))
+    .returning(s.inbox.c.id)
+)
+_INBOX_CLAIM_1 = lean(
+    update(s.inbox)
+    .where(s.inbox.c.id == bindparam("_id"), s.inbox.c.processed_at.is_(None))
+    .values(processed_at=bindparam("at"))
+    .returning(s.inbox.c.id)
+)
+_INBOX_PROCESSED = lean(
+    update(s.inbox).where(s.inbox.c.id == bindparam("_id")).values(processed_at=bindparam("at"))
+)
+
+
+class SqlTransactions(_Remembering):
+    async def add(self, txn: TransactionRecord) -> None:
+        await self._conn.execute(_INSERT["transactions"], _values(txn, s.transactions))
+        self._remember(txn.id, txn)
+
+    async def find(self, account_id: str, source_keys: Sequence[str]) -> TransactionRecord | None:
+        keys = list(source_keys)
+        if len(keys) == 1:
+            return await self._one(TransactionRecord, _TXN_FIND_1, {"account_id": account_id, "k1": keys[0]})
+        if len(keys) == 2:
+            params = {"account_id": account_id, "k1": keys[0], "k2": keys[1]}
+            return await self._one(TransactionRecord, _TXN_FIND_2, params)
+        return await self._one(TransactionRecord, _TXN_FIND, {"account_id": account_id, "keys": keys})
+
+    async def get(self, txn_id: str) -> TransactionRecord | None:
+        return await self._remembered(TransactionRecord, _TXN, txn_id)
+
+    async def for_account(self, account_id: str, *, limit: int = 50) -> list[TransactionRecord]:
+        t = s.transactions
+        return await self._many(
+            TransactionRecord,
+            select(t).where(t.c.account_id == account_id).order_by(t.c.created_at.desc()).limit(limit),
+        )
+
+    async def for_account_between(
+        self, account_id: str, start: date, end: date, *, limit: int = 1000
+    ) -> list[TransactionRecord]:
+        """Rows booked in [start, end] (inclusive), or, not booked yet (pending), created then
+        (UTC dates); newest first."""
+        t = s.transactions
+        since = datetime.combine(start, time.min, tzinfo=UTC)
+        until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+        booked = t.c.booking_date.is_not(None) & t.c.booking_date.between(start, end)
+        unbooked = t.c.booking_date.is_(None) & (t.c.created_at >= since) & (t.c.created_at < until)
+        return await self._many(
+            TransactionRecord,
+            select(t)
+            .where(t.c.account_id == account_id, or_(booked, unbooked))
+            .order_by(t.c.created_at.desc())
+            .limit(limit),
+        )
+
+    async def update(self, txn: TransactionRecord) -> None:
+        await self._conn.execute(_UPDATE["transactions"], _set(txn, s.transactions))
+        self._remember(txn.id, txn)
+
+
+class SqlInbox(_Repo):
+    async def add(self, record: InboxRecord) -> bool:
+        return bool(await self.add_many([record]))
+
+    async def add_many(self, records: Sequence[InboxRecord]) -> set[str]:
+        """Insert, skipping ids already present; returns the ids actually inserted.
+
+        One indexed lookup and one cached executemany per batch (a multi-row VALUES statement
+        would be compiled anew for every batch size)."""
+        if not records:
+            return set()
+        ids = [r.id for r in records]
+        present = {
+            row[0]
+            for row in (await self._conn.execute(select(s.inbox.c.id).where(s.inbox.c.id.in_(ids)))).all()
+        }
+        fresh = [r for r in records if r.id not in present]
+        if fresh:
+            ins = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+            # ON CONFLICT covers a concurrent writer in another process (PostgreSQL).
+            stmt = ins(s.inbox).on_conflict_do_nothing(index_elements=["id"])
+            await self._conn.execute(stmt, [_values(r, s.inbox) for r in fresh])
+        return {r.id for r in fresh}
+
+    async def get(self, inbox_id: str) -> InboxRecord | None:
+        return await self._one(InboxRecord, _INBOX, {"id": inbox_id})
+
+    def _pg(self, stmt: Any) -> Any:
+        # PostgreSQL: several workers share the inbox; each takes rows nobody else holds.
+        return stmt.with_for_update(skip_locked=True) if self._conn.dialect.name == "postgresql" else stmt
+
+    async def unprocessed(self, *, limit: int = 100) -> list[InboxRecord]:
+        return await self._many(InboxRecord, self._pg(_INBOX_UNPROCESSED), {"limit": limit})
+
+    async def unprocessed_among(self, ids: Sequence[str]) -> list[InboxRecord]:
+        if not ids:
+            return []
+        return await self._many(InboxRecord, self._pg(_INBOX_UNPROCESSED_AMONG), {"ids": list(ids)})
+
+    async def mark_processed(self, inbox_id: str, at: datetime) -> None:
+        await self._conn.execute(_INBOX_PROCESSED, {"_id": inbox_id, "at": at})
+
+    async def claim(self, ids: Sequence[str], at: datetime) -> set[str]:
+        if not ids:
+            return set()
+        if len(ids) == 1:  # the usual case at a steady pace: no expanding IN to render
+            rows = (await self._conn.execute(_INBOX_CLAIM_1, {"_id": ids[0], "at": at})).all()
+        else:
+            rows = (await self._conn.execute(_INBOX_CLAIM, {"ids": list(ids), "at": at})).all()
+        return {row[0] for row in rows}
+
+    async def mark_processed_many(self, ids: Sequence[str], at: datetime) -> None:
+        if ids:
+            await self._conn.execute(_INBOX_PROCESSED, [{"_id": i, "at": at} for i in ids])
+
+    async def mark_failed(self, inbox_id: str, error_code: str) -> None:
+        await self._conn.execute(
+            update(s.inbox)
+            .where(s.inbox.c.id == inbox_id)
+            .values(attempts=s.inbox.c.attempts + 1, last_error=error_code[:64])
+        )

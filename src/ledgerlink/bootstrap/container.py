@@ -1,0 +1,168 @@
+"""The running platform: what `bootstrap()` built, and its lifecycle (start the workers and
+periodic tasks, drain them in tests, stop and release everything)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledgerlink.adapters.crypto.keystore import SqlKeyStore
+from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
+from ledgerlink.bootstrap.sandbox import SANDBOX_BANKS, SandboxCredentials
+from ledgerlink.config import Settings
+from ledgerlink.services.alerts import digests
+from ledgerlink.services.dialogue import prompts
+from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
+from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
+from ledgerlink.services.ingest.sync import SyncScheduler
+from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.linking import consent_expiry
+from ledgerlink.services.messaging.channel_ports import MatrixClient
+from ledgerlink.services.messaging.channels import ChannelWorker
+from ledgerlink.services.messaging.matrix_inbound import MatrixInbound  # Matrix channel
+from ledgerlink.services.privacy import audit, retention
+from ledgerlink.services.privacy.retention import RetentionPolicy
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    deps: Deps
+    engine: AsyncEngine
+    ingest: Ingest
+    inbox_worker: InboxWorker
+    scheduler: SyncScheduler
+    http: httpx.AsyncClient
+    sandbox_credentials: SandboxCredentials
+    keystore: SqlKeyStore
+    sandbox_app: Any = None  # the embedded sandbox bank's ASGI app, when embedded
+    sandbox_apps: dict[str, Any] = field(default_factory=dict)  # partner id -> embedded bank app
+    bank_outbox: BankOutboxWorker | None = None  # signed requests to banks (bank dialogue)
+    channel_worker: ChannelWorker | None = None  # webhook and email channels
+    matrix_client: MatrixClient | None = None  # Matrix channel: the bot, when configured
+    matrix_inbound: MatrixInbound | None = None  # Matrix channel: the bot's sync loop
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _owns_http: bool = True
+
+    @property
+    def sandbox(self) -> Any:
+        """The embedded sandbox bank's state (test hooks: purchase, post, ...)."""
+        return None if self.sandbox_app is None else self.sandbox_app.state.bank
+
+    @property
+    def sandbox2(self) -> Any:
+        """The second embedded sandbox bank (Harbor Credit Union), when it runs."""
+        app = self.sandbox_apps.get(SANDBOX_BANKS[1].partner_id)
+        return None if app is None else app.state.bank
+
+    async def start(self) -> None:
+        bus = self.deps.bus
+        start = getattr(bus, "start", None)
+        if start is not None:
+            await start()
+        self.inbox_worker.start()  # whatever was stored but not applied before a restart
+        if self.channel_worker is not None:
+            self.channel_worker.start()  # deliveries still pending before a restart
+        if self.matrix_inbound is not None:  # Matrix channel
+            self.matrix_inbound.start()
+        if self.bank_outbox is not None:
+            self.bank_outbox.start()  # requests to banks still pending before a restart
+        settings = self.settings
+        if settings.prompt_check_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(
+                prompts.run_checker(self.deps, settings.prompt_check_interval_seconds)
+            ))
+        if settings.sync_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._periodic_sync()))
+        if settings.consent_check_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(
+                consent_expiry.run_checker(self.deps, settings.consent_check_interval_seconds)
+            ))
+        if settings.audit_sign_interval_seconds > 0:
+            self._tasks.append(
+                asyncio.create_task(audit.run_signer(self.deps, settings.audit_sign_interval_seconds))
+            )
+        if settings.retention_interval_seconds > 0:
+            policy = RetentionPolicy(
+                inbox_days=settings.retention_inbox_days,
+                transactions_days=settings.retention_transactions_days,
+                messages_days=settings.retention_messages_days,
+                abandoned_links_days=settings.retention_abandoned_links_days,
+                batch_size=settings.retention_batch_size,
+            )
+            self._tasks.append(asyncio.create_task(
+                retention.run_purger(self.deps, settings.retention_interval_seconds, policy=policy)
+            ))
+        if settings.digest_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(
+                digests.run_scheduler(self.deps, settings.digest_interval_seconds)
+            ))
+
+    async def _periodic_sync(self) -> None:
+        while True:
+            try:
+                await self.scheduler.sync_all()
+            except Exception:
+                log.exception("periodic_sync_failed")
+            await asyncio.sleep(self.settings.sync_interval_seconds)
+
+    async def drain(self) -> None:
+        """Until the bus and the sync scheduler are idle (tests)."""
+        for _ in range(20):
+            for app in self.sandbox_apps.values():
+                await app.state.bank.webhooks.drain()
+            await self.deps.bus.drain()
+            await self.inbox_worker.drain()
+            await self.deps.bus.drain()
+            await self.scheduler.drain()
+            await self.deps.bus.drain()
+            if self.channel_worker is not None:
+                await self.channel_worker.drain()
+                await self.deps.bus.drain()
+            if self.bank_outbox is not None:
+                await self.bank_outbox.drain()
+                await self.deps.bus.drain()
+            for app in self.sandbox_apps.values():  # the banks' own messages to us
+                await app.state.bank.messages.drain()
+            await self.deps.bus.drain()
+            if self.channel_worker is not None:
+                await self.channel_worker.drain()
+            if not self.scheduler._running:
+                return
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.ingest.stop()
+        await self.inbox_worker.stop()
+        if self.matrix_inbound is not None:  # Matrix channel
+            await self.matrix_inbound.stop()
+        if self.channel_worker is not None:
+            await self.channel_worker.stop()
+        if self.matrix_client is not None:  # Matrix channel
+            await self.matrix_client.close()
+        if self.bank_outbox is not None:
+            await self.bank_outbox.stop()
+        await self.scheduler.drain()
+        stop = getattr(self.deps.bus, "stop", None)
+        if stop is not None:
+            await stop()
+        if self._owns_http:
+            await self.http.aclose()
+        uow = self.deps.uow
+        if isinstance(uow, SqlUnitOfWorkFactory):
+            uow.dispose()
+        await self.engine.dispose()
+        await self.keystore.close()

@@ -1,0 +1,137 @@
+"""The built-in sandbox banks: their partner registrations, the credentials file each shares
+with the platform, and building an embedded bank's app. `build_sandbox_app` is the only
+platform code that imports ledgerlink.sandbox (lazily)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ledgerlink.adapters.crypto.partner_jws import new_ed25519_pem
+from ledgerlink.config import Settings
+from ledgerlink.domain.clock import Clock
+from ledgerlink.services.privacy.aggregates import API_KEY_PREFIX
+
+SANDBOX_PARTNER_ID = "ptn_sandbox_bank"
+SANDBOX_PARTNER_SLUG = "sandbox-bank"
+SANDBOX_PARTNER_NAME = "Sandbox Bank"
+
+
+@dataclass(frozen=True)
+class SandboxBankSpec:
+    """One built-in sandbox bank: its partner registration and where its shared file lives."""
+
+    partner_id: str
+    slug: str
+    name: str
+    credentials_file: str
+    seed_offset: int
+
+
+SANDBOX_BANKS = (
+    SandboxBankSpec(SANDBOX_PARTNER_ID, SANDBOX_PARTNER_SLUG, SANDBOX_PARTNER_NAME, "sandbox-client.json", 0),
+    SandboxBankSpec("ptn_harbor_cu", "harbor-credit-union", "Harbor Credit Union", "harbor-client.json", 1),
+)
+
+
+@dataclass(frozen=True)
+class SandboxCredentials:
+    """What the platform and the sandbox bank share, like a real partner registration."""
+
+    client_id: str
+    client_secret: str
+    webhook_secret: str
+    admin_token: str
+    # Bank dialogue (docs/bank-dialogue.md): the bank's Ed25519 key (the platform keeps only the
+    # public half in its partner registration) and the bank's partner API key (stored hashed).
+    signing_key_pem: str = ""
+    partner_api_key: str = ""
+
+    @classmethod
+    def _fresh(cls) -> dict[str, str]:
+        return {
+            "client_id": "ledgerlink",
+            "client_secret": secrets.token_urlsafe(32),
+            "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            "admin_token": secrets.token_urlsafe(24),
+            "signing_key_pem": new_ed25519_pem(),
+            "partner_api_key": API_KEY_PREFIX + secrets.token_urlsafe(32),
+        }
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SandboxCredentials:
+        """The registration file, created (0600) on first use; a file from before a field
+        existed gets that field added. Keys are generated only when missing."""
+        fields = [f.name for f in dataclasses.fields(cls)]
+        if not path.exists():
+            creds = cls(**cls._fresh())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(creds.__dict__, fh)
+            return creds
+        stored = json.loads(path.read_text())
+        if all(name in stored for name in fields):
+            return cls(**{name: stored[name] for name in fields})
+        creds = cls(**{**cls._fresh(), **{k: v for k, v in stored.items() if k in fields}})
+        creds._rewrite(path)
+        return creds
+
+    def _rewrite(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.__dict__, fh)
+        os.replace(tmp, path)
+
+    @classmethod
+    def replace_partner_api_key(cls, path: Path, api_key: str) -> None:
+        """A key issued with `ledgerlink partners api-key` for a built-in bank: the embedded
+        bank uses it from its next start (its registration file is rewritten, 0600)."""
+        creds = cls.load_or_create(path)
+        replace(creds, partner_api_key=api_key)._rewrite(path)
+
+
+def build_sandbox_app(
+    settings: Settings,
+    creds: SandboxCredentials,
+    *,
+    clock: Clock,
+    http: httpx.AsyncClient | None = None,
+    bank: SandboxBankSpec = SANDBOX_BANKS[0],
+    url: str | None = None,
+) -> Any:
+    from ledgerlink.sandbox import OAuthClientConfig, SandboxConfig, create_sandbox_app
+
+    platform = settings.resolved_public_url
+    config = SandboxConfig(
+        public_url=url or settings.resolved_sandbox_url,
+        name=bank.name,
+        signing_key_pem=creds.signing_key_pem.encode() or None,
+        seed=settings.sandbox_seed + bank.seed_offset,
+        speed=settings.sandbox_speed,
+        simulate=settings.sandbox_simulate,
+        admin_token=creds.admin_token,
+        clients=[
+            OAuthClientConfig(
+                client_id=creds.client_id,
+                client_secret=creds.client_secret,
+                redirect_uris=[f"{settings.resolved_public_url}/link/callback"],
+                webhook_secret=creds.webhook_secret,
+                jwks_uri=f"{platform}/.well-known/jwks.json",
+                messages_url=f"{platform}/partner-api/v1/messages",
+                api_key=creds.partner_api_key or None,
+            )
+        ],
+        clock=clock,
+        http=http,
+    )
+    return create_sandbox_app(config)

@@ -1,0 +1,37 @@
+"""The event bus subscriptions: which worker or use case handles each event."""
+
+from __future__ import annotations
+
+from ledgerlink.bootstrap.container import Container
+from ledgerlink.domain.events import (
+    AccountSyncRequested,
+    BalanceChanged,
+    BankEventsReceived,
+    BankRequestQueued,
+    ChannelDeliveriesQueued,
+    ChannelRemoved,
+    LinkRevoked,
+    TransactionChanged,
+)
+from ledgerlink.services.ingest import delivery
+
+
+def _wire(container: Container) -> None:
+    deps = container.deps
+
+    async def on_transaction(event: TransactionChanged) -> None:
+        await delivery.on_transaction_changed(deps, event)
+
+    async def on_balance(event: BalanceChanged) -> None:
+        await delivery.on_balance_changed(deps, event)
+
+    deps.bus.subscribe(BankEventsReceived, container.inbox_worker.on_event)
+    deps.bus.subscribe(LinkRevoked, container.ingest.on_link_revoked)
+    deps.bus.subscribe(TransactionChanged, on_transaction)
+    deps.bus.subscribe(BalanceChanged, on_balance)
+    deps.bus.subscribe(AccountSyncRequested, container.scheduler.on_requested)
+    if container.bank_outbox is not None:
+        deps.bus.subscribe(BankRequestQueued, container.bank_outbox.on_queued)
+    if container.channel_worker is not None:
+        deps.bus.subscribe(ChannelDeliveriesQueued, container.channel_worker.on_queued)
+        deps.bus.subscribe(ChannelRemoved, container.channel_worker.on_removed)

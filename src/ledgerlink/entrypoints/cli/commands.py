@@ -1,0 +1,207 @@
+"""The `ledgerlink` command: its groups wired together, the commands that run the platform
+(demo, serve, sandbox) and database maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+import uvicorn
+from rich.table import Table
+
+from ledgerlink.bootstrap import SANDBOX_BANKS, Container, bootstrap, build_sandbox_app
+from ledgerlink.config import Settings
+from ledgerlink.domain.clock import SystemClock
+from ledgerlink.domain.errors import Conflict, DomainError
+from ledgerlink.entrypoints.cli import audit, keys, partners, receipts
+from ledgerlink.entrypoints.cli._console import console
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Ledgerlink: your bank accounts, in your messenger."
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app.add_typer(db_app, name="db")
+app.add_typer(audit.app, name="audit", help="Verify the tamper-evident audit log.")
+app.add_typer(receipts.app, name="receipt", help="Verify consent receipts offline.")
+app.add_typer(keys.app, name="keys", help="Manage encryption and signing keys.")
+app.add_typer(partners.app, name="partners", help="Partner API keys and privacy budgets.")
+
+DEMO_HANDLE = "demo"
+DEMO_PASSWORD = "demo-password"
+
+HostOpt = Annotated[str, typer.Option(help="interface to listen on (loopback by default)")]
+PortOpt = Annotated[int, typer.Option(help="port of the messenger")]
+DataDirOpt = Annotated[Path, typer.Option(help="where the database and key files live")]
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+    )
+
+
+def _server(app_: Any, host: str, port: int) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(app_, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    )
+
+
+async def _serve(container: Container, *, with_demo_person: bool) -> None:
+    from ledgerlink.entrypoints.app import create_app
+    from ledgerlink.services.messaging import messenger
+
+    settings = container.settings
+    servers = [_server(create_app(container), settings.host, settings.port)]
+    if container.sandbox_app is not None:
+        servers.append(_server(container.sandbox_app, settings.host, settings.resolved_sandbox_port))
+    if container.sandbox2 is not None:
+        servers.append(_server(container.sandbox_apps[SANDBOX_BANKS[1].partner_id], settings.host,
+                               settings.resolved_second_sandbox_port))
+    if with_demo_person:
+        with contextlib.suppress(Conflict):
+            await messenger.register(
+                container.deps, handle=DEMO_HANDLE, display_name="Demo Person", password=DEMO_PASSWORD
+            )
+    _banner(container, with_demo_person=with_demo_person)
+    await asyncio.gather(*(s.serve() for s in servers))
+
+
+def _banner(container: Container, *, with_demo_person: bool) -> None:
+    settings = container.settings
+    table = Table(title="ledgerlink is running", show_header=False)
+    table.add_row("Messenger", f"{settings.resolved_public_url}/")
+    if with_demo_person:
+        table.add_row("Messenger login", f"{DEMO_HANDLE} / {DEMO_PASSWORD}")
+    if container.sandbox_app is not None:
+        table.add_row("Sandbox Bank", settings.resolved_sandbox_url)
+        logins = ", ".join(f"{c.login} / {c.password}" for c in container.sandbox.customers)
+        table.add_row("Bank logins", logins)
+    if container.sandbox2 is not None:
+        table.add_row(SANDBOX_BANKS[1].name, settings.resolved_second_sandbox_url)
+    table.add_row("Data", str(settings.data_dir.resolve()))
+    table.add_row("API docs", f"{settings.resolved_public_url}/docs")
+    console.print(table)
+    console.print("Press Ctrl+C to stop.")
+
+
+def _run(coro: Any) -> None:
+    try:
+        try:
+            import uvloop  # installed with uvicorn[standard]; the fastest loop uvicorn supports
+        except ImportError:  # pragma: no cover
+            asyncio.run(coro)
+        else:
+            uvloop.run(coro)
+    except KeyboardInterrupt:
+        pass
+    except DomainError as exc:
+        console.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def demo(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    data_dir: DataDirOpt = Path(".ledgerlink/demo"),
+    seed: Annotated[int, typer.Option(help="sandbox activity seed")] = 42,
+    speed: Annotated[float, typer.Option(help="sandbox activity speed factor")] = 5.0,
+) -> None:
+    """Everything on the embedded default: SQLite, in-process bus, sandbox bank simulating activity."""
+    settings = Settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        embedded_sandbox=True,
+        sandbox_seed=seed,
+        sandbox_speed=speed,
+        sandbox_simulate=True,
+    )
+    _configure_logging(settings.log_level)
+
+    async def main() -> None:
+        with console.status("Preparing database and keys..."):
+            container = await bootstrap(settings, clock=SystemClock())
+        await _serve(container, with_demo_person=True)
+
+    _run(main())
+
+
+@app.command()
+def serve(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    data_dir: DataDirOpt = Path(".ledgerlink"),
+    sandbox_url: Annotated[str | None, typer.Option(help="an external sandbox bank")] = None,
+) -> None:
+    """Run the platform (settings from LEDGERLINK_* environment variables and these options)."""
+    settings = Settings(
+        host=host, port=port, data_dir=data_dir, sandbox_url=sandbox_url,
+        embedded_sandbox=sandbox_url is None,
+        second_sandbox_bank=sandbox_url is None,  # the second built-in bank runs embedded only
+    )
+    _configure_logging(settings.log_level)
+
+    async def main() -> None:
+        container = await bootstrap(settings)
+        await _serve(container, with_demo_person=False)
+
+    _run(main())
+
+
+@app.command()
+def sandbox(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8001,
+    data_dir: DataDirOpt = Path(".ledgerlink"),
+    platform_url: Annotated[str, typer.Option(help="the platform's public URL")] = "http://127.0.0.1:8000",
+    seed: int = 42,
+    speed: float = 1.0,
+) -> None:
+    """Run the sandbox bank on its own (it shares client credentials through the data dir)."""
+    from ledgerlink.bootstrap import SandboxCredentials
+
+    settings = Settings(
+        data_dir=data_dir,
+        public_url=platform_url,
+        host=host,
+        sandbox_port=port,
+        sandbox_seed=seed,
+        sandbox_speed=speed,
+    )
+    _configure_logging(settings.log_level)
+    creds = SandboxCredentials.load_or_create(data_dir / "sandbox-client.json")
+    sandbox_app = build_sandbox_app(settings, creds, clock=SystemClock())
+    console.print(f"Sandbox Bank on http://{host}:{port}")
+    _run(_server(sandbox_app, host, port).serve())
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    data_dir: DataDirOpt = Path(".ledgerlink"),
+    database_url: Annotated[str | None, typer.Option(help="default: SQLite in data dir")] = None,
+) -> None:
+    """Apply database migrations (safe to repeat)."""
+    from ledgerlink.adapters.db.migrate import upgrade
+
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    console.print("[green]database is up to date[/green]")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""What banks and merchants call: signed bank events in, the partner API (aggregates, bank messages)."""

@@ -1,0 +1,82 @@
+"""Partner-facing HTTP: signed bank events in. (Served by `fastpath.BankEventFastPath`; this
+route documents it in OpenAPI and answers identically when the fast path is not installed.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ledgerlink.domain.errors import DomainError
+from ledgerlink.entrypoints import metrics
+from ledgerlink.entrypoints.partner.fastpath import label
+from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
+
+router = APIRouter(tags=["partners"])
+
+_EVENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A Standard Webhooks event: {type, timestamp, data}. The signature "
+        "headers webhook-id, webhook-timestamp and webhook-signature are required "
+        "and are checked on the raw body before anything else.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "type": {
+                            "type": "string",
+                            "enum": [
+                                "transaction.updated",
+                                "transaction.removed",
+                                "balance.updated",
+                                "consent.revoked",
+                            ],
+                        },
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "data": {"type": "object"},
+                    },
+                    "required": ["type", "data"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/partners/{partner_slug}/events",
+    status_code=202,
+    openapi_extra=_EVENT_BODY,
+    responses={
+        202: {
+            "description": "stored; it will be applied shortly",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
+                    }
+                }
+            },
+        },
+        400: PROBLEM_SCHEMA,
+        401: PROBLEM_SCHEMA,
+        404: PROBLEM_SCHEMA,
+        409: PROBLEM_SCHEMA,
+        410: PROBLEM_SCHEMA,
+        422: PROBLEM_SCHEMA,
+    },
+)
+async def receive_event(partner_slug: str, request: Request) -> JSONResponse:
+    """Receive a signed event from a bank partner (verify, dedupe, persist, then 202)."""
+    ingest = request.app.state.container.ingest
+    body = await request.body()
+    try:
+        event_id = await ingest.receive(partner_slug, body, request.headers)
+    except DomainError as exc:
+        partner = "unknown" if exc.code == "unknown_partner" else label(partner_slug)
+        metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
+        raise
+    metrics.bank_events.labels(partner=label(partner_slug), outcome="accepted").inc()
+    return JSONResponse({"id": event_id.split(":", 1)[1], "status": "accepted"}, status_code=202)

@@ -1,0 +1,155 @@
+"""The audit log, checked by anyone.
+
+The `/audit/*` JSON endpoints let anyone verify the log (RFC 9162 proofs against
+Ed25519-signed tree heads, keys at `/.well-known/jwks.json`); entry data is shown only to the
+person it is about, everyone else gets leaf hashes. Errors are RFC 9457 problems (see
+problems.py). The person's own page, "Who accessed my data", is `web/privacy.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from ledgerlink.domain.audit import AuditEntry, TreeHead
+from ledgerlink.domain.errors import NotFound
+from ledgerlink.entrypoints.dependencies import get_deps, signed_in
+from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
+from ledgerlink.services.privacy import audit
+from ledgerlink.services.privacy.audit import MAX_LEAVES_PER_PAGE
+
+__all__ = ["router"]
+
+router = APIRouter()
+_PROBLEMS: dict[int | str, dict[str, Any]] = {404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA}
+
+
+# --------------------------------------------------------------------------- JSON for verifiers
+
+
+class TreeHeadOut(BaseModel):
+    format: str = Field(description="the signed-bytes format, see docs/privacy.md")
+    tree_size: int
+    root_hash: str = Field(description="hex SHA-256 Merkle tree hash (RFC 9162 section 2.1.1)")
+    timestamp: str = Field(description="ISO 8601 UTC with milliseconds, as signed")
+    key_id: str = Field(description="the `kid` of the Ed25519 key in /.well-known/jwks.json")
+    signature: str = Field(description="base64 Ed25519 signature over the canonical head")
+
+
+class InclusionOut(BaseModel):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    audit_path: list[str] = Field(description="hex hashes, RFC 9162 section 2.1.3.1 order")
+    root_hash: str
+
+
+class ConsistencyOut(BaseModel):
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    consistency_path: list[str] = Field(description="hex hashes, RFC 9162 section 2.1.4.1 order")
+
+
+class LeafOut(BaseModel):
+    index: int
+    leaf_hash: str
+    entry: dict[str, Any] | None = Field(
+        description="the entry's fields (leaf data is their sorted-key compact JSON); only yours"
+    )
+
+
+class LeavesOut(BaseModel):
+    start: int
+    end: int
+    leaves: list[LeafOut]
+
+
+def _head_out(head: TreeHead) -> TreeHeadOut:
+    return TreeHeadOut.model_validate(head.as_dict())
+
+
+@router.get("/audit/tree-head", tags=["verification"], responses=_PROBLEMS)
+async def tree_head(request: Request) -> TreeHeadOut:
+    """The latest signed tree head of the audit log. Save it: later, ask for a consistency proof
+    from its size to a newer head to check that nothing before it was changed."""
+    head = await audit.latest_tree_head(get_deps(request))
+    if head is None:
+        raise NotFound("no tree head has been signed yet", code="no_tree_head")
+    return _head_out(head)
+
+
+@router.get("/audit/proof/inclusion", tags=["verification"], responses=_PROBLEMS)
+async def proof_inclusion(
+    request: Request,
+    index: Annotated[int, Query(ge=0, description="0-based leaf index")],
+    tree_size: Annotated[int | None, Query(ge=1, description="default: the latest signed head")] = None,
+) -> InclusionOut:
+    """RFC 9162 inclusion proof of one entry in the tree of `tree_size` entries."""
+    proof = await audit.inclusion_proof(get_deps(request), index, tree_size)
+    return InclusionOut(
+        index=proof.index,
+        tree_size=proof.tree_size,
+        leaf_hash=proof.leaf_hash.hex(),
+        audit_path=[p.hex() for p in proof.path],
+        root_hash=proof.root_hash.hex(),
+    )
+
+
+@router.get("/audit/proof/consistency", tags=["verification"], responses=_PROBLEMS)
+async def proof_consistency(
+    request: Request,
+    first: Annotated[int, Query(ge=1, description="size of the older tree")],
+    second: Annotated[int | None, Query(ge=1, description="default: the latest signed head")] = None,
+) -> ConsistencyOut:
+    """RFC 9162 consistency proof: the tree of `first` entries is a prefix of the tree of `second`."""
+    proof = await audit.consistency_proof(get_deps(request), first, second)
+    return ConsistencyOut(
+        first=proof.first,
+        second=proof.second,
+        first_root=proof.first_root.hex(),
+        second_root=proof.second_root.hex(),
+        consistency_path=[p.hex() for p in proof.path],
+    )
+
+
+@router.get("/audit/entries", tags=["verification"], responses=_PROBLEMS)
+async def entries(
+    request: Request,
+    start: Annotated[int, Query(ge=0)] = 0,
+    end: Annotated[int | None, Query(ge=1, description=f"default: start + {MAX_LEAVES_PER_PAGE}")] = None,
+) -> LeavesOut:
+    """Leaf hashes of entries [start, end). Signed in, your own entries also come with their data,
+    so you can recompute their hashes; nobody else's data is ever shown."""
+    end = start + MAX_LEAVES_PER_PAGE if end is None else end
+    session = await signed_in(request)
+    grant = None if session is None else session[0]
+    leaves = await audit.leaves_for(get_deps(request), grant, start=start, end=end)
+    return LeavesOut(
+        start=start,
+        end=end,
+        leaves=[
+            LeafOut(
+                index=leaf.index,
+                leaf_hash=leaf.leaf_hash,
+                entry=None if leaf.entry is None else _entry_out(leaf.entry),
+            )
+            for leaf in leaves
+        ],
+    )
+
+
+def _entry_out(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "index": entry.index,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "person_id": entry.person_id,
+        "purpose": entry.purpose,
+        "action": entry.action,
+        "subject": entry.subject,
+        "leaf_data": entry.leaf_data().decode(),
+    }

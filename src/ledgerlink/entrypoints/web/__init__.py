@@ -1,0 +1,1 @@
+"""The web messenger: pages, forms and the live WebSocket, one module per capability (ADR 0017)."""

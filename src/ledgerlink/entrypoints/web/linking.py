@@ -1,0 +1,101 @@
+"""Linking a bank from the web messenger: choose a bank, the consent round trip and its
+callback, unlinking, and renewing a link from the expiry warning.
+
+How a link attempt ended comes back to the messenger as `?notice=<code>` (`messaging.NOTICES`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.entrypoints.dependencies import get_deps, signed_in
+from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
+from ledgerlink.entrypoints.web.messaging import NOTICES
+from ledgerlink.services.linking import links
+from ledgerlink.services.messaging import messenger
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/link", response_class=HTMLResponse)
+async def linkpage(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    _, person = session
+    partners = await messenger.bank_partners(get_deps(request))
+    return page(request, "link.html", person=person, partners=partners, error=None)
+
+
+@router.post("/link", response_class=HTMLResponse)
+async def link_start(request: Request) -> Response:
+    form_session = await signed_in_form(request, back="/link")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
+    deps = get_deps(request)
+    try:
+        url = await links.start_link(deps, grant, partner_id=form.get("partner_id", ""))
+    except DomainError as exc:
+        error = ("Please choose one of the banks below." if exc.code in ("bank_not_found", "not_found")
+                 else "That bank cannot be reached right now. Please try again in a moment.")
+        return page(request, "link.html", 400 if exc.status < 500 else 502, person=person,
+                     partners=await messenger.bank_partners(deps), error=error)
+    return see_other(url)
+
+
+@router.get("/link/callback")
+async def link_callback(request: Request, state: str | None = None, code: str | None = None,
+                        error: str | None = None, error_description: str | None = None) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        # The consent round trip ended in a browser without our session: nothing to finish.
+        return see_other("/login")
+    grant, _ = session
+    try:
+        thread_id = await links.complete_link(get_deps(request), grant, state=state, code=code,
+                                                error=error, error_description=error_description)
+    except DomainError as exc:
+        return see_other(f"/?notice={exc.code if exc.code in NOTICES else 'link_failed'}")
+    return see_other(f"/threads/{thread_id}")
+
+
+@router.post("/links/{link_id}/unlink")
+async def unlink(request: Request, link_id: str) -> Response:
+    form_session = await signed_in_form(request, back="/")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, _ = form_session
+    deps = get_deps(request)
+    thread = next((t for t in await messenger.list_threads(deps, grant) if t.link_id == link_id), None)
+    if thread is None:
+        return not_found(request, person)
+    try:
+        await links.unlink(deps, grant, link_id=link_id)
+    except NotFound:
+        return not_found(request, person)
+    except DomainError as exc:
+        code = exc.code if exc.code in NOTICES else "unlink_failed"
+        return see_other(f"/threads/{thread.id}?notice={code}")
+    return see_other(f"/threads/{thread.id}")
+
+
+@router.get("/links/{link_id}/renew")
+async def renew(request: Request, link_id: str) -> Response:
+    """One tap from the expiry warning: straight to the bank's consent page. Completing it
+    renews this link (same thread, accounts and history); abandoning it changes nothing."""
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    try:
+        url = await links.start_link(get_deps(request), grant, partner_id="", renews=link_id)
+    except NotFound:
+        return not_found(request, person)
+    except DomainError as exc:
+        return see_other(f"/?notice={exc.code if exc.code in NOTICES else 'link_failed'}")
+    return see_other(url)

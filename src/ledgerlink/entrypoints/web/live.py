@@ -1,0 +1,120 @@
+"""The `/ws` endpoint of the web messenger: one browser tab's live connection.
+
+The tab signs in with its session cookie and sends `resume` first (the highest rev it has seen
+per thread); the hub (`hub.py`) replays what it missed and then streams every change. Later
+frames from the tab: `ping` (answered `pong`) and `read` (the open thread was seen). Close
+codes are the hub's `CLOSE_*`. Protocol: docs/messenger.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket
+
+from ledgerlink.entrypoints.dependencies import current_person_id
+from ledgerlink.entrypoints.web.hub import CLOSE_UNAUTHORIZED, Connection, Hub, get_hub
+
+__all__ = ["RESUME_TIMEOUT", "router"]
+
+_log = structlog.get_logger(__name__)
+
+RESUME_TIMEOUT = 15.0
+
+router = APIRouter()
+
+
+def _parse_resume(raw: str) -> tuple[dict[str, int], bool]:
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return {}, False
+    if not isinstance(data, dict) or data.get("type") != "resume":
+        return {}, False
+    threads: dict[str, int] = {}
+    given = data.get("threads")
+    if isinstance(given, dict):
+        for key, value in list(given.items())[:1000]:
+            if isinstance(key, str) and isinstance(value, int) and not isinstance(value, bool):
+                threads[key] = value
+    return threads, data.get("all") is True
+
+
+async def _writer(websocket: WebSocket, conn: Connection) -> None:
+    while True:
+        frame = await conn.queue.get()
+        await websocket.send_text(frame)
+
+
+async def _receive_text(websocket: WebSocket) -> str | None:
+    """The next text frame; None once the client has gone. Binary frames are ignored."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if isinstance(text, str):
+            return text
+
+
+async def _reader(websocket: WebSocket, hub: Hub, conn: Connection) -> None:
+    while (raw := await _receive_text(websocket)) is not None:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        if data == {"type": "ping"}:
+            await websocket.send_text('{"type":"pong"}')
+        elif isinstance(data, dict) and data.get("type") == "read":
+            answer = await hub.mark_read(conn, data)
+            if answer is not None:
+                conn.offer(answer)
+
+
+async def _wait_closed(conn: Connection) -> None:
+    await conn.closed.wait()
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    await websocket.accept()  # accept first: a close code cannot travel on a refused handshake
+    person_id = current_person_id(websocket)
+    if person_id is None:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in first")
+        return
+    hub = get_hub(websocket)
+    conn = hub.register(person_id)  # before the replay: nothing committed meanwhile is lost
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        try:
+            async with asyncio.timeout(RESUME_TIMEOUT):
+                first = await _receive_text(websocket)
+        except TimeoutError:
+            first = None
+        if first is None:
+            return
+        threads, everything = _parse_resume(first)
+        replay = asyncio.create_task(hub.replay(conn, threads, everything=everything))
+        tasks = [replay, asyncio.create_task(_writer(websocket, conn)),
+                 asyncio.create_task(_reader(websocket, hub, conn)), asyncio.create_task(_wait_closed(conn))]
+        waiting: set[asyncio.Task[None]] = set(tasks)
+        while True:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if done == {replay} and replay.exception() is None:
+                continue  # the replay is over: stream live until something ends
+            break
+        if replay in done and replay.exception() is not None:
+            _log.warning("realtime_replay_failed", error=type(replay.exception()).__name__)
+            conn.close(1011)
+        if conn.close_code is not None:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=conn.close_code)
+    finally:
+        hub.unregister(conn)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

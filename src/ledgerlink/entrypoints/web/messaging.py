@@ -1,0 +1,196 @@
+"""The built-in web messenger: sign-in and sign-up, the thread view, the composer, read marks.
+
+HTML routes catch domain errors themselves and answer with a page or a banner, never a
+stack trace. Every form carries the session's CSRF token. Linking a bank is `linking.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from ledgerlink.domain.chat import ThreadKind
+from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.domain.privacy import Grant
+from ledgerlink.entrypoints.dependencies import SESSION_KEY, current_person_id, get_deps, signed_in
+from ledgerlink.entrypoints.web.kit import csrf_ok, expired_form, fetch_action, not_found, page, see_other
+from ledgerlink.entrypoints.web.rendering import render_message
+from ledgerlink.services.messaging import messenger, read_state
+from ledgerlink.services.messaging.messenger import ThreadSummary
+from ledgerlink.services.questions import commands
+
+__all__ = ["GENERIC_NOTICE", "NOTICES", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+# Banners for `?notice=<code>` (how a bank link ended, see `linking.py`): only known codes get
+# specific words; the query string is never echoed back into the page.
+NOTICES: dict[str, tuple[str, str]] = {
+    "consent_denied": ("info", "You declined the consent at your bank, so nothing was linked."),
+    "bank_refused": ("error", "Your bank refused the link request. Nothing was linked."),
+    "link_state_unknown": ("error", "That bank link could not be completed. Nothing was linked."),
+    "link_state_used": ("info", "That bank link was already completed or cancelled."),
+    "link_flow_expired": ("error", "The bank consent took too long and expired. Please start again."),
+    "missing_code": ("error", "The bank did not complete the link. Nothing was linked."),
+    "no_accounts": ("info", "No accounts were shared, so nothing was linked."),
+    "link_not_active": ("info", "This bank is already unlinked."),
+    "unlink_failed": ("error", "The bank could not be unlinked just now. Please try again."),
+    "link_not_renewable": ("info", "This link was ended; link the bank again to continue."),
+}
+GENERIC_NOTICE = ("error", "The bank link did not complete. The message below explains why.")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _ordered(threads: list[ThreadSummary]) -> list[ThreadSummary]:
+    return sorted(threads, key=lambda t: (t.kind is not ThreadKind.SYSTEM, not t.active))
+
+
+# --------------------------------------------------------------------------- sign in / out
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def loginpage(request: Request) -> Response:
+    if current_person_id(request) is not None:
+        return see_other("/")
+    return page(request, "login.html", handle="", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    ok, form = await csrf_ok(request)
+    if not ok:
+        return expired_form(request, "/login")
+    handle = form.get("handle", "").strip()
+    password = form.get("password", "")
+    if not handle or not password:
+        return page(request, "login.html", 422, handle=handle,
+                     error="Enter your handle and your password.")
+    try:
+        person_id = await messenger.authenticate(get_deps(request), handle=handle, password=password)
+    except DomainError:
+        return page(request, "login.html", 401, handle=handle,
+                     error="That handle and password do not match an account.")
+    request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
+    request.session[SESSION_KEY] = person_id
+    return see_other("/")
+
+
+@router.get("/register", response_class=HTMLResponse)
+async def registerpage(request: Request) -> Response:
+    if current_person_id(request) is not None:
+        return see_other("/")
+    return page(request, "register.html", values={}, errors={})
+
+
+@router.post("/register", response_class=HTMLResponse)
+async def register(request: Request) -> Response:
+    ok, form = await csrf_ok(request)
+    if not ok:
+        return expired_form(request, "/register")
+    values = {"handle": form.get("handle", "").strip(),
+              "display_name": form.get("display_name", "").strip()}
+    password = form.get("password", "")
+    errors: dict[str, str] = {}
+    if password != form.get("password_confirm", password):
+        errors["password_confirm"] = "The two passwords are not the same."
+    if not errors:
+        try:
+            person_id = await messenger.register(get_deps(request), handle=values["handle"],
+                                                 display_name=values["display_name"],
+                                                 password=password)
+        except DomainError as exc:
+            field = "password" if exc.code == "weak_password" else "handle"
+            message = {"handle_taken": "That handle is taken. Please choose another one.",
+                       "bad_handle": "A handle has 2 to 32 characters: lowercase letters, digits, "
+                                     "and _ . - (it starts with a letter or digit).",
+                       "weak_password": "Use a password with at least 8 characters."}
+            errors[field] = message.get(exc.code, exc.detail)
+            return page(request, "register.html", exc.status if exc.status < 500 else 400,
+                         values=values, errors=errors)
+        request.session.clear()
+        request.session[SESSION_KEY] = person_id
+        return see_other("/")
+    return page(request, "register.html", 422, values=values, errors=errors)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    ok, _ = await csrf_ok(request)
+    if not ok:
+        return expired_form(request, "/")
+    request.session.clear()
+    return see_other("/login")
+
+
+# --------------------------------------------------------------------------- the messenger
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, notice: str | None = None) -> Response:
+    return await _messenger(request, None, notice, home=not notice)
+
+
+@router.get("/threads/{thread_id}", response_class=HTMLResponse)
+async def threadpage(request: Request, thread_id: str, notice: str | None = None,
+                     peek: bool = False) -> Response:
+    """Opening a thread marks it read up to what the page shows; `peek=1` (the page's own
+    refresh of the thread list, maybe in a hidden tab) does not."""
+    return await _messenger(request, thread_id, notice, mark=not peek)
+
+
+async def _messenger(request: Request, thread_id: str | None, notice: str | None, *,
+                     home: bool = False, mark: bool = False) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    deps = get_deps(request)
+    # Threads first, then messages: the page's revs are then never ahead of what it shows,
+    # and a resume from them may re-send a message but never skip one.
+    threads = _ordered(await messenger.list_threads(deps, grant))
+    if thread_id is None:
+        if not threads:
+            return not_found(request, person)
+        thread_id = threads[0].id
+    current = next((t for t in threads if t.id == thread_id), None)
+    if current is None:
+        return not_found(request, person)
+    try:
+        views = await messenger.thread_messages(deps, grant, thread_id)
+    except NotFound:
+        return not_found(request, person)
+    banner = None
+    if notice:
+        banner = NOTICES.get(notice, GENERIC_NOTICE)
+    if mark and views:
+        await read_state.mark_read(deps, grant, thread_id, max(v.seq for v in views))
+    return page(request, "messenger.html", person=person, threads=threads, current=current,
+                 messages=[Markup(render_message(v)) for v in views],  # noqa: S704 - escaped by the card template
+                 notice=banner, home=home, reads=await read_state.read_marks(deps, grant))
+
+
+@router.post("/threads/{thread_id}/messages")
+async def send_message(request: Request, thread_id: str) -> Response:
+    """The composer: the person's text goes into the thread and is answered there. The
+    browser sends it with fetch (the answer arrives over the live connection); without
+    JavaScript the form posts and the page reloads."""
+    async def say(grant: Grant, form: dict[str, str]) -> None:
+        await commands.handle_text(get_deps(request), grant, thread_id, form.get("text", ""))
+
+    return await fetch_action(request, back=f"/threads/{thread_id}", action=say)
+
+
+@router.post("/threads/{thread_id}/read")
+async def mark_read(request: Request, thread_id: str) -> Response:
+    """The open thread was seen up to `seq` (form field; the page uses it when its live
+    connection is down). Never moves back. JSON: `{thread_id, last_read_seq, unread}`."""
+    async def mark(grant: Grant, form: dict[str, str]) -> dict[str, Any]:
+        done = await read_state.mark_read(get_deps(request), grant, thread_id, form.get("seq", ""))
+        return {"thread_id": done.thread_id, "last_read_seq": done.last_read_seq, "unread": done.unread}
+
+    return await fetch_action(request, back=f"/threads/{thread_id}", action=mark)

@@ -1,0 +1,182 @@
+"""The person's privacy: consents, notification previews, export and erasure (`/settings`), and
+"Who accessed my data" (`/privacy/accesses`, read from the audit log).
+
+Downloads answer with `Content-Disposition: attachment`; an account that is not the person's
+is a 404 exactly like one that does not exist. Erasure needs the person to type their handle.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.entrypoints.dependencies import get_deps, signed_in
+from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
+from ledgerlink.services.linking import links
+from ledgerlink.services.privacy import audit, rights
+from ledgerlink.services.privacy.export_formats import account_ofx, transactions_csv
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+# The levels of `cards.DISCLOSURE_LEVELS`, as the settings page words them.
+LEVELS: dict[str, tuple[str, str]] = {
+    "full": ("Everything", "Posted: Blue Bottle Coffee -4.50 USD (Checking ••1234)"),
+    "amount_hidden": ("Hide the amount", "Posted: Blue Bottle Coffee (Checking ••1234)"),
+    "merchant_hidden": ("Hide the merchant", "Posted: -4.50 USD (Checking ••1234)"),
+    "minimal": ("Say only that something happened", "You have an account update"),
+}
+
+NOTICES = {
+    "revoked": ("success", "The link was revoked. Its bank access is gone and no more updates arrive."),
+    "link_not_active": ("info", "That link had already ended."),
+    "unlink_failed": ("error", "The bank could not be reached. Please try again."),
+    "disclosure_saved": ("success", "Saved. New previews follow this setting."),
+}
+
+_TABLE_WORDS = {"messages": "messages", "threads": "conversations", "transactions": "transactions",
+                "accounts": "accounts", "links": "bank links", "inbox": "bank notifications",
+                "consent_receipts": "consent receipts"}
+
+
+def _download(body: bytes | str, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+    })
+
+
+@router.get("/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, notice: str | None = None) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    deps = get_deps(request)
+    consents = await rights.consents(deps, grant)
+    accounts = await rights.downloadable_accounts(deps, grant)
+    return page(request, "settings.html", person=person, consents=consents, levels=LEVELS,
+                accounts=accounts, notice=NOTICES.get(notice or ""))
+
+
+@router.post("/settings/links/{link_id}/revoke")
+async def revoke(request: Request, link_id: str) -> Response:
+    form_session = await signed_in_form(request, back="/settings")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, _ = form_session
+    try:
+        await links.unlink(get_deps(request), grant, link_id=link_id)
+    except NotFound:
+        return not_found(request, person)
+    except DomainError as exc:
+        return see_other(f"/settings?notice={exc.code if exc.code in NOTICES else 'unlink_failed'}")
+    return see_other("/settings?notice=revoked")
+
+
+@router.post("/settings/disclosure")
+async def disclosure(request: Request) -> Response:
+    form_session = await signed_in_form(request, back="/settings")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, _, form = form_session
+    level = form.get("level", "")
+    if level not in LEVELS:
+        return see_other("/settings")
+    await rights.set_disclosure(get_deps(request), grant, level)
+    return see_other("/settings?notice=disclosure_saved#previews")
+
+
+# --------------------------------------------------------------------------- export
+
+
+@router.get("/settings/export.json")
+async def export_json(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    data = await rights.export_person(get_deps(request), session[0])
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return _download(body, "application/json", "ledgerlink-export.json")
+
+
+@router.get("/settings/export.csv")
+async def export_csv(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    data = await rights.export_person(get_deps(request), session[0])
+    # A byte order mark, so spreadsheet programs read the file as UTF-8.
+    return _download("\ufeff" + transactions_csv(data), "text/csv; charset=utf-8",
+                     "ledgerlink-transactions.csv")
+
+
+@router.get("/settings/export/{account_id}.ofx")
+async def export_ofx(request: Request, account_id: str) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    try:
+        data = await rights.export_account(get_deps(request), grant, account_id)
+    except NotFound:
+        return not_found(request, person)
+    return _download(account_ofx(data), "application/x-ofx", f"ledgerlink-{data['account']['last4']}.ofx")
+
+
+# --------------------------------------------------------------------------- erasure
+
+
+@router.get("/settings/erase", response_class=HTMLResponse)
+async def erase_page(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    return page(request, "settings_erase.html", person=session[1], error=None)
+
+
+@router.post("/settings/erase", response_class=HTMLResponse)
+async def erase(request: Request) -> Response:
+    form_session = await signed_in_form(request, back="/settings/erase")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, person, form = form_session
+    if form.get("handle", "").strip().lower() != person.handle:
+        return page(request, "settings_erase.html", 422, person=person,
+                    error="That is not your handle. Nothing was erased.")
+    report = await rights.erase_person(get_deps(request), grant)
+    request.session.clear()
+    erased = [(_TABLE_WORDS.get(name, name), count) for name, count in report.rows_deleted.items() if count]
+    return page(request, "goodbye.html", report=report, erased=erased)
+
+
+# --------------------------------------------------------------------------- who accessed my data
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@router.get("/privacy/accesses", response_class=HTMLResponse, include_in_schema=False)
+async def accesses_page(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    deps = get_deps(request)
+    views = await audit.person_accesses(deps, grant, limit=200)
+    head = await audit.latest_tree_head(deps)
+    return page(
+        request,
+        "accesses.html",
+        person=person,
+        accesses=views,
+        when=_when,
+        head=head,
+        head_time=None if head is None else _when(head.timestamp),
+    )
