@@ -1,4 +1,4 @@
-"""Bank connectors: one adapter per bank API, each implementing `services.ports.BankConnector`."""
+"""Bank connectors: one adapter per bank API, each implementing `services.linking.ports.BankConnector`."""
 
 from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
 

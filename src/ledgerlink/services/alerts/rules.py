@@ -76,7 +76,7 @@ async def _send(
         return  # held in quiet hours: it reaches the person once, in the digest
     text, tone = alert.text, alert.tone
     quiet = next((r for r in rules if r.kind == QUIET and r.enabled), None)
-    # Fraud prompts never come through here (services/prompts.py), so they are never held.
+    # Fraud prompts never come through here (services/dialogue/), so they are never held.
     held = quiet is not None and in_quiet_hours(deps.clock.now(), quiet.params)
     if quiet is not None and held:
         await digests.hold(deps, uow, grant, thread, kind=alert.kind, text=text,

@@ -5,7 +5,7 @@ again.
 An episode opens at once when the bank refuses our refresh token (`invalid_grant`) without
 having told us the consent was revoked, or after syncs have failed for `ATTENTION_AFTER`
 (at least `MIN_FAILURES` in a row, every success in between starts over). Reconnect is the
-renewal flow (services/linking.py): the same link, thread, accounts and history. The link
+renewal flow (services/linking/activation.py): the same link, thread, accounts and history. The link
 stays active meanwhile, so bank events still arrive and every sync tries again. These are
 notices about the link, like the consent-expiry warning: never held by quiet hours, never
 turned off. State per link: table `link_health` (codes and times, no personal data).
