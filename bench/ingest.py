@@ -39,7 +39,7 @@ from ledgerlink.adapters.db.uow import WriterGate
 
 EVENTS_PATH = "/partners/sandbox-bank/events"
 BENCH_HANDLE = "bench"
-BENCH_PASSWORD = "bench-password-1"  # a throwaway person in a throwaway data dir
+BENCH_PASSWORD = "throwaway load passphrase"  # a throwaway person in a throwaway data dir
 BARE_BODY = b'{"id":"msg_0000000000000000000000","status":"accepted"}'
 HERE = Path(__file__).resolve().parent
 

@@ -91,7 +91,8 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(
-    tmp_path: Path, db_url: str, *, clock: Clock | None = None, simulate: bool = False, **settings: Any
+    tmp_path: Path, db_url: str, *, clock: Clock | None = None, simulate: bool = False,
+    resolver: Any = None, **settings: Any,
 ) -> AsyncIterator[Stack]:
     platform_sock, platform_url = bind_loopback()
     bank_sock, bank_url = bind_loopback()
@@ -115,6 +116,8 @@ async def running_stack(
     kwargs: dict[str, Any] = {"hasher": fast_hasher()}
     if clock is not None:
         kwargs["clock"] = clock
+    if resolver is not None:  # tests play DNS for outbound destinations (ADR 0018)
+        kwargs["resolver"] = resolver
     container = await bootstrap(config, **kwargs)
     app = create_app(container)
     async with contextlib.AsyncExitStack() as servers:

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="how often due digests are sent; 0 = off"
     )
 
+    # Person-supplied destinations (webhook endpoints) must be public https addresses (ADR 0018).
+    # Test-only: also allow loopback (127.0.0.0/8, ::1), plain http there too. Never in production.
+    outbound_allow_loopback: bool = Field(
+        default=False, description="TESTS ONLY: let webhook channels reach loopback addresses"
+    )
+
     # Email channel (docs/messenger.md "Channels"): off while smtp_host is unset.
     smtp_host: str | None = Field(default=None, description="SMTP server for the email channel")
     smtp_port: int = Field(default=25, ge=1, le=65535)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from playwright.async_api import Dialog, Page, expect
-from tests.conftest import Stack
+from tests.conftest import Stack, running_stack
 from tests.e2e.flows import PASSWORD, link_sandbox_bank, sign_up
+
+from ledgerlink.domain.clock import FrozenClock
+from ledgerlink.services.linking import consent_expiry
 
 
 async def _accept(dialog: Dialog) -> None:
@@ -70,3 +75,32 @@ async def test_linking_the_sandbox_bank_shows_live_purchases_edited_in_place_unt
     await asyncio.sleep(0.5)
     await expect(txn).to_have_count(1)
     await expect(page.get_by_text("Shell")).to_have_count(0)
+
+
+async def test_the_renew_button_of_the_expiry_warning_is_one_tap_to_the_bank(
+        page: Page, tmp_path: Path, db_url: str) -> None:
+    """Renewing is a CSRF-checked POST now (issue 14): the card's button still takes one tap,
+    the page's script adds its token, and the browser lands on the bank's consent page."""
+    clock = FrozenClock(datetime.now(UTC))
+    async with running_stack(tmp_path, db_url, clock=clock) as stack:
+        await sign_up(page, stack)
+        await link_sandbox_bank(page, stack)
+        person_id = await _person_id(stack)
+        async with stack.deps.uow() as uow:  # 6 days left: the warning with its renew button
+            [link] = [lk for lk in await uow.links.for_person(person_id) if lk.status == "active"]
+            link.expires_at = clock.now() + timedelta(days=6)
+            await uow.links.update(link)
+            await uow.commit()
+        await consent_expiry.check(stack.deps)
+        await page.reload()
+        button = page.get_by_test_id("action-renew")
+        await expect(button).to_have_count(1)
+        await button.click()
+        await expect(page).to_have_url(re.compile(re.escape(stack.bank_url) + r"/(oauth/authorize|login)"))
+
+
+async def _person_id(stack: Stack) -> str:
+    async with stack.deps.uow() as uow:
+        person = await uow.persons.by_handle("pat")
+    assert person is not None
+    return person.id

@@ -51,12 +51,17 @@ async def test_a_person_exports_their_data_chooses_previews_and_erases_their_acc
     await expect(page.get_by_role("heading", name="Who accessed my data")).to_be_visible()
     await page.goto(f"{base}/settings")
 
-    # Erase: a wrong handle erases nothing; the right one erases everything.
+    # Erase: a wrong handle or password erases nothing; the handle and password erase everything.
     await page.get_by_test_id("erase-start").click()
     await page.get_by_test_id("erase-handle").fill("not-pat")
     await page.get_by_test_id("erase-confirm").click()
     await expect(page.get_by_test_id("form-error")).to_contain_text("Nothing was erased")
     await page.get_by_test_id("erase-handle").fill("pat")
+    await page.get_by_test_id("erase-password").fill("not the password of pat")
+    await page.get_by_test_id("erase-confirm").click()
+    await expect(page.get_by_test_id("form-error")).to_contain_text("That is not your password")
+    await page.get_by_test_id("erase-handle").fill("pat")
+    await page.get_by_test_id("erase-password").fill(PASSWORD)
     await page.get_by_test_id("erase-confirm").click()
     await expect(page.get_by_test_id("goodbye")).to_contain_text("Your data is erased")
     await expect(page.get_by_test_id("erased-list")).to_contain_text("Deleted transactions")

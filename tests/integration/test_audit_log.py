@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,7 +24,15 @@ from tests.integration.test_web_messenger import PASSWORD, sign_up
 from typer.testing import CliRunner
 
 from ledgerlink.adapters.db import schema as s
-from ledgerlink.domain.audit import AuditEntry, TreeHead, leaf_hash, verify_consistency, verify_inclusion
+from ledgerlink.domain.audit import (
+    AuditEntry,
+    TreeHead,
+    leaf_hash,
+    merkle_root,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledgerlink.domain.clock import FrozenClock
 from ledgerlink.domain.errors import Conflict
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.entrypoints.cli import app as cli
@@ -142,6 +152,8 @@ async def test_a_rewrite_that_fixes_the_leaf_hash_is_caught_by_the_signed_heads(
         ("head_root", early.tree_size),
         ("head_root", later.tree_size),
         ("saved_head_inconsistent", early.tree_size),
+        ("checkpoint_root", early.tree_size),  # the copies outside the database agree
+        ("checkpoint_root", later.tree_size),
     }
     assert report.findings[0].index == 0  # no earlier head matched: somewhere in 0..size-1
     await _log_some(stack, row["person_id"], 1)
@@ -154,7 +166,9 @@ async def test_dropping_the_newest_entries_is_caught_by_a_signed_head(stack: Sta
     head = await audit_log.sign_tree_head(stack.deps)
     await _tamper(stack, delete(A).where(A.c.seq == head.tree_size - 1))
     report = await audit_log.verify_log(stack.deps)
-    assert {(f.check, f.tree_size) for f in report.findings} == {("head_beyond_log", head.tree_size)}
+    assert {(f.check, f.tree_size) for f in report.findings} == {
+        ("head_beyond_log", head.tree_size), ("checkpoint_beyond_log", head.tree_size)
+    }
 
 
 async def test_a_forged_head_signature_is_reported(stack: Stack) -> None:
@@ -349,3 +363,179 @@ async def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     assert code == 2 and "not a saved tree head" in out
     code, out = await _cli("verify", "--data-dir", str(data), "--tree-head", str(tmp_path / "missing.json"))
     assert code == 2 and "cannot read" in out
+
+
+# --------------------------------------------------------------------------- checkpoints outside the database
+# The attacker here has write access to the database (and, where said, the signing key); the
+# checkpoint file in the data dir and the copies monitors keep are out of their reach.
+
+LATER = timedelta(minutes=10)  # past the grace an unsigned entry has (twice the interval + 1 min)
+
+
+@pytest.fixture
+async def clocked(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[Stack, FrozenClock]]:
+    clock = FrozenClock(datetime.now(UTC))
+    async with running_stack(tmp_path, db_url, clock=clock) as s:
+        yield s, clock
+
+
+def _checks(report: audit_log.VerifyReport) -> set[tuple[str, int | None]]:
+    return {(f.check, f.tree_size) for f in report.findings}
+
+
+def _open_note(note: str, vkey: str) -> tuple[str, int, bytes]:
+    """Check a signed note as Go's sumdb/note `Open` does, written from the C2SP spec alone:
+    the verifier key `<name>+<hex id>+base64(0x01 || key)`, a signature line by that name and
+    id over the text. Returns (origin, tree size, root)."""
+    name, key_hex, blob = vkey.split("+", 2)
+    raw = base64.b64decode(blob)
+    assert raw[0] == 1 and len(raw) == 33
+    assert hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex() == key_hex
+    text, _, signatures = note.rpartition("\n\n")
+    text += "\n"
+    for line in signatures.splitlines():
+        dash, signer, sig = line.split(" ")
+        decoded = base64.b64decode(sig)
+        if dash == "\u2014" and signer == name and decoded[:4].hex() == key_hex:
+            Ed25519PublicKey.from_public_bytes(raw[1:]).verify(decoded[4:], text.encode())
+            origin, size, root = text.splitlines()
+            return origin, int(size), base64.b64decode(root)
+    raise AssertionError("no signature by this key")
+
+
+async def test_each_signed_head_is_appended_to_the_checkpoint_file_and_served(stack: Stack) -> None:
+    grant, _ = await _linked(stack)
+    early = await audit_log.sign_tree_head(stack.deps)
+    await _log_some(stack, grant.person_id, 2)
+    later = await audit_log.sign_tree_head(stack.deps)
+    assert await audit_log.sign_tree_head(stack.deps) == later  # nothing new: nothing appended
+    path = stack.container.settings.data_dir / "audit-checkpoints"
+    assert path.stat().st_mode & 0o777 == 0o600
+    async with stack.client() as client:
+        vkeys = (await client.get("/audit/checkpoint/keys")).text.splitlines()
+        latest = await client.get("/audit/checkpoint")
+        as_text = await client.get("/audit/tree-head", headers={"accept": "text/plain"})
+        head_json = (await client.get("/audit/tree-head")).json()
+        history = (await client.get("/audit/tree-head/history", params={"limit": 1})).json()
+        rest = (await client.get(history["next"])).json()
+        plain = await client.get("/audit/tree-head/history", headers={"accept": "text/plain"})
+    assert latest.headers["content-type"] == "text/plain; charset=utf-8"
+    assert latest.text == as_text.text == head_json["checkpoint"]
+    [vkey] = vkeys
+    origin, size, root = _open_note(latest.text, vkey)
+    assert (size, root) == (later.tree_size, later.root_hash) and vkey.startswith(origin + "+")
+    assert [c["tree_size"] for c in history["checkpoints"] + rest["checkpoints"]] == [
+        early.tree_size, later.tree_size
+    ]
+    assert rest["next"] is None
+    assert plain.text == path.read_text()  # the file itself: notes, each followed by an empty line
+    for c in history["checkpoints"] + rest["checkpoints"]:
+        assert _open_note(c["checkpoint"], vkey)[1:] == (c["tree_size"], bytes.fromhex(c["root_hash"]))
+    assert (await audit_log.verify_log(stack.deps)).intact
+
+
+async def test_deleted_heads_are_found(clocked: tuple[Stack, FrozenClock]) -> None:
+    stack, clock = clocked
+    await _linked(stack)
+    head = await audit_log.sign_tree_head(stack.deps)
+    await _tamper(stack, delete(s.audit_tree_heads))
+    report = await audit_log.verify_log(stack.deps)
+    assert not report.intact
+    assert _checks(report) == {("checkpoint_head_missing", head.tree_size)}
+    clock.advance(LATER)  # and once the signer should have signed them, the log has no head at all
+    report = await audit_log.verify_log(stack.deps)
+    assert _checks(report) == {("checkpoint_head_missing", head.tree_size), ("no_tree_head", None)}
+
+
+async def test_a_rollback_to_an_older_head_is_found_and_not_signed_over(
+    clocked: tuple[Stack, FrozenClock],
+) -> None:
+    stack, _ = clocked
+    grant, _ = await _linked(stack)
+    early = await audit_log.sign_tree_head(stack.deps)
+    await _log_some(stack, grant.person_id, 4)
+    later = await audit_log.sign_tree_head(stack.deps)
+    T = s.audit_tree_heads
+    await _tamper(stack, delete(A).where(A.c.seq >= early.tree_size),
+                  delete(T).where(T.c.tree_size > early.tree_size))
+    report = await audit_log.verify_log(stack.deps)  # the database alone is consistent again
+    assert not report.intact
+    assert _checks(report) == {
+        ("checkpoint_beyond_log", later.tree_size), ("checkpoint_head_missing", later.tree_size)
+    }
+    with pytest.raises(Conflict, match="shorter"):
+        await audit_log.sign_tree_head(stack.deps)
+    await _log_some(stack, grant.person_id, 6, component="sync")  # a new history grows past the old
+    with pytest.raises(Conflict, match="no longer matches"):
+        await audit_log.sign_tree_head(stack.deps)
+    assert ("checkpoint_root", later.tree_size) in _checks(await audit_log.verify_log(stack.deps))
+
+
+async def test_a_rewritten_row_with_recomputed_hash_and_re_signed_head_is_found(
+    clocked: tuple[Stack, FrozenClock],
+) -> None:
+    """Even an attacker holding the signing key cannot make the database agree with the
+    checkpoints already written outside it."""
+    stack, _ = clocked
+    await _linked(stack)
+    head = await audit_log.sign_tree_head(stack.deps)
+    row = (await _rows(stack))[2]
+    forged = AuditEntry(index=2, **{f: row[f] for f in ("at", "actor", "person_id", "action", "subject")},
+                        purpose="fraud_check")
+    await _tamper(stack, update(A).where(A.c.seq == 2).values(purpose="fraud_check",
+                                                              leaf_hash=forged.leaf_hash().hex()))
+    root = merkle_root([bytes.fromhex(r["leaf_hash"]) for r in await _rows(stack)])
+    resigned = dataclasses.replace(head, root_hash=root)
+    resigned = dataclasses.replace(resigned, signature=stack.deps.signer.sign(resigned.signed_bytes()))
+    T = s.audit_tree_heads
+    await _tamper(stack, update(T).where(T.c.tree_size == head.tree_size).values(
+        root_hash=root.hex(), signature=base64.b64encode(resigned.signature).decode()))
+    report = await audit_log.verify_log(stack.deps)
+    assert not report.intact
+    assert _checks(report) == {
+        ("checkpoint_root", head.tree_size), ("checkpoint_head_differs", head.tree_size)
+    }
+    await _log_some(stack, row["person_id"], 1)
+    with pytest.raises(Conflict):
+        await audit_log.sign_tree_head(stack.deps)
+
+
+async def test_an_unsigned_old_tail_is_found(clocked: tuple[Stack, FrozenClock]) -> None:
+    stack, clock = clocked
+    grant, _ = await _linked(stack)
+    head = await audit_log.sign_tree_head(stack.deps)
+    await _log_some(stack, grant.person_id, 3)  # a minute apart, from now on
+    assert (await audit_log.verify_log(stack.deps)).intact  # young: the signer has time
+    clock.advance(LATER)
+    report = await audit_log.verify_log(stack.deps)
+    assert not report.intact and report.unsigned_entries == 3
+    assert {(f.check, f.index) for f in report.findings} == {("unsigned_tail", head.tree_size)}
+    await audit_log.sign_tree_head(stack.deps)
+    assert (await audit_log.verify_log(stack.deps)).intact
+
+
+async def test_cli_verify_finds_a_truncated_tail_and_deleted_heads(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    clock = FrozenClock(datetime.now(UTC) - timedelta(hours=1))  # entries an hour old by now
+    async with running_stack(tmp_path, f"sqlite:///{data / 'ledgerlink.db'}", clock=clock) as stack:
+        grant, _ = await _linked(stack)
+        code, out = await _cli("tree-head", "--data-dir", str(data))
+        assert code == 0, out
+        await _log_some(stack, grant.person_id, 3)
+        clock.advance(timedelta(minutes=5))
+        later = await audit_log.sign_tree_head(stack.deps)
+        code, intact = await _cli("verify", "--data-dir", str(data))
+        assert code == 0, intact
+        T = s.audit_tree_heads
+        await _tamper(stack, delete(A).where(A.c.seq >= later.tree_size - 2),
+                      delete(T).where(T.c.tree_size == later.tree_size))
+        code, out = await _cli("verify", "--data-dir", str(data))
+        assert code == 1, out
+        assert "checkpoint_beyond_log" in out and "checkpoint_head_missing" in out
+        await _tamper(stack, delete(T))
+        code, out = await _cli("verify", "--data-dir", str(data))
+        assert code == 1, out
+        assert "Signed heads checked" in out and "no_tree_head" in out and "checkpoint_head_missing" in out
+        code, out = await _cli("verify", "--data-dir", str(data), "--no-checkpoints")
+        assert code == 1 and "no_tree_head" in out  # even without the file: old entries, no head
+    assert "Checkpoints checked" in intact and f"Checkpoints compared: {data / 'audit-checkpoints'}" in intact

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import httpx
-from tests.conftest import Stack
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-PASSWORD = "password123"
+import httpx
+import pytest
+from tests.conftest import Stack, running_stack
+
+PASSWORD = "another long passphrase"
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, db_url: str) -> AsyncIterator[Stack]:
+    """The operator's test-only loopback switch is on (http://127.0.0.1 endpoints), which
+    still leaves private and link-local addresses refused (ADR 0018)."""
+    async with running_stack(tmp_path, db_url, outbound_allow_loopback=True) as s:
+        yield s
 
 
 def _csrf(html: str) -> str:
@@ -43,6 +55,10 @@ async def test_adding_a_webhook_shows_its_secret_once_and_bad_input_is_explained
         again = await http.get("/settings/channels")
         assert "whsec_" not in again.text  # shown once
         assert "127.0.0.1:9" in again.text
+        for url in ("https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/hook"):
+            refused = await http.post("/settings/channels/webhook", data={"csrf": token, "url": url})
+            assert refused.status_code == 400 and "whsec_" not in refused.text
+            assert "public internet addresses" in refused.text
         forged = await http.post(
             "/settings/channels/webhook", data={"csrf": "forged", "url": "http://127.0.0.1:9/x"}
         )

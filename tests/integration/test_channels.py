@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from standardwebhooks import Webhook
 from tests.conftest import Stack, running_stack
@@ -17,6 +18,14 @@ from tests.integration.test_linking_flow import _linked
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.sandbox.testing import bind_loopback, serve
 from ledgerlink.services.messaging import channels, messenger
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, db_url: str) -> AsyncIterator[Stack]:
+    """These receivers listen on 127.0.0.1 over plain http: the operator's test-only switch
+    lets webhook channels reach loopback (never on by default; ADR 0018)."""
+    async with running_stack(tmp_path, db_url, outbound_allow_loopback=True) as s:
+        yield s
 
 
 class Receiver:

@@ -52,7 +52,8 @@ async def test_bad_messages_are_refused_and_nothing_is_stored(stack: Stack) -> N
         with pytest.raises(InvalidInput) as info:
             await commands.handle_text(stack.deps, grant, thread_id, text)
         assert info.value.code == code
-    other = await messenger.register(stack.deps, handle="mal", display_name="M", password="password123")
+    other = await messenger.register(stack.deps, handle="mal", display_name="M",
+                                     password="another long passphrase")
     with pytest.raises(NotFound):
         await commands.handle_text(stack.deps, Grant.for_person(other), thread_id, "balance")
     assert len(await messenger.thread_messages(stack.deps, grant, thread_id)) == before
@@ -68,11 +69,11 @@ async def test_the_composer_posts_with_csrf_and_answers_over_http(stack: Stack) 
                 "csrf": token,
                 "handle": "zoe",
                 "display_name": "Zoe",
-                "password": "password123",
-                "password_confirm": "password123",
+                "password": "another long passphrase",
+                "password_confirm": "another long passphrase",
             },
         )
-        person = await messenger.authenticate(stack.deps, handle="zoe", password="password123")
+        person = await messenger.authenticate(stack.deps, handle="zoe", password="another long passphrase")
         home = await http.get("/", follow_redirects=True)
         token = home.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]  # a new session
         (system,) = await messenger.list_threads(stack.deps, Grant.for_person(person))

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import pytest
 from tests.conftest import Stack, running_stack
 from tests.integration.test_linking_flow import _linked
 
@@ -54,6 +55,9 @@ async def test_a_consent_is_warned_once_and_renewed_with_the_same_ids(tmp_path: 
         )
         await stack.container.drain()
         assert renewed_thread == thread_id
+        with pytest.raises(links.LinkAlreadyComplete) as done:  # a replayed renewal callback
+            await links.complete_link(stack.deps, grant, state=query["state"][0], code=query["code"][0])
+        assert done.value.thread_id == thread_id  # changes nothing and points to the same thread
         assert await _account_ids(stack, grant) == accounts_before
         threads = await messenger.list_threads(stack.deps, grant)
         assert len(threads) == 2 and threads[1].active
@@ -88,7 +92,8 @@ async def test_an_unrenewed_consent_ends_and_updates_stop(tmp_path: Path, db_url
 async def test_the_renew_link_of_someone_else_is_not_found(stack: Stack) -> None:
     grant, _ = await _linked(stack)
     link_id = (await messenger.list_threads(stack.deps, grant))[1].link_id
-    other = await messenger.register(stack.deps, handle="mal", display_name="M", password="password123")
+    other = await messenger.register(stack.deps, handle="mal", display_name="M",
+                                     password="another long passphrase")
     import pytest
 
     from ledgerlink.domain.errors import NotFound

@@ -40,7 +40,8 @@ async def test_rotation_rewraps_every_data_key_without_downtime(stack: Stack) ->
     messages = await messenger.thread_messages(stack.deps, grant, thread_id)
     assert [m.body["merchant"] for m in messages if m.kind is CardKind.TRANSACTION] == ["IKEA"]
     # New people get keys under the new master key.
-    await messenger.register(stack.deps, handle="newbie", display_name="N", password="password123")
+    await messenger.register(stack.deps, handle="newbie", display_name="N",
+                             password="another long passphrase")
 
 
 def test_rotation_without_a_key_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -196,7 +196,7 @@ async def test_a_dead_homeserver_blocks_nothing_and_a_restart_loses_nothing(
     clock = FrozenClock(datetime.now(UTC))
     hook_sock, hook_url = bind_loopback()
     receiver = Receiver()
-    settings = _matrix(relay.url, bot)
+    settings = {**_matrix(relay.url, bot), "outbound_allow_loopback": True}  # the 127.0.0.1 webhook
     try:
         await _dead_homeserver_then_restarts(tmp_path, db_url, synapse, bot, pat, relay, clock,
                                              settings, hook_sock, hook_url, receiver)

@@ -309,7 +309,8 @@ async def test_erasure_from_settings_needs_the_handle_then_says_what_went(
     grant, client = pat
     token = await _csrf(client, "/settings/erase")
     stale_cookie = f"ll_session={client.cookies['ll_session']}"  # e.g. another open tab
-    done = await client.post("/settings/erase", data={"csrf": token, "handle": "pat"})
+    done = await client.post("/settings/erase", data={"csrf": token, "handle": "pat",
+                                                      "password": PASSWORD})
     assert done.status_code == 200
     assert 'data-testid="goodbye"' in done.text and "Deleted transactions" in done.text
     assert (await client.get("/settings")).headers["location"] == "/login"
@@ -317,8 +318,7 @@ async def test_erasure_from_settings_needs_the_handle_then_says_what_went(
         await messenger.get_person(stack.deps, grant.person_id)
     url = stack.platform_url.replace("http://", "ws://") + "/ws"
     async with connect(url, additional_headers={"Cookie": stale_cookie}, open_timeout=5) as ws:
-        await ws.send(json.dumps({"type": "resume", "threads": {}}))
-        with pytest.raises(ConnectionClosed) as closed:
+        with pytest.raises(ConnectionClosed) as closed:  # the session ended with the erasure
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
 

@@ -113,7 +113,7 @@ async def test_login_errors_are_inline_and_do_not_say_which_part_was_wrong(
 
 @pytest.mark.parametrize(("handle", "password", "confirm", "field", "words", "status"), [
     ("x", PASSWORD, PASSWORD, "handle", "2 to 32 characters", 422),
-    ("pat2", "short", "short", "password", "at least 8 characters", 422),
+    ("pat2", "short", "short", "password", "at least 12 characters", 422),
     ("pat3", PASSWORD, PASSWORD + "!", "password_confirm", "not the same", 422),
 ])
 async def test_registration_errors_point_at_the_field(

@@ -15,6 +15,8 @@ import structlog
 from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
 from ledgerlink.adapters.channels import SmtpChannel, WebhookChannel
 from ledgerlink.adapters.channels.matrix import NioMatrixClient  # Matrix channel
+from ledgerlink.adapters.channels.outbound import OutboundPolicy, Resolver
+from ledgerlink.adapters.checkpoints import CHECKPOINT_FILE, FileCheckpointLog
 from ledgerlink.adapters.crypto import Argon2PasswordHasher, EnvelopeCrypto, MasterKeyFile
 from ledgerlink.adapters.crypto.jws import JoseReceiptSigner
 from ledgerlink.adapters.crypto.keystore import SqlKeyStore
@@ -26,6 +28,7 @@ from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.adapters.dp import OpenDpMechanism
 from ledgerlink.adapters.events import InProcessBus
+from ledgerlink.adapters.throttle import LimitsRateLimiter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner, StandardWebhooksVerifier
 from ledgerlink.bootstrap.container import Container
 from ledgerlink.bootstrap.sandbox import (
@@ -39,6 +42,7 @@ from ledgerlink.bootstrap.sandbox import (
 )
 from ledgerlink.bootstrap.wiring import _wire
 from ledgerlink.config import Settings
+from ledgerlink.domain.checkpoint import origin_for
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.services.access.vault import Vault
 
@@ -49,7 +53,7 @@ from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
 from ledgerlink.services.ingest.sync import SyncScheduler
 from ledgerlink.services.kernel.bus import EventBus
 from ledgerlink.services.kernel.deps import Deps
-from ledgerlink.services.kernel.ports import PartnerRecord, PasswordHasher
+from ledgerlink.services.kernel.ports import PartnerRecord, PasswordHasher, RateLimiter
 from ledgerlink.services.linking.ports import BankConnector
 from ledgerlink.services.messaging.channel_ports import Channel
 from ledgerlink.services.messaging.channels import ChannelWorker
@@ -90,8 +94,11 @@ async def bootstrap(
     http: httpx.AsyncClient | None = None,
     hasher: PasswordHasher | None = None,
     migrate: bool = True,
+    resolver: Resolver | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Container:
-    """Build everything from settings. Nothing is built at import time."""
+    """Build everything from settings. Nothing is built at import time. `resolver`: how
+    outbound destinations' names are resolved (default: the system's; tests play DNS)."""
     clock = clock or SystemClock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db_url = settings.resolved_database_url
@@ -136,6 +143,12 @@ async def bootstrap(
         link_duration_days=settings.link_duration_days,
         dp=OpenDpMechanism(),
     )
+    outbound = OutboundPolicy(allow_loopback=settings.outbound_allow_loopback, resolver=resolver)
+    deps.outbound = outbound
+    deps.limiter = limiter or LimitsRateLimiter()  # in memory: one process (ADR 0019)
+    deps.checkpoints = FileCheckpointLog(  # every signed tree head, also outside the database
+        settings.data_dir / CHECKPOINT_FILE, default_origin=origin_for(settings.resolved_public_url)
+    )
     deps.receipts_jws = JoseReceiptSigner(deps.signer)  # same key file, same key ids as the JWKS
     deps.partner_jws = PartnerJws(deps.signer)
     async with deps.uow() as uow:
@@ -172,7 +185,8 @@ async def bootstrap(
         keystore=keystore,
         _owns_http=owns_http,
     )
-    adapters: dict[str, Channel] = {"webhook": WebhookChannel(http, StandardWebhooksSigner(), clock)}
+    container.webhook_channel = WebhookChannel(StandardWebhooksSigner(), clock, outbound)
+    adapters: dict[str, Channel] = {"webhook": container.webhook_channel}
     if settings.smtp_host:
         adapters["email"] = SmtpChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
     if settings.matrix_enabled and settings.matrix_homeserver and settings.matrix_user:  # Matrix channel

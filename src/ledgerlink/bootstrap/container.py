@@ -12,6 +12,7 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ledgerlink.adapters.channels.webhook import WebhookChannel
 from ledgerlink.adapters.crypto.keystore import SqlKeyStore
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.bootstrap.sandbox import SANDBOX_BANKS, SandboxCredentials
@@ -47,6 +48,7 @@ class Container:
     sandbox_apps: dict[str, Any] = field(default_factory=dict)  # partner id -> embedded bank app
     bank_outbox: BankOutboxWorker | None = None  # signed requests to banks (bank dialogue)
     channel_worker: ChannelWorker | None = None  # webhook and email channels
+    webhook_channel: WebhookChannel | None = None  # owns its public-only HTTP client (ADR 0018)
     matrix_client: MatrixClient | None = None  # Matrix channel: the bot, when configured
     matrix_inbound: MatrixInbound | None = None  # Matrix channel: the bot's sync loop
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -151,6 +153,8 @@ class Container:
             await self.matrix_inbound.stop()
         if self.channel_worker is not None:
             await self.channel_worker.stop()
+        if self.webhook_channel is not None:
+            await self.webhook_channel.aclose()
         if self.matrix_client is not None:  # Matrix channel
             await self.matrix_client.close()
         if self.bank_outbox is not None:

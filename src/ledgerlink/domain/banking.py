@@ -18,6 +18,7 @@ class Scope(enum.StrEnum):
 
 class LinkStatus(enum.StrEnum):
     PENDING = "pending"  # consent started, waiting for the bank's callback
+    EXCHANGING = "exchanging"  # one callback claimed it and is exchanging the code (no other may)
     ACTIVE = "active"
     REVOKED = "revoked"  # by the person or by the bank
     EXPIRED = "expired"

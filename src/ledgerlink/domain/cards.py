@@ -7,6 +7,7 @@ from typing import Any
 from ledgerlink.domain.banking import AccountView, Transaction, TransactionStatus
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.countries import country_name, currency_countries
+from ledgerlink.domain.text import displayable
 
 # A small MCC -> category table; a fuller taxonomy arrives with spending questions.
 _MCC_CATEGORIES: dict[str, str] = {
@@ -89,7 +90,12 @@ _STATUS_WORDS = {
 
 
 def plain_text(kind: CardKind, body: dict[str, Any]) -> str:
-    """The fallback rendering for text-only channels (and screen readers)."""
+    """The fallback rendering for text-only channels (and screen readers). Total: whatever a
+    stored body holds, the text can be encoded and shown (`text.displayable`)."""
+    return displayable(_plain_text(kind, body))
+
+
+def _plain_text(kind: CardKind, body: dict[str, Any]) -> str:
     if kind is CardKind.TRANSACTION:
         status = _STATUS_WORDS.get(body["status"], body["status"])
         line = f"{status}: {body['merchant']} {body['amount']} {body['currency']} ({body['account']})"
@@ -125,7 +131,12 @@ MESSAGE_PREVIEW = "You have a new message"
 
 def preview_text(kind: CardKind, body: dict[str, Any], level: str) -> str:
     """The preview of a message outside the open thread (notification, live frame `text`),
-    cut down to what the person chose to show there. An unknown level shows the least."""
+    cut down to what the person chose to show there. An unknown level shows the least.
+    Total, as `plain_text`."""
+    return displayable(_preview_text(kind, body, level))
+
+
+def _preview_text(kind: CardKind, body: dict[str, Any], level: str) -> str:
     if level == "full":
         return plain_text(kind, body)
     if kind is CardKind.DIGEST:  # names amounts and merchants: only what it is, below full
@@ -163,7 +174,7 @@ def _purchases(n: int) -> str:
 
 
 def digest_text(body: dict[str, Any]) -> str:
-    """A digest (services/digest_body.py) as plain text, one fact per line."""
+    """A digest (domain/digest_body.py) as plain text, one fact per line."""
     lines = [f"{body.get('title', 'Digest')}, {body.get('period', {}).get('label', '')}"]
     for c in body.get("currencies") or []:
         cur = c["currency"]

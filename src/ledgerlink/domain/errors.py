@@ -52,3 +52,14 @@ class Forbidden(DomainError):
 
 class CurrencyMismatch(InvalidInput):
     code = "currency_mismatch"
+
+
+class TooManyRequests(DomainError):
+    """Throttled: nothing was done. `retry_after` is in whole seconds (the Retry-After header)."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, retry_after)

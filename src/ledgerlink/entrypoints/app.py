@@ -17,12 +17,14 @@ from starlette.middleware.sessions import SessionMiddleware
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
 from ledgerlink.entrypoints import problems
+from ledgerlink.entrypoints.caching import NoStoreByDefault
 from ledgerlink.entrypoints.partner import api as partner_api
 from ledgerlink.entrypoints.partner import events as partner_events
 from ledgerlink.entrypoints.partner.fastpath import BankEventFastPath
 from ledgerlink.entrypoints.public import audit as public_audit
 from ledgerlink.entrypoints.web import (
     alerts,
+    auth,
     channels,
     consent_receipts,
     dialogue,
@@ -43,11 +45,12 @@ def _session_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def create_app(container: Container, *, manage_lifecycle: bool = True) -> BankEventFastPath:
+def create_app(container: Container, *, manage_lifecycle: bool = True) -> NoStoreByDefault:
     """The platform as one ASGI app: bank events are answered in front of the framework (see
-    `fastpath`), everything else goes to FastAPI (attributes such as `.state` pass through)."""
-    return BankEventFastPath(_fastapi_app(container, manage_lifecycle=manage_lifecycle),
-                             ingest=container.ingest)
+    `fastpath`), everything else goes to FastAPI (attributes such as `.state` pass through).
+    Outermost, every answer without its own Cache-Control gets `no-store` (`caching`)."""
+    return NoStoreByDefault(BankEventFastPath(_fastapi_app(container, manage_lifecycle=manage_lifecycle),
+                                              ingest=container.ingest))
 
 
 def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
@@ -112,6 +115,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(dialogue.router)  # bank dialogue: quick replies
+    app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
     app.include_router(messaging.router)
     app.include_router(linking.router)
     app.include_router(live.router)

@@ -11,8 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
-from ledgerlink.domain.errors import DomainError
+from ledgerlink.domain.errors import DomainError, TooManyRequests
 
 log = structlog.get_logger(__name__)
 
@@ -61,9 +62,33 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """What a 405 must name in `Allow` (RFC 9110 section 15.5.6): every method some route of
+    this path answers, not only those of the first route the router tried (GET and POST are
+    often two routes). Asked of the routes themselves (`matches`, also through included
+    routers); the mounted static directory answers GET and HEAD."""
+    routes = request.app.router.routes
+    allowed: set[str] = set()
+    for route in routes:
+        if isinstance(route, Mount) and route.matches(dict(request.scope))[0] is not Match.NONE:
+            allowed |= {"GET", "HEAD"}
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(not isinstance(r, Mount) and r.matches(probe)[0] is Match.FULL for r in routes):
+            allowed.add(method)
+    return ", ".join(m for m in _METHODS if m in allowed)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def on_domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, TooManyRequests):  # throttled (entrypoints/throttling.py)
+            throttled = problem(exc.status, exc.code, exc.detail, retry_after=exc.retry_after)
+            throttled.headers["Retry-After"] = str(exc.retry_after)
+            return throttled
         return problem(exc.status, exc.code, exc.detail)
 
     @app.exception_handler(RequestValidationError)
@@ -74,11 +99,17 @@ def install(app: FastAPI) -> None:
         return problem(422, "validation_error", "the request did not match the expected shape", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
-        return problem(exc.status_code, code, str(exc.detail))
+        response = problem(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            allow = allowed_methods(request) or response.headers.get("Allow")
+            if allow:
+                response.headers["Allow"] = allow
+        return response
 
     @app.exception_handler(Exception)
     async def on_crash(_: Request, exc: Exception) -> JSONResponse:

@@ -24,6 +24,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from ledgerlink.domain.banking import AccountType, Scope
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.errors import InvalidInput
+from ledgerlink.domain.text import InvalidText, display_line
 from ledgerlink.services.ingest.wire import parse_balance, parse_instant, parse_transaction
 from ledgerlink.services.linking.ports import (
     AuthorizationRequest,
@@ -141,10 +142,15 @@ class OpenBankingConnector:
             for row in rows:
                 kind = row["type"]
                 out.append(BankAccountInfo(
-                    bank_account_id=_text(row["account_id"]), name=_text(row["name"]),
+                    bank_account_id=_text(row["account_id"]),
+                    name=display_line(_text(row["name"]), "accounts[].name") or "Account",
                     type=AccountType(kind) if kind in AccountType.__members__.values()
                     else AccountType.OTHER,
-                    currency=_text(row["currency"]).upper(), last4=_text(row["mask"])[-4:]))
+                    currency=_text(row["currency"]).upper(),
+                    last4=display_line(_text(row["mask"]), "accounts[].mask")[-4:]))
+        except InvalidText as exc:
+            raise BankError(f"the bank's account list is malformed: {exc.detail}",
+                            code="bank_bad_response") from None
         except (KeyError, TypeError, ValueError):
             raise BankError("the bank's account list is malformed",
                             code="bank_bad_response") from None
@@ -172,6 +178,9 @@ class OpenBankingConnector:
             has_more = data["has_more"]
             if not isinstance(has_more, bool):
                 raise ValueError("has_more")
+        except InvalidText as exc:  # names the field, never the value
+            raise BankError(f"the bank's sync page is malformed: {exc.detail}",
+                            code="bank_bad_response") from None
         except (KeyError, TypeError, ValueError, InvalidInput):
             raise BankError("the bank's sync page is malformed", code="bank_bad_response") from None
         return SyncPage(added=added, modified=modified, removed=removed,

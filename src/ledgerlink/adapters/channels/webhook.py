@@ -1,16 +1,22 @@
-"""Outbound webhooks: a signed POST per message revision (Standard Webhooks)."""
+"""Outbound webhooks: a signed POST per message revision (Standard Webhooks), to public https
+destinations only (ADR 0018): checked by the URL, then by every resolved address at connect
+time, no redirects."""
 
 from __future__ import annotations
 
 import json
+import ssl
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from ledgerlink.adapters.channels.outbound import DestinationRefused, OutboundPolicy, public_only_client
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.domain.clock import Clock
+from ledgerlink.domain.destinations import parse_destination
+from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.services.messaging.channel_ports import OutboundMessage, SendResult
 
 __all__ = ["WebhookChannel", "parse_retry_after"]
@@ -50,21 +56,36 @@ def payload(message: OutboundMessage) -> dict[str, Any]:
     }
 
 
-class WebhookChannel:
-    """2xx delivered; 410 gone; 408, 429, 5xx and network errors retry; other answers fail."""
+REFUSED = "destination_not_public"  # the delivery state the person sees: no status, no address
 
-    def __init__(self, http: httpx.AsyncClient, signer: StandardWebhooksSigner, clock: Clock) -> None:
-        self._http = http
+
+class WebhookChannel:
+    """2xx delivered; 410 gone; 408, 429, 5xx and network errors retry; other answers fail
+    (a 3xx too: redirects are not followed). A destination that is not public fails without
+    a connection, and shows only `destination_not_public`."""
+
+    def __init__(self, signer: StandardWebhooksSigner, clock: Clock, policy: OutboundPolicy, *,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        self._policy = policy
+        self._http = public_only_client(policy, verify=verify, timeout=TIMEOUT)
         self._signer = signer
         self._clock = clock
 
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
     async def send(self, *, config: dict[str, Any], message: OutboundMessage) -> SendResult:
+        try:  # stored before the rules were this strict, or by hand: checked again
+            url = parse_destination(str(config["url"]), allow_loopback=self._policy.allow_loopback).url
+        except InvalidInput:
+            return SendResult.failed(error=REFUSED)
         body = json.dumps(payload(message), separators=(",", ":")).encode()
         headers = self._signer.sign(str(config["secret"]), message.delivery_id, self._clock.now(), body)
         headers["content-type"] = "application/json"
         try:
-            resp = await self._http.post(str(config["url"]), content=body, headers=headers,
-                                         timeout=TIMEOUT, follow_redirects=False)
+            resp = await self._http.post(url, content=body, headers=headers, follow_redirects=False)
+        except DestinationRefused:
+            return SendResult.failed(error=REFUSED)
         except httpx.HTTPError as exc:
             return SendResult.retry(error=type(exc).__name__)
         code = resp.status_code

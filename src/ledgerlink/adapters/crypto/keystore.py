@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ledgerlink.adapters.db.engine import is_sqlite, normalise_url
+from ledgerlink.adapters.db.engine import is_sqlite, normalise_url, private_sqlite_file
 from ledgerlink.adapters.db.schema import UtcDateTime
 
 metadata = MetaData()
@@ -46,6 +46,7 @@ class SqlKeyStore:
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
         self._sqlite = is_sqlite(url)
+        private_sqlite_file(url)  # 0600 before the driver creates it (and its -wal, -shm)
         self._engine: AsyncEngine = create_async_engine(url)
         if self._sqlite:
 

@@ -58,6 +58,13 @@ class SigningKeys:
             return False
         return True
 
+    def public_keys(self) -> dict[str, bytes]:
+        self._file.refresh_if_changed()  # a key added by `keys rotate-signing` elsewhere
+        return {
+            key_id: self._private(key_id).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            for key_id in self._file.key_ids
+        }
+
     def jwks(self) -> dict[str, Any]:
         """Every key's public half as an RFC 8037 OKP JWK set (old keys verify old signatures)."""
         keys = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -27,9 +30,36 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def private_sqlite_file(url: str) -> None:
+    """Make the SQLite file of `url` readable by its owner only (0600), whatever the umask:
+    created here before the driver opens it, tightened if it exists with wider rights. SQLite
+    gives its -wal, -shm and -journal files the database file's permissions, so those are 0600
+    too (any already there are tightened as well). No-op for other databases and in-memory."""
+    if not is_sqlite(url):
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        try:
+            if stat.S_IMODE(side.stat().st_mode) & 0o077:
+                side.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     url = normalise_url(url)
     if is_sqlite(url):
+        private_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
@@ -39,6 +69,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def create_null_pool_engine(url: str) -> AsyncEngine:
     """For one-off commands (migrations) that must not keep connections open."""
     url = normalise_url(url)
+    if is_sqlite(url):
+        private_sqlite_file(url)  # migrations create the file first
     engine = create_async_engine(url, poolclass=NullPool)
     if is_sqlite(url):
         _configure_sqlite(engine)
@@ -53,6 +85,7 @@ def create_sqlite_direct_engine(url: str) -> Engine:
     (measured: ~23 statements per bank event took 40 ms under load). Direct calls block the
     loop for far less than a hop costs. See ADR 0009."""
     url = normalise_url(url).replace("sqlite+aiosqlite", "sqlite+pysqlite", 1)
+    private_sqlite_file(url)
     engine = sa_create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
     _configure_sqlite(engine)
     return engine

@@ -45,6 +45,22 @@ class SqlLinks(_Remembering):
         await self._conn.execute(_UPDATE["links"], _set(link, s.links))
         self._remember(link.id, link)
 
+    async def transition(
+        self, link_id: str, *, expected: str, status: str, at: datetime,
+        failure_code: str | None = None, drop_secrets: bool = False,
+    ) -> bool:
+        lk = s.links
+        values: dict[str, object] = {"status": status, "updated_at": at}
+        if failure_code is not None:
+            values["failure_code"] = failure_code
+        if drop_secrets:
+            values["sealed_secrets"] = None
+        result = await self._conn.execute(
+            update(lk).where(lk.c.id == link_id, lk.c.status == expected).values(**values)
+        )
+        self._seen.pop(link_id, None)  # the next `get` reads the row as it now is
+        return bool(result.rowcount)
+
     async def expiring(self, before: datetime) -> list[LinkRecord]:
         lk = s.links
         return await self._many(

@@ -63,6 +63,7 @@ class SqlPersons(_Repo):
 
     # Children before parents (foreign keys).
     _PERSON_TABLES = (
+        "sessions",  # every sign-in ends with the erasure (ADR 0019)
         "link_health",  # connection health (message templates)
         "prompts", "bank_outbox", "bank_messages",  # bank dialogue
         "thread_reads", "held_alerts", "digests_sent", "digest_settings",  # read state, digests

@@ -156,12 +156,12 @@ class SqlRetention(_Repo):
         )
 
     async def purge_abandoned_links(self, *, before: datetime, limit: int) -> int:
-        """Consent flows that never became a link (pending or failed, untouched since the
-        cutoff) and have nothing hanging off them."""
+        """Consent flows that never became a link (pending, abandoned mid-exchange or failed,
+        untouched since the cutoff) and have nothing hanging off them."""
         lk = s.links
         dependants = [s.accounts, s.threads, s.consent_receipts]
         where = and_(
-            lk.c.status.in_(("pending", "failed")),
+            lk.c.status.in_(("pending", "exchanging", "failed")),
             lk.c.updated_at < before,
             *[~exists().where(d.c.link_id == lk.c.id) for d in dependants],
         )

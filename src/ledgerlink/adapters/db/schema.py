@@ -480,3 +480,15 @@ matrix_sync = Table(
     Column("next_batch", Text, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# Sign-in sessions (issue 14, ADR 0019): one row per signed-in browser. The cookie holds a random
+# token; the row is keyed by its SHA-256, so a copy of the database holds no usable session.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # hex SHA-256 of the cookie's token
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),  # absolute: created_at + 14 days
+    Column("confirmed_at", UtcDateTime(), nullable=False),  # the password was last entered
+)

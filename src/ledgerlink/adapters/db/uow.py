@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerlink.adapters.db.access import SqlAudit
 from ledgerlink.adapters.db.alerts import SqlAlertRules, SqlDigests
+from ledgerlink.adapters.db.auth import SqlSessions
 from ledgerlink.adapters.db.dialogue import SqlBankMessages, SqlBankOutbox, SqlPrompts
 from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_engine
@@ -23,6 +24,7 @@ from ledgerlink.adapters.db.privacy import SqlDpLedger, SqlRetention, SqlTreeHea
 from ledgerlink.domain.events import Event
 from ledgerlink.services.access.ports import AuditRepository
 from ledgerlink.services.alerts.ports import AlertRuleRepository, DigestRepository
+from ledgerlink.services.auth.ports import SessionRepository
 from ledgerlink.services.dialogue.ports import BankMessageRepository, BankOutboxRepository, PromptRepository
 from ledgerlink.services.ingest.ports import InboxRepository, TransactionRepository
 from ledgerlink.services.kernel.ports import IdempotencyRepository, PartnerRepository
@@ -102,6 +104,7 @@ class SqlUnitOfWork:
     digests: DigestRepository  # digests and held alerts
     link_health: LinkHealthRepository  # connection health (message templates)
     matrix: MatrixRepository  # Matrix channel
+    sessions: SessionRepository  # sign-in sessions (ADR 0019)
 
     def __init__(
         self,
@@ -159,6 +162,7 @@ class SqlUnitOfWork:
         self.digests = SqlDigests(conn)  # digests and held alerts
         self.matrix = SqlMatrix(conn)  # Matrix channel
         self.link_health = SqlLinkHealth(conn)  # connection health (message templates)
+        self.sessions = SqlSessions(conn)  # sign-in sessions (ADR 0019)
         return self
 
     async def __aexit__(

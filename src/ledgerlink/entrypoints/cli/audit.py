@@ -1,7 +1,9 @@
 """`ledgerlink audit`: verify the tamper-evident audit log, and sign its current head.
 
-Exit codes of `verify`: 0 the log is intact, 1 tampering was found (each finding names the
-entry or tree head and the check that failed), 2 the input was unusable.
+`verify` compares the database with the checkpoint file (`<data_dir>/audit-checkpoints`, the
+signed heads kept outside it, ADR 0020) unless told otherwise. Exit codes: 0 the log is intact,
+1 tampering was found (each finding names the entry or tree head and the check that failed),
+2 the input was unusable.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
@@ -18,18 +21,21 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from ledgerlink.adapters.checkpoints import CHECKPOINT_FILE, FileCheckpointLog
 from ledgerlink.adapters.crypto.envelope import MasterKeyFileError
 from ledgerlink.adapters.crypto.signing import SigningKeys
 from ledgerlink.adapters.db.engine import create_engine, is_sqlite, normalise_url
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.config import Settings
 from ledgerlink.domain.audit import TreeHead
+from ledgerlink.domain.checkpoint import origin_for
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.domain.errors import DomainError
 from ledgerlink.entrypoints.cli._console import console
 from ledgerlink.services.kernel.ports import Signer
 from ledgerlink.services.kernel.uow import UnitOfWorkFactory
 from ledgerlink.services.privacy import audit
+from ledgerlink.services.privacy.ports import CheckpointLog
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -43,6 +49,7 @@ class _LogDeps:
     uow: UnitOfWorkFactory
     signer: Signer
     clock: Clock
+    checkpoints: CheckpointLog | None
 
 
 def _fail(message: str) -> NoReturn:
@@ -50,8 +57,16 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _run(data_dir: Path, database_url: str | None, work: Callable[[_LogDeps], Awaitable[T]]) -> T:
-    """Open the existing database and signing key (never create them) and run `work`."""
+def _run(
+    data_dir: Path,
+    database_url: str | None,
+    work: Callable[[_LogDeps], Awaitable[T]],
+    *,
+    checkpoints: Path | None = None,
+    compare: bool = True,
+) -> T:
+    """Open the existing database and signing key (never create them) and run `work`, with the
+    checkpoint file (`checkpoints`, default the data dir's; none when not `compare`)."""
     settings = Settings(data_dir=data_dir, database_url=database_url)
     url = settings.resolved_database_url
     if is_sqlite(url):
@@ -66,10 +81,18 @@ def _run(data_dir: Path, database_url: str | None, work: Callable[[_LogDeps], Aw
     except (MasterKeyFileError, OSError, ValueError) as exc:
         _fail(f"cannot use the signing key: {exc}")
 
+    log = None
+    if compare:
+        log = FileCheckpointLog(
+            checkpoints or settings.data_dir / CHECKPOINT_FILE,
+            default_origin=origin_for(settings.resolved_public_url),
+        )
+
     async def main() -> T:
         engine = create_engine(url, pool_size=1)
         try:
-            return await work(_LogDeps(uow=SqlUnitOfWorkFactory(engine), signer=signer, clock=SystemClock()))
+            uow = SqlUnitOfWorkFactory(engine)
+            return await work(_LogDeps(uow=uow, signer=signer, clock=SystemClock(), checkpoints=log))
         finally:
             await engine.dispose()
 
@@ -79,6 +102,8 @@ def _run(data_dir: Path, database_url: str | None, work: Callable[[_LogDeps], Aw
         _fail(f"cannot read the audit log ({type(exc).__name__}); is the database migrated?")
     except DomainError as exc:
         _fail(f"{exc.detail} ({exc.code})")
+    except OSError as exc:
+        _fail(f"cannot use the checkpoint file: {exc.strerror or type(exc).__name__}")
 
 
 def _load_head(path: Path) -> TreeHead:
@@ -97,10 +122,32 @@ def verify(
     tree_head: Annotated[
         Path | None, typer.Option(help="a tree head saved earlier: check the log still extends it")
     ] = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(help="checkpoints to compare with (default: <data-dir>/audit-checkpoints; "
+                          "a monitor's copy of /audit/tree-head/history works too)"),
+    ] = None,
+    no_checkpoints: Annotated[
+        bool, typer.Option("--no-checkpoints", help="do not compare with any checkpoint file")
+    ] = False,
+    unsigned_grace: Annotated[
+        float | None,
+        typer.Option(help="seconds an entry may wait for a signed head "
+                          "(default: twice the signing interval and a minute)", min=0),
+    ] = None,
 ) -> None:
-    """Recompute every entry's hash and every signed root; exit 1 if anything was tampered with."""
+    """Recompute every entry's hash and every signed root, compare with the checkpoints kept
+    outside the database; exit 1 if anything was tampered with."""
     saved = None if tree_head is None else _load_head(tree_head)
-    report = _run(data_dir, database_url, lambda deps: audit.verify_log(deps, saved_head=saved))
+    if checkpoints is not None and not checkpoints.is_file():
+        _fail(f"no checkpoint file at {checkpoints}")
+    interval = Settings(data_dir=data_dir).audit_sign_interval_seconds
+    grace = timedelta(seconds=2 * interval + 60 if unsigned_grace is None else unsigned_grace)
+    report = _run(
+        data_dir, database_url,
+        lambda deps: audit.verify_log(deps, saved_head=saved, unsigned_grace=grace),
+        checkpoints=checkpoints, compare=not no_checkpoints,
+    )  # fmt: skip
     summary = Table(title="Audit log", show_header=False)
     summary.add_row("Entries", str(report.entries))
     summary.add_row("Tree size", str(report.tree_size))
@@ -108,11 +155,16 @@ def verify(
     summary.add_row("Signed heads checked", str(report.heads_checked))
     if report.latest_head is not None:
         summary.add_row("Latest signed head", f"{report.latest_head.tree_size} entries")
+    summary.add_row("Entries after the latest head", str(report.unsigned_entries))
+    summary.add_row("Checkpoints checked", "not compared" if report.checkpoint_file is None
+                    else str(report.checkpoints_checked))  # fmt: skip
     if saved is not None:
         summary.add_row("Saved head", f"{saved.tree_size} entries ({tree_head})")
     console.print(summary)
+    if report.checkpoint_file is not None:  # a line of its own: a path is never cut
+        console.print(f"Checkpoints compared: {report.checkpoint_file}")
     if report.intact:
-        console.print("[green]intact[/green]: every entry and every signed tree head checks out")
+        console.print("[green]intact[/green]: every entry, signed tree head and checkpoint checks out")
         return
     findings = Table(title="Tampering found", show_lines=False)
     for column in ("check", "entry", "tree head", "what"):

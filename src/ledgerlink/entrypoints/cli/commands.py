@@ -32,7 +32,7 @@ app.add_typer(keys.app, name="keys", help="Manage encryption and signing keys.")
 app.add_typer(partners.app, name="partners", help="Partner API keys and privacy budgets.")
 
 DEMO_HANDLE = "demo"
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "ledgerlink sandbox"  # >= 12 characters, not the handle (domain/passwords.py)
 
 HostOpt = Annotated[str, typer.Option(help="interface to listen on (loopback by default)")]
 PortOpt = Annotated[int, typer.Option(help="port of the messenger")]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ledgerlink.domain.errors import DomainError
+from ledgerlink.domain.errors import BadRequest, DomainError
 from ledgerlink.entrypoints import metrics
-from ledgerlink.entrypoints.partner.fastpath import label
+from ledgerlink.entrypoints.partner.fastpath import label, read_capped
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
 
 router = APIRouter(tags=["partners"])
@@ -65,15 +65,21 @@ _EVENT_BODY = {
         404: PROBLEM_SCHEMA,
         409: PROBLEM_SCHEMA,
         410: PROBLEM_SCHEMA,
+        413: PROBLEM_SCHEMA,
+        415: PROBLEM_SCHEMA,
         422: PROBLEM_SCHEMA,
     },
 )
 async def receive_event(partner_slug: str, request: Request) -> JSONResponse:
     """Receive a signed event from a bank partner (verify, dedupe, persist, then 202)."""
     ingest = request.app.state.container.ingest
-    body = await request.body()
     try:
-        event_id = await ingest.receive(partner_slug, body, request.headers)
+        # Partner, declared size, media type, webhook id; then the body, never past 256 KiB.
+        await ingest.admit(partner_slug, request.headers)
+        body = await read_capped(request.receive)
+        if body is None:  # the client went away (nobody reads this answer)
+            raise BadRequest("the request body did not arrive", code="incomplete_body")
+        event_id = await ingest.receive(partner_slug, body, request.headers, admitted=True)
     except DomainError as exc:
         partner = "unknown" if exc.code == "unknown_partner" else label(partner_slug)
         metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()

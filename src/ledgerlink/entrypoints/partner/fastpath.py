@@ -15,7 +15,7 @@ import structlog
 from ledgerlink.domain.errors import DomainError
 from ledgerlink.entrypoints import metrics
 from ledgerlink.entrypoints.problems import problem_body
-from ledgerlink.services.ingest.inbox import MAX_BODY, Ingest
+from ledgerlink.services.ingest.inbox import MAX_BODY, Ingest, too_large
 
 log = structlog.get_logger(__name__)
 
@@ -47,22 +47,14 @@ class BankEventFastPath:
         await self.app(scope, receive, send)
 
     async def _handle(self, slug: str, scope: Scope, receive: Any, send: Any) -> None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size <= MAX_BODY + 1:
-                chunks.append(chunk)  # past the limit, keep reading but stop keeping
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            event_id = await self._ingest.receive(slug, body, headers)
+            # Partner, declared size, media type, webhook id: before a byte of the body is read.
+            await self._ingest.admit(slug, headers)
+            body = await read_capped(receive)
+            if body is None:
+                return  # the client went away
+            event_id = await self._ingest.receive(slug, body, headers, admitted=True)
         except DomainError as exc:
             partner = "unknown" if exc.code == "unknown_partner" else label(slug)
             metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
@@ -77,6 +69,24 @@ class BankEventFastPath:
         metrics.bank_events.labels(partner=label(slug), outcome="accepted").inc()
         response = json.dumps({"id": event_id.split(":", 1)[1], "status": "accepted"}).encode()
         await _respond(send, 202, _JSON, response)
+
+
+async def read_capped(receive: Any) -> bytes | None:
+    """The request body, read until it ends or passes `MAX_BODY` (then `PayloadTooLarge`,
+    without reading the rest). None when the client disconnected."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

@@ -11,14 +11,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from ledgerlink.domain.audit import AuditEntry, TreeHead
 from ledgerlink.domain.errors import NotFound
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
-from ledgerlink.services.privacy import audit
+from ledgerlink.services.privacy import audit, checkpoints
 from ledgerlink.services.privacy.audit import MAX_LEAVES_PER_PAGE
+from ledgerlink.services.privacy.checkpoints import MAX_CHECKPOINTS_PER_PAGE
 
 __all__ = ["router"]
 
@@ -36,6 +38,9 @@ class TreeHeadOut(BaseModel):
     timestamp: str = Field(description="ISO 8601 UTC with milliseconds, as signed")
     key_id: str = Field(description="the `kid` of the Ed25519 key in /.well-known/jwks.json")
     signature: str = Field(description="base64 Ed25519 signature over the canonical head")
+    checkpoint: str | None = Field(
+        default=None, description="the same head as a C2SP tlog-checkpoint signed note (ADR 0020)"
+    )
 
 
 class InclusionOut(BaseModel):
@@ -72,14 +77,112 @@ def _head_out(head: TreeHead) -> TreeHeadOut:
     return TreeHeadOut.model_validate(head.as_dict())
 
 
-@router.get("/audit/tree-head", tags=["verification"], responses=_PROBLEMS)
-async def tree_head(request: Request) -> TreeHeadOut:
+_TEXT = "text/plain; charset=utf-8"
+_TEXT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {_TEXT: {"schema": {"type": "string"}}}, "description": "a C2SP checkpoint"},
+}
+
+
+def _wants_text(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/plain" in accept and "application/json" not in accept
+
+
+@router.get(
+    "/audit/tree-head", tags=["verification"], response_model=TreeHeadOut,
+    responses={**_PROBLEMS, **_TEXT_RESPONSE},
+)  # fmt: skip
+async def tree_head(request: Request) -> Any:
     """The latest signed tree head of the audit log. Save it: later, ask for a consistency proof
-    from its size to a newer head to check that nothing before it was changed."""
-    head = await audit.latest_tree_head(get_deps(request))
+    from its size to a newer head to check that nothing before it was changed. With
+    `Accept: text/plain`, the latest checkpoint (C2SP tlog-checkpoint) instead."""
+    deps = get_deps(request)
+    if _wants_text(request):
+        return await checkpoint(request)
+    head = await audit.latest_tree_head(deps)
     if head is None:
         raise NotFound("no tree head has been signed yet", code="no_tree_head")
-    return _head_out(head)
+    out = _head_out(head)
+    latest = await checkpoints.latest_checkpoint(deps.signer, deps.checkpoints)
+    if latest is not None and latest.tree_size == head.tree_size:
+        out.checkpoint = latest.note()
+    return out
+
+
+@router.get(
+    "/audit/checkpoint", tags=["verification"], response_class=PlainTextResponse,
+    responses={**_PROBLEMS, **_TEXT_RESPONSE},
+)  # fmt: skip
+async def checkpoint(request: Request) -> Response:
+    """The latest checkpoint: the latest signed head as a C2SP tlog-checkpoint signed note
+    (origin, tree size, base64 root; an Ed25519 note signature). Verify it with the keys at
+    `/audit/checkpoint/keys` and any signed-note tool."""
+    deps = get_deps(request)
+    latest = await checkpoints.latest_checkpoint(deps.signer, deps.checkpoints)
+    if latest is None:
+        raise NotFound("no checkpoint has been written yet", code="no_tree_head")
+    return PlainTextResponse(latest.note(), media_type=_TEXT)
+
+
+@router.get(
+    "/audit/checkpoint/keys", tags=["verification"], response_class=PlainTextResponse,
+    responses={**_PROBLEMS, 200: {"content": {_TEXT: {"schema": {"type": "string"}}}}},
+)  # fmt: skip
+async def checkpoint_keys(request: Request) -> Response:
+    """The checkpoints' verifier keys, one a line, in the `sumdb/note` form
+    `<origin>+<key id>+<base64 key>` (old keys too: old checkpoints still verify)."""
+    deps = get_deps(request)
+    if deps.checkpoints is None:
+        raise NotFound("this platform keeps no checkpoints", code="no_tree_head")
+    keys = await checkpoints.log_verifier_keys(deps.signer, deps.checkpoints)
+    return PlainTextResponse("".join(f"{key}\n" for key in keys), media_type=_TEXT)
+
+
+class CheckpointOut(BaseModel):
+    tree_size: int
+    root_hash: str = Field(description="hex, as in the other /audit answers")
+    checkpoint: str = Field(description="the C2SP tlog-checkpoint signed note, as written")
+
+
+class HistoryOut(BaseModel):
+    checkpoints: list[CheckpointOut]
+    next: str | None = Field(description="the next page, or null at the end")
+
+
+_HISTORY_TYPES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, _TEXT: {"schema": {"type": "string"}}}},
+}
+
+
+@router.get(
+    "/audit/tree-head/history", tags=["verification"], response_model=HistoryOut,
+    responses={**_PROBLEMS, **_HISTORY_TYPES},
+)
+async def tree_head_history(
+    request: Request,
+    after: Annotated[int, Query(ge=-1, description="only tree sizes above this one")] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_CHECKPOINTS_PER_PAGE)] = 100,
+) -> Any:
+    """Every signed tree head as written to the checkpoint file, smallest tree first, paged by
+    tree size: keep them all, and a rollback or rewrite of the log cannot go unnoticed. With
+    `Accept: text/plain`, the checkpoints themselves, each followed by an empty line (the
+    format of the checkpoint file, which `ledgerlink audit verify --checkpoints` reads)."""
+    page = await checkpoints.history(get_deps(request).checkpoints, after=after, limit=limit)
+    following = None
+    if page.next_after is not None:
+        following = f"/audit/tree-head/history?after={page.next_after}&limit={limit}"
+    headers = {} if following is None else {"link": f'<{following}>; rel="next"'}
+    if _wants_text(request):
+        body = "".join(c.note() + "\n" for c in page.checkpoints)
+        return PlainTextResponse(body, media_type=_TEXT, headers=headers)
+    out = HistoryOut(
+        checkpoints=[
+            CheckpointOut(tree_size=c.tree_size, root_hash=c.root_hash.hex(), checkpoint=c.note())
+            for c in page.checkpoints
+        ],
+        next=following,
+    )
+    return Response(out.model_dump_json(), media_type="application/json", headers=headers)
 
 
 @router.get("/audit/proof/inclusion", tags=["verification"], responses=_PROBLEMS)

@@ -1,5 +1,7 @@
 """The person's outside channels: add a webhook endpoint or an email address, remove one, and
-see how the last deliveries went. Bad input answers the page with an inline error."""
+see how the last deliveries went. Bad input answers the page with an inline error. Adding a
+channel sends the person's messages somewhere new: it needs the password entered within the
+last 5 minutes, or in the form (`auth.step_up`, ADR 0019)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, NotFound
-from ledgerlink.entrypoints.dependencies import get_deps, signed_in
+from ledgerlink.entrypoints.dependencies import current_session, get_deps, signed_in
+from ledgerlink.entrypoints.web.auth import step_up
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
+from ledgerlink.services.auth import sessions
 from ledgerlink.services.messaging import channels
 
 __all__ = ["router"]
@@ -28,8 +32,11 @@ def _email_enabled(request: Request) -> bool:
 
 async def _page(request: Request, person: Any, grant: Any, status_code: int = 200, **extra: Any) -> Response:
     items = await channels.overview(get_deps(request), grant)
+    session = await current_session(request)
+    confirmed = session is not None and sessions.recently_confirmed(get_deps(request), session)
     return page(request, "channels.html", status_code, person=person, channels=items,
-                email_enabled=_email_enabled(request), matrix_bot=_matrix_bot(request), **extra)
+                email_enabled=_email_enabled(request), matrix_bot=_matrix_bot(request),
+                confirmed=confirmed, **extra)
 
 
 @router.get(PATH, response_class=HTMLResponse)
@@ -47,6 +54,9 @@ async def add_webhook(request: Request) -> Response:
     if isinstance(form_session, Response):
         return form_session
     grant, person, form = form_session
+    if (refusal := await step_up(request, form)) is not None:
+        return refusal.apply(await _page(request, person, grant, webhook_error=refusal.message,
+                                         webhook_url=form.get("url", "")))
     try:
         _, secret = await channels.add_webhook(get_deps(request), grant, url=form.get("url", ""))
     except DomainError as exc:
@@ -61,6 +71,9 @@ async def add_email(request: Request) -> Response:
     if isinstance(form_session, Response):
         return form_session
     grant, person, form = form_session
+    if (refusal := await step_up(request, form)) is not None:
+        return refusal.apply(await _page(request, person, grant, email_error=refusal.message,
+                                         email_address=form.get("address", "")))
     try:
         await channels.add_email(get_deps(request), grant, address=form.get("address", ""),
                                  enabled=_email_enabled(request))
@@ -99,6 +112,9 @@ async def add_matrix(request: Request) -> Response:
     if isinstance(form_session, Response):
         return form_session
     grant, person, form = form_session
+    if (refusal := await step_up(request, form)) is not None:
+        return refusal.apply(await _page(request, person, grant, matrix_error=refusal.message,
+                                         matrix_id=form.get("mxid", "")))
     bot = _matrix_bot(request)
     try:
         await channels.add_matrix(get_deps(request), grant, mxid=form.get("mxid", ""),

@@ -76,6 +76,7 @@ class Connection:
 
     person_id: str
     queue: asyncio.Queue[str]
+    session_id: str | None = None  # the sign-in session it was opened with (ADR 0019)
     marks: dict[str, int] = field(default_factory=dict)  # thread id -> highest rev sent
     ready: bool = False  # the resume replay is done; live catch-ups now go through the hub
     dirty: set[str] = field(default_factory=set)  # threads that changed during the replay
@@ -162,10 +163,18 @@ class Hub:
     def connections(self, person_id: str) -> int:
         return len(self._by_person.get(person_id, ()))
 
-    def register(self, person_id: str) -> Connection:
-        conn = Connection(person_id=person_id, queue=asyncio.Queue(self._queue_size))
+    def register(self, person_id: str, session_id: str | None = None) -> Connection:
+        conn = Connection(person_id=person_id, queue=asyncio.Queue(self._queue_size),
+                          session_id=session_id)
         self._by_person.setdefault(person_id, set()).add(conn)
         return conn
+
+    def end_sessions(self, person_id: str, session_id: str | None = None) -> None:
+        """A session was ended (sign-out), or all of the person's (sign out everywhere,
+        erasure): close their live connections in this process (`CLOSE_UNAUTHORIZED`)."""
+        for conn in list(self._by_person.get(person_id, ())):
+            if session_id is None or conn.session_id == session_id:
+                conn.close(CLOSE_UNAUTHORIZED)
 
     def unregister(self, conn: Connection) -> None:
         conns = self._by_person.get(conn.person_id)

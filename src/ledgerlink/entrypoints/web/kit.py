@@ -6,17 +6,23 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import HTTPConnection
 
-from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.domain.errors import DomainError, NotFound, TooManyRequests
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.entrypoints.dependencies import signed_in
-from ledgerlink.entrypoints.web.rendering import TEMPLATE_DIR
+from ledgerlink.entrypoints.dependencies import get_deps, signed_in
+from ledgerlink.entrypoints.problems import problem
+from ledgerlink.entrypoints.web.rendering import TEMPLATE_DIR, finalize
 
-templates = Jinja2Templates(directory=TEMPLATE_DIR)
+# `finalize`: no stored text (a lone surrogate, a control or bidi character) can break a page.
+templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(TEMPLATE_DIR),
+                                            autoescape=select_autoescape(), finalize=finalize))
 
 CSRF_KEY = "csrf"
 
@@ -30,12 +36,36 @@ def csrf_token(request: Request) -> str:
 
 
 async def csrf_ok(request: Request) -> tuple[bool, dict[str, str]]:
+    """The form's CSRF token matches the session's, and the browser says the form was posted
+    from one of our own pages (`same_origin`)."""
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     expected = request.session.get(CSRF_KEY)
     offered = fields.get(CSRF_KEY, "")
     ok = isinstance(expected, str) and hmac.compare_digest(expected.encode(), offered.encode())
-    return ok, fields
+    return ok and same_origin(request), fields
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip().lower())
+    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(parts.scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        return "invalid"
+    return f"{parts.scheme}://{parts.hostname}" + ("" if port in (None, default) else f":{port}")
+
+
+def same_origin(conn: HTTPConnection) -> bool:
+    """A browser request comes from a page of the platform's own origin (its public URL): no
+    `Sec-Fetch-Site` other than same-origin (or none: typed, bookmarked), and no `Origin` other
+    than ours ("null" included). Requests without these headers are not from a browser page,
+    which could not be made to send the person's cookie (ADR 0019)."""
+    site = conn.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = conn.headers.get("origin")
+    return origin is None or _origin(origin) == _origin(get_deps(conn).public_url)
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -60,6 +90,21 @@ def not_found(request: Request, person: Any = None) -> HTMLResponse:
     return page(request, "error.html", 404, person=person, title="Not found",
                  message="There is nothing here. It may have been removed, or it belongs to "
                          "someone else.")
+
+
+def too_many(request: Request, exc: TooManyRequests, *, person: Any = None,
+             template: str = "error.html", **context: Any) -> Response:
+    """429 with Retry-After: a problem document for fetch, else `template` (the error page, or
+    the form itself with `error`)."""
+    response: Response
+    if wants_json(request):
+        response = problem(429, exc.code, exc.detail, retry_after=exc.retry_after)
+    else:
+        if template == "error.html":
+            context.update(title="Please wait a moment", message=exc.detail)
+        response = page(request, template, 429, person=person, **context)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def expired_form(request: Request, back: str) -> HTMLResponse:
@@ -129,6 +174,8 @@ def _fetch_failed(request: Request, person: Any, exc: DomainError, *, back: str)
     if isinstance(exc, NotFound):
         return JSONResponse({"code": "not_found"}, status_code=404) if wants_json(request) \
             else not_found(request, person)
+    if isinstance(exc, TooManyRequests):
+        return too_many(request, exc, person=person, back=back)
     if wants_json(request):
         return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
     return see_other(back)

@@ -6,12 +6,14 @@ How a link attempt ended comes back to the messenger as `?notice=<code>` (`messa
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
-from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
+from ledgerlink.entrypoints.web.kit import csrf_ok, not_found, page, see_other, signed_in_form
 from ledgerlink.entrypoints.web.messaging import NOTICES
 from ledgerlink.services.linking import links
 from ledgerlink.services.messaging import messenger
@@ -59,6 +61,9 @@ async def link_callback(request: Request, state: str | None = None, code: str | 
     try:
         thread_id = await links.complete_link(get_deps(request), grant, state=state, code=code,
                                                 error=error, error_description=error_description)
+    except links.LinkAlreadyComplete as exc:  # a replayed or second callback: show where it lives
+        return see_other(f"/threads/{exc.thread_id}?notice={exc.code}" if exc.thread_id
+                         else f"/?notice={exc.code}")
     except DomainError as exc:
         return see_other(f"/?notice={exc.code if exc.code in NOTICES else 'link_failed'}")
     return see_other(f"/threads/{thread_id}")
@@ -84,14 +89,46 @@ async def unlink(request: Request, link_id: str) -> Response:
     return see_other(f"/threads/{thread.id}")
 
 
-@router.get("/links/{link_id}/renew")
-async def renew(request: Request, link_id: str) -> Response:
-    """One tap from the expiry warning: straight to the bank's consent page. Completing it
-    renews this link (same thread, accounts and history); abandoning it changes nothing."""
+async def _own_bank_thread(request: Request, grant: Any, link_id: str) -> Any:
+    return next((t for t in await messenger.list_threads(get_deps(request), grant)
+                 if t.link_id == link_id), None)
+
+
+@router.get("/links/{link_id}/renew", response_class=HTMLResponse)
+async def renew_page(request: Request, link_id: str) -> Response:
+    """Where an older card's link or a bookmark lands: changes nothing, shows the one button
+    that renews (a CSRF-checked POST)."""
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
     grant, person = session
+    thread = await _own_bank_thread(request, grant, link_id)
+    if thread is None:
+        return not_found(request, person)
+    return _renew_page(request, person, link_id, thread)
+
+
+def _renew_page(request: Request, person: Any, link_id: str, thread: Any, status_code: int = 200) -> Response:
+    return page(request, "renew.html", status_code, person=person, link_id=link_id, bank=thread.title,
+                thread_id=thread.id, days=get_deps(request).link_duration_days)
+
+
+@router.post("/links/{link_id}/renew")
+async def renew(request: Request, link_id: str) -> Response:
+    """One tap on the expiry warning's button (a form with the page's CSRF token): straight to
+    the bank's consent page. Completing it renews this link (same thread, accounts and
+    history); abandoning it changes nothing. Without a valid token nothing starts: the
+    confirmation page is shown instead."""
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    ok, _ = await csrf_ok(request)
+    if not ok:
+        thread = await _own_bank_thread(request, grant, link_id)
+        if thread is None:
+            return not_found(request, person)
+        return _renew_page(request, person, link_id, thread, 400)
     try:
         url = await links.start_link(get_deps(request), grant, partner_id="", renews=link_id)
     except NotFound:

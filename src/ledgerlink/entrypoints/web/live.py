@@ -1,6 +1,8 @@
 """The `/ws` endpoint of the web messenger: one browser tab's live connection.
 
-The tab signs in with its session cookie and sends `resume` first (the highest rev it has seen
+Only pages of the platform's own origin may connect (the `Origin` header against the public
+URL; anything else is refused before the handshake). The tab signs in with its session cookie
+(a live server-side session, ADR 0019) and sends `resume` first (the highest rev it has seen
 per thread); the hub (`hub.py`) replays what it missed and then streams every change. Later
 frames from the tab: `ping` (answered `pong`) and `read` (the open thread was seen). Close
 codes are the hub's `CLOSE_*`. Protocol: docs/messenger.md.
@@ -16,14 +18,16 @@ from typing import Any
 import structlog
 from fastapi import APIRouter, WebSocket
 
-from ledgerlink.entrypoints.dependencies import current_person_id
+from ledgerlink.entrypoints.dependencies import current_session
 from ledgerlink.entrypoints.web.hub import CLOSE_UNAUTHORIZED, Connection, Hub, get_hub
+from ledgerlink.entrypoints.web.kit import same_origin
 
 __all__ = ["RESUME_TIMEOUT", "router"]
 
 _log = structlog.get_logger(__name__)
 
 RESUME_TIMEOUT = 15.0
+CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: the Origin is not the platform's
 
 router = APIRouter()
 
@@ -81,13 +85,20 @@ async def _wait_closed(conn: Connection) -> None:
 
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
+    if not same_origin(websocket):
+        # A page of another origin (another port, a sibling site) must not read the feed with
+        # the person's cookie: refused before the handshake (HTTP 403), nothing is sent.
+        await websocket.close(code=CLOSE_POLICY_VIOLATION)
+        return
     await websocket.accept()  # accept first: a close code cannot travel on a refused handshake
-    person_id = current_person_id(websocket)
-    if person_id is None:
+    session = await current_session(websocket)
+    if session is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in first")
         return
     hub = get_hub(websocket)
-    conn = hub.register(person_id)  # before the replay: nothing committed meanwhile is lost
+    # Registered before the replay: nothing committed meanwhile is lost. Ending the session
+    # (sign-out, erasure) closes this connection.
+    conn = hub.register(session.person.id, session.id)
     tasks: list[asyncio.Task[None]] = []
     try:
         try:

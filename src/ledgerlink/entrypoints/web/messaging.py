@@ -1,7 +1,8 @@
-"""The built-in web messenger: sign-in and sign-up, the thread view, the composer, read marks.
+"""The built-in web messenger: the thread view, the composer, read marks.
 
 HTML routes catch domain errors themselves and answer with a page or a banner, never a
-stack trace. Every form carries the session's CSRF token. Linking a bank is `linking.py`.
+stack trace. Every form carries the session's CSRF token. Signing in and up is `auth.py`,
+linking a bank `linking.py`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from ledgerlink.domain.chat import ThreadKind
-from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.entrypoints.dependencies import SESSION_KEY, current_person_id, get_deps, signed_in
-from ledgerlink.entrypoints.web.kit import csrf_ok, expired_form, fetch_action, not_found, page, see_other
+from ledgerlink.entrypoints.dependencies import client_address, get_deps, signed_in
+from ledgerlink.entrypoints.web.kit import fetch_action, not_found, page, see_other
 from ledgerlink.entrypoints.web.rendering import render_message
+from ledgerlink.services.kernel import throttle
 from ledgerlink.services.messaging import messenger, read_state
 from ledgerlink.services.messaging.messenger import ThreadSummary
 from ledgerlink.services.questions import commands
@@ -33,6 +35,8 @@ NOTICES: dict[str, tuple[str, str]] = {
     "bank_refused": ("error", "Your bank refused the link request. Nothing was linked."),
     "link_state_unknown": ("error", "That bank link could not be completed. Nothing was linked."),
     "link_state_used": ("info", "That bank link was already completed or cancelled."),
+    "link_already_complete": ("info", "This bank link is already complete: its thread is below."),
+    "link_in_progress": ("info", "This bank link is still being completed; it appears here in a moment."),
     "link_flow_expired": ("error", "The bank consent took too long and expired. Please start again."),
     "missing_code": ("error", "The bank did not complete the link. Nothing was linked."),
     "no_accounts": ("info", "No accounts were shared, so nothing was linked."),
@@ -48,83 +52,6 @@ GENERIC_NOTICE = ("error", "The bank link did not complete. The message below ex
 
 def _ordered(threads: list[ThreadSummary]) -> list[ThreadSummary]:
     return sorted(threads, key=lambda t: (t.kind is not ThreadKind.SYSTEM, not t.active))
-
-
-# --------------------------------------------------------------------------- sign in / out
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def loginpage(request: Request) -> Response:
-    if current_person_id(request) is not None:
-        return see_other("/")
-    return page(request, "login.html", handle="", error=None)
-
-
-@router.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/login")
-    handle = form.get("handle", "").strip()
-    password = form.get("password", "")
-    if not handle or not password:
-        return page(request, "login.html", 422, handle=handle,
-                     error="Enter your handle and your password.")
-    try:
-        person_id = await messenger.authenticate(get_deps(request), handle=handle, password=password)
-    except DomainError:
-        return page(request, "login.html", 401, handle=handle,
-                     error="That handle and password do not match an account.")
-    request.session.clear()  # a fresh session (and CSRF token) for the signed-in person
-    request.session[SESSION_KEY] = person_id
-    return see_other("/")
-
-
-@router.get("/register", response_class=HTMLResponse)
-async def registerpage(request: Request) -> Response:
-    if current_person_id(request) is not None:
-        return see_other("/")
-    return page(request, "register.html", values={}, errors={})
-
-
-@router.post("/register", response_class=HTMLResponse)
-async def register(request: Request) -> Response:
-    ok, form = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/register")
-    values = {"handle": form.get("handle", "").strip(),
-              "display_name": form.get("display_name", "").strip()}
-    password = form.get("password", "")
-    errors: dict[str, str] = {}
-    if password != form.get("password_confirm", password):
-        errors["password_confirm"] = "The two passwords are not the same."
-    if not errors:
-        try:
-            person_id = await messenger.register(get_deps(request), handle=values["handle"],
-                                                 display_name=values["display_name"],
-                                                 password=password)
-        except DomainError as exc:
-            field = "password" if exc.code == "weak_password" else "handle"
-            message = {"handle_taken": "That handle is taken. Please choose another one.",
-                       "bad_handle": "A handle has 2 to 32 characters: lowercase letters, digits, "
-                                     "and _ . - (it starts with a letter or digit).",
-                       "weak_password": "Use a password with at least 8 characters."}
-            errors[field] = message.get(exc.code, exc.detail)
-            return page(request, "register.html", exc.status if exc.status < 500 else 400,
-                         values=values, errors=errors)
-        request.session.clear()
-        request.session[SESSION_KEY] = person_id
-        return see_other("/")
-    return page(request, "register.html", 422, values=values, errors=errors)
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    ok, _ = await csrf_ok(request)
-    if not ok:
-        return expired_form(request, "/")
-    request.session.clear()
-    return see_other("/login")
 
 
 # --------------------------------------------------------------------------- the messenger
@@ -178,9 +105,13 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
 async def send_message(request: Request, thread_id: str) -> Response:
     """The composer: the person's text goes into the thread and is answered there. The
     browser sends it with fetch (the answer arrives over the live connection); without
-    JavaScript the form posts and the page reloads."""
+    JavaScript the form posts and the page reloads. Throttled per person and per address
+    (429 with Retry-After: a problem document for fetch, a page for the plain form)."""
     async def say(grant: Grant, form: dict[str, str]) -> None:
-        await commands.handle_text(get_deps(request), grant, thread_id, form.get("text", ""))
+        deps = get_deps(request)
+        await throttle.check(deps.limiter, throttle.COMPOSE_PERSON, grant.person_id)
+        await throttle.check(deps.limiter, throttle.COMPOSE_ADDRESS, client_address(request))
+        await commands.handle_text(deps, grant, thread_id, form.get("text", ""))
 
     return await fetch_action(request, back=f"/threads/{thread_id}", action=say)
 

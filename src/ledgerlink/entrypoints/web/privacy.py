@@ -2,7 +2,9 @@
 "Who accessed my data" (`/privacy/accesses`, read from the audit log).
 
 Downloads answer with `Content-Disposition: attachment`; an account that is not the person's
-is a 404 exactly like one that does not exist. Erasure needs the person to type their handle.
+is a 404 exactly like one that does not exist. Downloads need the password entered within the
+last 5 minutes (`auth.needs_confirmation`); erasure needs the person to type their handle and
+their password, every time (ADR 0019).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, NotFound
-from ledgerlink.entrypoints.dependencies import get_deps, signed_in
+from ledgerlink.entrypoints.dependencies import current_session, forget_session, get_deps, signed_in
+from ledgerlink.entrypoints.web.auth import needs_confirmation, step_up
+from ledgerlink.entrypoints.web.hub import get_hub
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
+from ledgerlink.services.auth import sessions
 from ledgerlink.services.linking import links
 from ledgerlink.services.privacy import audit, rights
 from ledgerlink.services.privacy.export_formats import account_ofx, transactions_csv
@@ -41,7 +46,7 @@ NOTICES = {
 
 _TABLE_WORDS = {"messages": "messages", "threads": "conversations", "transactions": "transactions",
                 "accounts": "accounts", "links": "bank links", "inbox": "bank notifications",
-                "consent_receipts": "consent receipts"}
+                "consent_receipts": "consent receipts", "sessions": "sign-in sessions"}
 
 
 def _download(body: bytes | str, media_type: str, filename: str) -> Response:
@@ -60,8 +65,10 @@ async def settings_page(request: Request, notice: str | None = None) -> Response
     deps = get_deps(request)
     consents = await rights.consents(deps, grant)
     accounts = await rights.downloadable_accounts(deps, grant)
+    live = await current_session(request)
+    confirmed = live is not None and sessions.recently_confirmed(deps, live)
     return page(request, "settings.html", person=person, consents=consents, levels=LEVELS,
-                accounts=accounts, notice=NOTICES.get(notice or ""))
+                accounts=accounts, notice=NOTICES.get(notice or ""), confirmed=confirmed)
 
 
 @router.post("/settings/links/{link_id}/revoke")
@@ -97,6 +104,8 @@ async def disclosure(request: Request) -> Response:
 
 @router.get("/settings/export.json")
 async def export_json(request: Request) -> Response:
+    if (confirm := await needs_confirmation(request)) is not None:
+        return confirm
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
@@ -107,6 +116,8 @@ async def export_json(request: Request) -> Response:
 
 @router.get("/settings/export.csv")
 async def export_csv(request: Request) -> Response:
+    if (confirm := await needs_confirmation(request)) is not None:
+        return confirm
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
@@ -118,6 +129,8 @@ async def export_csv(request: Request) -> Response:
 
 @router.get("/settings/export/{account_id}.ofx")
 async def export_ofx(request: Request, account_id: str) -> Response:
+    if (confirm := await needs_confirmation(request)) is not None:
+        return confirm
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
@@ -149,8 +162,14 @@ async def erase(request: Request) -> Response:
     if form.get("handle", "").strip().lower() != person.handle:
         return page(request, "settings_erase.html", 422, person=person,
                     error="That is not your handle. Nothing was erased.")
-    report = await rights.erase_person(get_deps(request), grant)
+    refusal = await step_up(request, form, field="password", always=True)
+    if refusal is not None:
+        return refusal.apply(page(request, "settings_erase.html", person=person,
+                                  error=f"{refusal.message} Nothing was erased."))
+    report = await rights.erase_person(get_deps(request), grant)  # every session ends with it
+    get_hub(request).end_sessions(grant.person_id)
     request.session.clear()
+    forget_session(request)
     erased = [(_TABLE_WORDS.get(name, name), count) for name, count in report.rows_deleted.items() if count]
     return page(request, "goodbye.html", report=report, erased=erased)
 

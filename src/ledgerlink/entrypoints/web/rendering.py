@@ -15,11 +15,13 @@ from typing import Any
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 import ledgerlink.web
+from ledgerlink.domain.text import displayable
 from ledgerlink.services.messaging.ports import MessageView
 
-__all__ = ["TEMPLATE_DIR", "format_money", "jinja_env", "render_message"]
+__all__ = ["TEMPLATE_DIR", "finalize", "format_money", "jinja_env", "render_message"]
 
 TEMPLATE_DIR = Path(ledgerlink.web.__file__).parent / "templates"
 LOCALE = "en_US"
@@ -203,10 +205,21 @@ def _declined_context(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def finalize(value: Any) -> Any:
+    """Every `{{ ... }}` of every template goes through here (Jinja's `finalize`): whatever a
+    stored row holds, the page can be encoded and shown (a lone surrogate becomes U+FFFD,
+    control and bidi characters go; `domain.text.displayable`). Markup stays Markup."""
+    if isinstance(value, str):
+        clean = displayable(value)
+        if clean is not value:
+            return Markup(clean) if isinstance(value, Markup) else clean  # noqa: S704 - was Markup
+    return value
+
+
 @cache
 def jinja_env() -> Environment:
     return Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(),
-                       trim_blocks=True, lstrip_blocks=True)
+                       trim_blocks=True, lstrip_blocks=True, finalize=finalize)
 
 
 def render_message(view: MessageView) -> str:

@@ -24,6 +24,7 @@ from ledgerlink.domain.errors import Conflict, DomainError, Forbidden, InvalidIn
 from ledgerlink.domain.events import BankRequestQueued
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.domain.text import display_text
 from ledgerlink.services import access
 from ledgerlink.services.dialogue import fraud, prompts
 from ledgerlink.services.dialogue.ports import BankOutboxRecord
@@ -324,6 +325,8 @@ async def receive_bank_message(deps: Deps, partner: PartnerRecord, token: str) -
             f"claim 'kind' must be one of {', '.join(sorted(BANK_MESSAGE_KINDS))}", code="malformed_message"
         )
     text = claims.get("text")
+    if isinstance(text, str):  # Unicode text only (else invalid_text); control and bidi characters out
+        text = display_text(text, "claim 'text'")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("claim 'text' must be a non-empty string", code="malformed_message")
     if len(text) > MAX_TEXT:

@@ -100,7 +100,7 @@ def parse_decline(data: dict[str, Any]) -> Decline:
         raise _bad("at", "is required")
     return Decline(
         decline_id=decline_id,
-        merchant=wire.text(obj, "merchant_name", _WHERE, required=False) or None,
+        merchant=wire.display_text(obj, "merchant_name", _WHERE) or None,
         mcc=mcc,
         amount=amount,
         reason=reason,

@@ -19,6 +19,7 @@ from ledgerlink.domain.errors import Conflict, InvalidInput
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.money import Money
 from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.domain.text import require_scalar_values
 from ledgerlink.services import access
 from ledgerlink.services.dialogue.ports import PromptRecord
 from ledgerlink.services.ingest.account_events import account_event
@@ -62,6 +63,8 @@ def _text(obj: dict[str, Any], name: str, *, required: bool, limit: int = _MAX_T
         if required:
             raise InvalidInput(f"data.alert.{name} is required", code="malformed_event")
         return None
+    if isinstance(value, str):
+        require_scalar_values(value, f"data.alert.{name}")  # a lone surrogate: invalid_text
     if not isinstance(value, str) or not value.strip() or len(value) > limit or not value.isprintable():
         raise InvalidInput(
             f"data.alert.{name} must be printable text of 1-{limit} characters", code="malformed_event"

@@ -32,11 +32,15 @@ from ledgerlink.services.linking.ports import AccountRecord
 
 # InboxWorker lives in `ingest.inbox_worker`; it stays importable from here for the callers
 # that import it with `Ingest`.
-__all__ = ["ACCOUNT_EVENTS", "EVENT_TYPES", "MAX_BODY", "InboxWorker", "Ingest", "LinkEnded"]
+__all__ = ["ACCOUNT_EVENTS", "EVENT_TYPES", "MAX_BODY", "MAX_WEBHOOK_ID", "InboxWorker", "Ingest",
+           "LinkEnded", "PayloadTooLarge", "UnsupportedMediaType", "check_headers"]
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY = 256 * 1024
+# The inbox row id is "{partner id}:{webhook-id}" in a 200-character column; partner ids are at
+# most 40 characters (adapters/db/schema.py, `inbox.id` and `partners.id`).
+MAX_WEBHOOK_ID = 150
 ACCOUNT_EVENTS = frozenset({"transaction.updated", "transaction.removed", "balance.updated"})
 EVENT_TYPES = ACCOUNT_EVENTS | {"consent.revoked"}
 
@@ -46,6 +50,37 @@ class LinkEnded(DomainError):
 
     code = "link_revoked"
     status = 410
+
+
+class PayloadTooLarge(DomainError):
+    """The body (declared or read) is over `MAX_BODY`: refused before any signature work."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+def too_large() -> PayloadTooLarge:
+    return PayloadTooLarge("the event body is larger than 256 KiB: split the event")
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """What the headers alone decide, before the body is read: the declared size, the media type
+    and the length of the webhook id. `headers` has lower-case names (as ASGI gives them) or is
+    case-insensitive (Starlette's `Headers`)."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_large()
+    media = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType("send the event as Content-Type: application/json")
+    if len(headers.get("webhook-id", "")) > MAX_WEBHOOK_ID:
+        raise InvalidInput(f"webhook-id must be at most {MAX_WEBHOOK_ID} characters",
+                           code="webhook_id_too_long")
 
 
 @dataclass
@@ -143,10 +178,21 @@ class Ingest:
             self._partners[slug] = partner
         return partner
 
-    async def receive(self, partner_slug: str, body: bytes, headers: Mapping[str, str]) -> str:
-        """Accept one signed event. Returns our event id; raises a DomainError otherwise."""
+    async def admit(self, partner_slug: str, headers: Mapping[str, str]) -> None:
+        """The checks that need no body (partner, then `check_headers`): callers run them before
+        reading the body, and stop reading past `MAX_BODY` (`too_large()`)."""
+        await self._partner(partner_slug)
+        check_headers(headers)
+
+    async def receive(
+        self, partner_slug: str, body: bytes, headers: Mapping[str, str], *, admitted: bool = False
+    ) -> str:
+        """Accept one signed event. Returns our event id; raises a DomainError otherwise.
+        `admitted`: the caller already ran `admit` on these headers."""
         self.in_flight += 1
         try:
+            if not admitted:
+                await self.admit(partner_slug, headers)
             return await self._receive(partner_slug, body, headers)
         finally:
             self.in_flight -= 1
@@ -154,7 +200,7 @@ class Ingest:
     async def _receive(self, partner_slug: str, body: bytes, headers: Mapping[str, str]) -> str:
         partner = await self._partner(partner_slug)
         if len(body) > MAX_BODY:
-            raise InvalidInput("the event body is larger than 256 KiB", code="payload_too_large")
+            raise too_large()
         self._deps.verifier.verify(partner.webhook_secrets, body, headers)
         try:
             envelope = json.loads(body)
@@ -164,7 +210,7 @@ class Ingest:
                 code="malformed_json",
             ) from None
         event_type, data, account_id, consent_id = _validate(envelope)
-        webhook_id = next((v for k, v in headers.items() if k.lower() == "webhook-id"), "")
+        webhook_id = headers.get("webhook-id", "")
         loop = asyncio.get_running_loop()
         pending = _Pending(
             inbox_id=f"{partner.id}:{webhook_id}",

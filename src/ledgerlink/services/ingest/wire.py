@@ -15,6 +15,7 @@ from ledgerlink.domain.clock import ensure_utc
 from ledgerlink.domain.countries import is_country
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
+from ledgerlink.domain.text import display_line
 from ledgerlink.services.linking.ports import BankBalance
 
 
@@ -37,6 +38,13 @@ def _str(obj: dict[str, Any], name: str, where: str, *, required: bool = True) -
             f"{where}.{name} must be a string of at most 512 characters", code="malformed_payload"
         )
     return value
+
+
+def _display(obj: dict[str, Any], name: str, where: str) -> str | None:
+    """An optional one-line display field (merchant name, statement text): Unicode text only
+    (a lone surrogate is refused as ``invalid_text``), control and bidi characters removed."""
+    value = _str(obj, name, where, required=False)
+    return None if value is None else display_line(value, f"{where}.{name}")
 
 
 _MCC = re.compile(r"^[0-9]{4}$")
@@ -116,8 +124,8 @@ def parse_transaction(obj: Any, where: str = "transaction") -> BankTransaction:
         amount=parse_money(obj, "amount", currency, where),
         booking_date=_date(obj, "booking_date", where),
         value_date=_date(obj, "value_date", where),
-        merchant=_str(obj, "merchant_name", where, required=False),
-        descriptor=_str(obj, "descriptor", where, required=False) or "",
+        merchant=_display(obj, "merchant_name", where),
+        descriptor=_display(obj, "descriptor", where) or "",
         mcc=mcc,
         pending_transaction_id=pending_id,
         merchant_country=merchant_country,
@@ -125,12 +133,17 @@ def parse_transaction(obj: Any, where: str = "transaction") -> BankTransaction:
     )
 
 
-# Field parsers shared with the account events of other modules (services/declines.py).
+# Field parsers shared with the account events of other modules (services/dialogue/declines.py).
 
 
 def text(obj: dict[str, Any], name: str, where: str, *, required: bool = True) -> str | None:
     """A string of at most 512 characters; None when absent and not required."""
     return _str(obj, name, where, required=required)
+
+
+def display_text(obj: dict[str, Any], name: str, where: str) -> str | None:
+    """An optional one-line display field of at most 512 characters (see `_display`)."""
+    return _display(obj, name, where)
 
 
 def bank_id(obj: dict[str, Any], name: str, where: str) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.events import Event
 from ledgerlink.services.kernel.bus import EventBus
-from ledgerlink.services.kernel.ports import PasswordHasher, Signer
+from ledgerlink.services.kernel.ports import PasswordHasher, RateLimiter, Signer
 from ledgerlink.services.kernel.uow import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from ledgerlink.services.dialogue.ports import PartnerSigning
     from ledgerlink.services.ingest.ports import SignatureVerifier
     from ledgerlink.services.linking.ports import BankDirectory, ReceiptSigner
+    from ledgerlink.services.messaging.channel_ports import OutboundGuard
     from ledgerlink.services.messaging.ports import LiveFeed
-    from ledgerlink.services.privacy.ports import DpMechanism
+    from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Deps:
     link_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     live: LiveFeed | None = None  # this process's live connections (set by the web app)
     channel_kinds: frozenset[str] = frozenset()  # extra channels this process can send to
+    checkpoints: CheckpointLog | None = None  # signed tree heads outside the database (ADR 0020)
+    limiter: RateLimiter | None = None  # throttle counts (kernel/throttle.py); None: unlimited
+    outbound: OutboundGuard | None = None  # public destinations only (None: literal checks only)
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""

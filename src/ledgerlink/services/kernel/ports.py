@@ -19,6 +19,10 @@ class Signer(Protocol):
 
     def verify(self, key_id: str, data: bytes, signature: bytes) -> bool: ...
 
+    def public_keys(self) -> dict[str, bytes]:
+        """Every key's raw 32-byte Ed25519 public key, by key id (old keys included)."""
+        ...
+
     def jwks(self) -> dict[str, Any]: ...
 
 
@@ -66,3 +70,31 @@ class PartnerRepository(Protocol):
     async def by_api_key_hash(self, api_key_hash: str) -> PartnerRecord | None: ...
     async def set_api_key_hash(self, partner_id: str, api_key_hash: str | None) -> None: ...
     async def all(self) -> list[PartnerRecord]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateRule:
+    """A throttle: at most `count` hits per `seconds`, for each of `limits`, per key (a handle,
+    an address, a person id). Moving windows: the count is of the last `seconds`."""
+
+    name: str
+    limits: tuple[tuple[int, int], ...]  # (count, seconds), e.g. ((10, 900), (100, 86400))
+    words: str = "Too many requests."  # said to the person when throttled
+
+
+class RateLimiter(Protocol):
+    """Where throttle counts live: process memory on the embedded profile; a shared store
+    (e.g. Redis) once several processes serve people. Keys never leave it readable."""
+
+    async def hit(self, rule: RateRule, key: str) -> int | None:
+        """Count one hit. None when every limit allowed it; else the seconds until the first
+        exhausted limit frees a slot (a refused hit is not counted by that limit)."""
+        ...
+
+    async def wait(self, rule: RateRule, key: str) -> int | None:
+        """Like `hit` without counting: None when a hit would be allowed now."""
+        ...
+
+    async def clear(self, rule: RateRule, key: str) -> None:
+        """Forget the key's hits (after a successful sign-in, for the account's counter)."""
+        ...

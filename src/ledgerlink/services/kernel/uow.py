@@ -15,6 +15,7 @@ from ledgerlink.domain.events import Event
 if TYPE_CHECKING:
     from ledgerlink.services.access.ports import AuditRepository
     from ledgerlink.services.alerts.ports import AlertRuleRepository, DigestRepository
+    from ledgerlink.services.auth.ports import SessionRepository
     from ledgerlink.services.dialogue.ports import (
         BankMessageRepository,
         BankOutboxRepository,
@@ -68,6 +69,7 @@ class UnitOfWork(Protocol):
     digests: DigestRepository  # digests and held alerts
     matrix: MatrixRepository  # Matrix channel
     link_health: LinkHealthRepository  # connection health (message templates)
+    sessions: SessionRepository  # sign-in sessions (ADR 0019)
     events: list[Event]
     fresh: list[tuple[str, MessageView]]
 

@@ -28,6 +28,8 @@ from ledgerlink.services.messaging.ports import ThreadRecord
 
 log = structlog.get_logger(__name__)
 
+RENEWAL_COMPLETED = "renewal_completed"  # the failure code of a renewal flow that did renew
+
 
 async def activate_link(
     deps: Deps,
@@ -39,13 +41,17 @@ async def activate_link(
 ) -> str:
     now = deps.clock.now()
     async with deps.uow() as uow:
-        fresh = await uow.links.get(link.id)
-        if fresh is None or fresh.status != LinkStatus.PENDING.value:
+        # Only the callback that claimed the flow gets here; the compare-and-set keeps even a
+        # stray second writer from activating (or overwriting) it twice.
+        if not await uow.links.transition(
+            link.id, expected=LinkStatus.EXCHANGING.value, status=LinkStatus.ACTIVE.value, at=now
+        ):
             raise Conflict("this link was completed in another tab", code="link_state_used")
+        fresh = await uow.links.get(link.id)
+        assert fresh is not None
         link = fresh
-        link.status = LinkStatus.ACTIVE.value
         link.scopes = [s.value for s in tokens.scopes]
-        link.state = None
+        # `state` stays: a replayed callback then finds the link and says it is complete.
         link.bank_consent_id = tokens.consent_id
         link.expires_at = tokens.consent_expires_at or now + timedelta(days=deps.link_duration_days)
         link.updated_at = now
@@ -124,17 +130,19 @@ async def renew_link(
     link, thread, accounts and history; accounts newly shared are added."""
     now = deps.clock.now()
     async with deps.uow() as uow:
-        fresh = await uow.links.get(pending.id)
         link = await uow.links.get(link_id)
-        if fresh is None or fresh.status != LinkStatus.PENDING.value or link is None:
+        if link is None or not await uow.links.transition(
+            pending.id, expected=LinkStatus.EXCHANGING.value, status=LinkStatus.FAILED.value, at=now
+        ):
             raise Conflict("this link was completed in another tab", code="link_state_used")
+        fresh = await uow.links.get(pending.id)
+        assert fresh is not None
         old_secrets = await access.open_link_secrets(
             deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, link, at=now
         )
         fresh.status = LinkStatus.FAILED.value  # the flow lives on in the renewed link
-        fresh.failure_code = "renewal_completed"
-        fresh.state = None
-        fresh.sealed_secrets = None
+        fresh.failure_code = RENEWAL_COMPLETED
+        fresh.sealed_secrets = None  # `state` stays, so a replayed callback is told it is done
         fresh.updated_at = now
         await uow.links.update(fresh)
         link.status = LinkStatus.ACTIVE.value

@@ -7,8 +7,9 @@ Network calls to the bank happen between units of work, never inside one.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -18,7 +19,7 @@ from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
-from ledgerlink.services.linking.activation import activate_link, renew_link
+from ledgerlink.services.linking.activation import RENEWAL_COMPLETED, activate_link, renew_link
 from ledgerlink.services.linking.ending import end_link
 from ledgerlink.services.linking.ports import BankBalance, BankError, LinkRecord
 from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
@@ -29,9 +30,25 @@ DEFAULT_SCOPES = (Scope.BALANCES, Scope.TRANSACTIONS, Scope.ALERTS)
 CONSENT_FLOW_TTL = timedelta(minutes=15)
 
 
+# A callback that finds the flow claimed by another one waits this long for it to finish.
+CLAIM_WAIT_STEPS = 100
+CLAIM_WAIT_SECONDS = 0.1
+
+
 class LinkFlowError(DomainError):
     code = "link_failed"
     status = 400
+
+
+class LinkAlreadyComplete(Conflict):
+    """The callback of a consent flow that already finished (a replay, a second tab): nothing
+    was changed. `thread_id` is the bank's thread the link lives in (None if not known)."""
+
+    code = "link_already_complete"
+
+    def __init__(self, thread_id: str | None) -> None:
+        super().__init__("this bank link is already complete")
+        self.thread_id = thread_id
 
 
 def callback_url(deps: Deps) -> str:
@@ -87,14 +104,16 @@ async def start_link(deps: Deps, grant: Grant, *, partner_id: str, renews: str |
 
 
 async def _fail(deps: Deps, link: LinkRecord | None, person_id: str, code: str, text: str) -> LinkFlowError:
-    """Record the failure, explain it in the system thread, and return the error to raise."""
+    """Record the failure, explain it in the system thread, and return the error to raise.
+
+    `link` is one this callback claimed (`_claim`): it is marked failed only while it is still
+    `exchanging`, so a failure never writes over a link that became active meanwhile."""
     async with deps.uow() as uow:
-        if link is not None and link.status == LinkStatus.PENDING.value:
-            link.status = LinkStatus.FAILED.value
-            link.failure_code = code
-            link.updated_at = deps.clock.now()
-            link.sealed_secrets = None
-            await uow.links.update(link)
+        if link is not None:
+            await uow.links.transition(
+                link.id, expected=LinkStatus.EXCHANGING.value, status=LinkStatus.FAILED.value,
+                at=deps.clock.now(), failure_code=code, drop_secrets=True,
+            )  # fmt: skip
         thread = await ensure_system_thread(deps, uow, person_id)
         await post_text(
             deps, uow, thread, text, tone="error", actions=[{"label": "Try again", "href": "/link"}]
@@ -102,6 +121,83 @@ async def _fail(deps: Deps, link: LinkRecord | None, person_id: str, code: str, 
         await deps.commit_and_publish(uow)
     log.info("link_failed", code=code, link_id=None if link is None else link.id)
     return LinkFlowError(text, code=code)
+
+
+async def _claim(
+    deps: Deps, grant: Grant, state: str | None
+) -> tuple[LinkRecord | None, bool, dict[str, object]]:
+    """Find the person's link by `state` and claim it (pending -> exchanging) in one
+    conditional UPDATE, before anything is sent to the bank: of two callbacks for the same
+    state exactly one wins, and only the winner opens the PKCE verifier and exchanges the
+    code. Returns the link (None: not this person's), whether this call claimed it, and the
+    opened flow secrets (only when claimed)."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        link = await uow.links.by_state(state) if state else None
+        if link is None or link.person_id != grant.person_id:
+            return None, False, {}
+        claimed = link.status == LinkStatus.PENDING.value and await uow.links.transition(
+            link.id, expected=LinkStatus.PENDING.value, status=LinkStatus.EXCHANGING.value, at=now
+        )
+        fresh = await uow.links.get(link.id)  # as it is now (another callback may have won)
+        assert fresh is not None
+        if not claimed:
+            return fresh, False, {}
+        secrets_ = await access.open_link_secrets(
+            deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, fresh, at=now
+        )
+        await uow.commit()
+    return fresh, True, secrets_
+
+
+async def _finished_thread(deps: Deps, link: LinkRecord) -> str | None:
+    """The thread a finished consent flow lives on in: its own link's, or for a completed
+    renewal the renewed link's (when the person has exactly one link with that bank)."""
+    async with deps.uow(readonly=True) as uow:
+        target: LinkRecord | None = link
+        if link.status == LinkStatus.FAILED.value and link.failure_code == RENEWAL_COMPLETED:
+            same_bank = [
+                other for other in await uow.links.for_person(link.person_id)
+                if other.partner_id == link.partner_id and other.id != link.id
+                and other.status in (LinkStatus.ACTIVE.value, LinkStatus.EXPIRED.value)
+            ]  # fmt: skip
+            target = same_bank[0] if len(same_bank) == 1 else None
+        thread = None if target is None else await uow.threads.for_link(target.id)
+    return None if thread is None else thread.id
+
+
+async def _not_claimed(deps: Deps, grant: Grant, link: LinkRecord) -> str:
+    """A callback for a link this call did not claim. Another callback is exchanging its code:
+    wait for it and show the thread it opens. A finished one: "already complete", with the way
+    to its thread. Nothing is sent to the bank: the code was or is being used."""
+    waited = False
+    for _ in range(CLAIM_WAIT_STEPS):
+        if link.status != LinkStatus.EXCHANGING.value:
+            break
+        if deps.clock.now() - link.updated_at > CONSENT_FLOW_TTL:  # its callback died mid-way
+            raise LinkFlowError("that consent flow broke off; please start again", code="link_flow_expired")
+        await asyncio.sleep(CLAIM_WAIT_SECONDS)
+        waited = True
+        async with deps.uow(readonly=True) as uow:
+            fresh = await uow.links.get(link.id)
+        assert fresh is not None
+        link = fresh
+    if link.status in (LinkStatus.PENDING.value, LinkStatus.EXCHANGING.value):
+        raise Conflict("this bank link is still being completed", code="link_in_progress")
+    thread_id = await _finished_thread(deps, link)
+    if waited and link.status == LinkStatus.ACTIVE.value and thread_id is not None:
+        return thread_id  # the other callback completed it just now: show its thread
+    if link.status == LinkStatus.FAILED.value and link.failure_code != RENEWAL_COMPLETED:
+        if waited:  # the other callback failed and has explained why in the system thread
+            raise LinkFlowError("the bank link did not complete", code="link_failed")
+        raise await _fail(
+            deps,
+            None,
+            grant.person_id,
+            "link_state_used",
+            "That bank link was already used and did not complete. Nothing was changed.",
+        )
+    raise LinkAlreadyComplete(thread_id)
 
 
 async def complete_link(
@@ -113,17 +209,13 @@ async def complete_link(
     error: str | None = None,
     error_description: str | None = None,
 ) -> str:
-    """Handle the bank's redirect back. Returns the id of the bank's thread."""
+    """Handle the bank's redirect back. Returns the id of the bank's thread.
+
+    Raises `LinkAlreadyComplete` (with the thread) for a callback of a flow that already
+    finished, and `LinkFlowError` for one that cannot complete."""
     now = deps.clock.now()
-    async with deps.uow() as uow:
-        link = await uow.links.by_state(state) if state else None
-        secrets_: dict[str, object] = {}
-        if link is not None and link.person_id == grant.person_id:
-            secrets_ = await access.open_link_secrets(
-                deps.vault, uow, grant, Purpose.SYNC_WITH_BANK, link, at=now
-            )
-            await uow.commit()
-    if link is None or link.person_id != grant.person_id:
+    link, claimed, secrets_ = await _claim(deps, grant, state)
+    if link is None:
         raise await _fail(
             deps,
             None,
@@ -132,14 +224,35 @@ async def complete_link(
             "That bank link could not be completed: the request did not come from a "
             "link you started here. Nothing was linked. Please start again.",
         )
-    if link.status != LinkStatus.PENDING.value:
-        raise await _fail(
-            deps,
-            None,
-            grant.person_id,
-            "link_state_used",
-            "That bank link was already completed or cancelled. Nothing was changed.",
-        )
+    if not claimed:
+        return await _not_claimed(deps, grant, link)
+    try:
+        return await _exchange(deps, grant, link, secrets_, now=now, code=code, error=error)
+    except LinkFlowError:
+        raise
+    except BaseException:
+        # Whatever broke after the claim (a database error, a cancelled request) must not
+        # leave the flow claimed for ever; a link that became active is left as it is.
+        async with deps.uow() as uow:
+            await uow.links.transition(
+                link.id, expected=LinkStatus.EXCHANGING.value, status=LinkStatus.FAILED.value,
+                at=deps.clock.now(), failure_code="link_broke_off", drop_secrets=True,
+            )  # fmt: skip
+            await uow.commit()
+        raise
+
+
+async def _exchange(
+    deps: Deps,
+    grant: Grant,
+    link: LinkRecord,
+    secrets_: dict[str, object],
+    *,
+    now: datetime,
+    code: str | None,
+    error: str | None,
+) -> str:
+    """The claimed flow: check it, exchange the code, read the accounts, write the link."""
     if now - link.created_at > CONSENT_FLOW_TTL:
         raise await _fail(
             deps,

@@ -168,6 +168,16 @@ class LinkRepository(Protocol):
     async def by_consent(self, partner_id: str, bank_consent_id: str) -> LinkRecord | None: ...
     async def for_person(self, person_id: str) -> list[LinkRecord]: ...
     async def update(self, link: LinkRecord) -> None: ...
+    async def transition(
+        self, link_id: str, *, expected: str, status: str, at: datetime,
+        failure_code: str | None = None, drop_secrets: bool = False,
+    ) -> bool:
+        """Compare-and-set the status in one conditional UPDATE: True only for the one caller
+        that moved the link from `expected` to `status` (on PostgreSQL a concurrent caller
+        waits for the row and then finds it changed). Optionally records `failure_code` and
+        drops the sealed secrets in the same statement."""
+        ...
+
     async def expiring(self, before: datetime) -> list[LinkRecord]:
         """Active links whose consent ends before `before`."""
         ...

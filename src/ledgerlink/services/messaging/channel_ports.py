@@ -98,6 +98,18 @@ class SendResult:
         return cls("skipped", error=reason)
 
 
+class OutboundGuard(Protocol):
+    """Where the platform may connect on a person's behalf (ADR 0018): the save-time check of
+    a webhook host (the channel adapter checks again at every connection)."""
+
+    @property
+    def allow_loopback(self) -> bool: ...  # the operator's test-only switch
+
+    async def public(self, host: str, port: int) -> bool:
+        """False when `host` resolves to any non-public address."""
+        ...
+
+
 class Channel(Protocol):
     """One outside channel (webhook, email). Never raises for a delivery problem: the
     result says whether to retry."""

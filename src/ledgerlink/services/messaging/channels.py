@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 
 from ledgerlink.domain.cards import preview_text
+from ledgerlink.domain.destinations import parse_destination, refused_by_name
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import ChannelDeliveriesQueued, ChannelRemoved
 from ledgerlink.domain.ids import new_id
@@ -276,21 +276,15 @@ class ChannelSummary:
     deliveries: list[ChannelDeliveryRecord]
 
 
-def _webhook_url(url: str) -> str:
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port
-    except ValueError:
-        host = None
-    ok = bool(host) and len(url) <= 2000 and not (parts.username or parts.password) and (
-        parts.scheme == "https" or (parts.scheme == "http" and host == "127.0.0.1")
-    )
-    if not ok:
-        raise InvalidInput("the endpoint must be an https:// URL (or http://127.0.0.1 for testing)",
-                           code="bad_webhook_url")
-    return url
+async def _webhook_url(deps: Deps, url: str) -> str:
+    """An https endpoint on a public address (ADR 0018): checked by its form here and by the
+    addresses its host resolves to now; the channel adapter checks again at every send."""
+    guard = deps.outbound
+    destination = parse_destination(url, allow_loopback=guard is not None and guard.allow_loopback)
+    if destination.literal is None and guard is not None \
+            and not await guard.public(destination.host, destination.port):
+        raise refused_by_name(destination.host)
+    return destination.url
 
 
 async def _add(deps: Deps, grant: Grant, kind: str, config: dict[str, str]) -> str:
@@ -312,7 +306,7 @@ async def _add(deps: Deps, grant: Grant, kind: str, config: dict[str, str]) -> s
 async def add_webhook(deps: Deps, grant: Grant, *, url: str) -> tuple[str, str]:
     """Register an endpoint; returns (channel id, signing secret). The secret is shown once."""
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    channel_id = await _add(deps, grant, "webhook", {"url": _webhook_url(url), "secret": secret})
+    channel_id = await _add(deps, grant, "webhook", {"url": await _webhook_url(deps, url), "secret": secret})
     return channel_id, secret
 
 

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
+import weakref
 from dataclasses import dataclass
 
 from ledgerlink.domain.cards import text_card
 from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from ledgerlink.domain.ids import new_id
+from ledgerlink.domain.passwords import normalise, password_problem
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
-from ledgerlink.services.kernel.ports import PartnerRecord
+from ledgerlink.services.kernel.ports import PartnerRecord, PasswordHasher
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging import outgoing
 from ledgerlink.services.messaging.ports import MessageView, PersonRecord, ThreadRecord
 
-_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$ZHVtbXk"
 _HANDLE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
 
 WELCOME = (
@@ -66,10 +68,11 @@ async def register(deps: Deps, *, handle: str, display_name: str, password: str)
         raise InvalidInput(
             "handle must be 2-32 characters: lowercase letters, digits, _ . -", code="bad_handle"
         )
-    if len(password) < 8:
-        raise InvalidInput("password must have at least 8 characters", code="weak_password")
+    problem = password_problem(password, handle=handle)
+    if problem is not None:
+        raise InvalidInput(problem.message, code=problem.code)
     display_name = display_name.strip()[:128] or handle
-    password_hash = await asyncio.to_thread(deps.hasher.hash, password)
+    password_hash = await asyncio.to_thread(deps.hasher.hash, normalise(password))
     now = deps.clock.now()
     async with deps.uow() as uow:
         if await uow.persons.by_handle(handle) is not None:
@@ -92,14 +95,44 @@ async def register(deps: Deps, *, handle: str, display_name: str, password: str)
 
 
 async def authenticate(deps: Deps, *, handle: str, password: str) -> str:
-    async with deps.uow() as uow:
+    """The person id for a handle and password. An unknown or erased handle costs one password
+    check against a hash made by the same hasher, so it answers like a wrong password, in about
+    the same time (throttling is `auth.sessions.sign_in`)."""
+    async with deps.uow(readonly=True) as uow:
         person = await uow.persons.by_handle(handle.strip().lower())
     if person is None or person.erased_at is not None:
-        await asyncio.to_thread(deps.hasher.verify, _DUMMY_HASH, password)  # even timing
+        await _check(deps, await _dummy_hash(deps), password)  # even timing
         raise Unauthorized("wrong handle or password", code="bad_credentials")
-    if not await asyncio.to_thread(deps.hasher.verify, person.password_hash, password):
+    if not await _check(deps, person.password_hash, password):
         raise Unauthorized("wrong handle or password", code="bad_credentials")
     return person.id
+
+
+async def verify_password(deps: Deps, person: PersonRecord, password: str) -> bool:
+    """The person's own password again (re-authentication before a sensitive action)."""
+    return person.erased_at is None and await _check(deps, person.password_hash, password)
+
+
+async def _check(deps: Deps, hashed: str, password: str) -> bool:
+    """Passwords are hashed after NFKC (domain/passwords.py); one set before that rule may
+    differ from its normalised form (non-ASCII only), so that form is tried second."""
+    normal = normalise(password)
+    for candidate in (normal, password) if normal != password else (normal,):
+        if await asyncio.to_thread(deps.hasher.verify, hashed, candidate):
+            return True
+    return False
+
+
+_DUMMY_HASHES: weakref.WeakKeyDictionary[PasswordHasher, str] = weakref.WeakKeyDictionary()
+
+
+async def _dummy_hash(deps: Deps) -> str:
+    """A hash of a random password by this hasher (same costs as real ones), made once."""
+    hashed = _DUMMY_HASHES.get(deps.hasher)
+    if hashed is None:
+        hashed = await asyncio.to_thread(deps.hasher.hash, secrets.token_urlsafe(24))
+        _DUMMY_HASHES[deps.hasher] = hashed
+    return hashed
 
 
 async def get_person(deps: Deps, person_id: str) -> PersonRecord:

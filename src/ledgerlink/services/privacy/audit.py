@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
 
 from ledgerlink.domain import audit as merkle
 from ledgerlink.domain.audit import AuditEntry, CompactRange, TreeHead
+from ledgerlink.domain.checkpoint import SignedCheckpoint
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from ledgerlink.domain.privacy import Grant, Purpose, action_words, actor_words, purpose_words
@@ -24,15 +25,19 @@ from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import Signer
 from ledgerlink.services.kernel.uow import UnitOfWork, UnitOfWorkFactory
+from ledgerlink.services.privacy import checkpoints
 from ledgerlink.services.privacy.audit_checks import (
     Finding,
     VerifyReport,
     audit_entry,
+    check_checkpoints,
     check_entries,
     check_heads,
     check_saved,
+    check_unsigned,
     verify_head_signature,
 )
+from ledgerlink.services.privacy.ports import CheckpointLog
 
 __all__ = [
     "MAX_LEAVES_PER_PAGE",
@@ -66,49 +71,66 @@ class LogDeps(Protocol):
     def signer(self) -> Signer: ...
     @property
     def clock(self) -> Clock: ...
+    @property
+    def checkpoints(self) -> CheckpointLog | None: ...
 
 
 # --------------------------------------------------------------------------- signing
 
 
 async def sign_tree_head(deps: LogDeps, *, tree: CompactRange | None = None) -> TreeHead:
-    """Sign and store the head of the log as it is now; the latest head if nothing changed.
+    """Sign and store the head of the log as it is now (the latest head if nothing changed),
+    and append it to the checkpoint file.
 
     `tree` is a caller-kept compact range of the leaves already signed (see `run_signer`): only
     new leaves are then read. A log that is shorter than, or no longer matches, its latest
-    signed head is refused: signing over it would hide the change."""
+    signed head or the latest checkpoint kept outside the database is refused: signing over it
+    would hide the change (with the database's heads deleted, the file still remembers)."""
+    anchor = await checkpoints.latest_checkpoint(deps.signer, deps.checkpoints)
     async with deps.uow() as uow:
         size = await uow.audit.size()
         latest = await uow.tree_heads.latest()
-        if latest is not None and latest.tree_size == size:
-            return latest
-        if latest is not None and latest.tree_size > size:
+        known = {h.tree_size: h.root_hash for h in (latest, anchor) if h is not None}
+        if known and max(known) > size:
             raise Conflict("the audit log is shorter than its last signed head", code="audit_log_truncated")
-        if tree is None or tree.size > size:
+        if latest is not None and known[latest.tree_size] != latest.root_hash:
+            raise Conflict("the latest signed head differs from its checkpoint", code="audit_log_changed")
+        done = latest is not None and latest.tree_size == size
+        if done and (deps.checkpoints is None or (anchor is not None and anchor.tree_size == size)):
+            assert latest is not None
+            return latest
+        if tree is None or tree.size > size or any(s < tree.size for s in known):
             tree = CompactRange()
-        check_at = latest.tree_size if latest is not None and latest.tree_size >= tree.size else None
         leaves = await uow.audit.leaf_hashes(tree.size, size)
         if len(leaves) != size - tree.size:
             raise Conflict("the audit log has missing entries", code="audit_log_gap")
         for leaf in [None, *leaves]:
             if leaf is not None:
                 tree.append(leaf)
-            if tree.size == check_at and latest is not None and tree.root() != latest.root_hash:
+            if tree.size in known and tree.root() != known[tree.size]:
                 raise Conflict(
                     "the audit log no longer matches its last signed head", code="audit_log_changed"
                 )
-        head = TreeHead(
-            tree_size=size,
-            root_hash=tree.root(),
-            timestamp=merkle.to_millis(deps.clock.now()),
-            key_id=deps.signer.key_id,
-        )
-        head = dataclasses.replace(head, signature=deps.signer.sign(head.signed_bytes()))
-        if not await uow.tree_heads.add(head):  # another process signed this size first
-            existing = await uow.tree_heads.get(size)
-            assert existing is not None
-            return existing
-        await uow.commit()
+        if done:  # signed, but the file lacks it (the process stopped between the two writes)
+            assert latest is not None
+            if not verify_head_signature(deps.signer, latest):
+                raise Conflict("the latest signed head does not verify", code="audit_head_forged")
+            head = latest
+        else:
+            head = TreeHead(
+                tree_size=size,
+                root_hash=tree.root(),
+                timestamp=merkle.to_millis(deps.clock.now()),
+                key_id=deps.signer.key_id,
+            )
+            head = dataclasses.replace(head, signature=deps.signer.sign(head.signed_bytes()))
+            if not await uow.tree_heads.add(head):  # another process signed this size first
+                existing = await uow.tree_heads.get(size)
+                assert existing is not None
+                return existing
+            await uow.commit()
+    if deps.checkpoints is not None and (anchor is None or anchor.tree_size < head.tree_size):
+        await checkpoints.append_checkpoint(deps.signer, deps.checkpoints, head)
     log.info("audit_tree_head_signed", tree_size=size, key_id=head.key_id)
     return head
 
@@ -206,20 +228,45 @@ async def consistency_proof(deps: LogDeps, old_size: int, new_size: int | None =
 # --------------------------------------------------------------------------- verification
 
 
-async def verify_log(deps: LogDeps, *, saved_head: TreeHead | None = None) -> VerifyReport:
+DEFAULT_UNSIGNED_GRACE = timedelta(minutes=3)
+"""How old an entry may be with no signed head over it: twice the default signing interval
+(60 s) and a minute for a slow signer."""
+
+
+async def verify_log(
+    deps: LogDeps,
+    *,
+    saved_head: TreeHead | None = None,
+    unsigned_grace: timedelta | None = DEFAULT_UNSIGNED_GRACE,
+) -> VerifyReport:
     """Recompute every leaf from its fields and every root from those leaves; check every stored
-    signed head (root and signature) and, if given, that a head saved earlier by an outsider is
-    consistent with the log today. O(n) in the size of the log."""
+    signed head (root and signature), compare the database with the checkpoints kept outside it
+    (`deps.checkpoints`: heads deleted, a log rolled back, truncated or rewritten), flag
+    entries no head has covered for longer than `unsigned_grace` (None: skip the time-based
+    checks) and, if given, check that a head saved earlier by an outsider is consistent with
+    the log today. O(n) in the size of the log."""
     async with deps.uow() as uow:
         rows = await uow.audit.all()
         heads = await uow.tree_heads.all()
+    records = None
+    if deps.checkpoints is not None and await asyncio.to_thread(deps.checkpoints.exists):
+        records = await checkpoints.read_records(deps.checkpoints)
     report = VerifyReport(entries=len(rows), tree_size=rows[-1].seq + 1 if rows else 0)
     report.latest_head = heads[-1] if heads else None
+    report.checkpoint_file = None if deps.checkpoints is None else deps.checkpoints.location
     leaves, report.findings = check_entries(rows)
     wanted = {h.tree_size for h in heads} | ({saved_head.tree_size} if saved_head else set())
+    wanted |= {r.tree_size for r in records or () if isinstance(r, SignedCheckpoint)}
     roots = merkle.prefix_roots(leaves, wanted | {len(leaves)})
     report.root_hash = roots[len(leaves)]
     check_heads(deps.signer, heads, roots, report)
+    cutoff = None if unsigned_grace is None else deps.clock.now() - unsigned_grace
+    covered = 0
+    if deps.checkpoints is not None:
+        covered = check_checkpoints(deps.signer, records, heads, roots, cutoff, report)
+    signed = [h.tree_size for h in heads if verify_head_signature(deps.signer, h)]
+    covered = min(max([covered, *signed]), report.tree_size)
+    check_unsigned(rows, heads, covered, cutoff, report)
     if saved_head is not None:
         check_saved(deps.signer, saved_head, leaves, report)
     return report

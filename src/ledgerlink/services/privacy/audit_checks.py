@@ -7,18 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ledgerlink.domain import audit as merkle
 from ledgerlink.domain.audit import AuditEntry, TreeHead
+from ledgerlink.domain.checkpoint import DamagedRecord, Record, SignedCheckpoint
 from ledgerlink.services.access.ports import AuditRecord
 from ledgerlink.services.kernel.ports import Signer
+from ledgerlink.services.privacy.checkpoints import checkpoint_verifies
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One sign of tampering. `check` is stable: missing, changed, moved, head_signature,
     head_root, head_beyond_log, saved_head_signature, saved_head_beyond_log,
-    saved_head_inconsistent."""
+    saved_head_inconsistent, no_tree_head, unsigned_tail, checkpoints_missing,
+    checkpoint_unreadable, checkpoint_signature, checkpoint_beyond_log, checkpoint_root,
+    checkpoint_head_missing, checkpoint_head_differs, head_not_checkpointed."""
 
     check: str
     detail: str
@@ -33,6 +38,10 @@ class VerifyReport:
     root_hash: bytes = merkle.EMPTY_ROOT
     heads_checked: int = 0
     latest_head: TreeHead | None = None
+    checkpoints_checked: int = 0
+    checkpoint_file: str | None = None  # where the checkpoints compared came from
+    latest_checkpoint: int | None = None  # the largest checkpointed tree size that verified
+    unsigned_entries: int = 0  # entries after the latest signed head or checkpoint
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -166,4 +175,135 @@ def check_saved(signer: Signer, saved: TreeHead, leaves: list[bytes], report: Ve
                 f"size {size}: entries before {size} were changed",
                 tree_size=size,
             )
+        )
+
+
+def check_unsigned(
+    rows: Sequence[AuditRecord], heads: Sequence[TreeHead], covered: int, cutoff: datetime | None,
+    report: VerifyReport,
+) -> None:
+    """Entries no signed head covers (`covered`: the largest tree size a verified head or
+    checkpoint signs). They are protected only by their stored hashes, so the signer must have
+    covered them within its interval: unsigned entries written before `cutoff` are a finding
+    (heads deleted, the signer stopped, or a tail written behind its back)."""
+    tail = [r for r in rows if r.seq >= covered]
+    report.unsigned_entries = len(tail)
+    if cutoff is None:
+        return
+    if not heads:  # whatever the checkpoints say: the database lost (or never had) its heads
+        old = next((r for r in rows if r.at < cutoff), None)
+        if old is not None:
+            report.findings.append(
+                Finding(
+                    "no_tree_head",
+                    f"the log has {report.tree_size} entries and no signed tree head; entry "
+                    f"{old.seq} is older than the signing interval allows",
+                    index=old.seq,
+                )
+            )
+        return
+    stale = [r for r in tail if r.at < cutoff]
+    if stale:
+        report.findings.append(
+            Finding(
+                "unsigned_tail",
+                f"{len(stale)} entries from {stale[0].seq} on are covered by no signed tree head "
+                f"and older than the signing interval allows (the latest head covers {covered})",
+                index=stale[0].seq,
+            )
+        )
+
+
+def check_checkpoints(
+    signer: Signer,
+    records: Sequence[Record] | None,
+    heads: Sequence[TreeHead],
+    roots: Mapping[int, bytes],
+    cutoff: datetime | None,
+    report: VerifyReport,
+) -> int:
+    """Compare the database with the checkpoints kept outside it (`records`; None: there is no
+    checkpoint file). Returns the largest tree size a verified checkpoint covers."""
+    if records is None or not any(isinstance(r, SignedCheckpoint) for r in records):
+        if heads and cutoff is not None and heads[-1].timestamp < cutoff:
+            report.findings.append(
+                Finding(
+                    "checkpoints_missing",
+                    f"the database has {len(heads)} signed heads but the checkpoint file "
+                    "holds none of them (removed or replaced)",
+                    tree_size=heads[-1].tree_size,
+                )
+            )
+        for record in records or ():
+            _damaged(record, report)
+        return 0
+    by_size = {h.tree_size: h for h in heads}
+    seen: set[int] = set()
+    covered = 0
+    for record in records:
+        if isinstance(record, DamagedRecord):
+            _damaged(record, report)
+            continue
+        report.checkpoints_checked += 1
+        size = record.tree_size
+        if not checkpoint_verifies(signer, record):
+            report.findings.append(
+                Finding("checkpoint_signature", f"checkpoint {size} is not signed by us", tree_size=size)
+            )
+            continue
+        seen.add(size)
+        covered = max(covered, min(size, report.tree_size))
+        report.latest_checkpoint = max(report.latest_checkpoint or 0, size)
+        head = by_size.get(size)
+        if size > report.tree_size:
+            report.findings.append(
+                Finding(
+                    "checkpoint_beyond_log",
+                    f"checkpoint {size} covers entries that are gone (the log ends at "
+                    f"{report.tree_size}): the log was rolled back or truncated",
+                    tree_size=size,
+                )
+            )
+        elif roots.get(size) != record.root_hash:
+            report.findings.append(
+                Finding(
+                    "checkpoint_root",
+                    f"checkpoint {size} does not match the log: entries before {size} were rewritten",
+                    tree_size=size,
+                )
+            )
+        if head is None:
+            report.findings.append(
+                Finding(
+                    "checkpoint_head_missing",
+                    f"checkpoint {size} has no signed head in the database (heads deleted)",
+                    tree_size=size,
+                )
+            )
+        elif head.root_hash != record.root_hash:
+            report.findings.append(
+                Finding(
+                    "checkpoint_head_differs",
+                    f"the database's head {size} has another root than its checkpoint",
+                    tree_size=size,
+                )
+            )
+    first = min(seen) if seen else None
+    for head in heads:
+        expected = (first is not None and head.tree_size >= first) or head is heads[-1]
+        if expected and head.tree_size not in seen and cutoff is not None and head.timestamp < cutoff:
+            report.findings.append(
+                Finding(
+                    "head_not_checkpointed",
+                    f"signed head {head.tree_size} is missing from the checkpoint file (cut back?)",
+                    tree_size=head.tree_size,
+                )
+            )
+    return covered
+
+
+def _damaged(record: Record, report: VerifyReport) -> None:
+    if isinstance(record, DamagedRecord):
+        report.findings.append(
+            Finding("checkpoint_unreadable", f"the checkpoint file at line {record.line}: {record.reason}")
         )

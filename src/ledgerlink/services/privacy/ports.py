@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from ledgerlink.domain.audit import TreeHead
+from ledgerlink.domain.checkpoint import Record, SignedCheckpoint
 from ledgerlink.services.ingest.ports import TransactionRecord
 
 
@@ -24,6 +25,33 @@ class TreeHeadRepository(Protocol):
     async def get(self, tree_size: int) -> TreeHead | None: ...
     async def all(self) -> list[TreeHead]:
         """Every stored head, smallest tree first."""
+        ...
+
+
+class CheckpointLog(Protocol):
+    """The signed tree heads outside the database: an append-only file of C2SP checkpoints
+    (signed notes, `domain.checkpoint`), one per signed head (ADR 0020). Blocking file I/O:
+    call it off the event loop."""
+
+    @property
+    def location(self) -> str:
+        """Where it is kept (for messages: a path, never a secret)."""
+        ...
+
+    @property
+    def origin(self) -> str:
+        """The log's origin: that of the first checkpoint written, else the configured one."""
+        ...
+
+    def exists(self) -> bool: ...
+
+    def append(self, checkpoint: SignedCheckpoint) -> None:
+        """Add one checkpoint at the end; on disk (fsync) when this returns."""
+        ...
+
+    def records(self) -> list[Record]:
+        """Everything in the file, in the order written; a stretch that is no signed
+        checkpoint is a `DamagedRecord` (so is an incomplete last one)."""
         ...
 
 

@@ -14,6 +14,7 @@ from ledgerlink.domain.cards import DISCLOSURE_LEVELS, account_label, category, 
 from ledgerlink.domain.errors import DomainError, InvalidInput, NotFound
 from ledgerlink.domain.events import ChannelRemoved
 from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.domain.text import displayable_tree
 from ledgerlink.services import access
 from ledgerlink.services.dialogue.ports import BankOutboxRecord, PromptRecord
 from ledgerlink.services.kernel.deps import Deps
@@ -220,7 +221,9 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
             "text": plain_text(m.kind, m.body), "body": m.body,
         })  # fmt: skip
     currencies = {a.id: a.currency for a in data.accounts}
-    return {
+    # Every string as it can be shown and encoded: one bad stored row (a lone surrogate, a
+    # control or bidi character) must never take the person's export down.
+    return displayable_tree({
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "exported_at": now.isoformat(),
         "person": {"id": person.id, "handle": person.handle, "display_name": person.display_name,
                    "created_at": person.created_at.isoformat(), "disclosure": person.disclosure},
@@ -239,7 +242,7 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
         "channels": [_channel_json(c) for c in data.channels],
         "fraud_prompts": [_prompt_json(p, banks.get(p.partner_id)) for p in data.prompts],
         "bank_requests": [_bank_request_json(r, banks.get(r.partner_id)) for r in data.bank_requests],
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 async def export_account(deps: Deps, grant: Grant, account_id: str) -> dict[str, Any]:
@@ -252,12 +255,12 @@ async def export_account(deps: Deps, grant: Grant, account_id: str) -> dict[str,
         await uow.commit()
     [account] = data.accounts
     bank = banks.get(account.partner_id)
-    return {
+    return displayable_tree({
         "exported_at": now.isoformat(),
         "bank": {"slug": bank.slug if bank else "bank", "name": bank.name if bank else "Bank"},
         "account": _account_json(account, bank.name if bank else None),
         "transactions": [_transaction_json(t) for t in data.transactions],
-    }
+    })
 
 
 # --------------------------------------------------------------------------- settings
@@ -291,7 +294,7 @@ async def consents(deps: Deps, grant: Grant) -> list[ConsentView]:
             created_at=lk.created_at, expires_at=lk.expires_at, revoked_at=lk.revoked_at,
         )
         for lk in reversed(person_links)
-        if lk.status != LinkStatus.PENDING.value
+        if lk.status not in (LinkStatus.PENDING.value, LinkStatus.EXCHANGING.value)
     ]
 
 

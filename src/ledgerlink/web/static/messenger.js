@@ -290,6 +290,20 @@
     });
   });
 
+  // A card action that changes state (renewing a consent) is a plain form POST: it goes with
+  // the page's CSRF token (without it the server answers a confirmation page instead).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !form.classList.contains("action-form")) return;
+    var token = document.querySelector('input[name="csrf"]');
+    if (!token || form.querySelector('input[name="csrf"]')) return;
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = "csrf";
+    input.value = token.value;
+    form.appendChild(input);
+  });
+
   document.addEventListener("visibilitychange", function () {
     markRead();
     if (document.visibilityState === "visible" && socket === null && reconnectTimer !== null) {

@@ -1,0 +1,230 @@
+"""Signing in and out, signing up, and the password asked again before sensitive actions
+(services/auth, ADR 0019).
+
+Sign-in and sign-up are throttled (429 with `Retry-After`, on the form itself); a failed
+sign-in says the same words for an unknown handle and a wrong password. Sign-out ends the
+server-side session, so a copy of the cookie stops working; "sign out everywhere" ends them
+all. Export and adding a channel need the password entered within the last 5 minutes: a GET
+(a download) is sent to `/confirm` first, a form asks for it in a `confirm_password` field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ledgerlink.domain.errors import DomainError, TooManyRequests
+from ledgerlink.domain.passwords import MIN_LENGTH
+from ledgerlink.entrypoints.dependencies import (
+    SESSION_KEY,
+    client_address,
+    current_session,
+    forget_session,
+    get_deps,
+    session_token,
+)
+from ledgerlink.entrypoints.web.hub import get_hub
+from ledgerlink.entrypoints.web.kit import csrf_ok, expired_form, page, see_other, signed_in_form, too_many
+from ledgerlink.services.auth import sessions
+
+__all__ = ["Refusal", "needs_confirmation", "router", "step_up"]
+
+router = APIRouter(include_in_schema=False)
+
+BAD_CREDENTIALS = "That handle and password do not match an account."
+_HANDLE_WORDS = {"handle_taken": "That handle is taken. Please choose another one.",
+                 "bad_handle": "A handle has 2 to 32 characters: lowercase letters, digits, "
+                               "and _ . - (it starts with a letter or digit)."}
+
+
+def _begin(request: Request, token: str) -> None:
+    """A fresh cookie (and CSRF token) for the new session: no fixation."""
+    request.session.clear()
+    request.session[SESSION_KEY] = token
+    forget_session(request)
+
+
+# --------------------------------------------------------------------------- sign in / up / out
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def loginpage(request: Request) -> Response:
+    if await current_session(request) is not None:
+        return see_other("/")
+    return page(request, "login.html", handle="", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    ok, form = await csrf_ok(request)
+    if not ok:
+        return expired_form(request, "/login")
+    handle = form.get("handle", "").strip()
+    password = form.get("password", "")
+    if not handle or not password:
+        return page(request, "login.html", 422, handle=handle,
+                    error="Enter your handle and your password.")
+    try:
+        token = await sessions.sign_in(get_deps(request), handle=handle, password=password,
+                                       address=client_address(request))
+    except TooManyRequests as exc:
+        return too_many(request, exc, template="login.html", handle=handle, error=exc.detail)
+    except DomainError:
+        return page(request, "login.html", 401, handle=handle, error=BAD_CREDENTIALS)
+    _begin(request, token)
+    return see_other("/")
+
+
+@router.get("/register", response_class=HTMLResponse)
+async def registerpage(request: Request) -> Response:
+    if await current_session(request) is not None:
+        return see_other("/")
+    return page(request, "register.html", values={}, errors={}, min_length=MIN_LENGTH)
+
+
+@router.post("/register", response_class=HTMLResponse)
+async def register(request: Request) -> Response:
+    ok, form = await csrf_ok(request)
+    if not ok:
+        return expired_form(request, "/register")
+    values = {"handle": form.get("handle", "").strip(),
+              "display_name": form.get("display_name", "").strip()}
+    password = form.get("password", "")
+    if password != form.get("password_confirm", password):
+        return page(request, "register.html", 422, values=values, min_length=MIN_LENGTH,
+                    errors={"password_confirm": "The two passwords are not the same."})
+    try:
+        token = await sessions.sign_up(get_deps(request), handle=values["handle"],
+                                       display_name=values["display_name"], password=password,
+                                       address=client_address(request))
+    except TooManyRequests as exc:
+        return too_many(request, exc, template="register.html", values=values, min_length=MIN_LENGTH,
+                        errors={"handle": exc.detail})
+    except DomainError as exc:
+        field = "password" if exc.code.startswith("password_") else "handle"
+        return page(request, "register.html", exc.status if exc.status < 500 else 400,
+                    values=values, min_length=MIN_LENGTH,
+                    errors={field: _HANDLE_WORDS.get(exc.code, exc.detail)})
+    _begin(request, token)
+    return see_other("/")
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Sign out: this session ends on the server (its cookie, or any copy, is dead) and its
+    live connections close. The person's other sessions go on."""
+    ok, _ = await csrf_ok(request)
+    if not ok:
+        return expired_form(request, "/")
+    session = await current_session(request)
+    token = session_token(request)
+    if token is not None:
+        ended = await sessions.end(get_deps(request), token)
+        if session is not None:
+            get_hub(request).end_sessions(session.person.id, ended)
+    request.session.clear()
+    forget_session(request)
+    return see_other("/login")
+
+
+@router.post("/logout/everywhere")
+async def logout_everywhere(request: Request) -> Response:
+    """Every session of the person ends, this one included (a lost phone, a shared computer)."""
+    form_session = await signed_in_form(request, back="/settings")
+    if isinstance(form_session, Response):
+        return form_session
+    grant, _, _ = form_session
+    await sessions.end_all(get_deps(request), grant.person_id)
+    get_hub(request).end_sessions(grant.person_id)
+    request.session.clear()
+    forget_session(request)
+    return see_other("/login")
+
+
+# --------------------------------------------------------------------------- confirm it's you
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a sensitive action did not happen: the status, and the words for the form."""
+
+    status: int
+    message: str
+    retry_after: int | None = None
+
+    def apply(self, response: Response) -> Response:
+        response.status_code = self.status
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
+
+ASK = "For your security, enter your password to continue."
+WRONG = "That is not your password."
+
+
+async def step_up(request: Request, form: dict[str, str], *, field: str = "confirm_password",
+                  always: bool = False) -> Refusal | None:
+    """None when the person may go on: their password was entered within the last 5 minutes
+    (not enough when `always`), or is in `form[field]` now and right (which also opens the
+    5 minutes). Else what to tell them. Wrong passwords count with the sign-in throttle."""
+    deps = get_deps(request)
+    session = await current_session(request)
+    if session is None:
+        return Refusal(401, "Please sign in again.")
+    if not always and sessions.recently_confirmed(deps, session):
+        return None
+    password = form.get(field, "")
+    if not password:
+        return Refusal(401, ASK)
+    try:
+        await sessions.confirm_password(deps, session, password)
+    except TooManyRequests as exc:
+        return Refusal(429, exc.detail, exc.retry_after)
+    except DomainError:
+        return Refusal(401, WRONG)
+    forget_session(request)  # read again: confirmed now
+    return None
+
+
+async def needs_confirmation(request: Request) -> Response | None:
+    """For GET routes (downloads): None when the password was entered within the last 5
+    minutes, else the redirect to `/confirm`, which comes back here."""
+    session = await current_session(request)
+    if session is None:
+        return see_other("/login")
+    if sessions.recently_confirmed(get_deps(request), session):
+        return None
+    return see_other("/confirm?next=" + quote(request.url.path, safe=""))
+
+
+def _local(path: str | None) -> str:
+    """Only a path of this site: never another host, never a script."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/settings"
+
+
+@router.get("/confirm", response_class=HTMLResponse)
+async def confirm_page(request: Request, next: str = "/settings") -> Response:
+    session = await current_session(request)
+    if session is None:
+        return see_other("/login")
+    return page(request, "confirm.html", person=session.person, next=_local(next), error=None)
+
+
+@router.post("/confirm", response_class=HTMLResponse)
+async def confirm(request: Request) -> Response:
+    form_session = await signed_in_form(request, back="/settings")
+    if isinstance(form_session, Response):
+        return form_session
+    _, person, form = form_session
+    target = _local(form.get("next"))
+    refusal = await step_up(request, form, field="password", always=True)
+    if refusal is not None:
+        return refusal.apply(page(request, "confirm.html", person=person, next=target,
+                                  error=refusal.message))
+    return see_other(target)
