@@ -24,3 +24,17 @@ def test_every_command_prints_through_the_one_soft_wrapping_console() -> None:
 
     assert console.soft_wrap
     assert all(module.console is console for module in (audit, commands, keys, partners))
+
+
+def test_tables_are_not_cropped_when_the_output_is_no_terminal() -> None:
+    from rich.table import Table
+
+    from ledgerlink.entrypoints.cli._console import NO_TERMINAL_WIDTH
+
+    root = "ab" * 32  # a 64-character root hash
+    table = Table("what", "value", "finding")
+    table.add_row("Root hash", root, "checkpoint_head_missing")
+    with console.capture() as captured:
+        console.print(table)
+    assert console.width == NO_TERMINAL_WIDTH  # pytest's stdout is no terminal
+    assert root in captured.get() and "checkpoint_head_missing" in captured.get()
