@@ -133,3 +133,20 @@ async def running_stack(
 async def stack(tmp_path: Path, db_url: str) -> AsyncIterator[Stack]:
     async with running_stack(tmp_path, db_url) as s:
         yield s
+
+
+# ---------------------------------------------------------------- attack-suite figures
+# The attack suites (issue 14: cross-person matrix, leak scan, ...) report their figures here;
+# `./scripts/test` prints them after the test summary, so every run shows them without -s.
+ATTACK_FIGURES: list[str] = []
+
+
+def report_figure(line: str) -> None:
+    ATTACK_FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if ATTACK_FIGURES:
+        terminalreporter.section("attack suites")
+        for line in ATTACK_FIGURES:
+            terminalreporter.write_line(line)
