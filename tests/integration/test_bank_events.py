@@ -113,6 +113,11 @@ async def test_bad_events_get_specific_problems_and_nothing_is_stored(stack: Sta
         (good, _signed(stack, good, at=datetime.now(UTC) - timedelta(minutes=6)), 401, "stale_timestamp"),
         (b"{not json", _signed(stack, b"{not json"), 400, "malformed_json"),
     ]
+    # valid JSON that json.loads still refuses: integers past Python's 4,300-digit limit, and
+    # nesting deeper than the recursion limit (found by reading after the fuzz run, issue 14)
+    for hostile in (b'{"n": ' + b"9" * 5000 + b"}", b"[" * 100_000 + b"]" * 100_000):
+        if len(hostile) <= 256 * 1024:
+            cases.append((hostile, _signed(stack, hostile), 400, "malformed_json"))
     for kind, payload in {
         "unknown_account": _txn_event("acct_nobody", "ext_3"),
         "unknown_event_type": {"type": "card.exploded", "data": {}},

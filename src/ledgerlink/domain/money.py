@@ -47,7 +47,11 @@ class Money:
         if not self.amount.is_finite():
             raise InvalidInput("amount must be a finite number", code="bad_amount")
         quantum = Decimal(1).scaleb(-exp)
-        if self.amount != self.amount.quantize(quantum, rounding=ROUND_HALF_EVEN):
+        try:
+            exact = self.amount.quantize(quantum, rounding=ROUND_HALF_EVEN)
+        except InvalidOperation:  # more digits than the decimal context holds (28)
+            raise InvalidInput(f"amount {self.amount:.6} has too many digits", code="bad_amount") from None
+        if self.amount != exact:
             raise InvalidInput(
                 f"amount {self.amount} has more than {exp} decimal places for {self.currency}",
                 code="bad_amount",

@@ -95,7 +95,7 @@ def parse_fraud_alert(data: dict[str, Any]) -> FraudAlert:
             code="malformed_event",
         )
     policy = alert.get("on_no_answer", "freeze_card")
-    if policy not in POLICIES:
+    if not isinstance(policy, str) or policy not in POLICIES:
         raise InvalidInput(
             f"data.alert.on_no_answer must be one of {', '.join(POLICIES)}", code="malformed_event"
         )

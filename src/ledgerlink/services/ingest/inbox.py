@@ -204,7 +204,7 @@ class Ingest:
         self._deps.verifier.verify(partner.webhook_secrets, body, headers)
         try:
             envelope = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, a 5,000-digit int, deep nesting
             raise BadRequest(
                 f"the body is not valid JSON ({exc.__class__.__name__} at position {getattr(exc, 'pos', 0)})",
                 code="malformed_json",

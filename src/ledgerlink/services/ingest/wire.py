@@ -78,7 +78,7 @@ def parse_instant(raw: Any, where: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         return ensure_utc(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved past UTC
         raise InvalidInput(
             f"{where} must be an ISO 8601 instant with a UTC offset", code="malformed_payload"
         ) from None
