@@ -50,7 +50,7 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> NoStor
     `fastpath`), everything else goes to FastAPI (attributes such as `.state` pass through).
     Outermost, every answer without its own Cache-Control gets `no-store` (`caching`)."""
     return NoStoreByDefault(BankEventFastPath(_fastapi_app(container, manage_lifecycle=manage_lifecycle),
-                                              ingest=container.ingest))
+                                              ingest=container.ingest, limiter=container.deps.limiter))
 
 
 def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:

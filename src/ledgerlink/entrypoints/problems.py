@@ -37,9 +37,9 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
     )
 
 
-def problem_body(status: int, code: str, detail: str) -> bytes:
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> bytes:
     """The same document as raw JSON bytes, for raw ASGI handlers."""
-    return json.dumps(_document(status, code, detail)).encode()
+    return json.dumps(_document(status, code, detail, **extra)).encode()
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

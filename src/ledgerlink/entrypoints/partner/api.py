@@ -3,6 +3,8 @@ signed messages to its own customers' threads (docs/bank-dialogue.md).
 
 Authenticated with `Authorization: Bearer <partner API key>` (issued by
 `ledgerlink partners api-key SLUG`). Errors are RFC 9457 problems (see problems.py).
+Throttled (ADR 0019): failed authentications per client address, checked before the key is
+looked up (key guessing); then `throttle.PARTNER_API` per authenticated partner.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledgerlink.domain.errors import DomainError
+from ledgerlink.domain.errors import DomainError, Unauthorized
 from ledgerlink.domain.money import Money
-from ledgerlink.entrypoints.dependencies import get_deps
+from ledgerlink.entrypoints.dependencies import client_address, get_deps
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA, problem_body
+from ledgerlink.entrypoints.throttling import rate_limited
 from ledgerlink.services.dialogue import bank_dialogue
 from ledgerlink.services.dialogue.ports import BankSignatureInvalid
-from ledgerlink.services.kernel import idempotency
+from ledgerlink.services.kernel import idempotency, throttle
 from ledgerlink.services.kernel.ports import PartnerRecord
 from ledgerlink.services.privacy import aggregates
 
@@ -38,13 +41,35 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _partner(
+async def _authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> PartnerRecord:
-    return await aggregates.authenticate(
-        get_deps(request), None if credentials is None else credentials.credentials
-    )
+    """The key's partner. An address with too many recent failures waits (429) before its key
+    is even looked up; each failure (missing, malformed or unknown key) counts against it."""
+    deps, address = get_deps(request), client_address(request)
+    await throttle.check(deps.limiter, throttle.PARTNER_AUTH_ADDRESS, address, count=False)
+    try:
+        key = None if credentials is None else credentials.credentials
+        partner = await aggregates.authenticate(deps, key)
+    except Unauthorized:
+        if deps.limiter is not None:
+            await deps.limiter.hit(throttle.PARTNER_AUTH_ADDRESS, address)
+        raise
+    request.state.partner_id = partner.id
+    return partner
+
+
+def _partner_id(request: Request) -> str:
+    partner_id: str = request.state.partner_id  # set by `_authenticated`, solved first
+    return partner_id
+
+
+async def _partner(
+    partner: Annotated[PartnerRecord, Depends(_authenticated)],
+    _: Annotated[None, Depends(rate_limited(throttle.PARTNER_API, key=_partner_id))],
+) -> PartnerRecord:
+    return partner
 
 
 Partner = Annotated[PartnerRecord, Depends(_partner)]

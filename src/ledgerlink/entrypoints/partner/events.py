@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 
 from ledgerlink.domain.errors import BadRequest, DomainError
 from ledgerlink.entrypoints import metrics
-from ledgerlink.entrypoints.partner.fastpath import label, read_capped
+from ledgerlink.entrypoints.dependencies import client_address, get_deps
+from ledgerlink.entrypoints.partner.fastpath import count_refusal, label, read_capped, refuse_if_throttled
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
 
 router = APIRouter(tags=["partners"])
@@ -68,19 +69,24 @@ _EVENT_BODY = {
         413: PROBLEM_SCHEMA,
         415: PROBLEM_SCHEMA,
         422: PROBLEM_SCHEMA,
+        429: PROBLEM_SCHEMA,
     },
 )
 async def receive_event(partner_slug: str, request: Request) -> JSONResponse:
     """Receive a signed event from a bank partner (verify, dedupe, persist, then 202)."""
     ingest = request.app.state.container.ingest
+    limiter, address = get_deps(request).limiter, client_address(request)
     try:
-        # Partner, declared size, media type, webhook id; then the body, never past 256 KiB.
+        # Throttled address; partner, declared size, media type, webhook id; then the body,
+        # never past 256 KiB.
+        await refuse_if_throttled(limiter, address)
         await ingest.admit(partner_slug, request.headers)
         body = await read_capped(request.receive)
         if body is None:  # the client went away (nobody reads this answer)
             raise BadRequest("the request body did not arrive", code="incomplete_body")
         event_id = await ingest.receive(partner_slug, body, request.headers, admitted=True)
     except DomainError as exc:
+        await count_refusal(limiter, address, exc)
         partner = "unknown" if exc.code == "unknown_partner" else label(partner_slug)
         metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
         raise

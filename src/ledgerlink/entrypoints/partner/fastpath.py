@@ -3,6 +3,10 @@
 `POST /partners/{slug}/events` is answered here, before sessions, routing and the framework's
 request objects, which cost more than the work itself (verify, dedupe, persist, enqueue). The
 FastAPI route of the same path stays for the OpenAPI document and behaves identically.
+
+Throttling (ADR 0019): verified events are never counted or limited; refused ones (unknown
+partner, missing or bad signature, stale timestamp) are counted per client address, and an
+address past `throttle.BANK_EVENT_REFUSED_ADDRESS` gets 429 before any other work.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from typing import Any
 
 import structlog
 
-from ledgerlink.domain.errors import DomainError
+from ledgerlink.domain.errors import DomainError, TooManyRequests
 from ledgerlink.entrypoints import metrics
 from ledgerlink.entrypoints.problems import problem_body
 from ledgerlink.services.ingest.inbox import MAX_BODY, Ingest, too_large
+from ledgerlink.services.kernel import throttle
+from ledgerlink.services.kernel.ports import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -28,9 +34,10 @@ Scope = dict[str, Any]
 
 
 class BankEventFastPath:
-    def __init__(self, app: Any, *, ingest: Ingest) -> None:
+    def __init__(self, app: Any, *, ingest: Ingest, limiter: RateLimiter | None = None) -> None:
         self.app = app
         self._ingest = ingest
+        self._limiter = limiter
 
     def __getattr__(self, name: str) -> Any:
         # `.state`, `.openapi()`, `.routes`...: the wrapped FastAPI app answers.
@@ -48,17 +55,27 @@ class BankEventFastPath:
 
     async def _handle(self, slug: str, scope: Scope, receive: Any, send: Any) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"  # as `dependencies.client_address`
         try:
-            # Partner, declared size, media type, webhook id: before a byte of the body is read.
+            # Throttled address; partner, declared size, media type, webhook id: all before a
+            # byte of the body is read.
+            await refuse_if_throttled(self._limiter, address)
             await self._ingest.admit(slug, headers)
             body = await read_capped(receive)
             if body is None:
                 return  # the client went away
             event_id = await self._ingest.receive(slug, body, headers, admitted=True)
         except DomainError as exc:
+            await count_refusal(self._limiter, address, exc)
             partner = "unknown" if exc.code == "unknown_partner" else label(slug)
             metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
-            await _respond(send, exc.status, _PROBLEM, problem_body(exc.status, exc.code, exc.detail))
+            if isinstance(exc, TooManyRequests):
+                retry = str(exc.retry_after)
+                await _respond(send, exc.status, [*_PROBLEM, (b"retry-after", retry.encode())],
+                               problem_body(exc.status, exc.code, exc.detail, retry_after=exc.retry_after))
+            else:
+                await _respond(send, exc.status, _PROBLEM, problem_body(exc.status, exc.code, exc.detail))
             return
         except Exception as exc:
             log.error("bank_event_failed", error_type=type(exc).__name__)
@@ -69,6 +86,19 @@ class BankEventFastPath:
         metrics.bank_events.labels(partner=label(slug), outcome="accepted").inc()
         response = json.dumps({"id": event_id.split(":", 1)[1], "status": "accepted"}).encode()
         await _respond(send, 202, _JSON, response)
+
+
+async def refuse_if_throttled(limiter: RateLimiter | None, address: str) -> None:
+    """`TooManyRequests` when `address` sent too many refused events lately (looks, counts nothing)."""
+    await throttle.check(limiter, throttle.BANK_EVENT_REFUSED_ADDRESS, address, count=False)
+
+
+async def count_refusal(limiter: RateLimiter | None, address: str, exc: DomainError) -> None:
+    """Count an event refused as unverifiable (401: signature headers, signature, timestamp;
+    or an unknown partner) against `address`. Other refusals come from a verified bank or are
+    decided by headers alone, before any signature work, and are not counted."""
+    if limiter is not None and (exc.status == 401 or exc.code == "unknown_partner"):
+        await limiter.hit(throttle.BANK_EVENT_REFUSED_ADDRESS, address)
 
 
 async def read_capped(receive: Any) -> bytes | None:

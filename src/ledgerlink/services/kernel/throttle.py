@@ -11,8 +11,9 @@ from __future__ import annotations
 from ledgerlink.domain.errors import TooManyRequests
 from ledgerlink.services.kernel.ports import RateLimiter, RateRule
 
-__all__ = ["COMPOSE_ADDRESS", "COMPOSE_PERSON", "PARTNER_API", "REGISTER_ADDRESS",
-           "SIGN_IN_ACCOUNT", "SIGN_IN_ADDRESS", "check", "retry_words"]
+__all__ = ["BANK_EVENT_REFUSED_ADDRESS", "COMPOSE_ADDRESS", "COMPOSE_PERSON", "PARTNER_API",
+           "PARTNER_AUTH_ADDRESS", "REGISTER_ADDRESS", "SIGN_IN_ACCOUNT", "SIGN_IN_ADDRESS", "check",
+           "retry_words"]
 
 _MINUTE, _HOUR, _DAY = 60, 3600, 86400
 
@@ -29,6 +30,13 @@ COMPOSE_PERSON = RateRule("compose_person", ((30, _MINUTE), (600, _HOUR)), "Too 
 COMPOSE_ADDRESS = RateRule("compose_address", ((120, _MINUTE),), "Too many messages.")
 # For the partner API (entrypoints/throttling.py `rate_limited`), per partner.
 PARTNER_API = RateRule("partner_api", ((600, _MINUTE),), "Too many requests from this partner.")
+# Failed partner API authentications (missing or unknown key) per client address: key guessing.
+PARTNER_AUTH_ADDRESS = RateRule("partner_auth_address", ((30, 15 * _MINUTE), (300, _DAY)),
+                                "Too many requests without a valid partner API key.")
+# Refused bank events (unknown partner, missing or bad signature, stale timestamp) per client
+# address. Verified events are never counted: a bank's burst is not throttled (ADR 0019).
+BANK_EVENT_REFUSED_ADDRESS = RateRule("bank_event_refused_address", ((100, _MINUTE), (1000, _HOUR)),
+                                      "Too many unverifiable events from this network.")
 
 
 def retry_words(rule: RateRule, seconds: int) -> str:
