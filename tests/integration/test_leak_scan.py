@@ -299,12 +299,11 @@ async def test_no_marker_in_any_data_file_or_log_line(
     for db in ("ledgerlink.db", "keys.db"):  # the files' clear parts are seen: the bytes are read
         assert b"CREATE TABLE" in blobs[f"data/{db}"]
 
+    scanned = sorted({r.name for r in caplog.records} - set(TEST_LOGGERS))
+    report_figure(f"leak scan: {len(blobs)} files, {n_bytes} bytes, {scanner.count} markers, "
+                  f"{len(caplog.records)} stdlib log records ({', '.join(scanned)}), "
+                  f"{logs['structlog'].count(chr(10))} structlog lines, hits {len(hits)}")
     with capsys.disabled():
-        report_figure(f"leak scan: {len(blobs)} files, {n_bytes} bytes, {scanner.count} markers, "
-                      f"hits {len(hits)}")
-        scanned = sorted({r.name for r in caplog.records} - set(TEST_LOGGERS))
-        print(f"  {', '.join(sorted(blobs))}; log lines: {len(caplog.records)} stdlib "
-              f"({', '.join(scanned)}), {logs['structlog'].count(chr(10))} structlog")
         for hit in hits:
             print(f"  hit: {hit.marker} ({hit.encoding}) in {hit.where} at byte {hit.offset}")
     assert hits == [], [(h.where, h.marker, h.encoding) for h in hits]
