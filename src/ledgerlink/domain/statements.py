@@ -143,7 +143,8 @@ class ReadOptions:
 class ParsedFile:
     format: StatementFormat
     statements: tuple[ParsedStatement, ...]
-    warnings: tuple[str, ...] = ()  # repaired quirks worth telling ("invalid date 30 February read as 28 February")
+    # Repaired quirks worth telling, e.g. "line 40: 30 February read as 28 February".
+    warnings: tuple[str, ...] = ()
     # Set when the dates fit more than one order and the caller gave none: nothing may be
     # stored until the person picks one (the preview shows both readings).
     ambiguous_date_orders: tuple[DateOrder, ...] = ()
