@@ -82,6 +82,57 @@ class Settings(BaseSettings):
     )
     matrix_sync_timeout_seconds: float = Field(default=30.0, gt=0, le=300, description="sync long-poll")
 
+    # Bank-data providers (docs/providers.md). SimpleFIN needs no operator credentials; Enable
+    # Banking and GoCardless are off until theirs are set. No secret has a default.
+    simplefin_bridge_url: str = Field(
+        default="https://beta-bridge.simplefin.org/simplefin",
+        description="the SimpleFIN Bridge root URL; setup tokens must point to its host",
+    )
+    simplefin_extra_hosts: list[str] = Field(
+        default_factory=list, description="other SimpleFIN servers (hosts) a setup token may point to"
+    )
+    enablebanking_api_url: str = Field(default="https://api.enablebanking.com")
+    enablebanking_application_id: str | None = Field(default=None, description="the application id (JWT kid)")
+    enablebanking_private_key_file: Path | None = Field(
+        default=None, description="the application's RSA private key, PEM (keep it 0600)"
+    )
+    gocardless_api_url: str = Field(default="https://bankaccountdata.gocardless.com")
+    gocardless_secret_id: str | None = Field(default=None, description="user secret id")
+    gocardless_secret_key: SecretStr | None = Field(default=None, description="user secret key")
+    providers_allow_insecure_loopback: bool = Field(
+        default=False, description="TESTS AND DEMO ONLY: accept http:// provider URLs on loopback addresses"
+    )
+
+    @property
+    def enablebanking_enabled(self) -> bool:
+        return bool(self.enablebanking_application_id and self.enablebanking_private_key_file)
+
+    @property
+    def gocardless_enabled(self) -> bool:
+        return bool(self.gocardless_secret_id and self.gocardless_secret_key)
+
+    # Messenger and WhatsApp (issue 15, docs/channels-messenger-whatsapp.md). A platform is live
+    # when its settings are all given; with none given the embedded Graph API simulator stands
+    # in (when `graph_simulator` is on, by default with the embedded sandbox); else it is off.
+    messenger_app_secret: SecretStr | None = Field(default=None, description="signs Messenger webhooks")
+    messenger_verify_token: SecretStr | None = Field(default=None, description="the webhook handshake token")
+    messenger_page_token: SecretStr | None = Field(default=None, description="the page's Send API token")
+    messenger_graph_url: str | None = Field(default=None, description="default https://graph.facebook.com/v21.0")
+    whatsapp_app_secret: SecretStr | None = Field(default=None, description="signs WhatsApp webhooks")
+    whatsapp_verify_token: SecretStr | None = Field(default=None, description="the webhook handshake token")
+    whatsapp_access_token: SecretStr | None = Field(default=None, description="the Cloud API access token")
+    whatsapp_graph_url: str | None = Field(default=None, description="default https://graph.facebook.com/v21.0")
+    whatsapp_phone_number_id: str | None = Field(default=None, description="the business number's id")
+    whatsapp_business_number: str | None = Field(
+        default=None, description="the number people write to, digits with country code (shown, wa.me)")
+    graph_simulator: bool | None = Field(
+        default=None, description="run the Graph API simulator for platforms without settings; "
+                                  "default: as embedded_sandbox")
+
+    @property
+    def graph_simulator_enabled(self) -> bool:
+        return self.embedded_sandbox if self.graph_simulator is None else self.graph_simulator
+
     @property
     def matrix_session_file(self) -> Path:
         """The bot's access token and device id (0600), written at the first login; an operator

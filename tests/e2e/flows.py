@@ -18,6 +18,7 @@ async def sign_up(page: Page, stack: Stack, handle: str = "pat") -> None:
     await page.get_by_test_id("register-password").fill(PASSWORD)
     await page.get_by_test_id("register-password-confirm").fill(PASSWORD)
     await page.get_by_test_id("register-submit").click()
+    await page.get_by_test_id("protect-skip").click()  # "Protect your account": later (ADR 0021)
 
 
 async def link_sandbox_bank(page: Page, stack: Stack, login: str = "alice") -> None:

@@ -83,7 +83,8 @@ async def test_signing_up_opens_the_messenger_with_the_system_thread_first(
         stack: Stack, client: httpx.AsyncClient) -> None:
     assert (await client.get("/")).headers["location"] == "/login"
     resp = await sign_up(client, "pat")
-    assert resp.status_code == 303 and resp.headers["location"] == "/"
+    # First "Protect your account" (a passkey, an app, or later: ADR 0021), then the messenger.
+    assert resp.status_code == 303 and resp.headers["location"] == "/protect"
     home = await client.get("/")
     assert home.status_code == 200
     assert 'data-testid="thread-link-Ledgerlink"' in home.text

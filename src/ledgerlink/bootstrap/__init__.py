@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 
+from ledgerlink.adapters.auth import PyOtpCodes, SegnoQrCodes, WebAuthnPasskeys  # second factor
 from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
 from ledgerlink.adapters.channels import SmtpChannel, WebhookChannel
 from ledgerlink.adapters.channels.matrix import NioMatrixClient  # Matrix channel
@@ -28,9 +29,11 @@ from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.adapters.dp import OpenDpMechanism
 from ledgerlink.adapters.events import InProcessBus
+from ledgerlink.adapters.statements import StatementReader  # statement imports (ADR 0022)
 from ledgerlink.adapters.throttle import LimitsRateLimiter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner, StandardWebhooksVerifier
 from ledgerlink.bootstrap.container import Container
+from ledgerlink.bootstrap.platforms import build_platforms  # Messenger, WhatsApp (ADR 0023)
 from ledgerlink.bootstrap.sandbox import (
     SANDBOX_BANKS,
     SANDBOX_PARTNER_ID,
@@ -45,10 +48,12 @@ from ledgerlink.config import Settings
 from ledgerlink.domain.checkpoint import origin_for
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.services.access.vault import Vault
+from ledgerlink.services.auth.factors import SecondFactors  # second factor (ADR 0021)
 
 # declines and prompts register the bank events they apply (services/ingest/account_events.py)
 from ledgerlink.services.dialogue import declines, prompts  # noqa: F401
 from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
+from ledgerlink.services.imports.importer import StatementImporter  # statement imports (ADR 0022)
 from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
 from ledgerlink.services.ingest.sync import SyncScheduler
 from ledgerlink.services.kernel.bus import EventBus
@@ -185,6 +190,11 @@ async def bootstrap(
         keystore=keystore,
         _owns_http=owns_http,
     )
+    container.second_factors = SecondFactors(deps, totp=PyOtpCodes(), qr=SegnoQrCodes(),  # ADR 0021
+                                             passkeys=WebAuthnPasskeys())
+    # Statement imports (ADR 0022): entries older than the purger keeps are not stored.
+    keep_days = settings.retention_transactions_days if settings.retention_interval_seconds > 0 else 0
+    container.imports = StatementImporter(deps, StatementReader(), keep_days=keep_days)
     container.webhook_channel = WebhookChannel(StandardWebhooksSigner(), clock, outbound)
     adapters: dict[str, Channel] = {"webhook": container.webhook_channel}
     if settings.smtp_host:
@@ -199,6 +209,11 @@ async def bootstrap(
         container.matrix_inbound = MatrixInbound(
             deps, container.matrix_client, handle_text=commands.handle_text, replies=prompts.Replies(),
             timeout_seconds=settings.matrix_sync_timeout_seconds)
+    platforms = build_platforms(settings, deps, http, handle_text=commands.handle_text,  # Messenger, WhatsApp
+                                answer=prompts.answer)
+    adapters.update(platforms.channels)
+    container.platform_channels, container.platform_gates = platforms.channels, platforms.gates
+    container.platform_inbound, container.graph_simulator_app = platforms.inbound, platforms.simulator_app
     container.channel_worker = ChannelWorker(deps, adapters)
     deps.channel_kinds = container.channel_worker.kinds  # rows are queued with each message
     container.bank_outbox = BankOutboxWorker(deps)

@@ -18,8 +18,10 @@ from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.bootstrap.sandbox import SANDBOX_BANKS, SandboxCredentials
 from ledgerlink.config import Settings
 from ledgerlink.services.alerts import digests
+from ledgerlink.services.auth.factors import SecondFactors
 from ledgerlink.services.dialogue import prompts
 from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
+from ledgerlink.services.imports.importer import StatementImporter  # statement imports
 from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
 from ledgerlink.services.ingest.sync import SyncScheduler
 from ledgerlink.services.kernel.deps import Deps
@@ -27,6 +29,9 @@ from ledgerlink.services.linking import consent_expiry
 from ledgerlink.services.messaging.channel_ports import MatrixClient
 from ledgerlink.services.messaging.channels import ChannelWorker
 from ledgerlink.services.messaging.matrix_inbound import MatrixInbound  # Matrix channel
+from ledgerlink.services.messaging.platform_channels import PlatformChannel  # Messenger, WhatsApp
+from ledgerlink.services.messaging.platform_inbound import PlatformInbound
+from ledgerlink.services.messaging.platform_ports import WebhookGate
 from ledgerlink.services.privacy import audit, retention
 from ledgerlink.services.privacy.retention import RetentionPolicy
 
@@ -51,6 +56,14 @@ class Container:
     webhook_channel: WebhookChannel | None = None  # owns its public-only HTTP client (ADR 0018)
     matrix_client: MatrixClient | None = None  # Matrix channel: the bot, when configured
     matrix_inbound: MatrixInbound | None = None  # Matrix channel: the bot's sync loop
+    # Messenger and WhatsApp (ADR 0023): the channels, their webhook gates, the inbound worker,
+    # and the Graph API simulator's app when it stands in for Meta (mounted at /sandbox/graph).
+    platform_channels: dict[str, PlatformChannel] = field(default_factory=dict)
+    platform_gates: dict[str, WebhookGate] = field(default_factory=dict)
+    platform_inbound: PlatformInbound | None = None
+    graph_simulator_app: Any = None
+    imports: StatementImporter | None = None  # statement files in (ADR 0022)
+    second_factors: SecondFactors | None = None  # passkeys, TOTP, recovery codes (ADR 0021)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
 
@@ -58,6 +71,11 @@ class Container:
     def sandbox(self) -> Any:
         """The embedded sandbox bank's state (test hooks: purchase, post, ...)."""
         return None if self.sandbox_app is None else self.sandbox_app.state.bank
+
+    @property
+    def graph(self) -> Any:
+        """The Graph API simulator (`GraphSim`: test hooks), when it stands in for Meta."""
+        return None if self.graph_simulator_app is None else self.graph_simulator_app.state.graph
 
     @property
     def sandbox2(self) -> Any:
@@ -75,6 +93,8 @@ class Container:
             self.channel_worker.start()  # deliveries still pending before a restart
         if self.matrix_inbound is not None:  # Matrix channel
             self.matrix_inbound.start()
+        if self.graph is not None:  # Messenger, WhatsApp: the simulator, when it stands in
+            await self.graph.start()
         if self.bank_outbox is not None:
             self.bank_outbox.start()  # requests to banks still pending before a restart
         settings = self.settings
@@ -135,10 +155,22 @@ class Container:
             for app in self.sandbox_apps.values():  # the banks' own messages to us
                 await app.state.bank.messages.drain()
             await self.deps.bus.drain()
+            await self._drain_platforms()
             if self.channel_worker is not None:
                 await self.channel_worker.drain()
             if not self.scheduler._running:
                 return
+
+    async def _drain_platforms(self) -> None:
+        """Messenger, WhatsApp: the simulator's deliveries and the events they brought."""
+        for _ in range(5):
+            if self.graph is not None:
+                await self.graph.drain()
+            if self.platform_inbound is not None:
+                await self.platform_inbound.drain()
+            await self.deps.bus.drain()
+            if self.channel_worker is not None:
+                await self.channel_worker.drain()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -151,6 +183,10 @@ class Container:
         await self.inbox_worker.stop()
         if self.matrix_inbound is not None:  # Matrix channel
             await self.matrix_inbound.stop()
+        if self.platform_inbound is not None:  # Messenger, WhatsApp
+            await self.platform_inbound.stop()
+        if self.graph is not None:
+            await self.graph.stop()
         if self.channel_worker is not None:
             await self.channel_worker.stop()
         if self.webhook_channel is not None:

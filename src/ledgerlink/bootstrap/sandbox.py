@@ -135,3 +135,23 @@ def build_sandbox_app(
         http=http,
     )
     return create_sandbox_app(config)
+
+
+def build_graph_simulator(
+    settings: Settings,
+    *,
+    clock: Clock,
+    public_url: str,
+    messenger_callback: str | None,
+    whatsapp_callback: str | None,
+    templates: list[dict[str, Any]],
+) -> Any:
+    """The Graph API simulator (Messenger, WhatsApp) standing in for Meta (issue 15): fresh
+    secrets and tokens on each start (its conversations live in memory anyway); the WhatsApp
+    templates we would submit count as approved there."""
+    from ledgerlink.sandbox.graph import GraphSimConfig, create_graph_app
+
+    config = GraphSimConfig(public_url=public_url, messenger_callback=messenger_callback,
+                            whatsapp_callback=whatsapp_callback, templates=templates, clock=clock,
+                            status_delay_seconds=0.6 if settings.sandbox_simulate else 0.0)
+    return create_graph_app(config)

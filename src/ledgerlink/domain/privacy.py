@@ -26,6 +26,7 @@ class Purpose(enum.StrEnum):
     PARTNER_AGGREGATE_DP = "partner_aggregate_dp"
     OPERATIONS_SUPPORT = "operations_support"
     SEND_TO_BANK = "send_to_bank"
+    IMPORT_STATEMENT = "import_statement"  # a statement file the person gave (issue 10)
 
 
 PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
@@ -39,6 +40,7 @@ PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
     Purpose.PARTNER_AGGREGATE_DP: "to count you, with differential-privacy noise, in an anonymous statistic",
     Purpose.OPERATIONS_SUPPORT: "to fix a problem with your connection",
     Purpose.SEND_TO_BANK: "to pass a message you wrote to your bank",
+    Purpose.IMPORT_STATEMENT: "to import a statement file you gave us",
 }
 
 
@@ -76,6 +78,8 @@ _COMPONENTS = {
     "linking": "Ledgerlink linking",
     "messenger": "Ledgerlink messenger",
     "realtime": "Ledgerlink live updates",
+    "imports": "Ledgerlink statement import",
+    "import_cli": "the ledgerlink import command",
 }
 
 _ACTIONS = {
@@ -90,6 +94,9 @@ _ACTIONS = {
     "read_bank_event": "an event from your bank",
     "erase_person": "everything about you, to erase it",
     "read_audit_log": "this list of accesses",
+    "import_statement": "a statement file, to store its transactions",
+    "match_transactions": "transactions of an account, to match a statement file with them",
+    "match_statement_rows": "transactions from a statement file, to match your bank's report with them",
 }
 
 

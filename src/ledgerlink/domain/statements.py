@@ -122,11 +122,42 @@ class CsvMapping:
     currency_column: int | None = None
     skip_rows: int = 0  # preamble lines before the header (bank name, account, period)
     profile: str | None = None  # the shipped bank profile it came from, if any
+    # Added for the CSV reader (all optional, so saved mappings stay valid):
+    direction_column: int | None = None  # unsigned amount + a debit/credit marker ("Af"/"Bij", "S"/"H")
+    account_column: int | None = None  # the account's own IBAN/number, one statement per value
+    negate_amounts: bool = False  # the file writes money out as positive (Amex-style card exports)
+    status_column: int | None = None  # "Gebucht"/"Vorgemerkt", "COMPLETED"/"PENDING"/"REVERTED"
+    quotechar: str = '"'
 
     def __post_init__(self) -> None:
         if self.amount_column is None and (self.debit_column is None or self.credit_column is None):
             raise InvalidInput("a CSV mapping needs an amount column, or both debit and credit columns",
                                code="bad_csv_mapping")
+
+
+@dataclass(frozen=True, slots=True)
+class CsvPreviewRow:
+    """One data row of a CSV as read under a mapping: the raw cells, the entry it gives (None when
+    the row is no transaction or is wrong), and what is wrong with it, if anything
+    ("CSV, line 7, column 3 (Betrag): not an amount (the mapping reads a decimal comma)")."""
+
+    line: int
+    cells: tuple[str, ...]
+    entry: StatementEntry | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CsvPreview:
+    """What the import page shows before anything is stored: the detected (or given) mapping,
+    the header, the first rows as read, and the problems found in the whole file."""
+
+    mapping: CsvMapping
+    header: tuple[str, ...]
+    rows: tuple[CsvPreviewRow, ...]
+    problems: tuple[str, ...] = ()
+    ambiguous_date_orders: tuple[DateOrder, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

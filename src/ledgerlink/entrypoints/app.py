@@ -31,6 +31,8 @@ from ledgerlink.entrypoints.web import (
     linking,
     live,
     messaging,
+    platform_channels,
+    platform_inbound,
     privacy,
 )
 from ledgerlink.entrypoints.web.hub import Hub
@@ -119,4 +121,8 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(messaging.router)
     app.include_router(linking.router)
     app.include_router(live.router)
+    app.include_router(platform_inbound.router)  # Messenger, WhatsApp webhooks (ADR 0023)
+    app.include_router(platform_channels.router)  # their account linking and settings
+    if container.graph_simulator_app is not None:  # the Graph API simulator standing in for Meta
+        app.mount("/sandbox/graph", container.graph_simulator_app)
     return app

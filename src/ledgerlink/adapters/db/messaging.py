@@ -63,11 +63,15 @@ class SqlPersons(_Repo):
 
     # Children before parents (foreign keys).
     _PERSON_TABLES = (
+        "security_events", "webauthn_challenges", "pending_sign_ins",  # second factor (ADR 0021)
+        "recovery_codes", "passkeys", "totp_factors",
         "sessions",  # every sign-in ends with the erasure (ADR 0019)
+        "statement_entries", "csv_mappings", "statement_imports", "import_keys",  # imports (ADR 0022)
         "link_health",  # connection health (message templates)
         "prompts", "bank_outbox", "bank_messages",  # bank dialogue
         "thread_reads", "held_alerts", "digests_sent", "digest_settings",  # read state, digests
         "matrix_inbound", "matrix_events", "matrix_rooms",  # Matrix channel
+        "platform_codes", "platform_sends", "platform_messages", "platform_bindings",  # Messenger, WhatsApp
         "channel_deliveries", "person_channels", "alert_rules", "consent_receipts", "messages", "threads",
         "transactions", "inbox", "accounts", "links",
     )  # fmt: skip

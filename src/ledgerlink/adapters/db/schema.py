@@ -490,5 +490,196 @@ sessions = Table(
     Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),  # absolute: created_at + 14 days
-    Column("confirmed_at", UtcDateTime(), nullable=False),  # the password was last entered
+    Column("confirmed_at", UtcDateTime(), nullable=False),  # the person last proved it is them
+    Column("confirmed_with", String(16), nullable=False, server_default="password"),  # or second_factor
+)
+
+# Second factor (issue 14, ADR 0021). The TOTP key is a credential: sealed to its row with the
+# person's key. Passkeys keep only public values; recovery codes only Argon2id hashes.
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, unique=True),
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("confirmed_at", UtcDateTime()),  # None while being set up: not a factor yet
+    Column("last_step", BigInteger, nullable=False),  # the last accepted RFC 6238 time step
+    Column("last_used_at", UtcDateTime()),
+)
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("credential_id", LargeBinary, nullable=False, unique=True),
+    Column("public_key", LargeBinary, nullable=False),  # COSE
+    Column("sign_count", BigInteger, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("transports", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("selector", String(8), nullable=False),
+    Column("code_hash", String(200), nullable=False),  # Argon2id of the code's secret part
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime()),
+)
+
+# The half-state between the password and the second step: no session until it passes.
+pending_sign_ins = Table(
+    "pending_sign_ins",
+    metadata,
+    Column("id", String(64), primary_key=True),  # hex SHA-256 of the cookie's token
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    Column("owner", String(64), primary_key=True),  # the session's or pending sign-in's id
+    Column("purpose", String(16), primary_key=True),  # register | sign_in | confirm
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("challenge", LargeBinary, nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+security_events = Table(
+    "security_events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("detail", String(200), nullable=False),
+    Index("ix_security_events_person_at", "person_id", "at"),
+)
+
+# --------------------------------------------------------------------------- Messenger and WhatsApp
+# Issue 15, ADR 0023. The PSID or phone number is sealed in the channel's config; here only a
+# keyed digest of it (`address_key`). Everything of a channel goes with it (ON DELETE CASCADE).
+
+platform_bindings = Table(
+    "platform_bindings",
+    metadata,
+    Column("channel_id", String(40), ForeignKey("person_channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("platform", String(16), nullable=False),  # messenger | whatsapp
+    Column("address_key", String(64), nullable=False),  # HMAC of the PSID / number
+    Column("last_inbound_at", UtcDateTime()),  # the person's last message: the 24-hour window
+    Column("current_thread_id", String(40)),  # where the person's words go
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("platform", "address_key", name="uq_platform_bindings_address"),
+)
+
+platform_messages = Table(
+    "platform_messages",
+    metadata,
+    Column("channel_id", String(40), ForeignKey("person_channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("message_id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("first_mid", String(255), nullable=False),  # the platform's id of the first message shown
+    Column("state_key", String(64), nullable=False),  # HMAC of what the conversation shows now
+    Column("sealed", LargeBinary),  # Messenger: the first text shown, for an update to quote
+    Column("level", String(32)),  # the disclosure level that text was cut at
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+platform_sends = Table(
+    "platform_sends",
+    metadata,
+    Column("mid", String(255), primary_key=True),  # mid / wamid
+    Column("channel_id", String(40), ForeignKey("person_channels.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("platform", String(16), nullable=False),
+    Column("delivery_id", String(40), nullable=False, index=True),
+    Column("message_id", String(40)),
+    Column("status", String(16), nullable=False),  # accepted | sent | delivered | read | failed
+    Column("error_code", String(32)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+platform_codes = Table(
+    "platform_codes",
+    metadata,
+    Column("code_key", String(64), primary_key=True),  # SHA-256 / HMAC of the code
+    Column("platform", String(16), nullable=False),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("address_key", String(64)),  # the PSID / number it was made for
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+platform_events_seen = Table(
+    "platform_events_seen",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("event_key", String(255), primary_key=True),  # a message id or a digest: no content
+    Column("seen_at", UtcDateTime(), nullable=False, index=True),
+)
+
+# --------------------------------------------------------------------------- statement imports
+# Issue 10, ADR 0022. Tokens are keyed (HMAC under the person's sealed import key): no account
+# number, file content or entry text is stored in clear. Rows hanging off an account or a
+# transaction go with it (retention, erasure).
+
+import_keys = Table(
+    "import_keys",
+    metadata,
+    Column("person_id", String(40), ForeignKey("persons.id"), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),  # JSON: the person's token key
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+statement_imports = Table(
+    "statement_imports",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("file_token", String(64), nullable=False),  # keyed token of the file's bytes
+    Column("format", String(8), nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("added", Integer, nullable=False),
+    Column("merged", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("period_start", Date),
+    Column("period_end", Date),
+    Column("thread_id", String(40), ForeignKey("threads.id", ondelete="CASCADE")),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("person_id", "file_token", name="uq_statement_imports_person_file"),
+)
+
+statement_entries = Table(
+    "statement_entries",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("entry_key", String(64), primary_key=True),  # keyed token of the entry's identity
+    Column("transaction_id", String(40), ForeignKey("transactions.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("import_id", String(40), nullable=False),
+)
+
+csv_mappings = Table(
+    "csv_mappings",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),  # JSON: the CsvMapping used last
+    Column("updated_at", UtcDateTime(), nullable=False),
 )

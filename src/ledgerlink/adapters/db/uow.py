@@ -12,20 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerlink.adapters.db.access import SqlAudit
 from ledgerlink.adapters.db.alerts import SqlAlertRules, SqlDigests
-from ledgerlink.adapters.db.auth import SqlSessions
+from ledgerlink.adapters.db.auth import SqlFactors, SqlSessions, SqlSignInSteps
 from ledgerlink.adapters.db.dialogue import SqlBankMessages, SqlBankOutbox, SqlPrompts
 from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_engine
+from ledgerlink.adapters.db.imports import SqlImports  # statement imports
 from ledgerlink.adapters.db.ingest import SqlInbox, SqlTransactions
 from ledgerlink.adapters.db.kernel import SqlIdempotency, SqlPartners
 from ledgerlink.adapters.db.linking import SqlAccounts, SqlLinkHealth, SqlLinks, SqlReceipts
 from ledgerlink.adapters.db.messaging import SqlChannels, SqlMatrix, SqlPersons, SqlThreadReads, SqlThreads
+from ledgerlink.adapters.db.messaging_platforms import SqlPlatforms
 from ledgerlink.adapters.db.privacy import SqlDpLedger, SqlRetention, SqlTreeHeads
 from ledgerlink.domain.events import Event
 from ledgerlink.services.access.ports import AuditRepository
 from ledgerlink.services.alerts.ports import AlertRuleRepository, DigestRepository
-from ledgerlink.services.auth.ports import SessionRepository
+from ledgerlink.services.auth.ports import FactorRepository, SessionRepository, SignInStepRepository
 from ledgerlink.services.dialogue.ports import BankMessageRepository, BankOutboxRepository, PromptRepository
+from ledgerlink.services.imports.ports import ImportRepository  # statement imports
 from ledgerlink.services.ingest.ports import InboxRepository, TransactionRepository
 from ledgerlink.services.kernel.ports import IdempotencyRepository, PartnerRepository
 from ledgerlink.services.linking.ports import (
@@ -35,6 +38,7 @@ from ledgerlink.services.linking.ports import (
     ReceiptRepository,
 )
 from ledgerlink.services.messaging.channel_ports import ChannelRepository, MatrixRepository
+from ledgerlink.services.messaging.platform_ports import PlatformRepository
 from ledgerlink.services.messaging.ports import (
     MessageView,
     PersonRepository,
@@ -105,6 +109,10 @@ class SqlUnitOfWork:
     link_health: LinkHealthRepository  # connection health (message templates)
     matrix: MatrixRepository  # Matrix channel
     sessions: SessionRepository  # sign-in sessions (ADR 0019)
+    factors: FactorRepository  # second factors and the security log (ADR 0021)
+    sign_in_steps: SignInStepRepository  # the second sign-in step (ADR 0021)
+    imports: ImportRepository  # statement imports (ADR 0022)
+    platforms: PlatformRepository  # Messenger and WhatsApp channels (ADR 0023)
 
     def __init__(
         self,
@@ -163,6 +171,10 @@ class SqlUnitOfWork:
         self.matrix = SqlMatrix(conn)  # Matrix channel
         self.link_health = SqlLinkHealth(conn)  # connection health (message templates)
         self.sessions = SqlSessions(conn)  # sign-in sessions (ADR 0019)
+        self.factors = SqlFactors(conn)  # second factors (ADR 0021)
+        self.sign_in_steps = SqlSignInSteps(conn)  # the second sign-in step (ADR 0021)
+        self.imports = SqlImports(conn)  # statement imports (ADR 0022)
+        self.platforms = SqlPlatforms(conn)  # Messenger and WhatsApp channels (ADR 0023)
         return self
 
     async def __aexit__(

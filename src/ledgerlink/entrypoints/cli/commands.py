@@ -18,7 +18,7 @@ from ledgerlink.bootstrap import SANDBOX_BANKS, Container, bootstrap, build_sand
 from ledgerlink.config import Settings
 from ledgerlink.domain.clock import SystemClock
 from ledgerlink.domain.errors import Conflict, DomainError
-from ledgerlink.entrypoints.cli import audit, keys, partners, receipts
+from ledgerlink.entrypoints.cli import audit, imports, keys, partners, receipts
 from ledgerlink.entrypoints.cli._console import console
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.add_typer(audit.app, name="audit", help="Verify the tamper-evident audit log
 app.add_typer(receipts.app, name="receipt", help="Verify consent receipts offline.")
 app.add_typer(keys.app, name="keys", help="Manage encryption and signing keys.")
 app.add_typer(partners.app, name="partners", help="Partner API keys and privacy budgets.")
+app.command("import")(imports.import_files)  # statement files (docs/imports.md)
 
 DEMO_HANDLE = "demo"
 DEMO_PASSWORD = "ledgerlink sandbox"  # >= 12 characters, not the handle (domain/passwords.py)

@@ -6,11 +6,14 @@ sign-in says the same words for an unknown handle and a wrong password. Sign-out
 server-side session, so a copy of the cookie stops working; "sign out everywhere" ends them
 all. Export and adding a channel need the password entered within the last 5 minutes: a GET
 (a download) is sent to `/confirm` first, a form asks for it in a `confirm_password` field.
+
+A person with a second factor (ADR 0021) signs in in two steps (`second_step.py`), and confirms
+sensitive actions with that factor (a passkey, a code from the app, or a recovery code) instead of
+the password; erasure asks for the password and the second factor.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -19,32 +22,35 @@ from fastapi.responses import HTMLResponse, Response
 from ledgerlink.domain.errors import DomainError, TooManyRequests
 from ledgerlink.domain.passwords import MIN_LENGTH
 from ledgerlink.entrypoints.dependencies import (
-    SESSION_KEY,
     client_address,
     current_session,
     forget_session,
     get_deps,
     session_token,
 )
+from ledgerlink.entrypoints.web import factors, second_step
 from ledgerlink.entrypoints.web.hub import get_hub
 from ledgerlink.entrypoints.web.kit import csrf_ok, expired_form, page, see_other, signed_in_form, too_many
+from ledgerlink.entrypoints.web.second_step import (
+    PENDING_KEY,
+    Refusal,
+    begin_second_step,
+    begin_session,
+    confirm_with_factor,
+)
 from ledgerlink.services.auth import sessions
+from ledgerlink.services.auth.second_step import pending as pending_sign_in
 
 __all__ = ["Refusal", "needs_confirmation", "router", "step_up"]
 
 router = APIRouter(include_in_schema=False)
+router.include_router(second_step.router)  # the second sign-in step (ADR 0021)
+router.include_router(factors.router)  # Security settings, "Protect your account"
 
 BAD_CREDENTIALS = "That handle and password do not match an account."
 _HANDLE_WORDS = {"handle_taken": "That handle is taken. Please choose another one.",
                  "bad_handle": "A handle has 2 to 32 characters: lowercase letters, digits, "
                                "and _ . - (it starts with a letter or digit)."}
-
-
-def _begin(request: Request, token: str) -> None:
-    """A fresh cookie (and CSRF token) for the new session: no fixation."""
-    request.session.clear()
-    request.session[SESSION_KEY] = token
-    forget_session(request)
 
 
 # --------------------------------------------------------------------------- sign in / up / out
@@ -54,6 +60,9 @@ def _begin(request: Request, token: str) -> None:
 async def loginpage(request: Request) -> Response:
     if await current_session(request) is not None:
         return see_other("/")
+    pending = request.session.get(PENDING_KEY)
+    if isinstance(pending, str) and await pending_sign_in(get_deps(request), pending) is not None:
+        return see_other("/login/second-step")
     return page(request, "login.html", handle="", error=None)
 
 
@@ -70,11 +79,13 @@ async def login(request: Request) -> Response:
     try:
         token = await sessions.sign_in(get_deps(request), handle=handle, password=password,
                                        address=client_address(request))
+    except sessions.SecondStepRequired as step:
+        return begin_second_step(request, step.token)
     except TooManyRequests as exc:
         return too_many(request, exc, template="login.html", handle=handle, error=exc.detail)
     except DomainError:
         return page(request, "login.html", 401, handle=handle, error=BAD_CREDENTIALS)
-    _begin(request, token)
+    begin_session(request, token)
     return see_other("/")
 
 
@@ -108,8 +119,8 @@ async def register(request: Request) -> Response:
         return page(request, "register.html", exc.status if exc.status < 500 else 400,
                     values=values, min_length=MIN_LENGTH,
                     errors={field: _HANDLE_WORDS.get(exc.code, exc.detail)})
-    _begin(request, token)
-    return see_other("/")
+    begin_session(request, token)
+    return see_other("/protect")  # "Protect your account": a passkey, an app, or later
 
 
 @router.post("/logout")
@@ -147,39 +158,29 @@ async def logout_everywhere(request: Request) -> Response:
 # --------------------------------------------------------------------------- confirm it's you
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a sensitive action did not happen: the status, and the words for the form."""
-
-    status: int
-    message: str
-    retry_after: int | None = None
-
-    def apply(self, response: Response) -> Response:
-        response.status_code = self.status
-        if self.retry_after is not None:
-            response.headers["Retry-After"] = str(self.retry_after)
-        return response
-
-
 ASK = "For your security, enter your password to continue."
+ASK_BOTH = "For your security, enter your password and confirm with your passkey or a code."
 WRONG = "That is not your password."
 
 
 async def step_up(request: Request, form: dict[str, str], *, field: str = "confirm_password",
                   always: bool = False) -> Refusal | None:
-    """None when the person may go on: their password was entered within the last 5 minutes
-    (not enough when `always`), or is in `form[field]` now and right (which also opens the
-    5 minutes). Else what to tell them. Wrong passwords count with the sign-in throttle."""
+    """None when the person may go on: they proved it is them within the last 5 minutes (not
+    enough when `always`), or do now with the form: their password in `form[field]`, or, once
+    they have a second factor, that factor (`factor_code` or `factor_passkey`); with `always`
+    (erasure) such a person gives both. Either opens the 5 minutes. Else what to tell them.
+    Wrong passwords count with the sign-in throttle, wrong factors with the second factor's."""
     deps = get_deps(request)
     session = await current_session(request)
     if session is None:
         return Refusal(401, "Please sign in again.")
     if not always and sessions.recently_confirmed(deps, session):
         return None
+    if session.second_factor and not always:
+        return await confirm_with_factor(request, session, form)
     password = form.get(field, "")
     if not password:
-        return Refusal(401, ASK)
+        return Refusal(401, ASK_BOTH if session.second_factor else ASK)
     try:
         await sessions.confirm_password(deps, session, password)
     except TooManyRequests as exc:
@@ -187,6 +188,8 @@ async def step_up(request: Request, form: dict[str, str], *, field: str = "confi
     except DomainError:
         return Refusal(401, WRONG)
     forget_session(request)  # read again: confirmed now
+    if session.second_factor:
+        return await confirm_with_factor(request, session, form)
     return None
 
 
@@ -223,7 +226,11 @@ async def confirm(request: Request) -> Response:
         return form_session
     _, person, form = form_session
     target = _local(form.get("next"))
-    refusal = await step_up(request, form, field="password", always=True)
+    session = await current_session(request)
+    if session is not None and session.second_factor:  # the second factor alone
+        refusal = await confirm_with_factor(request, session, form)
+    else:
+        refusal = await step_up(request, form, field="password", always=True)
     if refusal is not None:
         return refusal.apply(page(request, "confirm.html", person=person, next=target,
                                   error=refusal.message))

@@ -14,6 +14,7 @@ from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.entrypoints.dependencies import current_session, get_deps, signed_in
 from ledgerlink.entrypoints.web.auth import step_up
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
+from ledgerlink.entrypoints.web.platform_channels import platform_context  # Messenger, WhatsApp
 from ledgerlink.services.auth import sessions
 from ledgerlink.services.messaging import channels
 
@@ -36,7 +37,7 @@ async def _page(request: Request, person: Any, grant: Any, status_code: int = 20
     confirmed = session is not None and sessions.recently_confirmed(get_deps(request), session)
     return page(request, "channels.html", status_code, person=person, channels=items,
                 email_enabled=_email_enabled(request), matrix_bot=_matrix_bot(request),
-                confirmed=confirmed, **extra)
+                confirmed=confirmed, **await platform_context(request, grant), **extra)
 
 
 @router.get(PATH, response_class=HTMLResponse)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -35,7 +36,10 @@ async def create_account(
     partner_id: str,
     info: BankAccountInfo,
     at: datetime,
+    number_token: str | None = None,
 ) -> AccountRecord:
+    """`number_token`: the keyed token of the account's number (`access.imports`), when the
+    number is known (statement files; providers that report it); else a random id."""
     account_id = new_id("acc")
     record = AccountRecord(
         id=account_id,
@@ -46,7 +50,7 @@ async def create_account(
         type=info.type.value,
         currency=info.currency,
         last4=info.last4,
-        number_token=new_id("num"),
+        number_token=number_token or new_id("num"),
         sealed=await vault.seal(person_id, {"name": info.name}, table="accounts", row_id=account_id),
         sync_cursor=None,
         created_at=at,
@@ -181,6 +185,18 @@ async def _write_txn(vault: Vault, uow: UnitOfWork, txn: Transaction, *, new: bo
         await uow.transactions.update(record)
 
 
+# A bank report that names no stored row may be a row first seen in a statement file: the
+# matcher registers here (access/imports.py, ADR 0022), so this module does not import it.
+FileRowAdopter = Callable[
+    [Vault, UnitOfWork, Grant, AccountRecord, BankTransaction, datetime], Awaitable[TransactionRecord | None]
+]
+_file_rows: list[FileRowAdopter] = []
+
+
+def adopt_file_rows_with(adopter: FileRowAdopter) -> None:
+    _file_rows[:] = [adopter]
+
+
 @dataclass(frozen=True, slots=True)
 class TransactionChange:
     transaction: Transaction
@@ -206,6 +222,10 @@ async def upsert_transaction(
     if report.pending_transaction_id:
         keys.append(report.pending_transaction_id)
     existing = await uow.transactions.find(account.id, keys)
+    adopted = False  # a file's row, first reported by the bank now: new to the thread
+    if existing is None and _file_rows:
+        existing = await _file_rows[0](vault, uow, grant, account, report, at)
+        adopted = existing is not None
     if existing is None:
         txn = Transaction(
             id=new_id("txn"),
@@ -231,10 +251,10 @@ async def upsert_transaction(
     await audit(
         uow, grant, Purpose.SYNC_WITH_BANK, action="merge_transaction", subject=f"transaction:{txn.id}", at=at
     )
-    changed = txn.apply(report, at=at)
+    changed = txn.apply(report, at=at) or adopted
     if changed:
         await _write_txn(vault, uow, txn, new=False)
-    return TransactionChange(txn, created=False, changed=changed)
+    return TransactionChange(txn, created=adopted, changed=changed)
 
 
 async def remove_transaction(

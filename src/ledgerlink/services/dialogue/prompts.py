@@ -41,7 +41,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-CHANNELS = frozenset({"web", "matrix", "email", "webhook"})
+CHANNELS = frozenset({"web", "matrix", "email", "webhook", "messenger", "whatsapp"})  # issue 15: the last two
 
 
 def _reply_label(reply_id: str | None) -> str | None:

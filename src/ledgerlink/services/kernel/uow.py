@@ -15,12 +15,13 @@ from ledgerlink.domain.events import Event
 if TYPE_CHECKING:
     from ledgerlink.services.access.ports import AuditRepository
     from ledgerlink.services.alerts.ports import AlertRuleRepository, DigestRepository
-    from ledgerlink.services.auth.ports import SessionRepository
+    from ledgerlink.services.auth.ports import FactorRepository, SessionRepository, SignInStepRepository
     from ledgerlink.services.dialogue.ports import (
         BankMessageRepository,
         BankOutboxRepository,
         PromptRepository,
     )
+    from ledgerlink.services.imports.ports import ImportRepository  # statement imports
     from ledgerlink.services.ingest.ports import InboxRepository, TransactionRepository
     from ledgerlink.services.kernel.ports import IdempotencyRepository, PartnerRepository
     from ledgerlink.services.linking.ports import (
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         ReceiptRepository,
     )
     from ledgerlink.services.messaging.channel_ports import ChannelRepository, MatrixRepository
+    from ledgerlink.services.messaging.platform_ports import PlatformRepository
     from ledgerlink.services.messaging.ports import (
         MessageView,
         PersonRepository,
@@ -70,6 +72,10 @@ class UnitOfWork(Protocol):
     matrix: MatrixRepository  # Matrix channel
     link_health: LinkHealthRepository  # connection health (message templates)
     sessions: SessionRepository  # sign-in sessions (ADR 0019)
+    factors: FactorRepository  # second factors and the security log (ADR 0021)
+    sign_in_steps: SignInStepRepository  # the second sign-in step, WebAuthn challenges (ADR 0021)
+    imports: ImportRepository  # statement imports (ADR 0022)
+    platforms: PlatformRepository  # Messenger and WhatsApp channels (ADR 0023)
     events: list[Event]
     fresh: list[tuple[str, MessageView]]
 
