@@ -134,3 +134,41 @@ async def link_messenger(s: SimStack, user: str = "pat", *, handle: str = "pat")
         back = await browser.get(resp.headers["location"])
         assert back.status_code == 303
     await until(lambda: linked() > before, s.step)
+
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+_OPTIN_CODE = re.compile(r'data-testid="optin-code">LINK (\d{6})<')
+
+
+@contextlib.asynccontextmanager
+async def signed_in(s: SimStack, handle: str = "pat") -> AsyncIterator[httpx.AsyncClient]:
+    """A browser signed in to the platform as `handle` (over HTTP, the login form)."""
+    async with s.stack.client() as http:
+        page = await http.get("/login")
+        resp = await http.post(
+            "/login", data={"csrf": _CSRF.search(page.text)[1], "handle": handle, "password": PASSWORD}  # type: ignore[index]
+        )
+        assert resp.status_code == 303, resp.text
+        yield http
+
+
+async def optin_whatsapp(s: SimStack, user: str = "pat", *, handle: str = "pat") -> str:
+    """The person asks for a code in settings and sends it from the simulated WhatsApp number;
+    returns the simulated number."""
+    sim = s.sim
+    number = sim.world.user(user).wa_id
+    async with signed_in(s, handle) as http:
+        page = await http.get("/settings/channels")
+        resp = await http.post(
+            "/settings/channels/whatsapp",
+            data={"csrf": _CSRF.search(page.text)[1], "number": f"+{number}"},  # type: ignore[index]
+        )
+        assert resp.status_code == 200, resp.text
+        match = _OPTIN_CODE.search(resp.text)
+        assert match is not None, resp.text
+    before = sum("is now linked" in e.text for e in sim.messages("whatsapp", user))
+    sim.say("whatsapp", user, f"LINK {match[1]}")
+    await until(
+        lambda: sum("is now linked" in e.text for e in sim.messages("whatsapp", user)) > before, s.step
+    )
+    return number

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     providers_allow_insecure_loopback: bool = Field(
         default=False, description="TESTS AND DEMO ONLY: accept http:// provider URLs on loopback addresses"
     )
+    # Provider linking (issue 10): with the embedded sandbox, each provider that is not configured
+    # live is served by its in-process simulator (mounted at /sandbox/<provider>), labelled so.
+    provider_simulators: bool | None = Field(
+        default=None, description="run the provider simulators (default: when the sandbox is embedded)"
+    )
 
     @property
     def enablebanking_enabled(self) -> bool:
@@ -111,7 +116,7 @@ class Settings(BaseSettings):
     def gocardless_enabled(self) -> bool:
         return bool(self.gocardless_secret_id and self.gocardless_secret_key)
 
-    # Messenger and WhatsApp (issue 15, docs/channels-messenger-whatsapp.md). A platform is live
+    # Messenger and WhatsApp (issue 15, docs/platforms.md). A platform is live
     # when its settings are all given; with none given the embedded Graph API simulator stands
     # in (when `graph_simulator` is on, by default with the embedded sandbox); else it is off.
     messenger_app_secret: SecretStr | None = Field(default=None, description="signs Messenger webhooks")

@@ -88,7 +88,7 @@ async def test_a_spending_question_is_answered_live_with_the_exact_total_and_log
 
     # Before asking, no read "to answer a question" is in the person's access log.
     answered = "To answer a question you asked."
-    await page.goto(f"{stack.platform_url}/privacy/accesses")
+    await page.goto(f"{stack.platform_url}/privacy/accesses/entries")  # entries (issue 13)
     await expect(page.get_by_test_id("access").first).to_be_visible()
     await expect(page.get_by_test_id("access-why").get_by_text(answered, exact=True)).to_have_count(0)
     await page.goto(thread_url)
@@ -135,7 +135,7 @@ async def test_a_spending_question_is_answered_live_with_the_exact_total_and_log
     assert await page.evaluate("window.__sameDocument === true")  # answered live, no reload
 
     # The reads behind the answers are on the person's access log, as answers to a question.
-    await page.goto(f"{stack.platform_url}/privacy/accesses")
+    await page.goto(f"{stack.platform_url}/privacy/accesses/entries")  # entries (issue 13)
     entry = page.get_by_test_id("access").filter(
         has=page.get_by_test_id("access-why").get_by_text(answered, exact=True))
     await expect(entry.first).to_be_visible()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -151,3 +152,34 @@ async def test_without_jwks_the_cli_fetches_the_issuers_published_keys(stack: St
     result = await asyncio.to_thread(runner.invoke, cli, ["receipt", "verify", str(receipt)])
     assert result.exit_code == 0, result.output
     assert f"{stack.platform_url.rstrip('/')}/.well-known/jwks.json" in result.output
+
+
+async def test_the_receipt_page_reads_like_a_consent_screen_with_ids_only_in_technical_details(
+    stack: Stack,
+) -> None:
+    grant, thread_id = await _linked(stack)
+    href = await _receipt_href(stack, grant, thread_id)
+    async with stack.client() as http:
+        await _login(http, "pat")
+        page = (await http.get(href)).text
+        jws = (await http.get(f"{href}.jws")).text
+    before, technical = page.split('data-testid="receipt-technical"', 1)
+    for account in stack.bank.accounts_of("alice"):
+        assert f"Sandbox Bank {account.name} <span class=\"muted\">••{account.number[-4:]}</span>" in before
+        assert account.number not in page
+    assert "Your transactions, pending and posted" in before and "to answer a question you asked" in before
+    assert "Selling your data" in before and "Valid until" in before
+    visible = re.sub(r"<[^>]+>", " ", before)  # ids and codes only in the technical details
+    for code in ("rcp_", "lnk_", grant.person_id, "deliver_update", "answer_question", "ptn_"):
+        assert code not in visible, code
+    assert href.rsplit("/", 1)[1] in technical and "deliver_update" in technical
+
+    # The verify button posts the receipt to the public verification page, which checks it.
+    async with stack.client() as anyone:
+        ok = await anyone.post("/receipts/verify", data={"jws": jws})
+        assert ok.status_code == 200 and "Genuine" in ok.text and 'data-valid="true"' in ok.text
+        header, payload, signature = jws.split(".")
+        forged = await anyone.post("/receipts/verify", data={"jws": f"{header}.{payload}x.{signature}"})
+        assert 'data-valid="false"' in forged.text and "Traceback" not in forged.text
+        empty = await anyone.post("/receipts/verify", data={"jws": "  "})
+        assert empty.status_code == 422 and "Paste the receipt" in empty.text

@@ -119,7 +119,7 @@ async def test_a_daily_digest_gives_each_currency_its_own_totals_and_comes_once_
         usd, eur = _currency(body, "USD"), _currency(body, "EUR")
         assert (usd["spent"], usd["purchases"]) == ("777.85", 3)
         assert {c["name"]: c["amount"] for c in usd["categories"]} == {
-            "Electronics": "750.00", "Groceries": "23.10", "Fast food & coffee": "4.75"
+            "Electronics": "750.00", "Groceries": "23.10", "Coffee": "4.75"  # issue 13
         }  # fmt: skip
         assert [p["merchant"] for p in usd["largest"]] == ["Best Buy", "Whole Foods Market", "Starbucks"]
         assert usd["deposited"] == "1000.00" and usd["deposit_count"] == 1

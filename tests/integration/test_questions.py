@@ -33,17 +33,17 @@ async def test_spending_on_a_category_counts_only_that_category(stack: Stack) ->
     await _shop(stack)
 
     today = await _ask(stack, grant, thread_id, "What did I spend on groceries today?")
-    assert "Groceries" in today and "23.10 USD in 1 purchase" in today
+    assert "Groceries" in today and "$23.10 in 1 purchase" in today
     assert "Starbucks" not in today and "refunds are not subtracted" in today
 
     month = await _ask(stack, grant, thread_id, "what did I spend on groceries this month")
     assert "Starbucks" not in month  # top 3 merchants: Whole Foods may be outranked by history
-    total = re.search(r"• ([\d.]+) USD in (\d+) purchase", month)
+    total = re.search(r"• \$([\d.,]+) in (\d+) purchase", month)
     assert total is not None  # the quietly imported history of this month counts too
-    assert Decimal(total[1]) >= Decimal("23.10") and int(total[2]) >= 1
+    assert Decimal(total[1].replace(",", "")) >= Decimal("23.10") and int(total[2]) >= 1
 
     coffee = await _ask(stack, grant, thread_id, "how much did I spend at starbucks today")
-    assert "4.75 USD in 1 purchase" in coffee and "Whole Foods" not in coffee
+    assert "$4.75 in 1 purchase" in coffee and "Whole Foods" not in coffee
 
 
 async def test_last_transactions_lists_date_merchant_amount_and_status(stack: Stack) -> None:
@@ -52,9 +52,10 @@ async def test_last_transactions_lists_date_merchant_amount_and_status(stack: St
     reply = await _ask(stack, grant, thread_id, "last 2 transactions")
     lines = reply.splitlines()
     assert lines[0] == "Your last 2 transactions:" and len(lines) == 3
-    assert "Whole Foods Market -23.10 USD (pending)" in reply
-    assert "Starbucks -4.75 USD (pending)" in reply
-    assert stack.deps.clock.now().date().isoformat() in lines[1]
+    assert "Whole Foods Market \u2212$23.10 (pending)" in reply
+    assert "Starbucks \u2212$4.75 (pending)" in reply
+    today = stack.deps.clock.now().date()
+    assert f"{today:%b} {today.day}, {today.year}" in lines[1]  # locale-formatted, not ISO
 
 
 async def test_recurring_and_the_system_thread_see_every_linked_account(stack: Stack) -> None:
@@ -62,9 +63,9 @@ async def test_recurring_and_the_system_thread_see_every_linked_account(stack: S
     await _shop(stack)
     system = next(t for t in await messenger.list_threads(stack.deps, grant) if t.kind.value == "system")
     reply = await _ask(stack, grant, system.id, "how much did i spend on coffee today")
-    assert "4.75 USD in 1 purchase" in reply
+    assert "$4.75 in 1 purchase" in reply
     recurring = await _ask(stack, grant, thread_id, "recurring charges")
-    assert recurring.startswith(("Recurring charges", "No recurring charges"))
+    assert recurring.startswith(("Recurring payments", "No recurring payments"))
 
 
 async def test_a_question_shaped_text_that_is_no_question_gets_help(stack: Stack) -> None:

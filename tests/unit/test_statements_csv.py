@@ -328,7 +328,7 @@ def test_the_preview_of_ambiguous_dates_says_so_and_a_given_mapping_is_previewed
     assert all(r.entry is None for r in no_currency.rows)
     assert (
         no_currency.problems[0]
-        == "CSV, line 2: the file does not say its currency: give one (e.g. --currency EUR)"
+        == "CSV, line 2: the file does not say its currency: choose one for the account (e.g. EUR)"
     )
 
 

@@ -7,6 +7,7 @@ handlers to the bus (wiring.py) and embeds the sandbox banks (sandbox.py)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -34,6 +35,7 @@ from ledgerlink.adapters.throttle import LimitsRateLimiter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner, StandardWebhooksVerifier
 from ledgerlink.bootstrap.container import Container
 from ledgerlink.bootstrap.platforms import build_platforms  # Messenger, WhatsApp (ADR 0023)
+from ledgerlink.bootstrap.providers import build_providers  # bank-data providers (issue 10)
 from ledgerlink.bootstrap.sandbox import (
     SANDBOX_BANKS,
     SANDBOX_PARTNER_ID,
@@ -55,11 +57,12 @@ from ledgerlink.services.dialogue import declines, prompts  # noqa: F401
 from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
 from ledgerlink.services.imports.importer import StatementImporter  # statement imports (ADR 0022)
 from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
-from ledgerlink.services.ingest.sync import SyncScheduler
+from ledgerlink.services.ingest.sync import SyncScheduler, sync_account
 from ledgerlink.services.kernel.bus import EventBus
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import PartnerRecord, PasswordHasher, RateLimiter
-from ledgerlink.services.linking.ports import BankConnector
+from ledgerlink.services.linking.ports import BankConnector, BankError
+from ledgerlink.services.linking.refresh_worker import RefreshWorker  # refresh budgets (issue 10)
 from ledgerlink.services.messaging.channel_ports import Channel
 from ledgerlink.services.messaging.channels import ChannelWorker
 from ledgerlink.services.messaging.matrix_channel import MatrixChannel  # Matrix channel
@@ -81,6 +84,10 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+
+async def _sync_for_refresh(deps: Deps, account_id: str, on_error: Callable[[BankError], None]) -> int:
+    return await sync_account(deps, account_id, on_error=on_error)  # refresh budgets (issue 10)
 
 
 class StaticBankDirectory:
@@ -135,6 +142,8 @@ async def bootstrap(
         )
         for spec, bank_url, c in registrations
     }
+    providers = build_providers(settings, clock=clock, http=http)  # bank-data providers (issue 10)
+    connectors.update(providers.connectors)
     deps = Deps(
         uow=uow_factory,
         bus=bus or InProcessBus(),
@@ -175,8 +184,12 @@ async def bootstrap(
                 # First start: the sandbox bank's registration file holds its partner API key.
                 # A key issued later with `ledgerlink partners api-key` replaces it and is kept.
                 await uow.partners.set_api_key_hash(spec.partner_id, hash_api_key(c.partner_api_key))
+        for provider in providers.partners:  # bank-data providers (issue 10)
+            await uow.partners.upsert(provider)
         await uow.commit()
-    scheduler = SyncScheduler(deps, min_interval=settings.sync_min_interval_seconds)
+    refresh_worker = RefreshWorker(deps, partners=providers.kinds, sync=_sync_for_refresh)  # issue 10
+    scheduler = SyncScheduler(deps, min_interval=settings.sync_min_interval_seconds,
+                              runner=refresh_worker.run)
     ingest = Ingest(deps, writer=inbox_writer(db_url, uow_factory))
     container = Container(
         settings=settings,
@@ -217,6 +230,8 @@ async def bootstrap(
     container.channel_worker = ChannelWorker(deps, adapters)
     deps.channel_kinds = container.channel_worker.kinds  # rows are queued with each message
     container.bank_outbox = BankOutboxWorker(deps)
+    container.provider_simulator_apps = providers.simulator_apps  # bank-data providers (issue 10)
+    container.refresh_worker = refresh_worker
     _wire(container)
     if settings.embedded_sandbox:
         for spec, bank_url, c in registrations:

@@ -26,6 +26,7 @@ from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
 from ledgerlink.services.ingest.sync import SyncScheduler
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.linking import consent_expiry
+from ledgerlink.services.linking.refresh_worker import RefreshWorker  # issue 10
 from ledgerlink.services.messaging.channel_ports import MatrixClient
 from ledgerlink.services.messaging.channels import ChannelWorker
 from ledgerlink.services.messaging.matrix_inbound import MatrixInbound  # Matrix channel
@@ -64,6 +65,8 @@ class Container:
     graph_simulator_app: Any = None
     imports: StatementImporter | None = None  # statement files in (ADR 0022)
     second_factors: SecondFactors | None = None  # passkeys, TOTP, recovery codes (ADR 0021)
+    provider_simulator_apps: dict[str, Any] = field(default_factory=dict)  # issue 10: path -> app
+    refresh_worker: RefreshWorker | None = None  # provider refresh budgets (issue 10)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
 

@@ -10,9 +10,11 @@ from ledgerlink.domain.events import (
     BankRequestQueued,
     ChannelDeliveriesQueued,
     ChannelRemoved,
+    LinkActivated,
     LinkRevoked,
     TransactionChanged,
 )
+from ledgerlink.services.alerts import insights  # insight alerts and budget warnings (issue 13)
 from ledgerlink.services.ingest import delivery
 
 
@@ -28,8 +30,15 @@ def _wire(container: Container) -> None:
     deps.bus.subscribe(BankEventsReceived, container.inbox_worker.on_event)
     deps.bus.subscribe(LinkRevoked, container.ingest.on_link_revoked)
     deps.bus.subscribe(TransactionChanged, on_transaction)
+
+    async def on_transaction_insights(event: TransactionChanged) -> None:  # issue 13
+        await insights.on_transaction_changed(deps, event)
+
+    deps.bus.subscribe(TransactionChanged, on_transaction_insights)  # issue 13
     deps.bus.subscribe(BalanceChanged, on_balance)
     deps.bus.subscribe(AccountSyncRequested, container.scheduler.on_requested)
+    if container.refresh_worker is not None:  # a renewal ends a provider's needs-reconnect (issue 10)
+        deps.bus.subscribe(LinkActivated, container.refresh_worker.on_link_activated)
     if container.bank_outbox is not None:
         deps.bus.subscribe(BankRequestQueued, container.bank_outbox.on_queued)
     if container.channel_worker is not None:

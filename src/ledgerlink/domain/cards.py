@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ledgerlink.domain.banking import AccountView, Transaction, TransactionStatus
+from ledgerlink.domain.categories import Correction, categorise
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.countries import country_name, currency_countries
+from ledgerlink.domain.errors import InvalidInput
+from ledgerlink.domain.mcc import Category, mcc_category
 from ledgerlink.domain.text import displayable
-
-# A small MCC -> category table; a fuller taxonomy arrives with spending questions.
-_MCC_CATEGORIES: dict[str, str] = {
-    "5411": "Groceries", "5412": "Groceries", "5499": "Groceries", "5300": "Groceries",
-    "5812": "Restaurants", "5813": "Bars", "5814": "Fast food & coffee",
-    "5541": "Fuel", "5542": "Fuel", "4121": "Taxi & rideshare", "4111": "Transit",
-    "4899": "Subscriptions", "5815": "Subscriptions", "5818": "Digital goods",
-    "5942": "Books & online", "5999": "Shopping", "5311": "Shopping", "5310": "Shopping",
-    "5200": "Home & garden", "5712": "Home & garden", "5732": "Electronics",
-    "5912": "Pharmacy", "5977": "Beauty", "4900": "Utilities", "6011": "Cash",
-    "3058": "Travel", "3509": "Travel", "4511": "Travel", "7011": "Travel",
-    "5651": "Clothing", "5691": "Clothing", "7832": "Entertainment", "5945": "Shopping",
-    "8011": "Health", "6300": "Insurance", "4112": "Travel", "4722": "Travel",
-}  # fmt: skip
 
 
 def category(mcc: str | None) -> str:
-    return _MCC_CATEGORIES.get(mcc or "", "Other")
+    """The category a merchant category code alone gives (ISO 18245, `domain/mcc.py`): for
+    aggregates that see only the code. A transaction's own category is `transaction_category`."""
+    try:
+        found = mcc_category(mcc)
+    except InvalidInput:
+        found = None
+    return (found or Category.OTHER).value
+
+
+def transaction_category(txn: Transaction, corrections: Mapping[str, Correction] | None = None) -> str:
+    """The transaction's category as `categories.categorise` decides it: the person's
+    correction, a merchant rule, the MCC, the direction (issue 13)."""
+    return categorise(merchant=txn.merchant, descriptor=txn.descriptor, mcc=txn.mcc,
+                      amount=txn.amount, corrections=corrections).category.value
 
 
 def account_label(account: AccountView) -> str:
@@ -55,7 +58,7 @@ def transaction_card(txn: Transaction, account: AccountView) -> dict[str, Any]:
         "direction": "out" if txn.amount.is_negative() else "in",
         "merchant": txn.merchant or txn.descriptor,
         "descriptor": txn.descriptor,
-        "category": category(txn.mcc),
+        "category": transaction_category(txn),
         "mcc": txn.mcc,
         "booking_date": None if txn.booking_date is None else txn.booking_date.isoformat(),
         "history": list(txn.history),
@@ -198,6 +201,8 @@ def digest_text(body: dict[str, Any]) -> str:
             for b in balances
         ]
         lines.append("Balances: " + "; ".join(shown))
+    if body.get("budgets"):  # issue 13: monthly budget progress
+        lines.append("Budgets this month: " + "; ".join(str(b) for b in body["budgets"]))
     held = body.get("held") or []
     if held:
         lines.append(f"Held during quiet hours ({len(held)}):")

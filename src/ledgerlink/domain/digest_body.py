@@ -15,7 +15,7 @@ from typing import Any
 
 from ledgerlink.domain.alerts import HeldAlertView
 from ledgerlink.domain.banking import AccountView, Transaction, TransactionStatus
-from ledgerlink.domain.cards import account_label, category
+from ledgerlink.domain.cards import account_label, transaction_category
 from ledgerlink.domain.money import Money
 
 LARGEST = 3
@@ -84,7 +84,7 @@ def spending(txns: list[Transaction], accounts: list[AccountView], covered: Cove
         cur = t.amount.currency
         if t.amount.is_negative():
             _add(spent, -t.amount)
-            name = category(t.mcc)
+            name = transaction_category(t)  # issue 13: merchant rules, not the MCC alone
             bucket = per_category[cur]
             bucket[name] = bucket[name] + (-t.amount) if name in bucket else -t.amount
             counts[(cur, name)] += 1

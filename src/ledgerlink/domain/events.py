@@ -64,12 +64,15 @@ class MessageStored(Event):
 @dataclass(frozen=True, slots=True)
 class ChannelRemoved(Event):
     """A person's extra channel is gone (removed by them, or with their erasure). `rooms`:
-    the Matrix rooms the bot had opened for it (room ids only), which it now leaves."""
+    the Matrix rooms the bot had opened for it (room ids only), which it now leaves. `address`:
+    with an erasure, the Messenger or WhatsApp chat (PSID, WhatsApp id), read before the
+    person's key is destroyed so the platform can still be told (ADR 0023); never logged."""
 
     person_id: str
     channel_id: str
     kind: str
     rooms: tuple[str, ...] = ()
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

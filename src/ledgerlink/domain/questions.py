@@ -1,38 +1,31 @@
-"""Spending questions: what a person may ask, and the answers computed from their data (pure).
+"""Spending questions: what a person may ask (pure parser).
 
-`parse_question` is pure: text and today's date in, a `Question` (or None) out. The answers
-(`spending_answer`, `recurring`, `latest`) take transactions already read; reading them,
-through `access` with purpose answer_question, is `services/questions/answers.py`'s job.
+`parse_question` is pure: text and today's date in, a `Question`, a `NotUnderstood` (the shape of
+a question with a part that names nothing: "spent at 🍕") or None (not a question) out. Answers
+are computed by `domain/answer_text.py` from the transactions `services/questions/answers.py` read.
 
-* spending: purchases (money out), posted and pending; cancelled (removed) charges never count.
-  Refunds are NOT subtracted: card refunds in the period are shown on a separate line.
-  Totals are per currency (different currencies are never added) with the purchase count and
-  the top 3 merchants.
-* last transactions: the latest N (default 5, at most 50): date, merchant, amount, status.
-* recurring: merchants charged about once a month in at least 2 of the last 3 calendar months
-  (this one included) with similar amounts (within 20 % of their median), with the typical amount.
+Kinds: spending (a period, optionally one category or merchant), last transactions, biggest
+purchases in a period, compare two months, recurring payments and subscriptions.
+Categories are `mcc.Category` (decided by `domain/categories.categorise`).
 """
 
 from __future__ import annotations
 
 import calendar
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
-from ledgerlink.domain.banking import Transaction, TransactionStatus
-from ledgerlink.domain.cards import category
-from ledgerlink.domain.money import Money, exponent
+from ledgerlink.domain.banking import Transaction
+from ledgerlink.domain.mcc import Category
 
-Kind = Literal["spending", "last_transactions", "recurring"]
+Kind = Literal["spending", "last_transactions", "recurring", "biggest", "compare"]
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 50
 MAX_DAYS = 366
-SIMILAR = Decimal("0.20")
+RECURRING_MONTHS = 12  # recurring payments are found in this many months before this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,50 +33,61 @@ class Period:
     start: date  # inclusive
     end: date  # inclusive
 
-    def label(self) -> str:
-        if self.start == self.end:
-            return f"{self.start:%b} {self.start.day}, {self.start.year}"
-        first = f"{self.start:%b} {self.start.day}"
-        if self.start.year != self.end.year:
-            first += f", {self.start.year}"
-        return f"{first} – {self.end:%b} {self.end.day}, {self.end.year}"
-
 
 @dataclass(frozen=True, slots=True)
 class Question:
     kind: Kind
     period: Period
-    category: str | None = None  # a name `cards.category` gives
+    category: Category | None = None
     merchant: str | None = None  # lower-case fragment of the merchant name
     count: int = DEFAULT_COUNT
+    other: Period | None = None  # compare: the second month
+
+
+@dataclass(frozen=True, slots=True)
+class NotUnderstood:
+    """A question whose `part` names no merchant, category or period we know."""
+
+    part: str
+    what: str  # "a merchant or a category", "a month"
 
 
 # --------------------------------------------------------------------------- parsing
 
-# Words -> the category names of cards.category. Longer phrases are tried first.
-CATEGORY_WORDS: dict[str, str] = {
-    "groceries": "Groceries", "grocery": "Groceries", "supermarket": "Groceries",
-    "supermarkets": "Groceries", "food shopping": "Groceries",
-    "restaurants": "Restaurants", "restaurant": "Restaurants", "dining": "Restaurants",
-    "dining out": "Restaurants", "eating out": "Restaurants",
-    "bars": "Bars", "bar": "Bars", "drinks": "Bars",
-    "coffee": "Fast food & coffee", "fast food": "Fast food & coffee",
-    "fast food & coffee": "Fast food & coffee", "fast food and coffee": "Fast food & coffee",
-    "gas": "Fuel", "fuel": "Fuel", "petrol": "Fuel",
-    "taxi": "Taxi & rideshare", "taxis": "Taxi & rideshare", "uber": "Taxi & rideshare",
-    "lyft": "Taxi & rideshare", "rideshare": "Taxi & rideshare", "rides": "Taxi & rideshare",
-    "transit": "Transit", "public transport": "Transit", "subway": "Transit",
-    "subscriptions": "Subscriptions", "subscription": "Subscriptions", "streaming": "Subscriptions",
-    "digital goods": "Digital goods", "apps": "Digital goods",
-    "books": "Books & online", "books & online": "Books & online",
-    "shopping": "Shopping", "home & garden": "Home & garden", "home and garden": "Home & garden",
-    "home": "Home & garden", "garden": "Home & garden", "electronics": "Electronics",
-    "pharmacy": "Pharmacy", "drugstore": "Pharmacy", "beauty": "Beauty",
-    "utilities": "Utilities", "bills": "Utilities", "cash": "Cash", "atm": "Cash",
-    "travel": "Travel", "flights": "Travel", "hotels": "Travel", "clothing": "Clothing",
-    "clothes": "Clothing", "entertainment": "Entertainment", "movies": "Entertainment",
-    "health": "Health", "doctor": "Health", "insurance": "Insurance",
+C = Category
+# Words -> categories. Longer phrases are tried first.
+CATEGORY_WORDS: dict[str, Category] = {
+    "groceries": C.GROCERIES, "grocery": C.GROCERIES, "supermarket": C.GROCERIES,
+    "supermarkets": C.GROCERIES, "food shopping": C.GROCERIES,
+    "restaurants": C.RESTAURANTS, "restaurant": C.RESTAURANTS, "dining": C.RESTAURANTS,
+    "dining out": C.RESTAURANTS, "eating out": C.RESTAURANTS,
+    "bars": C.BARS, "bar": C.BARS, "drinks": C.BARS,
+    "coffee": C.COFFEE, "coffee shops": C.COFFEE, "cafes": C.COFFEE, "cafe": C.COFFEE,
+    "fast food": C.FAST_FOOD, "takeaway": C.FAST_FOOD, "takeout": C.FAST_FOOD,
+    "gas": C.FUEL, "fuel": C.FUEL, "petrol": C.FUEL,
+    "taxi": C.TAXI, "taxis": C.TAXI, "uber": C.TAXI, "lyft": C.TAXI, "rideshare": C.TAXI,
+    "rides": C.TAXI, "transit": C.TRANSIT, "public transport": C.TRANSIT, "subway": C.TRANSIT,
+    "subscriptions": C.SUBSCRIPTIONS, "subscription": C.SUBSCRIPTIONS, "streaming": C.SUBSCRIPTIONS,
+    "digital goods": C.DIGITAL, "apps": C.DIGITAL, "books": C.BOOKS,
+    "shopping": C.SHOPPING, "home & garden": C.HOME, "home and garden": C.HOME,
+    "home": C.HOME, "garden": C.HOME, "electronics": C.ELECTRONICS,
+    "pharmacy": C.PHARMACY, "drugstore": C.PHARMACY, "beauty": C.BEAUTY,
+    "utilities": C.UTILITIES, "bills": C.UTILITIES, "cash": C.CASH, "atm": C.CASH,
+    "travel": C.TRAVEL, "flights": C.TRAVEL, "hotels": C.TRAVEL, "clothing": C.CLOTHING,
+    "clothes": C.CLOTHING, "entertainment": C.ENTERTAINMENT, "movies": C.ENTERTAINMENT,
+    "health": C.HEALTH, "doctor": C.HEALTH, "insurance": C.INSURANCE,
+    "fitness": C.SPORTS, "gym": C.SPORTS, "sports": C.SPORTS, "phone": C.PHONE_INTERNET,
+    "internet": C.PHONE_INTERNET, "rent": C.HOUSING, "housing": C.HOUSING, "fees": C.FEES,
+    "pets": C.PETS, "education": C.EDUCATION, "charity": C.CHARITY, "taxes": C.GOVERNMENT,
+    "transfers": C.TRANSFERS,
 }  # fmt: skip
+# Exact phrases also name a category by its own name ("budget 300 for digital goods").
+_NAMES: dict[str, Category] = {
+    **{c.value.lower(): c for c in Category},
+    **{c.value.lower().replace("&", "and"): c for c in Category},
+    **CATEGORY_WORDS,
+}
+CATEGORY_RE = "|".join(re.escape(k) for k in sorted(_NAMES, key=len, reverse=True))  # any of them
 
 _MONTHS: dict[str, int] = {}
 for _i in range(1, 13):
@@ -102,6 +106,20 @@ _LAST = re.compile(
     rf"(?: (?P<n>\d{{1,4}}))? {_TXN_WORDS}|(?P<n2>\d{{1,4}}) (?:last|latest|most recent|recent) "
     rf"{_TXN_WORDS})"
 )
+_BIGGEST = re.compile(
+    rf"(?:(?:show|list|give|what (?:are|were))(?: me)? )?(?:my |the )?"
+    rf"(?:top|biggest|largest|most expensive)(?: (?P<n>\d{{1,3}}))? {_TXN_WORDS}(?P<rest>.*)"
+)
+
+
+def _one_month(i: int) -> str:
+    return rf"(?P<m{i}>{_MONTH_RE})(?: (?P<y{i}>\d{{4}}))?"
+
+
+_COMPARE = re.compile(
+    r"compare (?:my )?(?:spending |purchases )?(?:(?:on )?(?P<what>.+?) )?(?:in |for |between )?"
+    + _one_month(1) + r" (?:and|with|to|vs\.?|versus|against) (?:in |for )?" + _one_month(2)
+)
 _SPEND = re.compile(r"\b(?:spend|spent|spending|expenses?|paid|pay|how much)\b")
 _PERIODS = re.compile(
     r"\b(?:(?:in|over|during|for) )?(?:the )?(?:"
@@ -115,6 +133,7 @@ _PREPOSITION = re.compile(
 )
 _FILLER = re.compile(r"(?:\s+(?:so far|in total|total|overall|please|altogether|in all))+$")
 _LEADING = re.compile(r"^(?:my|the|all)\s+")
+_WORDY = re.compile(r"[^\W_]")  # a letter or digit of any script: an emoji is not a name
 
 
 def _clean(text: str) -> str:
@@ -124,7 +143,7 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _month_end(year: int, month: int) -> date:
+def month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
@@ -136,6 +155,17 @@ def month_start_before(d: date, months: int) -> date:
 
 def this_month(today: date) -> Period:
     return Period(today.replace(day=1), today)
+
+
+def _named_month(name: str, year_text: str | None, today: date) -> Period | None:
+    month = _MONTHS[name]
+    if year_text:
+        year = int(year_text)
+        if not 1900 <= year <= 9999:
+            return None
+    else:
+        year = today.year if month <= today.month else today.year - 1  # never in the future
+    return Period(date(year, month, 1), month_end(year, month))
 
 
 def _period(match: re.Match[str], today: date) -> Period | None:
@@ -155,7 +185,7 @@ def _period(match: re.Match[str], today: date) -> Period | None:
             if current:
                 return this_month(today)
             start = month_start_before(today, 1)
-            return Period(start, _month_end(start.year, start.month))
+            return Period(start, month_end(start.year, start.month))
         if current:
             return Period(date(today.year, 1, 1), today)
         return Period(date(today.year - 1, 1, 1), date(today.year - 1, 12, 31))
@@ -164,62 +194,88 @@ def _period(match: re.Match[str], today: date) -> Period | None:
         if not 1 <= days <= MAX_DAYS:
             return None
         return Period(today - timedelta(days=days - 1), today)
-    month = _MONTHS[match["month"]]
-    if match["year"]:
-        year = int(match["year"])
-        if not 1900 <= year <= 9999:
-            return None
-    else:
-        year = today.year if month <= today.month else today.year - 1  # never in the future
-    return Period(date(year, month, 1), _month_end(year, month))
+    return _named_month(match["month"], match["year"], today)
 
 
-def _category(phrase: str) -> str | None:
-    return CATEGORY_WORDS.get(_LEADING.sub("", phrase.strip()))
+def category_named(phrase: str) -> Category | None:
+    """The category a phrase names exactly ("groceries", "the restaurants", "Phone & internet")."""
+    return _NAMES.get(_LEADING.sub("", " ".join(phrase.lower().split())))
 
 
-def _find_category(text: str) -> str | None:
+def _find_category(text: str) -> Category | None:
     for word in sorted(CATEGORY_WORDS, key=len, reverse=True):
         if re.search(rf"(?<![\w&]){re.escape(word)}(?![\w&])", text):
             return CATEGORY_WORDS[word]
     return None
 
 
-def parse_question(text: str, *, today: date) -> Question | None:
-    """A spending question, or None when the text is not one."""
+def _take_period(said: str, today: date) -> tuple[str, Period | None, bool]:
+    """The text without its period, the period (None: none named), and False for a bad one."""
+    found = _PERIODS.search(said)
+    if not found:
+        return said, None, True
+    parsed = _period(found, today)
+    rest = " ".join((said[: found.start()] + " " + said[found.end() :]).split())
+    return rest, parsed, parsed is not None
+
+
+def _compare(found: re.Match[str], today: date) -> Question | NotUnderstood | None:
+    first = _named_month(found["m1"], found["y1"], today)
+    second = _named_month(found["m2"], found["y2"], today)
+    if first is None or second is None:
+        return None
+    cat = None
+    if found["what"]:
+        cat = category_named(found["what"])
+        if cat is None:
+            return NotUnderstood(found["what"], "a category")
+    return Question("compare", first, category=cat, other=second)
+
+
+def parse_question(text: str, *, today: date) -> Question | NotUnderstood | None:
+    """A spending question, a question with a part we do not know, or None (not a question)."""
     said = _clean(text)
-    if not said:
+    if not said or not _WORDY.search(said):
         return None
     if _RECURRING.fullmatch(said):
-        return Question("recurring", Period(month_start_before(today, 2), today))
+        return Question("recurring", Period(month_start_before(today, RECURRING_MONTHS), today))
     last = _LAST.fullmatch(said)
     if last:
         n = last["n"] or last["n2"]
         count = DEFAULT_COUNT if n is None else max(1, min(MAX_COUNT, int(n)))
         return Question("last_transactions", this_month(today), count=count)
+    compare = _COMPARE.fullmatch(said)
+    if compare:
+        return _compare(compare, today)
+    biggest = _BIGGEST.fullmatch(said)
+    if biggest:
+        rest, period, ok = _take_period(biggest["rest"], today)
+        if not ok or _FILLER.sub("", rest).strip():
+            return None if not ok else NotUnderstood(rest.strip(), "a period")
+        count = DEFAULT_COUNT if biggest["n"] is None else max(1, min(MAX_COUNT, int(biggest["n"])))
+        return Question("biggest", period or this_month(today), count=count)
     if not _SPEND.search(said):
+        rest, period, ok = _take_period(said, today)  # "groceries in October"
+        named = category_named(rest) if ok and period is not None else None
+        return None if named is None else Question("spending", period or this_month(today), category=named)
+    said, period, ok = _take_period(said, today)
+    if not ok:
         return None
-    period = this_month(today)
-    found = _PERIODS.search(said)
-    if found:
-        parsed = _period(found, today)
-        if parsed is None:
-            return None
-        period = parsed
-        said = " ".join((said[: found.start()] + " " + said[found.end() :]).split())
     said = _FILLER.sub("", said)
-    cat: str | None = None
+    cat: Category | None = None
     merchant: str | None = None
     for m in _PREPOSITION.finditer(said):
         phrase = _FILLER.sub("", m["what"].strip())
-        named = _category(phrase)
+        named = category_named(phrase)
         if named is not None:
             cat = cat or named
         elif m["prep"] != "for" and merchant is None:
             merchant = _LEADING.sub("", phrase) or None
+            if merchant is not None and not _WORDY.search(merchant):
+                return NotUnderstood(merchant, "a merchant or a category")
     if cat is None and merchant is None:
         cat = _find_category(said)
-    return Question("spending", period, category=cat, merchant=merchant)
+    return Question("spending", period or this_month(today), category=cat, merchant=merchant)
 
 
 def merchant_of(txn: Transaction) -> str:
@@ -228,91 +284,3 @@ def merchant_of(txn: Transaction) -> str:
 
 def day_of(txn: Transaction) -> date:
     return txn.booking_date or txn.created_at.date()
-
-
-def matches(txn: Transaction, q: Question) -> bool:
-    if q.category is not None and category(txn.mcc) != q.category:
-        return False
-    if q.merchant is not None:
-        names = f"{txn.merchant or ''} {txn.descriptor}".lower()
-        if q.merchant not in names:
-            return False
-    return True
-
-
-def describe(q: Question) -> str:
-    what = "Spending"
-    if q.category is not None:
-        what += f" on {q.category}"
-    if q.merchant is not None:
-        what += f" at {q.merchant.title()}"
-    return f"{what}, {q.period.label()}"
-
-
-def spending_answer(q: Question, txns: list[Transaction]) -> str:
-    chosen = [t for t in txns if matches(t, q)]
-    totals: dict[str, Money] = {}
-    counts: dict[str, int] = defaultdict(int)
-    by_merchant: dict[str, dict[str, Money]] = defaultdict(dict)
-    refunds: dict[str, Money] = {}
-    for t in chosen:
-        cur = t.amount.currency
-        if t.amount.is_negative():
-            spend = -t.amount
-            totals[cur] = totals[cur] + spend if cur in totals else spend
-            counts[cur] += 1
-            mine = by_merchant[cur]
-            mine[merchant_of(t)] = mine[merchant_of(t)] + spend if merchant_of(t) in mine else spend
-        elif t.amount.amount > 0 and t.mcc is not None:  # a card refund, not income
-            refunds[cur] = refunds[cur] + t.amount if cur in refunds else t.amount
-    head = describe(q)
-    if not totals:
-        return f"{head}: no purchases."
-    lines = [f"{head} (posted and pending purchases; refunds are not subtracted):"]
-    for cur in sorted(totals):
-        top = sorted(by_merchant[cur].items(), key=lambda kv: (-kv[1].amount, kv[0]))[:3]
-        plural = "purchase" if counts[cur] == 1 else "purchases"
-        line = f"• {totals[cur]} in {counts[cur]} {plural}"
-        line += ". Top: " + ", ".join(f"{name} {money.amount}" for name, money in top)
-        lines.append(line)
-    for cur in sorted(refunds):
-        lines.append(f"Refunds received in the period: {refunds[cur]} (not subtracted above).")
-    return "\n".join(lines)
-
-
-STATUS_WORDS = {TransactionStatus.PENDING: "pending", TransactionStatus.POSTED: "posted"}
-
-
-def latest_first(txns: list[Transaction], count: int) -> list[Transaction]:
-    return sorted(txns, key=lambda t: (day_of(t), t.created_at, t.id), reverse=True)[:count]
-
-
-def _median(values: list[Decimal]) -> Decimal:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def recurring(txns: list[Transaction], months: list[tuple[int, int]]) -> list[tuple[str, Money, int]]:
-    """(merchant, typical amount, months charged) for merchants charged about once a month
-    (at most twice in any month) in at least 2 of `months`, amounts within 20 % of the median."""
-    groups: dict[tuple[str, str], list[Transaction]] = defaultdict(list)
-    for t in txns:
-        if t.amount.is_negative() and (day_of(t).year, day_of(t).month) in months:
-            groups[(merchant_of(t), t.amount.currency)].append(t)
-    found: list[tuple[str, Money, int]] = []
-    for (name, cur), charges in groups.items():
-        per_month: dict[tuple[int, int], int] = defaultdict(int)
-        for t in charges:
-            per_month[(day_of(t).year, day_of(t).month)] += 1
-        if max(per_month.values()) > 2:
-            continue  # a shop visited often, not a recurring charge
-        median = _median([-t.amount.amount for t in charges])
-        similar = [t for t in charges if abs(-t.amount.amount - median) <= median * SIMILAR]
-        charged = {(day_of(t).year, day_of(t).month) for t in similar}
-        if len(charged) < 2:
-            continue
-        typical = _median([-t.amount.amount for t in similar])
-        typical = typical.quantize(Decimal(1).scaleb(-exponent(cur)), rounding=ROUND_HALF_EVEN)
-        found.append((name, Money(typical, cur), len(charged)))
-    return sorted(found, key=lambda f: (-f[1].amount, f[0]))

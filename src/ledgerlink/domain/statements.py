@@ -19,6 +19,10 @@ from ledgerlink.domain.banking import AccountType, TransactionStatus
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
 
+# The status of the one "statement files" link per person (issue 10, ADR 0022): accounts known
+# only from files hang off it. It is not "active": sync, delivery and unlink pass it by.
+FILES_LINK_STATUS = "files"
+
 
 class StatementFormat(enum.StrEnum):
     OFX = "ofx"  # OFX 1.x SGML and 2.x XML

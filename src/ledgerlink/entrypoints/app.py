@@ -28,12 +28,14 @@ from ledgerlink.entrypoints.web import (
     channels,
     consent_receipts,
     dialogue,
+    imports,  # statement imports from the messenger (issue 10)
     linking,
     live,
     messaging,
     platform_channels,
     platform_inbound,
     privacy,
+    provider_links,  # bank-data providers (issue 10)
 )
 from ledgerlink.entrypoints.web.hub import Hub
 
@@ -120,9 +122,13 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
     app.include_router(messaging.router)
     app.include_router(linking.router)
+    app.include_router(provider_links.router)  # bank-data providers (issue 10)
     app.include_router(live.router)
     app.include_router(platform_inbound.router)  # Messenger, WhatsApp webhooks (ADR 0023)
     app.include_router(platform_channels.router)  # their account linking and settings
+    app.include_router(imports.router)  # statement imports from the messenger (issue 10)
     if container.graph_simulator_app is not None:  # the Graph API simulator standing in for Meta
         app.mount("/sandbox/graph", container.graph_simulator_app)
+    for path, simulator in container.provider_simulator_apps.items():  # bank-data providers (issue 10)
+        app.mount(path, simulator)
     return app

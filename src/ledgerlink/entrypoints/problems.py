@@ -100,7 +100,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+        # 400: the framework could not parse the body (not JSON, not UTF-8)
+        code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed",
+                401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
         response = problem(exc.status_code, code, str(exc.detail))

@@ -4,7 +4,8 @@ tree, by ledgerlink.services.privacy.audit, whose signed heads are in `privacy`)
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,7 +15,34 @@ from ledgerlink.adapters.db._repo import _Repo
 from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.lean import lean
 from ledgerlink.domain.audit import AuditEntry
-from ledgerlink.services.access.ports import AuditRecord
+from ledgerlink.services.access.ports import AuditCount, AuditQuery, AuditRecord
+
+
+def _day(dialect: str) -> Any:
+    """The UTC day of an entry: SQLite stores naive UTC text, PostgreSQL an aware instant."""
+    at = s.audit_log.c.at
+    return func.date(func.timezone("UTC", at)) if dialect == "postgresql" else func.date(at)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _where(query: AuditQuery) -> list[Any]:
+    a = s.audit_log
+    where = [a.c.person_id == query.person_id]
+    if query.since is not None:
+        where.append(a.c.at >= query.since)
+    if query.until is not None:
+        where.append(a.c.at < query.until)
+    if query.purposes is not None:
+        where.append(a.c.purpose.in_(query.purposes))
+    if query.exclude_purposes:
+        where.append(a.c.purpose.not_in(query.exclude_purposes))
+    if query.actor_prefix is not None:
+        where.append(func.substr(a.c.actor, 1, len(query.actor_prefix)) == query.actor_prefix)
+    return where
+
 
 _AUDIT_LAST = lean(select(func.max(s.audit_log.c.seq)))
 _AUDIT_INSERT = lean(insert(s.audit_log))
@@ -85,3 +113,44 @@ class SqlAudit(_Repo):
         return await self._many(
             AuditRecord, select(a).where(a.c.seq >= start, a.c.seq < end).order_by(a.c.seq)
         )
+
+    # ----------------------------------------------------------------- the grouped access page (issue 13)
+
+    async def days(self, query: AuditQuery, *, limit: int, offset: int = 0) -> list[date]:
+        await self.flush()
+        day = _day(self._conn.dialect.name).label("day")
+        stmt = (select(day).where(*_where(query)).group_by(day).order_by(day.desc())
+                .limit(limit).offset(offset))
+        rows = (await self._conn.execute(stmt)).all()
+        return [_as_date(row[0]) for row in rows]
+
+    async def count_days(self, query: AuditQuery) -> int:
+        await self.flush()
+        day = _day(self._conn.dialect.name).label("day")
+        days = select(day).where(*_where(query)).group_by(day).subquery()
+        return int((await self._conn.execute(select(func.count()).select_from(days))).scalar_one())
+
+    async def counts(self, query: AuditQuery) -> list[AuditCount]:
+        await self.flush()
+        a = s.audit_log
+        day = _day(self._conn.dialect.name).label("day")
+        stmt = (
+            select(day, a.c.purpose, a.c.actor, func.count().label("n"))
+            .where(*_where(query))
+            .group_by(day, a.c.purpose, a.c.actor)
+        )
+        return [AuditCount(day=_as_date(r[0]), purpose=r[1], actor=r[2], count=int(r[3]))
+                for r in (await self._conn.execute(stmt)).all()]
+
+    async def first_seen(self, person_id: str) -> dict[str, datetime]:
+        await self.flush()
+        a = s.audit_log
+        stmt = select(a.c.purpose, func.min(a.c.at)).where(a.c.person_id == person_id).group_by(a.c.purpose)
+        # min() keeps the column's type, so both databases give aware UTC instants back.
+        return {purpose: at for purpose, at in (await self._conn.execute(stmt)).all()}
+
+    async def find(self, query: AuditQuery, *, limit: int, offset: int = 0) -> list[AuditRecord]:
+        await self.flush()
+        a = s.audit_log
+        stmt = select(a).where(*_where(query)).order_by(a.c.seq.desc()).limit(limit).offset(offset)
+        return await self._many(AuditRecord, stmt)

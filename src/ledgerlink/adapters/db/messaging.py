@@ -63,6 +63,7 @@ class SqlPersons(_Repo):
 
     # Children before parents (foreign keys).
     _PERSON_TABLES = (
+        "category_corrections", "budgets",  # insights (issue 13)
         "security_events", "webauthn_challenges", "pending_sign_ins",  # second factor (ADR 0021)
         "recovery_codes", "passkeys", "totp_factors",
         "sessions",  # every sign-in ends with the erasure (ADR 0019)
@@ -78,6 +79,13 @@ class SqlPersons(_Repo):
 
     async def erase(self, person_id: str, at: datetime) -> dict[str, int]:
         deleted: dict[str, int] = {}
+        # The refresh log names links and accounts only by id (no person_id column): first.
+        t = s.metadata.tables["refresh_attempts"]
+        links = select(s.links.c.id).where(s.links.c.person_id == person_id)
+        accounts = select(s.accounts.c.id).where(s.accounts.c.person_id == person_id)
+        mine = t.c.target_id.in_(links) | t.c.target_id.in_(accounts)
+        gone = await self._conn.execute(t.delete().where(mine))
+        deleted["refresh_attempts"] = int(gone.rowcount or 0)
         for name in self._PERSON_TABLES:
             table = s.metadata.tables[name]
             result = await self._conn.execute(table.delete().where(table.c.person_id == person_id))

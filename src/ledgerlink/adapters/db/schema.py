@@ -683,3 +683,44 @@ csv_mappings = Table(
     Column("sealed", LargeBinary, nullable=False),  # JSON: the CsvMapping used last
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# The refresh planner's attempt log (issue 10, docs/refresh.md): one row per request to a
+# bank-data provider, stored before it goes out (result "pending") and finished with its answer.
+# Ids, instants and counts only, no personal data; target_id is an account id (a link id for
+# SimpleFIN, whose one request covers every account of a token).
+refresh_attempts = Table(
+    "refresh_attempts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("target_id", String(40), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("attended", Integer, nullable=False, default=0),
+    Column("result", String(16), nullable=False),
+    Column("retry_at", UtcDateTime()),
+    Column("quotas", Text),  # JSON: [[scope, remaining, reset_at ISO, limit|null], ...]
+    Column("scopes", String(200), nullable=False, default=""),  # space-separated
+    Index("ix_refresh_attempts_target_at", "target_id", "at"),
+)
+
+# Insights (issue 13, docs/insights.md): the person's category corrections and monthly budgets.
+# Merchant keys, categories and amounts are sealed (they say what someone buys); in clear: ids,
+# instants and the budget warning state (a month and a percentage).
+category_corrections = Table(
+    "category_corrections",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),  # JSON: merchant_key, merchant, category, said_on
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("sealed", LargeBinary, nullable=False),  # JSON: category, amount, currency
+    Column("warned_month", String(7)),  # "2026-12": the month of the latest warning
+    Column("warned_level", Integer, nullable=False, default=0),  # 0, 80 or 100 in that month
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

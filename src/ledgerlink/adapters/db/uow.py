@@ -18,8 +18,10 @@ from ledgerlink.adapters.db.direct import DirectConnection
 from ledgerlink.adapters.db.engine import READONLY_OPTION, create_sqlite_direct_engine
 from ledgerlink.adapters.db.imports import SqlImports  # statement imports
 from ledgerlink.adapters.db.ingest import SqlInbox, SqlTransactions
+from ledgerlink.adapters.db.insights import SqlInsights  # insights (issue 13)
 from ledgerlink.adapters.db.kernel import SqlIdempotency, SqlPartners
 from ledgerlink.adapters.db.linking import SqlAccounts, SqlLinkHealth, SqlLinks, SqlReceipts
+from ledgerlink.adapters.db.linking_refresh import SqlRefreshAttempts  # refresh planner (issue 10)
 from ledgerlink.adapters.db.messaging import SqlChannels, SqlMatrix, SqlPersons, SqlThreadReads, SqlThreads
 from ledgerlink.adapters.db.messaging_platforms import SqlPlatforms
 from ledgerlink.adapters.db.privacy import SqlDpLedger, SqlRetention, SqlTreeHeads
@@ -30,6 +32,7 @@ from ledgerlink.services.auth.ports import FactorRepository, SessionRepository, 
 from ledgerlink.services.dialogue.ports import BankMessageRepository, BankOutboxRepository, PromptRepository
 from ledgerlink.services.imports.ports import ImportRepository  # statement imports
 from ledgerlink.services.ingest.ports import InboxRepository, TransactionRepository
+from ledgerlink.services.insights.ports import InsightRepository  # insights (issue 13)
 from ledgerlink.services.kernel.ports import IdempotencyRepository, PartnerRepository
 from ledgerlink.services.linking.ports import (
     AccountRepository,
@@ -37,6 +40,7 @@ from ledgerlink.services.linking.ports import (
     LinkRepository,
     ReceiptRepository,
 )
+from ledgerlink.services.linking.refresh_ports import RefreshAttemptRepository  # issue 10
 from ledgerlink.services.messaging.channel_ports import ChannelRepository, MatrixRepository
 from ledgerlink.services.messaging.platform_ports import PlatformRepository
 from ledgerlink.services.messaging.ports import (
@@ -113,6 +117,8 @@ class SqlUnitOfWork:
     sign_in_steps: SignInStepRepository  # the second sign-in step (ADR 0021)
     imports: ImportRepository  # statement imports (ADR 0022)
     platforms: PlatformRepository  # Messenger and WhatsApp channels (ADR 0023)
+    refresh: RefreshAttemptRepository  # refresh planner's attempt log (issue 10)
+    insights: InsightRepository  # category corrections and budgets (issue 13)
 
     def __init__(
         self,
@@ -175,6 +181,8 @@ class SqlUnitOfWork:
         self.sign_in_steps = SqlSignInSteps(conn)  # the second sign-in step (ADR 0021)
         self.imports = SqlImports(conn)  # statement imports (ADR 0022)
         self.platforms = SqlPlatforms(conn)  # Messenger and WhatsApp channels (ADR 0023)
+        self.refresh = SqlRefreshAttempts(conn)  # refresh planner's attempt log (issue 10)
+        self.insights = SqlInsights(conn)  # category corrections and budgets (issue 13)
         return self
 
     async def __aexit__(

@@ -195,7 +195,7 @@ def require_currency(
     code = (found or options.currency or "").strip().upper()
     if not code:
         raise StatementError(
-            "the file does not say its currency: give one (e.g. --currency EUR)",
+            "the file does not say its currency: choose one for the account (e.g. EUR)",
             format=fmt,
             where=where,
             code="currency_needed",

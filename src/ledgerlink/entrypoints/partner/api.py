@@ -33,6 +33,7 @@ router = APIRouter(prefix="/partner-api/v1", tags=["partner-api"])
 
 _bearer = HTTPBearer(auto_error=False, description="the partner API key")
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: PROBLEM_SCHEMA,  # a body that is not even JSON (`malformed_body`; found by schemathesis)
     401: PROBLEM_SCHEMA,
     403: PROBLEM_SCHEMA,
     422: PROBLEM_SCHEMA,
@@ -78,13 +79,22 @@ Partner = Annotated[PartnerRecord, Depends(_partner)]
 class SpendingByCategoryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    month: str = Field(description="calendar month, YYYY-MM", examples=["2026-11"])
-    epsilon: float = Field(description="privacy loss to spend on this query (> 0, at most the per-query cap)")
-    currency: str | None = Field(default=None, description="ISO 4217; default: the server's")
+    # The constraints are documented (`json_schema_extra`, found by schemathesis) but checked by
+    # `aggregates.build_query`, so a refusal keeps its specific code (`month_invalid`, ...).
+    month: str = Field(description="calendar month, YYYY-MM", examples=["2026-11"],
+                       json_schema_extra={"pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$"})
+    epsilon: float = Field(
+        description="privacy loss to spend on this query (> 0, at most the per-query cap)",
+        json_schema_extra={"exclusiveMinimum": 0,
+                           "maximum": aggregates.DEFAULT_POLICY.max_epsilon_per_query},
+    )
+    currency: str | None = Field(default=None, description="ISO 4217; default: the server's",
+                                 json_schema_extra={"pattern": "^[A-Za-z]{3}$"})
     max_spend_per_category: Decimal | None = Field(
         default=None, description="narrower clamp per person and category (major units)"
     )
-    max_categories: int | None = Field(default=None, description="narrower number of categories per person")
+    max_categories: int | None = Field(default=None, description="narrower number of categories per person",
+                                       json_schema_extra={"minimum": 1})
 
 
 class CategoryTotal(BaseModel):

@@ -16,11 +16,26 @@ from ledgerlink.entrypoints.dependencies import get_deps, signed_in
 from ledgerlink.entrypoints.web.kit import csrf_ok, not_found, page, see_other, signed_in_form
 from ledgerlink.entrypoints.web.messaging import NOTICES
 from ledgerlink.services.linking import links
+from ledgerlink.services.linking.provider_ports import provider_of
 from ledgerlink.services.messaging import messenger
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+
+
+async def _choices(request: Request) -> list[dict[str, Any]]:
+    """The banks and providers to choose from; a provider's simulator is labelled so."""
+    deps = get_deps(request)
+    out = []
+    for p in await messenger.bank_partners(deps):
+        try:
+            provider = provider_of(deps.banks.connector(p.id))
+        except KeyError:  # a provider registered by an earlier start, not configured now
+            continue
+        out.append({"id": p.id, "slug": p.slug, "name": p.name.removesuffix(" (simulator)"),
+                    "provider": provider is not None, "simulator": p.name.endswith("(simulator)")})
+    return out
 
 
 @router.get("/link", response_class=HTMLResponse)
@@ -29,8 +44,7 @@ async def linkpage(request: Request) -> Response:
     if session is None:
         return see_other("/login")
     _, person = session
-    partners = await messenger.bank_partners(get_deps(request))
-    return page(request, "link.html", person=person, partners=partners, error=None)
+    return page(request, "link.html", person=person, partners=await _choices(request), error=None)
 
 
 @router.post("/link", response_class=HTMLResponse)
@@ -46,7 +60,7 @@ async def link_start(request: Request) -> Response:
         error = ("Please choose one of the banks below." if exc.code in ("bank_not_found", "not_found")
                  else "That bank cannot be reached right now. Please try again in a moment.")
         return page(request, "link.html", 400 if exc.status < 500 else 502, person=person,
-                     partners=await messenger.bank_partners(deps), error=error)
+                     partners=await _choices(request), error=error)
     return see_other(url)
 
 

@@ -51,7 +51,7 @@ GENERIC_NOTICE = ("error", "The bank link did not complete. The message below ex
 
 
 def _ordered(threads: list[ThreadSummary]) -> list[ThreadSummary]:
-    return sorted(threads, key=lambda t: (t.kind is not ThreadKind.SYSTEM, not t.active))
+    return sorted(threads, key=lambda t: (t.kind is not ThreadKind.SYSTEM, not (t.active or t.from_files)))
 
 
 # --------------------------------------------------------------------------- the messenger

@@ -122,6 +122,7 @@ async def link_page(request: Request, account_linking_token: str = "", redirect_
         token=account_linking_token,
         redirect_uri=redirect_uri,
         error=error,
+        bad_link=error is not None,
         confirmed=confirmed,
         handle="",
     )

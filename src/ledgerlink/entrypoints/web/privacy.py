@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ledgerlink.domain.errors import DomainError, NotFound
+from ledgerlink.domain.errors import DomainError, InvalidInput, NotFound
 from ledgerlink.entrypoints.dependencies import current_session, forget_session, get_deps, signed_in
 from ledgerlink.entrypoints.web.auth import needs_confirmation, step_up
 from ledgerlink.entrypoints.web.hub import get_hub
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
 from ledgerlink.services.auth import sessions
 from ledgerlink.services.linking import links
-from ledgerlink.services.privacy import audit, rights
+from ledgerlink.services.privacy import access_summary, audit, rights
 from ledgerlink.services.privacy.export_formats import account_ofx, transactions_csv
 
 __all__ = ["router"]
@@ -175,10 +176,34 @@ async def erase(request: Request) -> Response:
 
 
 # --------------------------------------------------------------------------- who accessed my data
+# Grouped per day and purpose (issue 13); a group opens its entries, paged, with their proofs.
 
 
 def _when(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return at.astimezone(UTC).strftime("%d %b %Y, %H:%M:%S UTC")
+
+
+def _link(path: str, params: dict[str, str], **extra: str | int) -> str:
+    query = {**params, **{k: str(v) for k, v in extra.items()}}
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _filters(request: Request) -> tuple[access_summary.AccessFilter, int, str | None]:
+    """The filter and page asked for; on bad input the unfiltered first page and what was wrong."""
+    q = request.query_params
+    try:
+        filt = access_summary.parse_filter(purpose=q.get("purpose", ""), who=q.get("who", ""),
+                                           start=q.get("from", ""), end=q.get("to", ""))
+        return filt, access_summary.parse_page(q.get("page", "")), None
+    except InvalidInput as exc:
+        return access_summary.AccessFilter(), 1, str(exc)
+
+
+def _choices() -> dict[str, object]:
+    return {
+        "purpose_choices": [(p.value, words) for p, words in access_summary.PURPOSE_PLAIN.items()],
+        "who_choices": list(access_summary.WHO.items()),
+    }
 
 
 @router.get("/privacy/accesses", response_class=HTMLResponse, include_in_schema=False)
@@ -188,14 +213,41 @@ async def accesses_page(request: Request) -> Response:
         return see_other("/login")
     grant, person = session
     deps = get_deps(request)
-    views = await audit.person_accesses(deps, grant, limit=200)
+    filt, number, error = _filters(request)
+    grouped = await access_summary.grouped(deps, grant, filt, page=number)
     head = await audit.latest_tree_head(deps)
+    params = filt.params()
     return page(
-        request,
-        "accesses.html",
-        person=person,
-        accesses=views,
-        when=_when,
-        head=head,
-        head_time=None if head is None else _when(head.timestamp),
+        request, "accesses.html", 422 if error else 200,
+        person=person, view=grouped, error=error, params=params, filtered=bool(params),
+        label=lambda d: access_summary.day_label(d, grouped.today),
+        drill=lambda g: _link("/privacy/accesses/entries", params, purpose=g.purpose,
+                              **{"from": g.day.isoformat(), "to": g.day.isoformat()}),
+        page_link=lambda n: _link("/privacy/accesses", params, page=n),
+        head=head, head_time=None if head is None else _when(head.timestamp), **_choices(),
+    )
+
+
+@router.get("/privacy/accesses/entries", response_class=HTMLResponse, include_in_schema=False)
+async def access_entries_page(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return see_other("/login")
+    grant, person = session
+    deps = get_deps(request)
+    filt, number, error = _filters(request)
+    found = await access_summary.entries(deps, grant, filt, page=number)
+    head = await audit.latest_tree_head(deps)
+    params = filt.params()
+    today = deps.clock.now().date()
+    return page(
+        request, "access_entries.html", 422 if error else 200,
+        person=person, view=found, error=error, params=params, when=_when,
+        purpose_words=dict(access_summary.PURPOSE_PLAIN.items()),
+        who_words=access_summary.WHO_BY,
+        day=(None if filt.start is None or filt.start != filt.end
+             else access_summary.day_label(filt.start, today)),
+        back=_link("/privacy/accesses", {k: v for k, v in params.items() if k == "who"}),
+        page_link=lambda n: _link("/privacy/accesses/entries", params, page=n),
+        head=head, head_time=None if head is None else _when(head.timestamp),
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -106,7 +106,8 @@ def create_enablebanking_app(config: EnableBankingConfig) -> FastAPI:
             return plain_page("Unknown authorization", ["This consent link is unknown or was used."],
                               status=404)
         return consent_page(provider="Enable Banking", bank=auth.aspsp.name,
-                            action=f"/sim/enablebanking/authorize/{auth.id}", form_token=auth.form_token,
+                            action=f"{urlsplit(public).path}/sim/enablebanking/authorize/{auth.id}",
+                            form_token=auth.form_token,
                             accounts=[a.name for a in state.ledger.accounts()],
                             valid_until=auth.valid_until.date().isoformat())
 

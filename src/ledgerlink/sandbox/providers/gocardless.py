@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -144,7 +144,8 @@ def create_gocardless_app(config: GoCardlessConfig) -> FastAPI:
         if r is None or r.deleted or r.status != "CR":
             return plain_page("Unknown link", ["This bank link is unknown or was used."], status=404)
         return consent_page(provider="GoCardless", bank=state.institution(r.institution_id).name,
-                            action=f"/sim/gocardless/start/{r.id}", form_token=r.form_token,
+                            action=f"{urlsplit(public).path}/sim/gocardless/start/{r.id}",
+                            form_token=r.form_token,
                             accounts=[a.name for a in state.ledger.accounts()],
                             valid_until=f"{r.agreement.access_valid_for_days} days after you approve")
 

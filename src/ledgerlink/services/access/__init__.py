@@ -51,6 +51,12 @@ from ledgerlink.services.access.imports import (  # statement imports (ADR 0022)
     store_csv_mapping,
     store_file_rows,
 )
+from ledgerlink.services.access.insights import (  # corrections and budgets (issue 13)
+    read_budgets,
+    read_corrections,
+    store_budget,
+    store_correction,
+)
 from ledgerlink.services.access.links import (
     open_inbox_payload,
     open_link_secrets,
@@ -95,6 +101,8 @@ __all__ = [
     "read_account",
     "read_accounts",
     "read_alert_rules",
+    "read_budgets",
+    "read_corrections",
     "read_csv_mapping",
     "read_digest_settings",
     "read_for_export",
@@ -116,6 +124,8 @@ __all__ = [
     "store_alert_rule",
     "store_balance",
     "store_bank_tokens",
+    "store_budget",
+    "store_correction",
     "store_csv_mapping",
     "store_digest_settings",
     "store_file_rows",

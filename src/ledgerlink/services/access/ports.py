@@ -5,7 +5,7 @@ log every read writes to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 
@@ -49,6 +49,28 @@ class AuditRecord:
     leaf_hash: str  # hex RFC 6962 leaf hash of the entry
 
 
+# The person's grouped view of their log (issue 13, the access page): a filter and a count.
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """One person's entries with since <= at < until, of these purposes (None: any) but not
+    those excluded, by actors whose id starts with `actor_prefix` (None: anyone)."""
+
+    person_id: str
+    since: datetime | None = None
+    until: datetime | None = None
+    purposes: tuple[str, ...] | None = None
+    exclude_purposes: tuple[str, ...] = ()
+    actor_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCount:
+    day: date  # the UTC day of the entries
+    purpose: str
+    actor: str
+    count: int
+
+
 class AuditRepository(Protocol):
     async def append(
         self, *, at: datetime, actor: str, person_id: str, purpose: str, action: str, subject: str
@@ -72,4 +94,22 @@ class AuditRepository(Protocol):
 
     async def entries(self, start: int, end: int) -> list[AuditRecord]:
         """The entries with start <= seq < end, in order (gaps skipped)."""
+        ...
+
+    # The grouped access page (issue 13): counted in SQL, never by loading the rows.
+    async def days(self, query: AuditQuery, *, limit: int, offset: int = 0) -> list[date]:
+        """The UTC days that have matching entries, newest first."""
+        ...
+
+    async def count_days(self, query: AuditQuery) -> int: ...
+    async def counts(self, query: AuditQuery) -> list[AuditCount]:
+        """Matching entries counted per UTC day, purpose and actor."""
+        ...
+
+    async def first_seen(self, person_id: str) -> dict[str, datetime]:
+        """When each purpose first appears in the person's log."""
+        ...
+
+    async def find(self, query: AuditQuery, *, limit: int, offset: int = 0) -> list[AuditRecord]:
+        """Matching entries, newest first."""
         ...

@@ -38,6 +38,7 @@ from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
 from ledgerlink.services.access.vault import PersonKeyMissing
+from ledgerlink.services.alerts import budgets  # budget progress (issue 13)
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.messenger import ensure_system_thread
@@ -184,12 +185,14 @@ async def _compose(
         start=covered.start - timedelta(days=1), end=covered.end + _LATE_POSTING, at=now,
     )  # fmt: skip
     held = await access.release_held_alerts(deps.vault, uow, grant, held_before=now, released_in=key, at=now)
-    return digest_body.digest_body(
+    body = digest_body.digest_body(
         schedule.frequency, covered,
         currencies=digest_body.spending(txns, accounts, covered),
         balance_list=digest_body.balances(accounts, by_link),
         held_list=digest_body.held(held, by_thread),
     )  # fmt: skip
+    body["budgets"] = await budgets.progress(deps, uow, grant, now.date())  # issue 13
+    return body
 
 
 async def send_digest(deps: Deps, person_id: str) -> bool:

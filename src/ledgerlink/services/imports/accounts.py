@@ -179,8 +179,8 @@ async def _create_file_account(
 ) -> AccountRecord:
     cur = stmt.account.currency or currency
     if cur is None:
-        raise StatementError("the file does not say its currency: give one (--currency)", format=fmt,
-                             code="currency_needed")
+        raise StatementError("the file does not say its currency: choose one for the account (e.g. EUR)",
+                             format=fmt, code="currency_needed")
     link, _thread = await files_link(deps, uow, grant.person_id, at=at)
     info = BankAccountInfo(
         bank_account_id=new_id("file"), name=account_name(stmt), type=stmt.account.type or AccountType.OTHER,

@@ -13,16 +13,22 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import structlog
 
+from ledgerlink.domain.banking import AccountView
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import DomainError, InvalidInput
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.domain.statements import ParsedFile, ReadOptions, StatementError, StatementFormat
+from ledgerlink.domain.statements import CsvPreview, ParsedFile, ReadOptions, StatementError, StatementFormat
 from ledgerlink.domain.text import display_line
 from ledgerlink.services import access
 from ledgerlink.services.imports import matching
 from ledgerlink.services.imports.accounts import files_link, resolve, statement_groups
-from ledgerlink.services.imports.ports import FILES_PARTNER_ID, StatementImportRecord, StatementReader
+from ledgerlink.services.imports.ports import (
+    FILES_PARTNER_ID,
+    CsvPreviewReader,
+    StatementImportRecord,
+    StatementReader,
+)
 from ledgerlink.services.imports.results import ImportResult, ImportStatus, Needs
 from ledgerlink.services.imports.summary import BalanceLine, Counts, summary_card, summary_text
 from ledgerlink.services.kernel.deps import Deps
@@ -100,6 +106,36 @@ class StatementImporter:
             return await self._store(grant, data, name, parsed, options, picked, confirm, progress)
         except DomainError as exc:  # nothing was stored: the unit of work rolled back
             return ImportResult.failed(name, exc, format=fmt)
+
+    async def accounts(self, grant: Grant) -> list[AccountView]:
+        """The person's accounts a file may be imported into (the import page's choice)."""
+        deps = self._deps
+        async with deps.uow() as uow:
+            views = await access.read_accounts(deps.vault, uow, grant, Purpose.IMPORT_STATEMENT,
+                                               at=deps.clock.now())
+            await uow.commit()
+        return views
+
+    async def csv_preview(
+        self, grant: Grant, data: bytes, *, options: ReadOptions | None = None, account_id: str | None = None,
+        rows: int = 10,
+    ) -> tuple[CsvPreview, bool]:
+        """A CSV file as it would be read (nothing stored), under the mapping given in
+        `options`, else the one saved for `account_id`, else the detected one; and whether the
+        saved mapping was used. Raises StatementError for a file that cannot be read at all."""
+        if not isinstance(self._reader, CsvPreviewReader):
+            raise InvalidInput("this reader shows no CSV preview", code="preview_unavailable")
+        options = replace(options or ReadOptions(), format=StatementFormat.CSV)
+        if len(data) > self._max_bytes:
+            raise StatementError(f"the file has {len(data):,} bytes; at most {self._max_bytes:,} are read",
+                                 format=StatementFormat.CSV, code="file_too_large")
+        given = options.csv_mapping
+        if account_id is not None:
+            options = await self._saved_mapping(grant, options, {0: account_id})
+        reader = self._reader
+        preview = await asyncio.to_thread(
+            lambda: reader.preview_csv(data, options.csv_mapping, rows, options=options))
+        return preview, given is None and options.csv_mapping is not None
 
     async def _saved_mapping(
         self, grant: Grant, options: ReadOptions, picked: Mapping[int, str]

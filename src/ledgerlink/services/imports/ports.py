@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from ledgerlink.domain.statements import ParsedFile, ReadOptions
+from ledgerlink.domain.statements import FILES_LINK_STATUS as FILES_LINK_STATUS  # re-exported
+from ledgerlink.domain.statements import CsvMapping, CsvPreview, ParsedFile, ReadOptions
 from ledgerlink.services.ingest.ports import TransactionRecord
 
 # The built-in partner whose per-person link holds the accounts known from files only (a
@@ -30,7 +31,6 @@ FILES_PARTNER_ID = "ptn_statement_files"
 FILES_PARTNER_SLUG = "statement-files"
 FILES_PARTNER_NAME = "Statement files"
 FILES_PARTNER_KIND = "files"
-FILES_LINK_STATUS = "files"  # not "active": sync, delivery and unlink pass it by
 FILE_SOURCE_PREFIX = "file:"  # transactions.source_key of rows first seen in a file
 
 
@@ -38,6 +38,15 @@ class StatementReader(Protocol):
     """Bytes in, a `ParsedFile` out, or `domain.statements.StatementError`. Stores nothing."""
 
     def read(self, data: bytes, *, filename: str | None, options: ReadOptions) -> ParsedFile: ...
+
+
+@runtime_checkable
+class CsvPreviewReader(StatementReader, Protocol):
+    """A reader that also shows a CSV file as it would be read, for the person to correct the
+    mapping before anything is stored (the messenger's import page)."""
+
+    def preview_csv(self, data: bytes, mapping: CsvMapping | None = None, rows: int = 10, *,
+                    options: ReadOptions | None = None) -> CsvPreview: ...
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
@@ -61,8 +62,10 @@ async def _access_token(deps: Deps, connector: BankConnector, link_id: str) -> s
         return tokens.access_token
 
 
-async def sync_account(deps: Deps, account_id: str) -> int:
-    """Pull every change since the stored cursor. Returns the number of changes applied."""
+async def sync_account(deps: Deps, account_id: str,
+                       on_error: Callable[[BankError], None] | None = None) -> int:
+    """Pull every change since the stored cursor. Returns the number of changes applied.
+    `on_error` (the refresh planner, issue 10) is told of the bank's error, whatever is done with it."""
     async with deps.uow() as uow:
         account = await uow.accounts.get(account_id)
         link = None if account is None else await uow.links.get(account.link_id)
@@ -96,6 +99,8 @@ async def sync_account(deps: Deps, account_id: str) -> int:
                 await deps.commit_and_publish(uow)
     except BankAuthError as exc:
         log.warning("sync_auth_failed", account_id=account_id, code=exc.code)
+        if on_error is not None:
+            on_error(exc)
         if exc.code in connection_health.RECONNECT_NOW:
             # The bank refused our refresh token but never said the consent ended: the person
             # reconnects (same link, thread and history) rather than losing the link.
@@ -113,6 +118,8 @@ async def sync_account(deps: Deps, account_id: str) -> int:
         return 0
     except BankError as exc:
         log.warning("sync_failed", account_id=account_id, code=exc.code)
+        if on_error is not None:
+            on_error(exc)
         await connection_health.sync_failed(deps, link_id=link.id, code=exc.code)
         raise
     await connection_health.sync_succeeded(deps, link_id=link.id)
@@ -178,8 +185,11 @@ async def _apply_page(
 class SyncScheduler:
     """Coalesces sync requests per account: at most one run in flight and one queued."""
 
-    def __init__(self, deps: Deps, *, min_interval: float = 0.0) -> None:
+    def __init__(self, deps: Deps, *, min_interval: float = 0.0,
+                 runner: Callable[[str], Awaitable[object]] | None = None) -> None:
         self._deps = deps
+        # Bank-data providers (issue 10): `runner` decides per account (refresh budgets) and syncs.
+        self._runner = runner
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         # A burst of events for one account costs one sync per interval, not one per event.
@@ -204,7 +214,10 @@ class SyncScheduler:
                 self._last_started[account_id] = time.monotonic()
                 self._again.discard(account_id)
                 try:
-                    await sync_account(self._deps, account_id)
+                    if self._runner is not None:
+                        await self._runner(account_id)
+                    else:
+                        await sync_account(self._deps, account_id)
                 except BankError:
                     pass  # logged in sync_account; the next event or periodic sync retries
                 except Exception:

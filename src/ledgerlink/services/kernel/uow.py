@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     )
     from ledgerlink.services.imports.ports import ImportRepository  # statement imports
     from ledgerlink.services.ingest.ports import InboxRepository, TransactionRepository
+    from ledgerlink.services.insights.ports import InsightRepository  # insights (issue 13)
     from ledgerlink.services.kernel.ports import IdempotencyRepository, PartnerRepository
     from ledgerlink.services.linking.ports import (
         AccountRepository,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         LinkRepository,
         ReceiptRepository,
     )
+    from ledgerlink.services.linking.refresh_ports import RefreshAttemptRepository  # issue 10
     from ledgerlink.services.messaging.channel_ports import ChannelRepository, MatrixRepository
     from ledgerlink.services.messaging.platform_ports import PlatformRepository
     from ledgerlink.services.messaging.ports import (
@@ -76,6 +78,8 @@ class UnitOfWork(Protocol):
     sign_in_steps: SignInStepRepository  # the second sign-in step, WebAuthn challenges (ADR 0021)
     imports: ImportRepository  # statement imports (ADR 0022)
     platforms: PlatformRepository  # Messenger and WhatsApp channels (ADR 0023)
+    refresh: RefreshAttemptRepository  # refresh planner's attempt log (issue 10)
+    insights: InsightRepository  # category corrections and budgets (issue 13)
     events: list[Event]
     fresh: list[tuple[str, MessageView]]
 

@@ -38,8 +38,9 @@ log = structlog.get_logger(__name__)
 
 ATTENTION_AFTER = timedelta(minutes=30)
 MIN_FAILURES = 3
-# The bank refused our refresh token: only the person can give a new consent.
-RECONNECT_NOW = frozenset({"oauth_invalid_grant"})
+# The bank refused our refresh token, or a provider's consent ended (Enable Banking session,
+# GoCardless agreement, SimpleFIN access disabled): only the person can give a new consent.
+RECONNECT_NOW = frozenset({"oauth_invalid_grant", "provider_consent_expired", "account_suspended"})
 
 
 def after_failure(

@@ -22,6 +22,7 @@ from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.linking.activation import RENEWAL_COMPLETED, activate_link, renew_link
 from ledgerlink.services.linking.ending import end_link
 from ledgerlink.services.linking.ports import BankBalance, BankError, LinkRecord
+from ledgerlink.services.linking.provider_ports import provider_of
 from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
 
 log = structlog.get_logger(__name__)
@@ -77,6 +78,8 @@ async def start_link(deps: Deps, grant: Grant, *, partner_id: str, renews: str |
         if partner is None or partner.kind != "bank":
             raise NotFound("bank not found", code="bank_not_found")
         connector = deps.banks.connector(partner_id)
+        if provider_of(connector) is not None:  # a bank-data provider: its own page (provider_links)
+            return f"/link/provider/{partner.slug}" + ("" if renews is None else f"?renews={renews}")
         state = secrets.token_urlsafe(32)
         request = connector.authorization_request(
             redirect_uri=callback_url(deps), scopes=DEFAULT_SCOPES, state=state

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -35,6 +36,8 @@ from ledgerlink.domain.money import Money
 from ledgerlink.services.linking.ports import BankAuthError, BankError, BankRefused, BankUnavailable
 
 __all__ = [
+    "ATTENDED_PSU",
+    "REFRESH_GROUP",
     "Institution",
     "LinkKind",
     "LinkStart",
@@ -53,6 +56,7 @@ __all__ = [
     "ProviderUnavailable",
     "PsuPresence",
     "SetupTokenRejected",
+    "provider_of",
 ]
 
 
@@ -254,3 +258,18 @@ class ProviderConnector(Protocol):
     async def revoke(self, *, credential: bytes) -> None:
         """End the consent at the provider (idempotent: an already ended one is fine)."""
         ...
+
+
+# Set while the person is present and asked for a refresh (an attended one): the connector then
+# forwards it (Enable Banking PSU headers), so PSD2 banks do not count the read as unattended.
+ATTENDED_PSU: ContextVar[PsuPresence | None] = ContextVar("attended_psu", default=None)
+
+# The provider account ids one refresh covers (a SimpleFIN token: one request answers them all).
+REFRESH_GROUP: ContextVar[tuple[str, ...]] = ContextVar("refresh_group", default=())
+
+
+def provider_of(connector: object) -> ProviderConnector | None:
+    """The provider behind a bank connector (`adapters/banks/provider_bank.py`), or None for an
+    OAuth bank."""
+    found = getattr(connector, "provider_connector", None)
+    return found if found is not None and hasattr(found, "finish_link") else None

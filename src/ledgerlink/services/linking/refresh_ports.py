@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from ledgerlink.domain.refresh_budget import Attempt, Outcome, Result, Target
 
-__all__ = ["RefreshLog", "RefreshTargets"]
+__all__ = ["RefreshAccountRow", "RefreshAttemptRepository", "RefreshLog", "RefreshTargets"]
 
 
 class RefreshLog(Protocol):
@@ -46,3 +47,29 @@ class RefreshTargets(Protocol):
     async def all(self) -> Sequence[Target]: ...
 
     async def get(self, target_id: str) -> Target | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshAccountRow:
+    account_id: str
+    link_id: str
+    partner_id: str
+    person_id: str
+
+
+class RefreshAttemptRepository(Protocol):
+    """The attempt log's storage inside one unit of work (`uow.refresh`)."""
+
+    async def lock(self, target_id: str) -> None:
+        """Hold the target's lock until the unit of work ends (PostgreSQL: an advisory
+        transaction lock; SQLite: the writer's lock, already held)."""
+        ...
+
+    async def add(self, attempt: Attempt) -> None: ...
+    async def finish(self, attempt_id: str, outcome: Outcome) -> Attempt | None: ...
+    async def since(self, target_id: str, since: datetime) -> list[Attempt]: ...
+    async def latest(self, target_id: str, results: frozenset[Result]) -> Attempt | None: ...
+
+    async def active_accounts(self, partner_ids: Sequence[str]) -> list[RefreshAccountRow]:
+        """Accounts of active links with these partners."""
+        ...

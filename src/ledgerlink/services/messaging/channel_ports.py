@@ -118,6 +118,14 @@ class Channel(Protocol):
 
 
 @runtime_checkable
+class ClosableChat(Protocol):
+    """A channel bound to one chat on a platform (Messenger, WhatsApp): when the person is
+    erased, it says goodbye there and tells the platform the link ended (best effort)."""
+
+    async def close_chat(self, address: str) -> None: ...
+
+
+@runtime_checkable
 class RoomChannel(Protocol):
     """A channel that opens rooms on the far side (Matrix): when the channel goes, it closes
     them (best effort; returns how many it left)."""

@@ -30,6 +30,7 @@ from ledgerlink.services.messaging.channel_ports import (
     Channel,
     ChannelDeliveryRecord,
     ChannelRecord,
+    ClosableChat,
     OutboundMessage,
     RoomChannel,
     SendResult,
@@ -137,8 +138,12 @@ class ChannelWorker(TimedWorker):
         return min(waits, default=None)
 
     async def on_removed(self, event: ChannelRemoved) -> None:
-        """A removed Matrix channel: the bot says goodbye in its rooms and leaves them."""
+        """A removed Matrix channel: the bot says goodbye in its rooms and leaves them. A
+        Messenger or WhatsApp chat erased with its person: a goodbye, and the platform told."""
         adapter = self._adapters.get(event.kind)
+        if event.address is not None and isinstance(adapter, ClosableChat):
+            await adapter.close_chat(event.address)
+            log.info("channel_chat_closed", channel_id=event.channel_id, kind=event.kind)
         if event.rooms and isinstance(adapter, RoomChannel):
             left = await adapter.close_rooms(event.rooms)
             log.info("channel_rooms_closed", channel_id=event.channel_id, rooms=len(event.rooms), left=left)

@@ -14,6 +14,7 @@ from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound, Unauthori
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.passwords import normalise, password_problem
 from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.domain.statements import FILES_LINK_STATUS
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import PartnerRecord, PasswordHasher
@@ -40,6 +41,7 @@ class ThreadSummary:
     last_rev: int
     last_seq: int
     active: bool  # False once the bank link behind a bank thread has ended
+    from_files: bool = False  # the "Statement files" thread: accounts known only from files (ADR 0022)
 
 
 async def ensure_system_thread(deps: Deps, uow: UnitOfWork, person_id: str) -> ThreadRecord:
@@ -173,6 +175,7 @@ async def list_threads(deps: Deps, grant: Grant) -> list[ThreadSummary]:
             last_rev=t.last_rev,
             last_seq=t.last_seq,
             active=t.link_id is None or (t.link_id in links and links[t.link_id].status == "active"),
+            from_files=t.link_id in links and links[t.link_id].status == FILES_LINK_STATUS,
         )
         for t in threads
     ]

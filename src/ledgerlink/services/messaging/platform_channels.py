@@ -99,6 +99,11 @@ def _state_key(setup: PlatformSetup, message: OutboundMessage) -> str:
     return hmac.new(setup.id_key, b"state\x00" + state_of(message).encode(), hashlib.sha256).hexdigest()
 
 
+def chat_address(platform: str, config: Mapping[str, Any]) -> str:
+    """The chat a channel's sealed config names: the Messenger PSID or the WhatsApp id."""
+    return str(config["psid" if platform == MESSENGER else "wa_id"])
+
+
 class PlatformChannel:
     """The `Channel` port for one platform. config: {"psid": ...} or {"wa_id": ...}."""
 
@@ -113,7 +118,14 @@ class PlatformChannel:
         return self.setup.platform
 
     def address_of(self, config: Mapping[str, Any]) -> str:
-        return str(config["psid" if self.platform == MESSENGER else "wa_id"])
+        return chat_address(self.platform, config)
+
+    async def close_chat(self, address: str) -> None:
+        """The person was erased (ClosableChat): a goodbye where the rules allow, and Messenger
+        told the link ended. Best effort: nothing of the person is left to retry with."""
+        await self.say(address, "Your Ledgerlink account was erased: this chat gets no more updates.",
+                       category=Category.ACCOUNT_ALERT, responding=False)
+        await self.unlink_at_platform(address)
 
     # ------------------------------------------------------------------ the Channel port
 

@@ -320,8 +320,10 @@ async def platform_unlinked(deps: Deps, channel: PlatformChannel, *, address: st
 
 
 async def unlink(deps: Deps, channel: PlatformChannel, grant: Grant, channel_id: str) -> None:
-    """The person unlinks in settings: a goodbye in the chat, the platform told (Messenger's
-    unlink API), then the channel is gone. NotFound for someone else's or an unknown channel."""
+    """The person unlinks in settings: the channel is gone, then a goodbye in the chat and the
+    platform told (Messenger's unlink API). The binding goes first, so the platform's own
+    `unlinked` event, coming back at any moment, finds nothing to end. NotFound for someone
+    else's or an unknown channel."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         record = await uow.channels.get(channel_id)
@@ -333,7 +335,9 @@ async def unlink(deps: Deps, channel: PlatformChannel, grant: Grant, channel_id:
                 deps.vault, uow, grant, Purpose.SHOW_TO_PERSON, [record], at=now
             )
         )[record.id]
-        await uow.commit()
+        await _remove(deps, uow, grant, channel_id, channel.platform, grant.person_id)
+        await _notice(deps, uow, grant.person_id, f"{channel.setup.name} is unlinked.")
+        await deps.commit_and_publish(uow)
     address = channel.address_of(config)
     await channel.say(
         address,
@@ -343,11 +347,6 @@ async def unlink(deps: Deps, channel: PlatformChannel, grant: Grant, channel_id:
         last_inbound_at=None if binding is None else binding.last_inbound_at,
     )
     await channel.unlink_at_platform(address)  # Messenger: its `unlinked` event comes back, ignored
-    async with deps.uow() as uow:
-        if await uow.channels.get(channel_id) is not None:
-            await _remove(deps, uow, grant, channel_id, channel.platform, grant.person_id)
-            await _notice(deps, uow, grant.person_id, f"{channel.setup.name} is unlinked.")
-        await deps.commit_and_publish(uow)
 
 
 assert set(LINKED_WORDS) == set(PLATFORMS)

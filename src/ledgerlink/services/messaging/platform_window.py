@@ -1,4 +1,4 @@
-"""The platforms' own messaging rules, as pure functions (docs/channels-messenger-whatsapp.md).
+"""The platforms' own messaging rules, as pure functions (docs/platforms.md).
 
 Messenger: standard messaging within 24 hours of the person's last message (`RESPONSE` to
 what they asked, `UPDATE` otherwise); outside it only a message tag that fits the content:

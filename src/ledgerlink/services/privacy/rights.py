@@ -21,6 +21,8 @@ from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.linking import links
 from ledgerlink.services.linking.ports import LinkRecord
+from ledgerlink.services.messaging.platform_channels import chat_address
+from ledgerlink.services.messaging.platform_ports import PLATFORMS
 
 log = structlog.get_logger(__name__)
 
@@ -54,16 +56,24 @@ async def erase_person(deps: Deps, grant: Grant) -> ErasureReport:
                 await links.unlink(deps, grant, link_id=link.id)
                 revoked += 1
     async with deps.uow() as uow:  # the bot leaves the person's Matrix rooms once they are gone
-        channels_ = {c.id: c.kind for c in await uow.channels.for_person(grant.person_id)}
+        records = await uow.channels.for_person(grant.person_id)
+        channels_ = {c.id: c.kind for c in records}
         rooms: dict[str, list[str]] = {}
         for room in await uow.matrix.rooms_of_person(grant.person_id):
             rooms.setdefault(room.channel_id, []).append(room.room_id)
+        # Messenger and WhatsApp chats: read now, while the key still opens them (ADR 0023).
+        chats = [c for c in records if c.kind in PLATFORMS]
+        configs = await access.open_channel_configs(deps.vault, uow, grant, Purpose.PERSON_ERASURE, chats,
+                                                    at=deps.clock.now()) if chats else {}
+        addresses = {c.id: chat_address(c.kind, configs[c.id]) for c in chats if c.id in configs}
+        await uow.commit()  # the read's audit entry
     destroyed = await deps.vault.destroy_key(grant.person_id)
     now = deps.clock.now()
     async with deps.uow() as uow:
         for channel_id, kind in channels_.items():
             uow.events.append(ChannelRemoved(person_id=grant.person_id, channel_id=channel_id, kind=kind,
-                                             rooms=tuple(rooms.get(channel_id, ()))))
+                                             rooms=tuple(rooms.get(channel_id, ())),
+                                             address=addresses.get(channel_id)))
         deleted = await uow.persons.erase(grant.person_id, now)
         await access.audit(
             uow,

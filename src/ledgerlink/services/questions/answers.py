@@ -9,29 +9,26 @@ accounts, and hands them to those rules:
   Totals are per currency (different currencies are never added) with the purchase count and
   the top 3 merchants.
 * last transactions: the latest N (default 5, at most 50): date, merchant, amount, status.
-* recurring: merchants charged about once a month in at least 2 of the last 3 calendar months
-  (this one included) with similar amounts (within 20 % of their median), with the typical amount.
+* biggest purchases of a period; two months compared.
+* recurring: `domain/recurring.detect` over the last 12 months (cadence, stable amount, not
+  everyday spending): Spotify is a subscription, weekly groceries are not.
+
+Categories follow the person's corrections (read through `access`); money and dates are in the
+messenger's locale (`domain/locale_text.py`).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+from ledgerlink.domain import answer_text
 from ledgerlink.domain.banking import Transaction, TransactionStatus
+from ledgerlink.domain.categories import Correction
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.domain.questions import (
-    MAX_DAYS,
-    STATUS_WORDS,
-    Period,
-    Question,
-    day_of,
-    latest_first,
-    merchant_of,
-    month_start_before,
-    recurring,
-    spending_answer,
-)
+from ledgerlink.domain.questions import MAX_DAYS, Period, Question, day_of, merchant_of
+from ledgerlink.domain.recurring import detect
 from ledgerlink.services import access
+from ledgerlink.services.imports.ports import FILES_LINK_STATUS  # statement imports (issue 10)
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.messaging.ports import ThreadRecord
 
@@ -49,7 +46,7 @@ async def _account_ids(deps: Deps, grant: Grant, thread: ThreadRecord) -> list[s
         for r in records
         if (thread.link_id is None or r.link_id == thread.link_id)
         and r.link_id in links
-        and links[r.link_id].status == "active"
+        and links[r.link_id].status in ("active", FILES_LINK_STATUS)  # + accounts known from files (issue 10)
     ]
 
 
@@ -72,33 +69,43 @@ async def recent_merchants(deps: Deps, grant: Grant, thread: ThreadRecord, *, da
     return sorted({merchant_of(t) for t in txns if merchant_of(t)})
 
 
+async def corrections(deps: Deps, grant: Grant) -> dict[str, Correction]:
+    """The person's category corrections, by merchant key (issue 13)."""
+    async with deps.uow() as uow:
+        found = await access.read_corrections(deps.vault, uow, grant, Purpose.ANSWER_QUESTION,
+                                              at=deps.clock.now())
+        await uow.commit()
+    return found
+
+
 async def _last(deps: Deps, grant: Grant, account_ids: list[str], q: Question, today: date) -> str:
     txns: list[Transaction] = []
     for days in (31, 92, MAX_DAYS):  # widen the window until there are enough
         txns = await _read(deps, grant, account_ids, Period(today - timedelta(days=days - 1), today))
         if len(txns) >= q.count:
             break
-    latest = latest_first(txns, q.count)
-    if not latest:
-        return "No transactions in the last year."
-    lines = [f"Your last {len(latest)} transaction{'s' if len(latest) != 1 else ''}:"]
-    for t in latest:
-        status = STATUS_WORDS.get(t.status, t.status.value)
-        lines.append(f"• {day_of(t).isoformat()} {merchant_of(t)} {t.amount} ({status})")
-    return "\n".join(lines)
+    return answer_text.last_answer(answer_text.latest_first(txns, q.count))
 
 
-async def _recurring(deps: Deps, grant: Grant, account_ids: list[str], today: date) -> str:
-    start = month_start_before(today, 2)
-    months = [(d.year, d.month) for d in (start, month_start_before(today, 1), today)]
-    txns = await _read(deps, grant, account_ids, Period(start, today))
-    found = recurring(txns, months)
-    since = f"{start:%b} – {today:%b %Y}"
-    if not found:
-        return f"No recurring charges found ({since})."
-    lines = [f"Recurring charges, {since} (charged in at least 2 of the 3 months, similar amounts):"]
-    lines += [f"• {name}: about {money} a month ({n} of 3 months)" for name, money, n in found]
-    return "\n".join(lines)
+async def _recurring(deps: Deps, grant: Grant, account_ids: list[str], q: Question, today: date) -> str:
+    txns = await _read(deps, grant, account_ids, q.period)
+    found = detect(answer_text.activities(txns, await corrections(deps, grant)), today=today)
+    return answer_text.recurring_answer(found, q.period.start)
+
+
+async def _first_day(deps: Deps, grant: Grant, account_ids: list[str], today: date) -> date | None:
+    """The first day of the data we hold (to say why an older period is empty)."""
+    txns = await _read(deps, grant, account_ids, Period(today - timedelta(days=MAX_DAYS * 2), today))
+    return min((day_of(t) for t in txns), default=None)
+
+
+async def _spending(deps: Deps, grant: Grant, account_ids: list[str], q: Question, today: date) -> str:
+    said = await corrections(deps, grant) if q.category is not None else {}
+    text = answer_text.spending_answer(q, await _read(deps, grant, account_ids, q.period), said)
+    if text.endswith(": no purchases."):
+        first = await _first_day(deps, grant, account_ids, today)
+        text += answer_text.no_history_note(q.period, first)
+    return text
 
 
 async def answer(
@@ -112,5 +119,13 @@ async def answer(
     if question.kind == "last_transactions":
         return await _last(deps, grant, account_ids, question, today), []
     if question.kind == "recurring":
-        return await _recurring(deps, grant, account_ids, today), []
-    return spending_answer(question, await _read(deps, grant, account_ids, question.period)), []
+        return await _recurring(deps, grant, account_ids, question, today), []
+    if question.kind == "biggest":
+        txns = await _read(deps, grant, account_ids, question.period)
+        return answer_text.biggest_answer(question, txns), []
+    if question.kind == "compare" and question.other is not None:
+        said = await corrections(deps, grant) if question.category is not None else {}
+        first = await _read(deps, grant, account_ids, question.period)
+        second = await _read(deps, grant, account_ids, question.other)
+        return answer_text.compare_answer(question, first, second, said), []
+    return await _spending(deps, grant, account_ids, question, today), []

@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ledgerlink.domain import alerts
+from ledgerlink.domain import locale_text as fmt  # issue 13: answers in the messenger's locale
 from ledgerlink.domain.cards import account_label
 from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.countries import country_name
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.domain.questions import parse_question
+from ledgerlink.domain.questions import CATEGORY_RE, NotUnderstood, parse_question
 from ledgerlink.services import access
 from ledgerlink.services.alerts import digests, rules
 from ledgerlink.services.dialogue import bank_dialogue
@@ -25,9 +26,9 @@ from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.messaging import outgoing
 from ledgerlink.services.messaging.messenger import post_text
 from ledgerlink.services.messaging.ports import ThreadRecord
-from ledgerlink.services.privacy.audit import person_accesses
+from ledgerlink.services.privacy import access_summary
 from ledgerlink.services.privacy.rights import consents, downloadable_accounts
-from ledgerlink.services.questions import answers
+from ledgerlink.services.questions import answers, insight_commands
 from ledgerlink.services.questions.answers import answer
 
 MAX_TEXT = 2000
@@ -130,9 +131,9 @@ async def _balance(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Mat
         if v.balance is None:
             lines.append(f"{account_label(v)}: not available yet")
         else:
-            line = f"{account_label(v)}: {v.balance.current.amount} {v.currency}"
+            line = f"{account_label(v)}: {fmt.money(v.balance.current)}"
             if v.balance.available is not None:
-                line += f" (available {v.balance.available.amount})"
+                line += f" (available {fmt.money(v.balance.available)})"
             lines.append(line)
     return "\n".join(lines), []
 
@@ -142,16 +143,15 @@ async def _balance(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Mat
 
 @command("consents", "my consents", r"(?:show |list )?(?:my )?(?:consents?|links|linked banks)")
 async def _consents(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     views = await consents(deps, grant)
     manage = [{"label": "Manage", "href": "/settings"}]
     if not views:
         return "You have not linked a bank yet.", [{"label": "Link a bank", "href": "/link"}, *manage]
     lines = []
     for c in views:
-        line = f"{c.bank}: {c.status}, since {c.created_at.date().isoformat()}"
+        line = f"{c.bank}: {c.status}, since {fmt.day(c.created_at.date())}"
         if c.status == "active" and c.expires_at is not None:
-            line += f", until {c.expires_at.date().isoformat()}"
+            line += f", until {fmt.day(c.expires_at.date())}"
         line += f" ({', '.join(c.scopes)})"
         if c.accounts:
             line += f"\n  {'; '.join(c.accounts)}"
@@ -193,15 +193,14 @@ async def _erase(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match
 )
 async def _accesses(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
 
-    views = await person_accesses(deps, grant, limit=10)
+    today, any_reads = await access_summary.chat_summary(deps, grant)  # grouped (issue 13)
     see_all = [{"label": "See all", "href": "/privacy/accesses"}]
-    if not views:
+    if not any_reads:
         return "Nobody has read your financial data yet. Every read will show up here.", see_all
-    lines = [
-        f"• {v.at:%b %d, %H:%M} UTC: {v.who} read {v.what}, {v.why}."
-        for v in views
-    ]
-    return "The latest reads of your data, newest first:\n" + "\n".join(lines), see_all
+    staff = today.staff_count
+    by_staff = f"{staff} by a person at Ledgerlink" if staff else "none by a person"
+    reads = ", ".join(today.parts()) or "No reads"
+    return f"Today: {reads}; {by_staff}. See all: /privacy/accesses", see_all
 
 
 # --------------------------------------------------------------------------- spending questions
@@ -214,15 +213,22 @@ async def _question(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Ma
     question = parse_question(match.string, today=deps.clock.now().date())
     if question is None:
         return _help(thread)
+    if isinstance(question, NotUnderstood):
+        return (f"I did not understand \"{question.part}\" as {question.what}. Try \"how much on coffee "
+                "this week\", \"spending at Amazon last month\" or \"biggest purchases in November\".", [])
     return await answer(deps, grant, thread, question)
 
 
 # Three shapes (three help lines), one parser: parse_question decides what was asked.
-_SPEND_SHAPE = r".*\b(?:spend|spent|spending|expenses?|paid|how much)\b.*"
+_SPEND_SHAPE = (r".*\b(?:spend|spent|spending|expenses?|paid|how much)\b.*|(?:my |the )?(?:"
+                + CATEGORY_RE + r") (?:in|during|this|last|today|yesterday)\b.*")  # "groceries in October"
 _LAST_SHAPE = r".*\b(?:transactions?|purchases?|payments?|charges?|activity)\b.*"
 command("spending", "what did I spend on groceries in October", _SPEND_SHAPE)(_question)
 command("last transactions", "last 5 transactions", _LAST_SHAPE)(_question)
 command("recurring", "recurring charges", r".*\b(?:recurring|subscriptions?)\b.*")(_question)
+command("compare", "compare October and November", r"compare .*")(_question)  # issue 13
+command("biggest", "biggest purchases in November",
+        r".*\b(?:biggest|largest|top|most expensive)\b.*")(_question)  # issue 13
 
 
 # --------------------------------------------------------------------------- alert rules
@@ -282,6 +288,8 @@ async def _alert_large(deps: Deps, grant: Grant, thread: ThreadRecord, match: re
 
 async def _alert_mute(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
 
+    if not any(ch.isalnum() for ch in match["merchant"]):  # issue 13: an emoji is not a merchant
+        raise InvalidInput(f"\"{match['merchant']}\" is not a merchant name I can mute.", code="bad_merchant")
     if match["op"] == "mute":
         name = await rules.mute(deps, grant, match["merchant"])
         reply = f"Muted: no large-purchase alerts for {name}. Say \"unmute {name}\" to undo."
@@ -377,3 +385,16 @@ command("digest", "send me a daily digest at 8", r".*\bdigests?\b.*")(_explainin
 # naming a digest is about digests, tried right after help.
 _digest_first = [c for c in _COMMANDS if c.name == "digest"]
 _COMMANDS[:] = _COMMANDS[:1] + _digest_first + [c for c in _COMMANDS[1:] if c not in _digest_first]
+
+# --------------------------------------------------------------------------- insights (issue 13)
+
+_ic = insight_commands
+command("why category", "why is Chipotle restaurants", _ic.WHY)(_explaining(_ic.why))
+command("correct category", "Chipotle is restaurants", _ic.CORRECT)(_explaining(_ic.correct))
+command("budget", "budget 300 for restaurants", _ic.BUDGET_SET)(_explaining(_ic.set_budget))
+command("budget remove", "remove budget for restaurants", _ic.BUDGET_REMOVE)(_explaining(_ic.remove_budget))
+command("budgets", "budgets", _ic.BUDGET_LIST)(_ic.list_budgets)
+# "Spotify is subscriptions" would otherwise be taken by the recurring command: tried after help.
+_insights_first = [c for c in _COMMANDS if c.name in ("why category", "correct category", "budget",
+                                                      "budget remove", "budgets")]
+_COMMANDS[:] = _COMMANDS[:1] + _insights_first + [c for c in _COMMANDS[1:] if c not in _insights_first]

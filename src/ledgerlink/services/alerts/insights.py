@@ -1,0 +1,104 @@
+"""Insight alerts on a new or changed transaction (issue 13): a subscription's price increase,
+a free trial turned paid, a duplicate charge, an unusual tip, and budget warnings.
+
+Subscribed to `TransactionChanged` (bootstrap/wiring.py), in its own unit of work after the
+transaction's card was delivered. The history a link brings is stored quietly and publishes no
+such event, so nothing is raised for history. Each finding is raised once: its subject key
+names the activity that raised it (`insight:<kind>:<transaction id>`), and `rules.send` keeps
+quiet hours and never repeats a subject. A muted merchant, or a kind switched off, says nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+
+from ledgerlink.domain import locale_text as fmt
+from ledgerlink.domain.activity import Activity
+from ledgerlink.domain.alerts import MUTE, Alert, AlertRule, enabled
+from ledgerlink.domain.answer_text import activities
+from ledgerlink.domain.banking import LinkStatus, TransactionStatus
+from ledgerlink.domain.errors import NotFound
+from ledgerlink.domain.events import TransactionChanged
+from ledgerlink.domain.insight_rules import duplicates, price_increases, trials_turned_paid, unusual_tips
+from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.domain.recurring import detect
+from ledgerlink.services import access
+from ledgerlink.services.access.vault import PersonKeyMissing
+from ledgerlink.services.alerts import budgets, rules
+from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.kernel.uow import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+PRICE, TRIAL, DUPLICATE, TIP = "price_increase", "trial_paid", "duplicate_charge", "unusual_tip"
+HISTORY_DAYS = 400  # a yearly subscription's previous charge is in reach
+
+
+def findings(acts: list[Activity], this: Activity) -> list[tuple[str, str]]:
+    """(kind, text) of every finding that `this` activity raised, in the messenger's locale."""
+    today = this.day
+    out: list[tuple[str, str]] = []
+    for p in price_increases(detect(acts, today=today)):
+        if p.activity_id == this.id:
+            out.append((PRICE, f"{p.merchant} went from {fmt.money(p.before)} to {fmt.money(p.after)}."))
+    for t in trials_turned_paid(acts):
+        if t.activity_id == this.id:
+            out.append((TRIAL, f"Your free trial at {t.merchant} turned paid: {fmt.money(t.paid)} "
+                               f"charged (the trial on {fmt.day(t.trial_day)} was {fmt.money(t.trial)})."))
+    for d in duplicates(acts):
+        if d.activity_id == this.id:
+            minutes = max(1, round(d.gap / timedelta(minutes=1)))
+            out.append((DUPLICATE, f"Possible duplicate charge: {d.merchant} charged {fmt.money(d.amount)} "
+                                   f"twice within {minutes} minute{'s' if minutes != 1 else ''}."))
+    for tip in unusual_tips([this]):
+        out.append((TIP, f"Unusual tip at {tip.merchant}: authorised {fmt.money(tip.authorised)}, "
+                         f"posted {fmt.money(tip.posted)} (a {fmt.money(tip.tip)} tip, "
+                         f"{fmt.percent(tip.share)})."))
+    return out
+
+
+def _muted(rules_list: list[AlertRule], merchant: str) -> bool:
+    name = merchant.lower()
+    return any(r.kind == MUTE and str(r.params.get("merchant", "")) in name for r in rules_list)
+
+
+async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str) -> None:
+    """Raise the insight alerts of one transaction, inside the caller's unit of work."""
+    grant = Grant.for_component(person_id, "insights")
+    now = deps.clock.now()
+    record = await uow.transactions.get(transaction_id)
+    account = None if record is None else await uow.accounts.get(record.account_id)
+    link = None if account is None else await uow.links.get(account.link_id)
+    thread = None if account is None else await uow.threads.for_link(account.link_id)
+    if (record is None or account is None or thread is None or link is None
+            or link.status != LinkStatus.ACTIVE.value or record.status == TransactionStatus.REMOVED.value):
+        return
+    try:
+        txn = await access.read_transaction(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.id, at=now)
+        rules_list = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
+        said = await access.read_corrections(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
+        history = await access.read_transactions_between(
+            deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account_ids=[account.id],
+            start=now.date() - timedelta(days=HISTORY_DAYS), end=now.date() + timedelta(days=1), at=now)
+    except (NotFound, PersonKeyMissing):
+        return
+    if not txn.amount.is_negative():
+        return
+    acts = activities([t for t in history if t.status is not TransactionStatus.REMOVED], said)
+    this = next((a for a in acts if a.id == txn.id), None)
+    alerts: list[Alert] = []
+    if this is not None and not _muted(rules_list, this.merchant):
+        alerts += [Alert(kind, f"insight:{kind}:{txn.id}", text, "warning")
+                   for kind, text in findings(acts, this) if enabled(rules_list, kind)]
+    alerts += await budgets.warnings(deps, uow, grant, txn, said, rules_list)
+    for alert in alerts:
+        await rules.send(deps, uow, grant, thread, alert, rules_list)
+
+
+async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:
+    """The bus handler: isolated, idempotent (each finding's subject is raised once)."""
+    async with deps.uow() as uow:
+        await evaluate(deps, uow, person_id=event.person_id, transaction_id=event.transaction_id)
+        await deps.commit_and_publish(uow)

@@ -1,0 +1,42 @@
+"""Insights' vocabulary: stored category corrections and budgets (issue 13)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class CorrectionRecord:
+    id: str
+    person_id: str
+    sealed: bytes  # JSON: merchant_key, merchant (as the person wrote it), category, said_on
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class BudgetRecord:
+    id: str
+    person_id: str
+    sealed: bytes  # JSON: category, amount (decimal string), currency
+    warned_month: str | None  # "2026-12": the month of the latest warning
+    warned_level: int  # 0, 80 or 100: the highest warning sent in `warned_month`
+    updated_at: datetime
+
+
+class InsightRepository(Protocol):
+    """Category corrections and budgets (owner: the insights feature)."""
+
+    async def corrections(self, person_id: str) -> list[CorrectionRecord]: ...
+    async def add_correction(self, record: CorrectionRecord) -> None: ...
+    async def delete_correction(self, person_id: str, correction_id: str) -> bool: ...
+    async def budgets(self, person_id: str) -> list[BudgetRecord]: ...
+    async def put_budget(self, record: BudgetRecord) -> None:
+        """Insert, or replace the sealed value and warning state of the person's budget `id`."""
+        ...
+    async def delete_budget(self, person_id: str, budget_id: str) -> bool: ...
+    async def mark_warned(self, person_id: str, budget_id: str, *, month: str, level: int) -> bool:
+        """Record a warning of `level` in `month` unless one as high was recorded: True when
+        this call recorded it (so two deliveries never warn twice)."""
+        ...

@@ -1,0 +1,222 @@
+"""Refreshes of bank-data provider accounts within their budgets (docs/refresh.md): the SQL attempt
+log and targets behind `RefreshPlanner`, and the worker the sync scheduler runs each account
+through.
+
+- Unattended (the periodic `sync_all`, bank-side triggers): a provider account is read only when
+  the planner says its slot is due; otherwise nothing goes out and the next tick asks again.
+- Attended ("refresh" by the person, the first read after linking): `plan_attended`, with the
+  person's presence forwarded (PSD2 does not count it); refused with a clear wait.
+- The answer is recorded: ok, failed, 429 with its Retry-After (nothing before it), or
+  needs_reconnect, which stops every refresh until the person reconnects; the Reconnect card
+  itself is connection health's (`provider_consent_expired` opens an episode at once, one card).
+OAuth banks are not budgeted: their accounts are synced as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from ledgerlink.domain.errors import Conflict, NotFound, TooManyRequests
+from ledgerlink.domain.refresh_budget import Attempt, Outcome, Provider, Result, Target
+from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.linking.connection_health import RECONNECT_NOW
+from ledgerlink.services.linking.ports import BankError
+from ledgerlink.services.linking.provider_ports import (
+    ATTENDED_PSU,
+    REFRESH_GROUP,
+    ProviderRateLimited,
+    PsuPresence,
+)
+from ledgerlink.services.linking.refresh import RefreshPlanner
+from ledgerlink.services.linking.refresh_ports import RefreshAccountRow, RefreshAttemptRepository
+
+__all__ = ["PROVIDER_KINDS", "ProviderTargets", "RefreshWorker", "SqlRefreshLog"]
+
+log = structlog.get_logger(__name__)
+
+PROVIDER_KINDS = {"simplefin": Provider.SIMPLEFIN, "enablebanking": Provider.PSD2,
+                  "gocardless": Provider.GOCARDLESS}
+SyncFn = Callable[[Deps, str, Callable[[BankError], None]], Awaitable[int]]
+
+
+class SqlRefreshLog:
+    """`RefreshLog` over the unit of work: `locked` is one transaction holding the target's lock."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._current: ContextVar[RefreshAttemptRepository | None] = ContextVar("refresh_uow", default=None)
+
+    @asynccontextmanager
+    async def locked(self, target_id: str) -> AsyncIterator[None]:
+        async with self._deps.uow() as uow:
+            await uow.refresh.lock(target_id)
+            token = self._current.set(uow.refresh)
+            try:
+                yield
+            finally:
+                self._current.reset(token)
+            await uow.commit()
+
+    async def _do(self, fn: Callable[[RefreshAttemptRepository], Awaitable[Any]], *, write: bool) -> Any:
+        repo = self._current.get()
+        if repo is not None:
+            return await fn(repo)
+        async with self._deps.uow(readonly=not write) as uow:
+            out = await fn(uow.refresh)
+            if write:
+                await uow.commit()
+        return out
+
+    async def add(self, attempt: Attempt) -> None:
+        await self._do(lambda r: r.add(attempt), write=True)
+
+    async def finish(self, attempt_id: str, outcome: Outcome) -> Attempt | None:
+        found: Attempt | None = await self._do(lambda r: r.finish(attempt_id, outcome), write=True)
+        return found
+
+    async def since(self, target_id: str, since: datetime) -> list[Attempt]:
+        found: list[Attempt] = await self._do(lambda r: r.since(target_id, since), write=False)
+        return found
+
+    async def latest(self, target_id: str, results: frozenset[Result]) -> Attempt | None:
+        found: Attempt | None = await self._do(lambda r: r.latest(target_id, results), write=False)
+        return found
+
+
+class ProviderTargets:
+    """`RefreshTargets`: each provider account of an active link (a SimpleFIN link is one target)."""
+
+    def __init__(self, deps: Deps, partners: dict[str, Provider], *, zone: str = "UTC") -> None:
+        self._deps = deps
+        self._partners = partners
+        self._zone = zone
+
+    async def rows(self) -> list[RefreshAccountRow]:
+        async with self._deps.uow(readonly=True) as uow:
+            return await uow.refresh.active_accounts(list(self._partners))
+
+    def target_id(self, row: RefreshAccountRow) -> str:
+        return row.link_id if self._partners[row.partner_id] is Provider.SIMPLEFIN else row.account_id
+
+    async def all(self) -> Sequence[Target]:
+        seen: dict[str, Target] = {}
+        for row in await self.rows():
+            tid = self.target_id(row)
+            seen.setdefault(tid, Target(id=tid, provider=self._partners[row.partner_id], zone=self._zone))
+        return list(seen.values())
+
+    async def get(self, target_id: str) -> Target | None:
+        return next((t for t in await self.all() if t.id == target_id), None)
+
+
+def _outcome(error: BankError | None, now: datetime) -> Outcome:
+    if error is None:
+        return Outcome(Result.OK)
+    if isinstance(error, ProviderRateLimited):
+        return Outcome(Result.RATE_LIMITED, retry_at=now + timedelta(seconds=error.retry_after))
+    if error.code in RECONNECT_NOW:
+        return Outcome(Result.NEEDS_RECONNECT)
+    return Outcome(Result.FAILED)
+
+
+class RefreshWorker:
+    def __init__(self, deps: Deps, *, partners: dict[str, Provider], sync: SyncFn) -> None:
+        self._deps = deps
+        self.targets = ProviderTargets(deps, partners)
+        self.planner = RefreshPlanner(log=SqlRefreshLog(deps), targets=self.targets, clock=deps.clock)
+        self._partners = partners
+        self._sync = sync
+
+    async def _group(self, row: RefreshAccountRow) -> list[RefreshAccountRow]:
+        tid = self.targets.target_id(row)
+        return [r for r in await self.targets.rows() if self.targets.target_id(r) == tid]
+
+    async def run(self, account_id: str) -> None:
+        """The sync scheduler's runner: OAuth banks sync; provider accounts when budgets allow."""
+        async with self._deps.uow(readonly=True) as uow:
+            account = await uow.accounts.get(account_id)
+        if account is None or account.partner_id not in self._partners:
+            await self._sync(self._deps, account_id, lambda _: None)
+            return
+        row = next((r for r in await self.targets.rows() if r.account_id == account_id), None)
+        if row is None:
+            return  # its link is no longer active
+        attended = ATTENDED_PSU.get() is not None or account.sync_cursor is None  # just linked
+        try:
+            await self._refresh(row, attended=attended)
+        except (TooManyRequests, Conflict) as exc:
+            log.info("refresh_not_now", account_id=account_id, code=exc.code)
+
+    async def _refresh(self, row: RefreshAccountRow, *, attended: bool) -> Result:
+        async with self._deps.uow(readonly=True) as uow:
+            health = await uow.link_health.get(row.link_id)
+        if health is not None and health.attention_at is not None and health.last_error in RECONNECT_NOW:
+            # Another account of this link already found the consent gone: ask nothing more.
+            raise Conflict("This connection needs a new consent: reconnect it to refresh.",
+                           code="needs_reconnect")
+        claim = await self.planner.claim(self.targets.target_id(row), attended=attended)
+        group = await self._group(row)
+        errors: list[BankError] = []
+        async with self._deps.uow(readonly=True) as uow:
+            ids = []
+            for r in group:
+                acc = await uow.accounts.get(r.account_id)
+                if acc is not None:
+                    ids.append(acc.bank_account_id)
+        token = REFRESH_GROUP.set(tuple(ids))
+        try:
+            for r in group:
+                with contextlib.suppress(BankError):  # recorded through `errors`
+                    await self._sync(self._deps, r.account_id, errors.append)
+                last = errors[-1] if errors else None
+                if last is not None and (isinstance(last, ProviderRateLimited) or last.code in RECONNECT_NOW):
+                    break
+        finally:
+            REFRESH_GROUP.reset(token)
+        recorded = await self.planner.record(claim, _outcome(errors[-1] if errors else None,
+                                                             self._deps.clock.now()))
+        return recorded.attempt.outcome.result
+
+    async def refresh_link(self, *, person_id: str, link_id: str, psu: PsuPresence | None) -> int:
+        """The person asked ("refresh", the button): every account of their link, now. Raises
+        TooManyRequests (with the wait) or Conflict `needs_reconnect`. Returns accounts refreshed."""
+        async with self._deps.uow(readonly=True) as uow:
+            link = await uow.links.get(link_id)
+            accounts = [] if link is None else await uow.accounts.for_link(link_id)
+        if link is None or link.person_id != person_id:
+            raise NotFound("link not found")
+        if link.partner_id not in self._partners:
+            for account in accounts:
+                await self._sync(self._deps, account.id, lambda _: None)
+            return len(accounts)
+        rows = [r for r in await self.targets.rows() if r.link_id == link_id]
+        done: set[str] = set()
+        token = ATTENDED_PSU.set(psu)
+        try:
+            for row in rows:
+                if self.targets.target_id(row) not in done:
+                    done.add(self.targets.target_id(row))
+                    if await self._refresh(row, attended=True) is Result.NEEDS_RECONNECT:
+                        break  # said once, by connection health; the other accounts wait too
+        finally:
+            ATTENDED_PSU.reset(token)
+        return len(rows)
+
+    async def on_link_activated(self, event: Any) -> None:
+        """A new consent (a renewal or Reconnect): the link's refreshes resume."""
+        for row in await self.targets.rows():
+            if row.link_id == event.link_id:
+                with contextlib.suppress(NotFound):
+                    await self.planner.reconnected(self.targets.target_id(row))
+
+    async def freshness(self, *, link_id: str) -> str | None:
+        """The thread header line of a provider link ("updated 2 h ago · next refresh about 14:00")."""
+        row = next((r for r in await self.targets.rows() if r.link_id == link_id), None)
+        return None if row is None else await self.planner.freshness(self.targets.target_id(row))
