@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         default=None, description="run the provider simulators (default: when the sandbox is embedded)"
     )
 
+    # Scale-out profile (issue 12, ADR 0027): with nats_url set, events go through the outbox
+    # and NATS JetStream instead of the in-process bus. `roles`: what this process runs
+    # (`ledgerlink serve --role`): api, worker, gateway, comma-separated, or all.
+    nats_url: str | None = Field(default=None, description="NATS server, e.g. nats://127.0.0.1:4222")
+    nats_root: str = Field(default="ledgerlink", description="subject root and stream name prefix")
+    nats_max_deliver: int = Field(default=5, ge=1, le=100, description="attempts before the dead letters")
+    nats_ack_wait_seconds: float = Field(default=30.0, gt=0, description="redelivery after this without ack")
+    roles: str = Field(default="all", description="api, worker, gateway (comma-separated) or all")
+
     @property
     def enablebanking_enabled(self) -> bool:
         return bool(self.enablebanking_application_id and self.enablebanking_private_key_file)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
+from babel.numbers import format_currency
 from playwright.async_api import Locator, Page, expect
 from tests.conftest import Stack
 from tests.e2e.flows import link_sandbox_bank, sign_up
@@ -118,8 +119,9 @@ async def test_a_spending_question_is_answered_live_with_the_exact_total_and_log
     assert len(bullets) == len(expected), text
     for cur, (total, count) in sorted(expected.items()):
         plural = "purchase" if count == 1 else "purchases"
-        assert any(b.startswith(f"• {total:.2f} {cur} in {count} {plural}. Top: ") for b in bullets), (
-            f"expected {total:.2f} {cur} in {count} {plural}, got:\n{text}")
+        shown = format_currency(total, cur, locale="en_US")  # the answer's locale (babel)
+        assert any(b.startswith(f"• {shown} in {count} {plural}. Top: ") for b in bullets), (
+            f"expected {shown} in {count} {plural}, got:\n{text}")
     assert "Trattoria" not in text
 
     # Another shape: the last 3 transactions, newest first.

@@ -99,7 +99,7 @@ async def test_a_statement_file_imported_in_the_messenger_answers_questions(
     await _say(page, "what did I spend at blue harbor this month")
     answer = cards.filter(has_text="Spending at Blue Harbor")
     await expect(answer).to_have_count(1, timeout=LIVE)
-    await expect(answer).to_contain_text("19.75 USD in 2 purchases")
+    await expect(answer).to_contain_text("$19.75 in 2 purchases")
 
     # The same file again adds nothing and keeps the one card.
     await page.get_by_test_id("import-statement").click()
@@ -132,7 +132,7 @@ async def test_a_statement_file_imported_in_the_messenger_answers_questions(
     await expect(cards.filter(has_text="3 transactions from export.csv")).to_have_count(1, timeout=LIVE)
     await _say(page, "what did I spend at harbor cinema this month")
     cinema = cards.filter(has_text="Spending at Harbor Cinema")
-    await expect(cinema).to_contain_text("22.50 USD in 1 purchase", timeout=LIVE)
+    await expect(cinema).to_contain_text("$22.50 in 1 purchase", timeout=LIVE)
 
 
 async def test_a_bad_file_gets_a_precise_error_and_stores_nothing(page: Page, stack: Stack) -> None:

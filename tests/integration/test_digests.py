@@ -96,7 +96,7 @@ async def test_a_daily_digest_gives_each_currency_its_own_totals_and_comes_once_
         grant, usd_thread = await _linked(stack)  # alice: USD
         await _link_bank_login(stack, grant, "bob")  # bob: EUR, same person
         reply = await _say(stack, grant, usd_thread, "Send me a daily digest at 8")
-        assert reply.startswith("Done: Daily digest at 08:00 (UTC+0)")
+        assert reply.startswith("Done: Daily digest at 08:00 (UTC)")
         bank = stack.bank
         groceries = await bank.purchase("alice", merchant="Whole Foods Market", amount="23.10")
         await bank.purchase("alice", merchant="Starbucks", amount="4.75")
@@ -171,7 +171,8 @@ async def test_an_alert_in_quiet_hours_is_held_and_arrives_once_in_the_weekly_di
     clock = FrozenClock(_noon())
     async with running_stack(tmp_path, db_url, clock=clock) as stack:
         grant, thread_id = await _linked(stack)
-        await rules.set_quiet_hours(stack.deps, grant, start="22", end="7", utc_offset="1")
+        await digests.set_zone(stack.deps, grant, "Etc/GMT-1")  # a fixed UTC+1 (ADR 0025)
+        await rules.set_quiet_hours(stack.deps, grant, start="22", end="7")
         reply = await _say(stack, grant, thread_id, "weekly digest on monday at 9")
         assert reply == (
             "Done: Weekly digest on Mondays at 09:00 (UTC+1), covering the 7 days before. "
@@ -233,7 +234,7 @@ async def test_without_a_digest_held_alerts_arrive_when_quiet_hours_end(tmp_path
     clock = FrozenClock(_noon())
     async with running_stack(tmp_path, db_url, clock=clock) as stack:
         grant, thread_id = await _linked(stack)
-        await rules.set_quiet_hours(stack.deps, grant, start="22", end="7", utc_offset="0")
+        await rules.set_quiet_hours(stack.deps, grant, start="22", end="7")
         clock.advance(timedelta(hours=11))  # 23:00
         await stack.bank.purchase("alice", merchant="Best Buy", amount="640.00")
         await stack.container.drain()
@@ -329,23 +330,22 @@ async def test_the_settings_page_sets_the_digest_and_refuses_bad_values(stack: S
             "frequency": "weekly",
             "hour": "9",
             "weekday": "friday",
-            "utc_offset": "+2",
+            "browser_zone": "Europe/Berlin",  # settings.js: the browser's Intl zone
         }
         for field, value, words in [
             ("hour", "25", "The digest hour goes from 0 to 23; 25 is outside that."),
             ("hour", "nine", "The digest hour is a whole number from 0 to 23."),
-            ("utc_offset", "20", "The UTC offset goes from -12 to 14; 20 is outside that."),
             ("frequency", "hourly", "Choose off, daily or weekly."),
             ("weekday", "funday", "The weekday (0 is Monday) is a whole number from 0 to 6."),
         ]:
             bad = await pat.post("/settings/alerts", data={**form, field: value})
-            assert bad.status_code == 422 and 'data-testid="error-digest"' in bad.text, field
+            assert bad.status_code == 422 and f'data-testid="error-digest-{field}"' in bad.text, field
             assert words in bad.text, field
         assert await digests.current(stack.deps, grant) is None  # nothing half-saved
         saved = await pat.post("/settings/alerts", data=form)
         assert saved.status_code == 303
         page = await pat.get("/settings/alerts")
-        assert "Weekly digest on Fridays at 09:00 (UTC+2)" in page.text
+        assert "Weekly digest on Fridays at 09:00 (Europe/Berlin, CE" in page.text
         expired = await pat.post("/settings/alerts", data={**form, "csrf": "nope", "frequency": "off"})
         assert expired.status_code == 400
         off = await pat.post("/settings/alerts", data={**form, "frequency": "off"})
@@ -360,7 +360,7 @@ async def test_export_carries_the_digest_and_erasure_removes_settings_held_alert
     async with running_stack(tmp_path, db_url, clock=clock) as stack:
         grant, thread_id = await _linked(stack)
         await _say(stack, grant, thread_id, "daily digest at 13")
-        await rules.set_quiet_hours(stack.deps, grant, start="12", end="18", utc_offset="0")
+        await rules.set_quiet_hours(stack.deps, grant, start="12", end="18")
         await stack.bank.purchase("alice", merchant="Best Buy", amount="700.00")  # held: quiet
         await stack.container.drain()
         clock.advance(timedelta(hours=1))

@@ -185,7 +185,7 @@ async def test_the_json_export_holds_alert_rules_digest_channels_prompts_and_ban
     await rules.set_threshold(deps, grant, "large_purchase", Decimal("250.50"), account_id=checking.id)
     await rules.mute(deps, grant, "Shell")
     await digests.set_schedule(deps, grant, digests.Schedule(frequency="weekly", hour=9, weekday=4,
-                                                             utc_offset=2))
+                                                             zone="Europe/Berlin"))
     _, alert_id = await stack.bank.suspicious_purchase("alice", amount="249.00")
     await stack.container.drain()
     card = await _fraud_card(stack, grant, bank_thread.id)
@@ -211,7 +211,7 @@ async def test_the_json_export_holds_alert_rules_digest_channels_prompts_and_ban
 
     digest = data["digest"]
     assert {k: digest[k] for k in ("frequency", "hour", "weekday", "utc_offset")} == {
-        "frequency": "weekly", "hour": 9, "weekday": 4, "utc_offset": 2}
+        "frequency": "weekly", "hour": 9, "weekday": 4, "utc_offset": None}  # the zone is on the person
     assert datetime.fromisoformat(digest["next_due_at"]) > datetime.fromisoformat(data["exported_at"])
 
     [channel] = data["channels"]

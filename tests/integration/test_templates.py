@@ -320,7 +320,7 @@ async def test_the_settings_page_switches_card_alerts_and_keeps_a_home_country(s
         await _sign_in(stack, pat, "pat")
         page = await pat.get("/settings/alerts")
         assert page.status_code == 200
-        assert 'data-testid="online-now">Online purchases (card not present): off' in page.text
+        assert 'data-testid="toggle-online" data-state="off"' in page.text  # a switch that shows it
         token = _CSRF.search(page.text).group(1)  # type: ignore[union-attr]
         on = await pat.post(
             "/settings/alerts", data={"csrf": token, "action": "toggle", "kind": "online", "on": "1"}
@@ -333,7 +333,7 @@ async def test_the_settings_page_switches_card_alerts_and_keeps_a_home_country(s
         saved = await pat.post("/settings/alerts", data={**form, "country": "de"})
         assert saved.status_code == 303
         page = await pat.get("/settings/alerts")
-        assert 'data-testid="online-now">Online purchases (card not present): on' in page.text
+        assert 'data-testid="toggle-online" data-state="on"' in page.text
         assert 'value="DE"' in page.text
     grant = Grant.for_person(
         await messenger.authenticate(stack.deps, handle="pat", password="correct horse")

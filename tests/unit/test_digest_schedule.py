@@ -24,7 +24,7 @@ def at(text: str) -> datetime:
 
 
 def test_a_daily_digest_is_due_at_its_local_hour_and_covers_the_day_before() -> None:
-    s = Schedule(DAILY, hour=8, weekday=0, utc_offset=2)  # 08:00 local = 06:00 UTC
+    s = Schedule(DAILY, hour=8, weekday=0, zone="Etc/GMT-2")  # 08:00 local = 06:00 UTC
     assert s.latest_due(at("2026-11-26T05:59:59")) == at("2026-11-25T06:00:00")
     assert s.latest_due(at("2026-11-26T06:00:00")) == at("2026-11-26T06:00:00")
     assert s.next_due(at("2026-11-26T06:00:00")) == at("2026-11-27T06:00:00")
@@ -34,7 +34,7 @@ def test_a_daily_digest_is_due_at_its_local_hour_and_covers_the_day_before() -> 
 
 
 def test_a_weekly_digest_is_due_on_its_weekday_and_covers_seven_days() -> None:
-    s = Schedule(WEEKLY, hour=9, weekday=0, utc_offset=-5)  # Monday 09:00 local = 14:00 UTC
+    s = Schedule(WEEKLY, hour=9, weekday=0, zone="Etc/GMT+5")  # Monday 09:00 local = 14:00 UTC
     thursday = at("2026-11-26T12:00:00")
     assert s.latest_due(thursday) == at("2026-11-23T14:00:00")
     assert s.next_due(thursday) == at("2026-11-30T14:00:00")
@@ -45,7 +45,7 @@ def test_a_weekly_digest_is_due_on_its_weekday_and_covers_seven_days() -> None:
 
 
 def test_a_day_boundary_across_the_offset_picks_the_local_day() -> None:
-    s = Schedule(DAILY, hour=0, weekday=0, utc_offset=14)
+    s = Schedule(DAILY, hour=0, weekday=0, zone="Pacific/Kiritimati")
     due = s.latest_due(at("2026-11-26T10:30:00"))  # 00:30 on Nov 27 local
     assert due == at("2026-11-26T10:00:00") and s.covered(due).end == date(2026, 11, 26)
 
@@ -88,12 +88,11 @@ def test_bad_chat_requests_say_what_is_wrong(said: str, code: str) -> None:
 
 
 def test_the_settings_form_values_are_checked() -> None:
-    assert make_schedule(frequency="off", hour="x", weekday="x", utc_offset="x") is None
-    assert make_schedule(frequency="weekly", hour="7", weekday="sunday", utc_offset="-3") == Schedule(
-        WEEKLY, 7, 6, -3
-    )
+    assert make_schedule(frequency="off", hour="x", weekday="x") is None
+    made = make_schedule(frequency="weekly", hour="7", weekday="sunday", zone="America/Sao_Paulo")
+    assert made == Schedule(WEEKLY, 7, 6, "America/Sao_Paulo")
     with pytest.raises(InvalidInput) as info:
-        make_schedule(frequency="daily", hour="24", weekday="0", utc_offset="0")
+        make_schedule(frequency="daily", hour="24", weekday="0")
     assert info.value.code == "bad_digest_hour"
 
 

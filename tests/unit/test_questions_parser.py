@@ -115,3 +115,16 @@ def test_biggest_with_words_that_are_no_period_says_what_was_not_understood() ->
 def test_compare_with_an_unknown_category_says_so() -> None:
     q = parse_question("compare zorbing october and november", today=TODAY)
     assert q == NotUnderstood("zorbing", "a category")
+
+
+def test_a_why_question_without_a_category_is_left_for_the_bank() -> None:
+    """'why was I charged a fee?' in a bank thread goes to the bank's customer service; only
+    'why is <merchant> <category>' asks for a category's reason (issue 13)."""
+    import re
+
+    from ledgerlink.services.questions.insight_commands import WHY
+
+    assert re.fullmatch(WHY, "why was i charged a fee?") is None
+    assert re.fullmatch(WHY, "why was i charged a fee") is None
+    match = re.fullmatch(WHY, "why is chipotle restaurants")
+    assert match is not None and (match["merchant"], match["cat"]) == ("chipotle", "restaurants")

@@ -18,6 +18,7 @@ from ledgerlink.adapters.banks.openbanking import OpenBankingConnector
 from ledgerlink.adapters.channels import SmtpChannel, WebhookChannel
 from ledgerlink.adapters.channels.matrix import NioMatrixClient  # Matrix channel
 from ledgerlink.adapters.channels.outbound import OutboundPolicy, Resolver
+from ledgerlink.adapters.charts.pygal_charts import PygalCharts  # charts (issue 13)
 from ledgerlink.adapters.checkpoints import CHECKPOINT_FILE, FileCheckpointLog
 from ledgerlink.adapters.crypto import Argon2PasswordHasher, EnvelopeCrypto, MasterKeyFile
 from ledgerlink.adapters.crypto.jws import JoseReceiptSigner
@@ -29,7 +30,6 @@ from ledgerlink.adapters.db.ingest_writer import inbox_writer
 from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.adapters.dp import OpenDpMechanism
-from ledgerlink.adapters.events import InProcessBus
 from ledgerlink.adapters.statements import StatementReader  # statement imports (ADR 0022)
 from ledgerlink.adapters.throttle import LimitsRateLimiter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner, StandardWebhooksVerifier
@@ -44,7 +44,9 @@ from ledgerlink.bootstrap.sandbox import (
     SandboxBankSpec,
     SandboxCredentials,
     build_sandbox_app,
+    build_shop_app,  # issue 11
 )
+from ledgerlink.bootstrap.scaleout import event_bus  # scale-out profile (issue 12)
 from ledgerlink.bootstrap.wiring import _wire
 from ledgerlink.config import Settings
 from ledgerlink.domain.checkpoint import origin_for
@@ -58,6 +60,7 @@ from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
 from ledgerlink.services.imports.importer import StatementImporter  # statement imports (ADR 0022)
 from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
 from ledgerlink.services.ingest.sync import SyncScheduler, sync_account
+from ledgerlink.services.insights.spending import Spending  # the Spending page (issue 13)
 from ledgerlink.services.kernel.bus import EventBus
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import PartnerRecord, PasswordHasher, RateLimiter
@@ -146,7 +149,7 @@ async def bootstrap(
     connectors.update(providers.connectors)
     deps = Deps(
         uow=uow_factory,
-        bus=bus or InProcessBus(),
+        bus=bus or event_bus(settings, engine, uow_factory, clock),  # in-process, or NATS (issue 12)
         vault=Vault(crypto, keystore),
         clock=clock,
         banks=StaticBankDirectory(connectors),
@@ -232,10 +235,30 @@ async def bootstrap(
     container.bank_outbox = BankOutboxWorker(deps)
     container.provider_simulator_apps = providers.simulator_apps  # bank-data providers (issue 10)
     container.refresh_worker = refresh_worker
+    container.spending = Spending(deps, PygalCharts())  # charts, Spending page (issue 13)
     _wire(container)
     if settings.embedded_sandbox:
         for spec, bank_url, c in registrations:
             app = build_sandbox_app(settings, c, clock=clock, bank=spec, url=bank_url)
             container.sandbox_apps[spec.partner_id] = app
         container.sandbox_app = container.sandbox_apps[SANDBOX_PARTNER_ID]
+    _receipts(settings, container)  # receipts from merchants (issue 11)
     return container
+
+
+def _receipts(settings: Settings, container: Container) -> None:
+    """Receipts from merchants (issue 11): the merchant partner, its event handler, and the
+    embedded sandbox shop paying through the embedded sandbox bank's purchase hook."""
+    import base64
+    import secrets as _secrets
+
+    from ledgerlink.domain.events import TransactionChanged
+    from ledgerlink.services.receipts.service import MerchantPartner, Receipts
+
+    secret = "whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode()  # per start: embedded only
+    container.receipts = Receipts(container.deps, [MerchantPartner("acme", "Acme Outfitters", (secret,))])
+    container.deps.bus.subscribe(TransactionChanged, container.receipts.on_transaction_changed)
+    container.deps.card_extras.append(container.receipts.card_extras)  # delivery's edits keep it
+    if container.sandbox_app is not None:
+        container.shop_app = build_shop_app(settings, secret=secret, bank=container.sandbox,
+                                            clock=container.deps.clock)

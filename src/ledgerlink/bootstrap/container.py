@@ -24,6 +24,7 @@ from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
 from ledgerlink.services.imports.importer import StatementImporter  # statement imports
 from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
 from ledgerlink.services.ingest.sync import SyncScheduler
+from ledgerlink.services.insights.spending import Spending  # charts, Spending page (issue 13)
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.linking import consent_expiry
 from ledgerlink.services.linking.refresh_worker import RefreshWorker  # issue 10
@@ -67,6 +68,9 @@ class Container:
     second_factors: SecondFactors | None = None  # passkeys, TOTP, recovery codes (ADR 0021)
     provider_simulator_apps: dict[str, Any] = field(default_factory=dict)  # issue 10: path -> app
     refresh_worker: RefreshWorker | None = None  # provider refresh budgets (issue 10)
+    spending: Spending | None = None  # the Spending page and its charts (issue 13)
+    receipts: Any = None  # receipts from merchants (issue 11): services.receipts.service.Receipts
+    shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
 

@@ -155,3 +155,15 @@ def build_graph_simulator(
                             whatsapp_callback=whatsapp_callback, templates=templates, clock=clock,
                             status_delay_seconds=0.6 if settings.sandbox_simulate else 0.0)
     return create_graph_app(config)
+
+
+def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) -> Any:
+    """The embedded sandbox shop (issue 11): it charges through the embedded bank's purchase
+    hook and signs its events to the platform's merchant endpoint."""
+    from ledgerlink.sandbox.merchant import ShopConfig, create_shop_app
+
+    platform = settings.resolved_public_url
+    config = ShopConfig(public_url=f"{platform}/sandbox/shop",
+                        events_url=f"{platform}/partners/merchants/acme/events",
+                        webhook_secret=secret, clock=clock, pay=bank.purchase)
+    return create_shop_app(config)

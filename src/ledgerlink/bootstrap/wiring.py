@@ -14,7 +14,10 @@ from ledgerlink.domain.events import (
     LinkRevoked,
     TransactionChanged,
 )
-from ledgerlink.services.alerts import insights  # insight alerts and budget warnings (issue 13)
+from ledgerlink.services.alerts import (
+    forecast,  # the projected-balance alert (issue 13, charts)
+    insights,  # insight alerts and budget warnings (issue 13)
+)
 from ledgerlink.services.ingest import delivery
 
 
@@ -36,6 +39,11 @@ def _wire(container: Container) -> None:
 
     deps.bus.subscribe(TransactionChanged, on_transaction_insights)  # issue 13
     deps.bus.subscribe(BalanceChanged, on_balance)
+
+    async def on_balance_forecast(event: BalanceChanged) -> None:  # issue 13: projected balance
+        await forecast.on_balance_changed(deps, event)
+
+    deps.bus.subscribe(BalanceChanged, on_balance_forecast)  # issue 13: projected balance
     deps.bus.subscribe(AccountSyncRequested, container.scheduler.on_requested)
     if container.refresh_worker is not None:  # a renewal ends a provider's needs-reconnect (issue 10)
         deps.bus.subscribe(LinkActivated, container.refresh_worker.on_link_activated)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ledgerlink.domain import zones
 from ledgerlink.domain.banking import AccountType, AccountView, Transaction, TransactionStatus
 from ledgerlink.domain.cards import account_label
 from ledgerlink.domain.chat import CardKind
@@ -140,11 +141,8 @@ def crossing(*, below: bool, was_below: bool) -> bool | None:
 
 
 def in_quiet_hours(now: datetime, params: dict[str, Any]) -> bool:
-    start, end = int(params["start"]), int(params["end"])
-    hour = (now + timedelta(hours=int(params["utc_offset"]))).hour
-    if start == end:
-        return False
-    return start <= hour < end if start < end else (hour >= start or hour < end)
+    # Issue 13 (person time zone): the caller adds the person's IANA `zone` to the params.
+    return zones.in_quiet_hours(now, params, params.get("zone"))
 
 
 def _money(amount: Decimal, currency: str) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ledgerlink.domain.alerts import HeldAlertView
 from ledgerlink.domain.banking import AccountView, Transaction, TransactionStatus
@@ -30,7 +31,7 @@ class Covered:
 
     start: date
     end: date
-    utc_offset: int
+    zone: str = "UTC"  # the person's IANA zone (issue 13; was a fixed UTC offset)
 
     def label(self) -> str:
         if self.start == self.end:
@@ -41,11 +42,11 @@ class Covered:
         return f"{first} – {self.end:%b} {self.end.day}, {self.end.year}"
 
 
-def local_day(txn: Transaction, utc_offset: int) -> date:
+def local_day(txn: Transaction, zone: str) -> date:
     """The day a transaction belongs to: booked or first seen, whichever came first, so a
     purchase seen pending one day and posted the next is in one digest only (and history
     imported at linking stays on its own booking days)."""
-    seen = txn.created_at.astimezone(timezone(timedelta(hours=utc_offset))).date()
+    seen = txn.created_at.astimezone(ZoneInfo(zone)).date()
     return seen if txn.booking_date is None else min(txn.booking_date, seen)
 
 
@@ -54,13 +55,13 @@ def _add(totals: dict[str, Money], money: Money) -> None:
     totals[cur] = totals[cur] + money if cur in totals else money
 
 
-def _item(txn: Transaction, accounts: dict[str, AccountView], utc_offset: int) -> dict[str, Any]:
+def _item(txn: Transaction, accounts: dict[str, AccountView], zone: str) -> dict[str, Any]:
     account = accounts.get(txn.account_id)
     return {
         "merchant": txn.merchant or txn.descriptor,
         "amount": str(abs(txn.amount.amount)),
         "account": "" if account is None else account_label(account),
-        "day": local_day(txn, utc_offset).isoformat(),
+        "day": local_day(txn, zone).isoformat(),
         "status": txn.status.value,
     }
 
@@ -71,7 +72,7 @@ def spending(txns: list[Transaction], accounts: list[AccountView], covered: Cove
     chosen = [
         t for t in txns
         if t.status is not TransactionStatus.REMOVED
-        and covered.start <= local_day(t, covered.utc_offset) <= covered.end
+        and covered.start <= local_day(t, covered.zone) <= covered.end
     ]  # fmt: skip
     spent: dict[str, Money] = {}
     per_category: dict[str, dict[str, Money]] = defaultdict(dict)
@@ -108,9 +109,9 @@ def spending(txns: list[Transaction], accounts: list[AccountView], covered: Cove
                     {"name": name, "amount": str(money.amount), "count": counts[(cur, name)]}
                     for name, money in categories
                 ],
-                "largest": [_item(t, by_id, covered.utc_offset) for t in largest],
+                "largest": [_item(t, by_id, covered.zone) for t in largest],
                 "deposited": str(deposited[cur].amount) if cur in deposited else "0",
-                "deposits": [_item(t, by_id, covered.utc_offset) for t in money_in[:MAX_DEPOSITS]],
+                "deposits": [_item(t, by_id, covered.zone) for t in money_in[:MAX_DEPOSITS]],
                 "deposit_count": len(money_in),
                 "refunds": str(refunds[cur].amount) if cur in refunds else None,
             }
@@ -162,7 +163,7 @@ def digest_body(
         "period": {
             "start": covered.start.isoformat(),
             "end": covered.end.isoformat(),
-            "utc_offset": covered.utc_offset,
+            "zone": covered.zone,
             "label": covered.label(),
         },
         "currencies": currencies,
@@ -173,18 +174,17 @@ def digest_body(
 
 
 def away_body(
-    since: datetime, until: datetime, utc_offset: int, held_list: list[dict[str, Any]]
+    since: datetime, until: datetime, zone: str, held_list: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    tz = timezone(timedelta(hours=utc_offset))
-    start, end = since.astimezone(tz), until.astimezone(tz)
-    label = f"{start:%b} {start.day}, {start:%H:%M} – {end:%H:%M} (UTC{utc_offset:+d})"
+    start, end = since.astimezone(ZoneInfo(zone)), until.astimezone(ZoneInfo(zone))
+    label = f"{start:%b} {start.day}, {start:%H:%M} – {end:%H:%M} ({start.tzname()})"
     return {
         "digest": "away",
         "title": TITLES["away"],
         "period": {
             "start": since.astimezone(UTC).isoformat(),
             "end": until.astimezone(UTC).isoformat(),
-            "utc_offset": utc_offset,
+            "zone": zone,
             "label": label,
         },
         "currencies": [],

@@ -1,7 +1,8 @@
 """When a digest is due, and what a person asked for in chat (pure: no reads, no clock).
 
 Settings: off (the default), daily at an hour, or weekly on a weekday at an hour, in the
-person's UTC offset. `parse_request` reads "send me a weekly digest on friday at 6pm" and
+person's IANA time zone (zoneinfo), so 08:00 stays 08:00 across daylight saving (ADR 0025).
+`parse_request` reads "send me a weekly digest on friday at 6pm" and
 friends; `services/alerts/digests.py` stores the result and sends the digests.
 """
 
@@ -9,11 +10,35 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ledgerlink.domain import digest_body
 from ledgerlink.domain.errors import InvalidInput
+from ledgerlink.domain.zones import (  # re-exported: the schedule's callers use them from here
+    at_local as at_local,
+)
+from ledgerlink.domain.zones import (
+    in_quiet_hours as in_quiet_hours,
+)
+from ledgerlink.domain.zones import (
+    legacy_zone as legacy_zone,
+)
+from ledgerlink.domain.zones import (
+    parse_zone as parse_zone,
+)
+from ledgerlink.domain.zones import (
+    quiet_end as quiet_end,
+)
+from ledgerlink.domain.zones import (
+    tz as tz,
+)
+from ledgerlink.domain.zones import (
+    zone_label as zone_label,
+)
+from ledgerlink.domain.zones import (
+    zone_names as zone_names,
+)
 
 DAILY, WEEKLY, OFF = "daily", "weekly", "off"
 
@@ -30,72 +55,76 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 @dataclass(frozen=True, slots=True)
 class Schedule:
     frequency: str  # daily | weekly
-    hour: int  # 0-23, local
+    hour: int  # 0-23, wall-clock time in `zone`
     weekday: int  # 0 = Monday; weekly only
-    utc_offset: int  # hours, -12..+14; fixed (no daylight saving rules)
+    zone: str = "UTC"  # the person's IANA zone (kept on the person, not in the sealed settings)
 
     @property
-    def _tz(self) -> timezone:
-        return timezone(timedelta(hours=self.utc_offset))
+    def _days(self) -> int:
+        return 1 if self.frequency == DAILY else 7
 
-    @property
-    def _step(self) -> timedelta:
-        return timedelta(days=1 if self.frequency == DAILY else 7)
+    def _latest_day(self, now: datetime) -> date:
+        day = now.astimezone(tz(self.zone)).date()
+        if self.frequency == WEEKLY:
+            day -= timedelta(days=(day.weekday() - self.weekday) % 7)
+        if at_local(day, self.hour, self.zone) > now:
+            day -= timedelta(days=self._days)
+        return day
 
     def latest_due(self, now: datetime) -> datetime:
         """The latest scheduled instant at or before `now`."""
-        local = now.astimezone(self._tz)
-        due = local.replace(hour=self.hour, minute=0, second=0, microsecond=0)
-        if self.frequency == WEEKLY:
-            due -= timedelta(days=(local.weekday() - self.weekday) % 7)
-        if due > local:
-            due -= self._step
-        return due.astimezone(UTC)
+        return at_local(self._latest_day(now), self.hour, self.zone)
 
     def next_due(self, now: datetime) -> datetime:
-        """The first scheduled instant after `now`."""
-        return self.latest_due(now) + self._step
+        """The first scheduled instant after `now` (counted in local days, so a daylight
+        saving change moves the UTC instant, not the local hour)."""
+        return at_local(self._latest_day(now) + timedelta(days=self._days), self.hour, self.zone)
 
     def covered(self, due: datetime) -> digest_body.Covered:
         """The local days a digest sent at `due` covers: the day, or 7 days, before it."""
-        end = due.astimezone(self._tz).date() - timedelta(days=1)
-        start = end - (self._step - timedelta(days=1))
-        return digest_body.Covered(start=start, end=end, utc_offset=self.utc_offset)
+        end = due.astimezone(tz(self.zone)).date() - timedelta(days=1)
+        start = end - timedelta(days=self._days - 1)
+        return digest_body.Covered(start=start, end=end, zone=self.zone)
 
     def period_key(self, due: datetime) -> str:
         return f"{self.frequency}:{self.covered(due).end.isoformat()}"
 
     def params(self) -> dict[str, Any]:
-        return {
-            "frequency": self.frequency,
-            "hour": self.hour,
-            "weekday": self.weekday,
-            "utc_offset": self.utc_offset,
-        }
+        return {"frequency": self.frequency, "hour": self.hour, "weekday": self.weekday}
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> Schedule:
+    def from_params(cls, params: dict[str, Any], *, zone: str | None = None) -> Schedule:
+        """Stored settings in `zone` (settings saved before zones carry a `utc_offset`)."""
         return cls(
             frequency=str(params["frequency"]),
             hour=int(params["hour"]),
             weekday=int(params.get("weekday", DEFAULT_WEEKDAY)),
-            utc_offset=int(params["utc_offset"]),
+            zone=zone or legacy_zone(params.get("utc_offset")),
         )
 
-    def describe(self) -> str:
-        at = f"{self.hour:02d}:00 (UTC{self.utc_offset:+d})"
+    def describe(self, now: datetime | None = None) -> str:
+        at = f"{self.hour:02d}:00 ({zone_label(self.zone, now)})"
         if self.frequency == DAILY:
             return f"Daily digest at {at}, covering the day before."
         return f"Weekly digest on {WEEKDAYS[self.weekday].capitalize()}s at {at}, covering the 7 days before."
 
 
-def quiet_end(now: datetime, params: dict[str, Any]) -> datetime:
-    """When the quiet hours that `now` falls in end: the next instant at their end hour."""
-    local = now.astimezone(timezone(timedelta(hours=int(params["utc_offset"]))))
-    end = local.replace(hour=int(params["end"]), minute=0, second=0, microsecond=0)
-    if end <= local:
-        end += timedelta(days=1)
-    return end.astimezone(UTC)
+def quiet_values(start: str, end: str) -> dict[str, int]:
+    """Quiet-hours form values checked (InvalidInput naming the bad one)."""
+    values = {}
+    for name, text in (("start", start), ("end", end)):
+        word = "start" if name == "start" else "end"
+        try:
+            values[name] = int(str(text).strip())
+        except ValueError:
+            raise InvalidInput(
+                f"The {word} hour is a whole hour from 0 to 23, such as 22 or 7.", code="bad_quiet_hours"
+            ) from None
+        if not 0 <= values[name] <= 23:
+            raise InvalidInput(
+                f"The {word} hour goes from 0 to 23; {values[name]} is not an hour.", code="bad_quiet_hours"
+            )
+    return values
 
 
 def _whole(value: str | int, what: str, low: int, high: int, code: str) -> int:
@@ -109,7 +138,7 @@ def _whole(value: str | int, what: str, low: int, high: int, code: str) -> int:
 
 
 def make_schedule(
-    *, frequency: str, hour: str | int, weekday: str | int, utc_offset: str | int
+    *, frequency: str, hour: str | int, weekday: str | int, zone: str = "UTC"
 ) -> Schedule | None:
     """A schedule from typed values (settings form or chat); None for off. Bad values raise
     InvalidInput saying which value and why."""
@@ -127,7 +156,7 @@ def make_schedule(
         frequency=frequency,
         hour=_whole(hour, "digest hour", 0, 23, "bad_digest_hour"),
         weekday=index,
-        utc_offset=_whole(utc_offset, "UTC offset", -12, 14, "bad_digest_offset"),
+        zone=zone,
     )
 
 

@@ -138,7 +138,7 @@ def series(activities: Iterable[Activity]) -> dict[tuple[str, str, bool], list[A
     for a in activities:
         out[_series_key(a)].append(a)
     for items in out.values():
-        items.sort(key=lambda a: (a.at, a.id))
+        items.sort(key=lambda a: (a.day, a.at, a.id))  # by day: history imported at once shares `at`
     return dict(out)
 
 

@@ -20,6 +20,7 @@ from ledgerlink.entrypoints import problems
 from ledgerlink.entrypoints.caching import NoStoreByDefault
 from ledgerlink.entrypoints.partner import api as partner_api
 from ledgerlink.entrypoints.partner import events as partner_events
+from ledgerlink.entrypoints.partner import merchants as partner_merchants  # issue 11
 from ledgerlink.entrypoints.partner.fastpath import BankEventFastPath
 from ledgerlink.entrypoints.public import audit as public_audit
 from ledgerlink.entrypoints.web import (
@@ -29,6 +30,7 @@ from ledgerlink.entrypoints.web import (
     consent_receipts,
     dialogue,
     imports,  # statement imports from the messenger (issue 10)
+    insights,  # the Spending page and charts (issue 13)
     linking,
     live,
     messaging,
@@ -112,6 +114,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(partner_events.router)
+    app.include_router(partner_merchants.router)  # merchant events (issue 11)
     app.include_router(partner_api.router)
     app.include_router(public_audit.router)
     app.include_router(consent_receipts.router)
@@ -127,8 +130,11 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(platform_inbound.router)  # Messenger, WhatsApp webhooks (ADR 0023)
     app.include_router(platform_channels.router)  # their account linking and settings
     app.include_router(imports.router)  # statement imports from the messenger (issue 10)
+    app.include_router(insights.router)  # the Spending page and charts (issue 13)
     if container.graph_simulator_app is not None:  # the Graph API simulator standing in for Meta
         app.mount("/sandbox/graph", container.graph_simulator_app)
+    if container.shop_app is not None:  # the embedded sandbox shop (issue 11)
+        app.mount("/sandbox/shop", container.shop_app)
     for path, simulator in container.provider_simulator_apps.items():  # bank-data providers (issue 10)
         app.mount(path, simulator)
     return app

@@ -1,15 +1,20 @@
-"""Errors as RFC 9457 problem documents with a stable `code`: mapped here, and only here."""
+"""Errors as RFC 9457 problem documents with a stable `code`: mapped here, and only here.
+
+A browser (a request whose Accept names text/html before any JSON) gets a friendly HTML page
+for a missing page, a wrong method or a crash instead (issue 13); API clients, fetch and
+anything else keep the problem document."""
 
 from __future__ import annotations
 
 import json
+from html import escape
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
@@ -82,6 +87,42 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(m for m in _METHODS if m in allowed)
 
 
+_PAGES = {
+    404: ("Page not found", "There is nothing at this address. It may have moved, or the link is mistyped."),
+    405: ("That did not work", "This page cannot be used that way. Go back and try again from the page."),
+    500: ("Something went wrong", "Something went wrong on our side, and nothing was half-done. Please try "
+          "again in a moment."),
+}
+
+
+def wants_html(request: Request) -> bool:
+    """True for a browser navigating: text/html accepted, and no JSON asked for."""
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept and "json" not in accept
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Ledgerlink</title><link rel="stylesheet" href="/static/messenger.css"></head>
+<body class="auth-page"><main class="auth"><div class="auth-card" data-testid="error-page">
+<p class="muted" data-testid="error-status">Error {status}</p><h2>{title}</h2><p>{message}</p>
+<p><a class="btn btn-primary" href="/">Go to Ledgerlink</a></p></div></main></body></html>
+"""
+
+
+def friendly_page(request: Request, status: int) -> Response | None:
+    """The HTML error page for a browser, or None to answer with the problem document. Built
+    here, not from the web templates: every kind of entry point uses this module."""
+    if status not in _PAGES or not wants_html(request):
+        return None
+    title, message = _PAGES[status]
+    body = _PAGE.format(title=escape(title), message=escape(message), status=status)
+    return HTMLResponse(body, status_code=status, headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def on_domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -99,13 +140,13 @@ def install(app: FastAPI) -> None:
         return problem(422, "validation_error", "the request did not match the expected shape", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
         # 400: the framework could not parse the body (not JSON, not UTF-8)
         code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed",
                 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
-        response = problem(exc.status_code, code, str(exc.detail))
+        response = friendly_page(request, exc.status_code) or problem(exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:
             allow = allowed_methods(request) or response.headers.get("Allow")
@@ -114,6 +155,8 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(Exception)
-    async def on_crash(_: Request, exc: Exception) -> JSONResponse:
+    async def on_crash(request: Request, exc: Exception) -> Response:
         log.error("unhandled_error", error_type=type(exc).__name__)
-        return problem(500, "internal_error", "something went wrong on our side; nothing was half-done")
+        return friendly_page(request, 500) or problem(
+            500, "internal_error", "something went wrong on our side; nothing was half-done"
+        )

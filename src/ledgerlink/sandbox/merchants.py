@@ -73,6 +73,14 @@ ABROAD: tuple[Merchant, ...] = (
     _m("Tim Hortons", "TIM HORTONS #{store} TORONTO", "5814", "3.20", "14.50", country="CA"),
 )
 
+# The sandbox shop's ways to be paid (issue 11, sandbox/merchant/): the processor prints its own
+# name before the shop's. Only the shop's checkout buys here, never the simulator.
+SHOPS: tuple[Merchant, ...] = (
+    _m("Acme Outfitters", "ACME OUTFITTERS #{store}", "5699", "1.00", "500.00", online=True),
+    _m("PayPal", "PAYPAL *ACME", "5699", "1.00", "500.00", online=True),
+    _m("Square", "SQ *ACME", "5699", "1.00", "500.00", online=True),
+)
+
 # The customer's own country, by account currency (the sandbox's US and German customers).
 HOME_COUNTRY = {"USD": "US", "EUR": "DE"}
 
@@ -92,7 +100,7 @@ def country_of(merchant: Merchant, currency: str) -> str | None:
 
 def by_name(name: str) -> Merchant | None:
     wanted = name.strip().lower()
-    for merchant in (*MERCHANTS, *ABROAD):
+    for merchant in (*MERCHANTS, *ABROAD, *SHOPS):  # SHOPS: issue 11
         if merchant.name.lower() == wanted:
             return merchant
     return None

@@ -61,8 +61,12 @@ class SqlPersons(_Repo):
             update(s.persons).where(s.persons.c.id == person_id).values(disclosure=level)
         )
 
+    async def set_zone(self, person_id: str, zone: str) -> None:  # person time zone (issue 13)
+        await self._conn.execute(update(s.persons).where(s.persons.c.id == person_id).values(zone=zone))
+
     # Children before parents (foreign keys).
     _PERSON_TABLES = (
+        "merchant_events", "shop_orders", "merchant_links",  # receipts from merchants (issue 11)
         "category_corrections", "budgets",  # insights (issue 13)
         "security_events", "webauthn_challenges", "pending_sign_ins",  # second factor (ADR 0021)
         "recovery_codes", "passkeys", "totp_factors",
@@ -93,7 +97,8 @@ class SqlPersons(_Repo):
         await self._conn.execute(
             update(s.persons)
             .where(s.persons.c.id == person_id)
-            .values(handle=f"erased-{person_id}", display_name="", password_hash="!", erased_at=at)
+            .values(handle=f"erased-{person_id}", display_name="", password_hash="!", erased_at=at,
+                    zone=None)
         )
         return deleted
 

@@ -68,6 +68,7 @@ persons = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("erased_at", UtcDateTime()),
     Column("disclosure", String(16), nullable=False, server_default="full"),
+    Column("zone", String(64)),  # IANA time zone (issue 13, person time zone); None: not chosen yet
 )
 
 partners = Table(
@@ -723,4 +724,56 @@ budgets = Table(
     Column("warned_month", String(7)),  # "2026-12": the month of the latest warning
     Column("warned_level", Integer, nullable=False, default=0),  # 0, 80 or 100 in that month
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Scale-out profile (issue 12, ADR 0027): the transactional outbox. With the NATS profile, the
+# events a unit of work collected are written here in its own transaction, and the relay
+# publishes each row to JetStream with `Nats-Msg-Id` = `id`, then deletes it. Ids, the subject
+# and the event's fields (ids only, as every event) in JSON; no personal data.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("subject", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# --------------------------------------------------------------------------- receipts (issue 11)
+# A merchant's orders as receipts: line items, totals, parcel and card last 4 are sealed (they
+# say what someone buys and where it goes); in clear: ids, the shop's order number (the key
+# its events name), the matched transaction and the match state.
+merchant_links = Table(
+    "merchant_links",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("merchant_slug", String(60), nullable=False),
+    Column("customer_ref", String(200), nullable=False),  # the shop's customer id
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("merchant_slug", "customer_ref", name="uq_merchant_links_merchant_slug"),
+)
+
+shop_orders = Table(
+    "shop_orders",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("merchant_slug", String(60), nullable=False),
+    Column("order_ref", String(200), nullable=False),
+    Column("transaction_id", String(40)),  # the bank's charge it matched; None: waiting
+    Column("match_state", String(20), nullable=False),  # waiting | matched | doubtful
+    Column("sealed", LargeBinary, nullable=False),  # JSON: domain/receipts.receipt_to_json + why
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("merchant_slug", "order_ref", name="uq_shop_orders_merchant_slug"),
+)
+
+merchant_events = Table(  # seen webhook ids: a replayed merchant event is refused
+    "merchant_events",
+    metadata,
+    Column("merchant_slug", String(60), primary_key=True),
+    Column("id", String(200), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("received_at", UtcDateTime(), nullable=False),
 )

@@ -20,11 +20,13 @@ from ledgerlink.adapters.db.imports import SqlImports  # statement imports
 from ledgerlink.adapters.db.ingest import SqlInbox, SqlTransactions
 from ledgerlink.adapters.db.insights import SqlInsights  # insights (issue 13)
 from ledgerlink.adapters.db.kernel import SqlIdempotency, SqlPartners
+from ledgerlink.adapters.db.kernel_outbox import OutboxRouting, SqlOutbox  # scale-out outbox (issue 12)
 from ledgerlink.adapters.db.linking import SqlAccounts, SqlLinkHealth, SqlLinks, SqlReceipts
 from ledgerlink.adapters.db.linking_refresh import SqlRefreshAttempts  # refresh planner (issue 10)
 from ledgerlink.adapters.db.messaging import SqlChannels, SqlMatrix, SqlPersons, SqlThreadReads, SqlThreads
 from ledgerlink.adapters.db.messaging_platforms import SqlPlatforms
 from ledgerlink.adapters.db.privacy import SqlDpLedger, SqlRetention, SqlTreeHeads
+from ledgerlink.adapters.db.receipts import SqlShopReceipts  # receipts from merchants (issue 11)
 from ledgerlink.domain.events import Event
 from ledgerlink.services.access.ports import AuditRepository
 from ledgerlink.services.alerts.ports import AlertRuleRepository, DigestRepository
@@ -50,6 +52,7 @@ from ledgerlink.services.messaging.ports import (
     ThreadRepository,
 )
 from ledgerlink.services.privacy.ports import DpLedgerRepository, RetentionRepository, TreeHeadRepository
+from ledgerlink.services.receipts.ports import ShopReceiptRepository  # issue 11
 
 
 class WriterGate:
@@ -116,6 +119,7 @@ class SqlUnitOfWork:
     factors: FactorRepository  # second factors and the security log (ADR 0021)
     sign_in_steps: SignInStepRepository  # the second sign-in step (ADR 0021)
     imports: ImportRepository  # statement imports (ADR 0022)
+    shop_receipts: ShopReceiptRepository  # receipts from merchants (issue 11)
     platforms: PlatformRepository  # Messenger and WhatsApp channels (ADR 0023)
     refresh: RefreshAttemptRepository  # refresh planner's attempt log (issue 10)
     insights: InsightRepository  # category corrections and budgets (issue 13)
@@ -128,8 +132,10 @@ class SqlUnitOfWork:
         priority: bool = False,
         readonly: bool = False,
         direct: Engine | None = None,
+        outbox: OutboxRouting | None = None,  # scale-out (issue 12): events go to the outbox
     ) -> None:
         self._engine = engine
+        self._outbox = outbox
         self._direct = direct
         self._readonly = readonly
         self._write_lock = None if readonly else write_lock  # readers skip the writer queue
@@ -180,6 +186,7 @@ class SqlUnitOfWork:
         self.factors = SqlFactors(conn)  # second factors (ADR 0021)
         self.sign_in_steps = SqlSignInSteps(conn)  # the second sign-in step (ADR 0021)
         self.imports = SqlImports(conn)  # statement imports (ADR 0022)
+        self.shop_receipts = SqlShopReceipts(conn)  # receipts from merchants (issue 11)
         self.platforms = SqlPlatforms(conn)  # Messenger and WhatsApp channels (ADR 0023)
         self.refresh = SqlRefreshAttempts(conn)  # refresh planner's attempt log (issue 10)
         self.insights = SqlInsights(conn)  # category corrections and budgets (issue 13)
@@ -204,7 +211,13 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"
         await self.audit.flush()  # the accesses are durable with the work that made them
+        routing = self._outbox if self.events else None  # scale-out (issue 12, ADR 0027)
+        if routing is not None:
+            await SqlOutbox(self._conn).add(routing.records(self.events))
+            self.events.clear()  # they commit with the data; the relay publishes them
         await self._conn.commit()
+        if routing is not None and routing.wake is not None:
+            routing.wake()
 
     async def rollback(self) -> None:
         assert self._conn is not None, "rollback outside the unit of work"
@@ -222,6 +235,7 @@ class SqlUnitOfWorkFactory:
         sqlite = engine.dialect.name == "sqlite"
         self._write_lock = WriterGate() if sqlite else None
         self._direct: Engine | None = None
+        self.outbox: OutboxRouting | None = None  # scale-out (issue 12): set by the composition root
         if sqlite and direct:
             self._direct = create_sqlite_direct_engine(engine.url.render_as_string(hide_password=False))
 
@@ -240,4 +254,5 @@ class SqlUnitOfWorkFactory:
             priority=priority,
             readonly=readonly,
             direct=self._direct,
+            outbox=self.outbox,  # scale-out (issue 12)
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,11 +16,13 @@ import uvicorn
 from rich.table import Table
 
 from ledgerlink.bootstrap import SANDBOX_BANKS, Container, bootstrap, build_sandbox_app
+from ledgerlink.bootstrap.scaleout import ROLES, parse_roles  # --role (issue 12)
 from ledgerlink.config import Settings
 from ledgerlink.domain.clock import SystemClock
 from ledgerlink.domain.errors import Conflict, DomainError
 from ledgerlink.entrypoints.cli import audit, imports, keys, partners, receipts
 from ledgerlink.entrypoints.cli._console import console
+from ledgerlink.entrypoints.readiness import PartnersWaitUntilReady  # NATS profile (issue 12)
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Ledgerlink: your bank accounts, in your messenger."
@@ -60,15 +63,29 @@ def _server(app_: Any, host: str, port: int) -> uvicorn.Server:
     )
 
 
-async def _serve(container: Container, *, with_demo_person: bool) -> None:
+async def _serve(
+    container: Container, *, with_demo_person: bool, roles: frozenset[str] = frozenset(ROLES)
+) -> None:
     from ledgerlink.entrypoints.app import create_app
     from ledgerlink.services.messaging import messenger
 
     settings = container.settings
-    servers = [_server(create_app(container), settings.host, settings.port)]
-    if container.sandbox_app is not None:
+    # Roles (issue 12): the worker role runs the container's workers and periodic tasks; api and
+    # gateway serve HTTP and WebSockets. `all` (the default) is the one process of the embedded default.
+    worker, web = "worker" in roles, bool(roles & {"api", "gateway"})
+    if not web:
+        await _work(container)
+        return
+    app_: Any = create_app(container, manage_lifecycle=worker)
+    bus: Any = container.deps.bus
+    if hasattr(bus, "ready"):  # NATS profile: partners wait until the bus is up (readiness.py)
+        app_ = PartnersWaitUntilReady(app_, ready=lambda: bool(bus.ready))
+    if not worker:
+        await bus.start()
+    servers = [_server(app_, settings.host, settings.port)]
+    if container.sandbox_app is not None and "api" in roles:
         servers.append(_server(container.sandbox_app, settings.host, settings.resolved_sandbox_port))
-    if container.sandbox2 is not None:
+    if container.sandbox2 is not None and "api" in roles:
         servers.append(_server(container.sandbox_apps[SANDBOX_BANKS[1].partner_id], settings.host,
                                settings.resolved_second_sandbox_port))
     if with_demo_person:
@@ -77,7 +94,25 @@ async def _serve(container: Container, *, with_demo_person: bool) -> None:
                 container.deps, handle=DEMO_HANDLE, display_name="Demo Person", password=DEMO_PASSWORD
             )
     _banner(container, with_demo_person=with_demo_person)
-    await asyncio.gather(*(s.serve() for s in servers))
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        if not worker:
+            await container.stop()
+
+
+async def _work(container: Container) -> None:
+    """The worker role alone: no HTTP, the container's workers until interrupted (issue 12)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # as uvicorn does for the web roles
+        loop.add_signal_handler(sig, stop.set)
+    await container.start()
+    console.print("ledgerlink worker is running. Press Ctrl+C to stop.")
+    try:
+        await stop.wait()
+    finally:
+        await container.stop()
 
 
 def _banner(container: Container, *, with_demo_person: bool) -> None:
@@ -147,18 +182,30 @@ def serve(
     port: PortOpt = 8000,
     data_dir: DataDirOpt = Path(".ledgerlink"),
     sandbox_url: Annotated[str | None, typer.Option(help="an external sandbox bank")] = None,
+    role: Annotated[str, typer.Option(
+        help="api, worker, gateway (comma-separated) or all: today's single process (issue 12)")] = "all",
 ) -> None:
     """Run the platform (settings from LEDGERLINK_* environment variables and these options)."""
+    try:
+        roles = parse_roles(role)
+    except ValueError as exc:
+        console.print(f"[red]error[/red] (invalid_role): {exc}")
+        raise typer.Exit(2) from None
     settings = Settings(
         host=host, port=port, data_dir=data_dir, sandbox_url=sandbox_url,
         embedded_sandbox=sandbox_url is None,
         second_sandbox_bank=sandbox_url is None,  # the second built-in bank runs embedded only
+        roles=",".join(sorted(roles)),  # scale-out (issue 12)
     )
+    if roles != frozenset(ROLES) and not settings.nats_url:
+        console.print("[red]error[/red] (invalid_role): --role other than all needs the scale-out "
+                      "profile: set LEDGERLINK_NATS_URL (and LEDGERLINK_DATABASE_URL to PostgreSQL)")
+        raise typer.Exit(2)
     _configure_logging(settings.log_level)
 
     async def main() -> None:
         container = await bootstrap(settings)
-        await _serve(container, with_demo_person=False)
+        await _serve(container, with_demo_person=False, roles=roles)
 
     _run(main())
 

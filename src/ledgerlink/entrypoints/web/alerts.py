@@ -1,10 +1,16 @@
 """The alerts section of the settings: `/settings/alerts`, and "Not helpful" from an alert card.
 
-One form endpoint: each form names its `action`. Bad input re-renders the page (422) with the
-error next to the form that caused it; nothing is half-saved.
+One form endpoint: each form names its `action`. Bad input re-renders the page (422) with
+every error of the form next to its field, all at once; nothing is half-saved. Quiet hours and
+digests follow the person's IANA time zone (ADR 0025): a searchable list, preselected from the
+browser's zone (hidden field `browser_zone`) until the person keeps one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -15,6 +21,7 @@ from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
 from ledgerlink.services.alerts import digests, rules
+from ledgerlink.services.kernel.deps import Deps
 
 __all__ = ["router"]
 
@@ -23,14 +30,53 @@ router = APIRouter(include_in_schema=False)
 NOTICES = {"saved": "Saved.", "feedback": "Thanks: we count it, and nothing else is kept."}
 
 
-async def _render(request: Request, grant: Grant, person: object, *, status: int = 200,
+async def _render(request: Request, grant: Grant, person: Any, *, status: int = 200,
                   errors: dict[str, str] | None = None, notice: str | None = None,
-                  feedback: str | None = None) -> Response:
-    view = await rules.overview(get_deps(request), grant)
+                  feedback: str | None = None, typed: dict[str, str] | None = None) -> Response:
+    deps = get_deps(request)
+    view = await rules.overview(deps, grant)
+    zone = await digests.effective_zone(deps, grant)
     return page(request, "alerts.html", status, person=person, view=view, errors=errors or {},
                 notice=NOTICES.get(notice or ""), words=alerts.KIND_WORDS,
                 feedback=feedback if feedback in alerts.KIND_WORDS else None,
-                digest=await digests.current(get_deps(request), grant), weekdays=digest_schedule.WEEKDAYS)
+                digest=await digests.current(deps, grant), weekdays=digest_schedule.WEEKDAYS,
+                zone=zone, zone_chosen=getattr(person, "zone", None) is not None,
+                zone_label=digest_schedule.zone_label(zone, deps.clock.now()),
+                zones=digest_schedule.zone_names(), now=deps.clock.now(), typed=typed or {})
+
+
+def _check(errors: dict[str, str], key: str, check: Callable[[], object]) -> None:
+    try:
+        check()
+    except InvalidInput as exc:
+        errors[key] = str(exc)
+
+
+async def _adopt_browser_zone(deps: Deps, grant: Grant, person: Any, form: dict[str, str]) -> None:
+    """Before a zone is chosen, saving quiet hours or a digest keeps the browser's zone."""
+    if getattr(person, "zone", None) is None and form.get("browser_zone"):
+        with suppress(InvalidInput):  # an odd browser zone: the fixed offset (or UTC) stays
+            await digests.set_zone(deps, grant, form["browser_zone"])
+
+
+def _digest_errors(form: dict[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    frequency = form.get("frequency", "")
+    _check(errors, "digest-frequency", lambda: digest_schedule.make_schedule(frequency=frequency, hour=0,
+                                                                             weekday=0))
+    if frequency.strip().lower() != digest_schedule.OFF:
+        _check(errors, "digest-hour", lambda: digest_schedule.make_schedule(
+            frequency="daily", hour=form.get("hour", ""), weekday=0))
+        _check(errors, "digest-weekday", lambda: digest_schedule.make_schedule(
+            frequency="weekly", hour=0, weekday=form.get("weekday", "")))
+    return errors
+
+
+def _quiet_errors(form: dict[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    _check(errors, "quiet-start", lambda: digest_schedule.quiet_values(form.get("start", ""), "0"))
+    _check(errors, "quiet-end", lambda: digest_schedule.quiet_values("0", form.get("end", "")))
+    return errors
 
 
 @router.get("/settings/alerts", response_class=HTMLResponse)
@@ -62,19 +108,24 @@ async def change(request: Request) -> Response:
             await rules.delete_rule(deps, grant, form.get("rule_id", ""))
         elif action == "home_country":  # international purchases (message templates)
             await rules.set_home_country(deps, grant, form.get("country", ""))
-        elif action == "digest":
-            schedule = digest_schedule.make_schedule(
-                frequency=form.get("frequency", ""), hour=form.get("hour", ""),
-                weekday=form.get("weekday", ""), utc_offset=form.get("utc_offset", ""))
-            await digests.set_schedule(deps, grant, schedule)
-        elif action == "quiet":
-            await rules.set_quiet_hours(deps, grant, start=form.get("start", ""), end=form.get("end", ""),
-                                         utc_offset=form.get("utc_offset", ""))
+        elif action == "zone":
+            await digests.set_zone(deps, grant, form.get("zone", ""))
+        elif action in ("digest", "quiet"):
+            field_errors = (_digest_errors if action == "digest" else _quiet_errors)(form)
+            if field_errors:
+                return await _render(request, grant, person, status=422, errors=field_errors, typed=form)
+            await _adopt_browser_zone(deps, grant, person, form)
+            if action == "digest":
+                await digests.set_schedule(deps, grant, digest_schedule.make_schedule(
+                    frequency=form.get("frequency", ""), hour=form.get("hour", ""),
+                    weekday=form.get("weekday", "")))
+            else:
+                await rules.set_quiet_hours(deps, grant, start=form.get("start", ""), end=form.get("end", ""))
         else:
             raise InvalidInput("Unknown change.", code="bad_action")
     except InvalidInput as exc:
         where = form.get("form", action)
-        return await _render(request, grant, person, status=422, errors={where: str(exc)})
+        return await _render(request, grant, person, status=422, errors={where: str(exc)}, typed=form)
     except NotFound:
         return not_found(request, person)
     return see_other("/settings/alerts?notice=saved")

@@ -14,13 +14,14 @@ the password; erasure asks for the password and the second factor.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, TooManyRequests
-from ledgerlink.domain.passwords import MIN_LENGTH
+from ledgerlink.domain.passwords import MIN_LENGTH, password_problem
 from ledgerlink.entrypoints.dependencies import (
     client_address,
     current_session,
@@ -51,6 +52,26 @@ BAD_CREDENTIALS = "That handle and password do not match an account."
 _HANDLE_WORDS = {"handle_taken": "That handle is taken. Please choose another one.",
                  "bad_handle": "A handle has 2 to 32 characters: lowercase letters, digits, "
                                "and _ . - (it starts with a letter or digit)."}
+
+
+# The same rule as services/messaging/messenger.register (which checks again): here only to
+# show every problem of the form at once (issue 13).
+_HANDLE_FORM = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,31}$")
+
+
+def _register_errors(handle: str, password: str, confirm: str) -> dict[str, str]:
+    """Every problem of the registration form at once, by field (empty: try to sign up)."""
+    errors = {}
+    if not handle:
+        errors["handle"] = "Choose a handle: it is how you sign in."
+    elif not _HANDLE_FORM.match(handle.lower()):
+        errors["handle"] = _HANDLE_WORDS["bad_handle"]
+    problem = password_problem(password, handle=handle.lower())
+    if problem is not None:
+        errors["password"] = problem.message
+    if password != confirm:
+        errors["password_confirm"] = "The two passwords are not the same."
+    return errors
 
 
 # --------------------------------------------------------------------------- sign in / up / out
@@ -104,9 +125,9 @@ async def register(request: Request) -> Response:
     values = {"handle": form.get("handle", "").strip(),
               "display_name": form.get("display_name", "").strip()}
     password = form.get("password", "")
-    if password != form.get("password_confirm", password):
-        return page(request, "register.html", 422, values=values, min_length=MIN_LENGTH,
-                    errors={"password_confirm": "The two passwords are not the same."})
+    errors = _register_errors(values["handle"], password, form.get("password_confirm", password))
+    if errors:
+        return page(request, "register.html", 422, values=values, min_length=MIN_LENGTH, errors=errors)
     try:
         token = await sessions.sign_up(get_deps(request), handle=values["handle"],
                                        display_name=values["display_name"], password=password,

@@ -31,13 +31,38 @@ def _email_enabled(request: Request) -> bool:
     return worker is not None and "email" in worker.kinds
 
 
+def delivery_state(deliveries: list[Any]) -> dict[str, Any]:
+    """A channel's delivery state as it is (issue 13): attempts over its recent deliveries,
+    the newest error, the next retry, and what the newest message is doing."""
+    tried = [d for d in deliveries if d.attempts]
+    errored = [d for d in deliveries if d.last_error or (d.last_status_code or 0) >= 400]
+    waiting = [d.next_attempt_at for d in deliveries
+               if d.status == "pending" and d.attempts and d.next_attempt_at]
+    newest = deliveries[0] if deliveries else None
+    if newest is None:
+        word = "Nothing sent yet"
+    elif newest.status == "pending":
+        word = "Retrying" if newest.attempts else "Queued, not tried yet"
+    else:
+        word = {"delivered": "Delivered", "gave_up": "Gave up", "failed": "Failed"}.get(newest.status,
+                                                                                      newest.status.capitalize())
+    last = errored[0] if errored else None
+    return {"word": word, "attempts": sum(d.attempts for d in tried), "messages": len(deliveries),
+            "last_error": None if last is None else " ".join(
+                str(x) for x in (last.last_status_code, last.last_error) if x),
+            "next_attempt_at": min(waiting) if waiting else None}
+
+
 async def _page(request: Request, person: Any, grant: Any, status_code: int = 200, **extra: Any) -> Response:
     items = await channels.overview(get_deps(request), grant)
+    outbound = get_deps(request).outbound
     session = await current_session(request)
     confirmed = session is not None and sessions.recently_confirmed(get_deps(request), session)
     return page(request, "channels.html", status_code, person=person, channels=items,
                 email_enabled=_email_enabled(request), matrix_bot=_matrix_bot(request),
-                confirmed=confirmed, **await platform_context(request, grant), **extra)
+                confirmed=confirmed, states={c.id: delivery_state(list(c.deliveries)) for c in items},
+                webhook_http_ok=outbound is not None and outbound.allow_loopback,
+                **await platform_context(request, grant), **extra)
 
 
 @router.get(PATH, response_class=HTMLResponse)

@@ -35,7 +35,7 @@ async def _choices(request: Request) -> list[dict[str, Any]]:
             continue
         out.append({"id": p.id, "slug": p.slug, "name": p.name.removesuffix(" (simulator)"),
                     "provider": provider is not None, "simulator": p.name.endswith("(simulator)")})
-    return out
+    return sorted(out, key=lambda c: c["provider"])  # banks first, then the providers (stable)
 
 
 @router.get("/link", response_class=HTMLResponse)

@@ -8,17 +8,18 @@ linking a bank `linking.py`.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
 
 from ledgerlink.domain.chat import ThreadKind
 from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import client_address, get_deps, signed_in
+from ledgerlink.entrypoints.web import messaging_view as thread_view
 from ledgerlink.entrypoints.web.kit import fetch_action, not_found, page, see_other
-from ledgerlink.entrypoints.web.rendering import render_message
+from ledgerlink.services.ingest import link_summary
 from ledgerlink.services.kernel import throttle
 from ledgerlink.services.messaging import messenger, read_state
 from ledgerlink.services.messaging.messenger import ThreadSummary
@@ -44,6 +45,10 @@ NOTICES: dict[str, tuple[str, str]] = {
     "unlink_failed": ("error", "The bank could not be unlinked just now. Please try again."),
     "link_not_renewable": ("info", "This link was ended; link the bank again to continue."),
 }
+_ZONE = ZoneInfo("UTC")  # the cards' times are UTC; a per-person IANA zone would be passed here
+# Suggested questions under the composer (issue 13): one tap fills the composer.
+_CHIPS = ("balance", "last 5 transactions", "spending last month", "recurring charges",
+          "who accessed my data", "help")
 GENERIC_NOTICE = ("error", "The bank link did not complete. The message below explains why.")
 
 
@@ -96,8 +101,19 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
         banner = NOTICES.get(notice, GENERIC_NOTICE)
     if mark and views:
         await read_state.mark_read(deps, grant, thread_id, max(v.seq for v in views))
+    locale = thread_view.locale_for(request)
+    now = deps.clock.now()
+    view = thread_view.build(views, now=now, zone=_ZONE, locale=locale)
+    header = None
+    if current.kind is ThreadKind.BANK and current.link_id:
+        accounts = await link_summary.header_accounts(deps, grant, link_id=current.link_id)
+        worker = getattr(request.app.state.container, "refresh_worker", None)
+        fresh = None if worker is None else await worker.freshness(link_id=current.link_id)
+        header = {"accounts": thread_view.header_rows(accounts, bank=current.title, locale=locale),
+                  "freshness": fresh or thread_view.freshness_text(accounts, now=now, locale=locale)}
     return page(request, "messenger.html", person=person, threads=threads, current=current,
-                 messages=[Markup(render_message(v)) for v in views],  # noqa: S704 - escaped by the card template
+                 thread=view, header=header, today=now.astimezone(_ZONE).date().isoformat(),
+                 locale=locale.replace("_", "-"), max_text=commands.MAX_TEXT, chips=_CHIPS,
                  notice=banner, home=home, reads=await read_state.read_marks(deps, grant))
 
 

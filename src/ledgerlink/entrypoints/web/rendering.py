@@ -6,6 +6,7 @@ after a reload, and the browser can swap one for the other in place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -222,9 +223,10 @@ def jinja_env() -> Environment:
                        trim_blocks=True, lstrip_blocks=True, finalize=finalize)
 
 
-def render_message(view: MessageView) -> str:
-    """The card of one message as an HTML fragment (a `<div class="msg">` element)."""
-    html = jinja_env().get_template("_card.html").render(_card_context(view))
+def render_message(view: MessageView, *, folded: Sequence[Mapping[str, str]] = ()) -> str:
+    """The card of one message as an HTML fragment (a `<div class="msg">` element). `folded`:
+    alerts about this purchase, shown on its card as a badge and a line (issue 13)."""
+    html = jinja_env().get_template("_card.html").render({**_card_context(view), "folded": list(folded)})
     return html.strip()
 
 

@@ -73,6 +73,7 @@ from ledgerlink.services.access.messages import (
 )
 from ledgerlink.services.access.platforms import open_platform_quote, seal_platform_quote
 from ledgerlink.services.access.receipts import ReceiptView, read_receipt, store_receipt
+from ledgerlink.services.access.shop_receipts import open_order, store_order  # merchant receipts (issue 11)
 
 __all__ = [
     "AccountView",
@@ -96,6 +97,7 @@ __all__ = [
     "open_channel_configs",
     "open_inbox_payload",
     "open_link_secrets",
+    "open_order",  # issue 11
     "open_platform_quote",
     "put_message",
     "read_account",
@@ -129,6 +131,7 @@ __all__ = [
     "store_csv_mapping",
     "store_digest_settings",
     "store_file_rows",
+    "store_order",  # issue 11
     "store_receipt",
     "upsert_transaction",
     "written_view",

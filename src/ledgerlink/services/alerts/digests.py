@@ -1,7 +1,9 @@
 """Daily and weekly digests, and alerts held during quiet hours (docs/messenger.md "Digests").
 
 * Settings: off (the default: nothing arrives unasked), daily at an hour, or weekly on a
-  weekday at an hour, in the person's UTC offset. Sealed; only the next due instant is clear.
+  weekday at an hour, on the wall clock of the person's IANA time zone (`persons.zone`, ADR
+  0025; before one is chosen, the fixed UTC offset stored with older settings). Sealed; only
+  the next due instant is clear.
 * A digest is one message in the person's Ledgerlink (system) thread covering every linked
   bank: the local days covered (daily: the day before; weekly: the 7 days before), spending
   by category and total per currency, the largest purchases, deposits, current balances and
@@ -16,7 +18,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +33,9 @@ from ledgerlink.domain.digest_schedule import (
     OFF,
     Request,
     Schedule,
+    legacy_zone,
     parse_request,
+    parse_zone,
     quiet_end,
 )
 from ledgerlink.domain.ids import new_id
@@ -54,25 +58,63 @@ _LATE_POSTING = timedelta(days=7)
 # --------------------------------------------------------------------------- the person's settings
 
 
+async def chosen_zone(uow: UnitOfWork, person_id: str) -> str | None:
+    """The IANA zone the person chose; None before they chose one (ADR 0025)."""
+    person = await uow.persons.get(person_id)
+    return None if person is None else person.zone
+
+
 async def current(deps: Deps, grant: Grant) -> Schedule | None:
-    """The person's digest schedule; None when off."""
+    """The person's digest schedule, in their zone; None when off."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         params = await access.read_digest_settings(deps.vault, uow, grant, Purpose.SHOW_TO_PERSON, at=now)
+        zone = await chosen_zone(uow, grant.person_id)
         await uow.commit()  # the audit entry
-    return None if params is None else Schedule.from_params(params)
+    return None if params is None else Schedule.from_params(params, zone=zone)
 
 
-async def _known_offset(deps: Deps, uow: UnitOfWork, grant: Grant, purpose: Purpose) -> int:
-    """The person's UTC offset as they told us for quiet hours; else UTC."""
+async def _known_zone(deps: Deps, uow: UnitOfWork, grant: Grant, purpose: Purpose) -> str:
+    """The person's zone; before one is chosen, the fixed UTC offset of their quiet hours."""
+    zone = await chosen_zone(uow, grant.person_id)
+    if zone is not None:
+        return zone
     rules = await access.read_alert_rules(deps.vault, uow, grant, purpose, at=deps.clock.now())
     quiet = next((r for r in rules if r.kind == "quiet_hours"), None)
-    return 0 if quiet is None else int(quiet.params.get("utc_offset", 0))
+    return legacy_zone(None if quiet is None else quiet.params.get("utc_offset"))
+
+
+async def effective_zone(deps: Deps, grant: Grant) -> str:
+    """The zone quiet hours and digests follow now (chosen, or the legacy fixed offset)."""
+    async with deps.uow() as uow:
+        found = await _known_zone(deps, uow, grant, Purpose.SHOW_TO_PERSON)
+        await uow.commit()
+    return found
+
+
+async def set_zone(deps: Deps, grant: Grant, text: str) -> str:
+    """Keep the person's IANA zone (InvalidInput for an unknown one) and move the next digest
+    to its local hour in that zone, in one unit of work. Returns the zone kept."""
+    name = parse_zone(text)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        await uow.persons.set_zone(grant.person_id, name)
+        params = await access.read_digest_settings(deps.vault, uow, grant, Purpose.SHOW_TO_PERSON, at=now)
+        if params is not None:
+            schedule = Schedule.from_params(params, zone=name)
+            await access.store_digest_settings(
+                deps.vault, uow, grant, settings=schedule.params(), next_due_at=schedule.next_due(now), at=now
+            )
+        await deps.commit_and_publish(uow)
+    return name
 
 
 async def set_schedule(deps: Deps, grant: Grant, schedule: Schedule | None) -> None:
+    """Keep the schedule; its next due instant is counted in the person's zone."""
     now = deps.clock.now()
     async with deps.uow() as uow:
+        if schedule is not None:
+            schedule = replace(schedule, zone=await _known_zone(deps, uow, grant, Purpose.SHOW_TO_PERSON))
         await access.store_digest_settings(
             deps.vault, uow, grant,
             settings=None if schedule is None else schedule.params(),
@@ -83,25 +125,21 @@ async def set_schedule(deps: Deps, grant: Grant, schedule: Schedule | None) -> N
 
 async def apply_request(deps: Deps, grant: Grant, request: Request) -> Schedule | None:
     """Fold a chat request into the current settings; what was not said stays as it was
-    (or takes the default: 08:00, Monday, the quiet-hours UTC offset)."""
+    (or takes the default: 08:00, Monday). A UTC offset said in chat ("utc+2") becomes the
+    person's zone as a fixed offset; the settings page offers real zones."""
     if request.frequency == OFF:
         await set_schedule(deps, grant, None)
         return None
+    if request.utc_offset is not None:
+        await set_zone(deps, grant, legacy_zone(request.utc_offset))
     was = await current(deps, grant)
-    if was is None:
-        async with deps.uow() as uow:
-            offset = await _known_offset(deps, uow, grant, Purpose.SHOW_TO_PERSON)
-            await uow.commit()
-    else:
-        offset = was.utc_offset
     schedule = Schedule(
         frequency=request.frequency or (was.frequency if was else DAILY),
         hour=request.hour if request.hour is not None else (was.hour if was else DEFAULT_HOUR),
         weekday=request.weekday if request.weekday is not None else (was.weekday if was else DEFAULT_WEEKDAY),
-        utc_offset=request.utc_offset if request.utc_offset is not None else offset,
     )
     await set_schedule(deps, grant, schedule)
-    return schedule
+    return await current(deps, grant)
 
 
 async def chat(deps: Deps, grant: Grant, said: str) -> str:
@@ -113,14 +151,14 @@ async def chat(deps: Deps, grant: Grant, said: str) -> str:
             return (
                 'Digests are off. Say "send me a daily digest at 8" or "weekly digest on monday" to get one.'
             )
-        return schedule.describe()
+        return schedule.describe(deps.clock.now())
     schedule = await apply_request(deps, grant, request)
     if schedule is None:
         return (
             "Digests are off. Alerts held during quiet hours now arrive in a short "
             '"While you were away" note when the quiet hours end.'
         )
-    return f"Done: {schedule.describe()} It arrives in your Ledgerlink thread."
+    return f"Done: {schedule.describe(deps.clock.now())} It arrives in your Ledgerlink thread."
 
 
 # --------------------------------------------------------------------------- holding alerts
@@ -152,7 +190,7 @@ async def hold(
         subject_key=subject_key,
         kind=kind,
         text=text,
-        release_after=quiet_end(now, quiet),
+        release_after=quiet_end(now, quiet, await chosen_zone(uow, grant.person_id)),
         at=now,
     )
 
@@ -206,7 +244,7 @@ async def send_digest(deps: Deps, person_id: str) -> bool:
             return False
         if params is None:
             return False
-        schedule = Schedule.from_params(params)
+        schedule = Schedule.from_params(params, zone=await chosen_zone(uow, person_id))
         due = schedule.latest_due(now)
         await uow.digests.set_next_due(person_id, schedule.next_due(now))
         key = schedule.period_key(due)
@@ -235,14 +273,14 @@ async def send_away(deps: Deps, person_id: str) -> bool:
             held = await access.release_held_alerts(
                 deps.vault, uow, grant, held_before=now, release_due=now, released_in=key, at=now
             )
-            offset = await _known_offset(deps, uow, grant, Purpose.DELIVER_UPDATE)
+            zone = await _known_zone(deps, uow, grant, Purpose.DELIVER_UPDATE)
         except PersonKeyMissing:
             return False
         if not held:
             return False
         _, by_thread, _ = await _banks(uow, person_id)
         body = digest_body.away_body(
-            min(h.held_at for h in held), now, offset, digest_body.held(held, by_thread)
+            min(h.held_at for h in held), now, zone, digest_body.held(held, by_thread)
         )
         thread = await ensure_system_thread(deps, uow, person_id)
         await put_card(deps, uow, grant, thread, CardKind.DIGEST, body, subject_key=key)

@@ -5,7 +5,7 @@ Rules (table `alert_rules`, parameters sealed through `access`):
 * a *switch* row per kind (`low_balance`, `large_purchase`, `deposit`, `fee`), account None:
   its `enabled` turns the kind on or off; its `amount` (thresholds only) applies to every account;
 * `low_balance` rows for one account: that account's threshold (wins over the switch's);
-* `mute_merchant` rows (`merchant`), one `quiet_hours` row (`start`, `end`, `utc_offset`);
+* `mute_merchant` rows (`merchant`), one `quiet_hours` row (`start`, `end`: hours in `persons.zone`);
 * one `state` row: the accounts currently below their threshold (so a low balance alerts once
   per crossing) and the "Not helpful" counters per kind (nothing else is kept about feedback).
 
@@ -17,12 +17,13 @@ country), online / card-not-present purchases off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 import structlog
 
+from ledgerlink.domain import digest_schedule
 from ledgerlink.domain.alerts import (
     ABROAD,
     DECLINED,
@@ -77,6 +78,9 @@ async def _send(
     text, tone = alert.text, alert.tone
     quiet = next((r for r in rules if r.kind == QUIET and r.enabled), None)
     # Fraud prompts never come through here (services/dialogue/), so they are never held.
+    if quiet is not None:  # issue 13: quiet hours on the wall clock of the person's zone
+        zone = await digests.chosen_zone(uow, grant.person_id)
+        quiet = replace(quiet, params={**quiet.params, "zone": zone})
     held = quiet is not None and in_quiet_hours(deps.clock.now(), quiet.params)
     if quiet is not None and held:
         await digests.hold(deps, uow, grant, thread, kind=alert.kind, text=text,
@@ -190,6 +194,11 @@ class Overview:
     rules: list[AlertRule]
     low: dict[str, Decimal | None] = field(default_factory=dict)  # account id -> threshold
     large: Decimal | None = None
+    banks: dict[str, str] = field(default_factory=dict)  # link id -> bank name (issue 13)
+
+    def named(self, account: AccountView) -> str:  # "Everyday Checking ••1234 · Sandbox Bank"
+        bank = self.banks.get(account.link_id)
+        return account_label(account) + (f" · {bank}" if bank else "")
 
     def on(self, kind: str) -> bool:
         return enabled(self.rules, kind)
@@ -224,7 +233,7 @@ class Overview:
         for a in self.accounts:
             limit = self.low.get(a.id)
             out.append(
-                f"Low balance on {account_label(a)}: "
+                f"Low balance on {self.named(a)}: "
                 + ("off" if limit is None else f"below {_money(limit, a.currency)}")
             )
         out.append("Large purchases: " + ("off" if self.large is None else f"above {self.large}"))
@@ -238,7 +247,7 @@ class Overview:
             out.append("Muted merchants: " + ", ".join(str(r.params["merchant"]) for r in self.muted))
         if self.quiet:
             q = self.quiet
-            out.append(f"Quiet hours: {q['start']:02d}:00 to {q['end']:02d}:00 (UTC{q['utc_offset']:+d})")
+            out.append(f"Quiet hours: {q['start']:02d}:00 to {q['end']:02d}:00")
         return out
 
 
@@ -247,14 +256,17 @@ async def overview(deps: Deps, grant: Grant) -> Overview:
     async with deps.uow() as uow:
         accounts = await access.read_accounts(deps.vault, uow, grant, Purpose.SHOW_TO_PERSON, at=now)
         rules = await access.read_alert_rules(deps.vault, uow, grant, Purpose.SHOW_TO_PERSON, at=now)
+        threads = await uow.threads.for_person(grant.person_id)
         await uow.commit()
+    banks = {t.link_id: t.title for t in threads if t.link_id is not None}
     large = (
         threshold(rules, LARGE, accounts[0])
         if accounts
         else (DEFAULT_LARGE if enabled(rules, LARGE) else None)
     )
     return Overview(
-        accounts=accounts, rules=rules, low={a.id: threshold(rules, LOW, a) for a in accounts}, large=large
+        accounts=accounts, rules=rules, low={a.id: threshold(rules, LOW, a) for a in accounts}, large=large,
+        banks=banks,
     )
 
 
@@ -354,16 +366,9 @@ async def delete_rule(deps: Deps, grant: Grant, rule_id: str) -> None:
         await deps.commit_and_publish(uow)
 
 
-async def set_quiet_hours(deps: Deps, grant: Grant, *, start: str, end: str, utc_offset: str) -> None:
-    try:
-        values = {"start": int(start), "end": int(end), "utc_offset": int(utc_offset)}
-    except ValueError:
-        raise InvalidInput("Quiet hours are whole hours, such as 22 and 7.", code="bad_quiet_hours") from None
-    if not (0 <= values["start"] <= 23 and 0 <= values["end"] <= 23):
-        raise InvalidInput("Quiet hours go from 0 to 23.", code="bad_quiet_hours")
-    if not -12 <= values["utc_offset"] <= 14:
-        raise InvalidInput("The UTC offset goes from -12 to +14.", code="bad_quiet_hours")
-    await _change(deps, grant, QUIET, params=values, on=True)
+async def set_quiet_hours(deps: Deps, grant: Grant, *, start: str, end: str) -> None:
+    """Quiet hours in the person's zone (issue 13: the fixed UTC offset is gone)."""
+    await _change(deps, grant, QUIET, params=digest_schedule.quiet_values(start, end), on=True)
 
 
 async def set_home_country(deps: Deps, grant: Grant, text: str) -> str | None:

@@ -55,13 +55,16 @@ async def deliver_transaction(
         )
     except (NotFound, PersonKeyMissing):
         return
+    body = transaction_card(txn, view)
+    for extras in deps.card_extras:  # e.g. the receipt attached to this purchase (issue 11)
+        body.update(await extras(uow, grant, txn.id))
     await put_card(
         deps,
         uow,
         grant,
         thread,
         CardKind.TRANSACTION,
-        transaction_card(txn, view),
+        body,
         subject_key=f"txn:{txn.id}",
         new_subject=created_here,
     )

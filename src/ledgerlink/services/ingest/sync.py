@@ -13,6 +13,7 @@ from ledgerlink.domain.banking import LinkStatus, Scope
 from ledgerlink.domain.events import AccountSyncRequested, BalanceChanged, TransactionChanged
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
+from ledgerlink.services.ingest import link_summary
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.linking import connection_health
 from ledgerlink.services.linking.ending import end_link
@@ -123,6 +124,8 @@ async def sync_account(deps: Deps, account_id: str,
         await connection_health.sync_failed(deps, link_id=link.id, code=exc.code)
         raise
     await connection_health.sync_succeeded(deps, link_id=link.id)
+    if initial and Scope.TRANSACTIONS.value in link.scopes:
+        await link_summary.post_link_summary(deps, link_id=link.id)  # issue 13: one card, not a backlog
     return applied
 
 

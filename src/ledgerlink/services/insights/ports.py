@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 
@@ -40,3 +41,42 @@ class InsightRepository(Protocol):
         """Record a warning of `level` in `month` unless one as high was recorded: True when
         this call recorded it (so two deliveries never warn twice)."""
         ...
+
+
+# --------------------------------------------------------------------------- charts (issue 13)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line or one set of bars. `values` are exact (None: no value that day); `texts` are the
+    same figures as a person reads them, for labels and the text alternative."""
+
+    name: str
+    values: tuple[Decimal | None, ...]
+    texts: tuple[str, ...]
+    dashed: bool = False  # a projection, not a record
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """What a chart shows, independent of how it is drawn. `summary` and `rows()` are its text
+    alternative (a sentence, and the table of every figure)."""
+
+    kind: str  # BARS (horizontal, one per label), COLUMNS (vertical), LINE
+    title: str
+    summary: str
+    labels: tuple[str, ...]
+    series: tuple[Series, ...]
+    currency: str
+
+    def rows(self) -> list[tuple[str, list[str]]]:
+        return [(label, [s.texts[i] for s in self.series]) for i, label in enumerate(self.labels)]
+
+
+BARS, COLUMNS, LINE = "bars", "columns", "line"
+
+
+class ChartRenderer(Protocol):
+    """Draws a chart as a standalone SVG document with no script and no outside reference."""
+
+    def svg(self, chart: Chart, *, width: int, height: int) -> str: ...

@@ -7,12 +7,13 @@ Like the unit of work, it names the ports of several capabilities for the type c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.events import Event
+from ledgerlink.domain.privacy import Grant
 from ledgerlink.services.kernel.bus import EventBus
 from ledgerlink.services.kernel.ports import PasswordHasher, RateLimiter, Signer
 from ledgerlink.services.kernel.uow import UnitOfWork, UnitOfWorkFactory
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from ledgerlink.services.messaging.channel_ports import OutboundGuard
     from ledgerlink.services.messaging.ports import LiveFeed
     from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
+
+
+# (uow, grant, transaction id) -> fields a capability above ingest adds to that purchase card.
+CardExtras = Callable[[UnitOfWork, Grant, str], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -49,6 +54,9 @@ class Deps:
     checkpoints: CheckpointLog | None = None  # signed tree heads outside the database (ADR 0020)
     limiter: RateLimiter | None = None  # throttle counts (kernel/throttle.py); None: unlimited
     outbound: OutboundGuard | None = None  # public destinations only (None: literal checks only)
+    # What capabilities above ingest add to a purchase card when delivery (re)writes it, so no
+    # edit drops it (receipts, issue 11): (uow, grant, transaction id) -> fields to merge in.
+    card_extras: list[CardExtras] = field(default_factory=list)
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         RetentionRepository,
         TreeHeadRepository,
     )
+    from ledgerlink.services.receipts.ports import ShopReceiptRepository  # issue 11
 
 
 class UnitOfWork(Protocol):
@@ -80,6 +81,7 @@ class UnitOfWork(Protocol):
     platforms: PlatformRepository  # Messenger and WhatsApp channels (ADR 0023)
     refresh: RefreshAttemptRepository  # refresh planner's attempt log (issue 10)
     insights: InsightRepository  # category corrections and budgets (issue 13)
+    shop_receipts: ShopReceiptRepository  # receipts from merchants (issue 11)
     events: list[Event]
     fresh: list[tuple[str, MessageView]]
 

@@ -20,6 +20,7 @@ class PersonRecord:
     created_at: datetime
     erased_at: datetime | None = None
     disclosure: str = "full"
+    zone: str | None = None  # IANA time zone for quiet hours and digests (issue 13); None: not chosen
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class PersonRepository(Protocol):
     async def get(self, person_id: str) -> PersonRecord | None: ...
     async def by_handle(self, handle: str) -> PersonRecord | None: ...
     async def set_disclosure(self, person_id: str, level: str) -> None: ...
+    async def set_zone(self, person_id: str, zone: str) -> None: ...  # issue 13
     async def erase(self, person_id: str, at: datetime) -> dict[str, int]:
         """Delete everything held about the person and scrub their account row, keeping only
         the opaque id (the audit log refers to it). Returns rows deleted per table."""

@@ -29,6 +29,7 @@ from ledgerlink.domain.questions import MAX_DAYS, Period, Question, day_of, merc
 from ledgerlink.domain.recurring import detect
 from ledgerlink.services import access
 from ledgerlink.services.imports.ports import FILES_LINK_STATUS  # statement imports (issue 10)
+from ledgerlink.services.insights import answer_cards  # spending answers as cards (issue 13)
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.messaging.ports import ThreadRecord
 
@@ -101,11 +102,12 @@ async def _first_day(deps: Deps, grant: Grant, account_ids: list[str], today: da
 
 async def _spending(deps: Deps, grant: Grant, account_ids: list[str], q: Question, today: date) -> str:
     said = await corrections(deps, grant) if q.category is not None else {}
-    text = answer_text.spending_answer(q, await _read(deps, grant, account_ids, q.period), said)
+    txns = await _read(deps, grant, account_ids, q.period)
+    text = answer_text.spending_answer(q, txns, said)
     if text.endswith(": no purchases."):
         first = await _first_day(deps, grant, account_ids, today)
         text += answer_text.no_history_note(q.period, first)
-    return text
+    return answer_cards.spending(text, q, txns, said)  # a card with a chart (issue 13, charts)
 
 
 async def answer(

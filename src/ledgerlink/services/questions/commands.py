@@ -22,9 +22,9 @@ from ledgerlink.domain.questions import CATEGORY_RE, NotUnderstood, parse_questi
 from ledgerlink.services import access
 from ledgerlink.services.alerts import digests, rules
 from ledgerlink.services.dialogue import bank_dialogue
+from ledgerlink.services.insights import answer_cards  # spending answers as cards (issue 13, charts)
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.messaging import outgoing
-from ledgerlink.services.messaging.messenger import post_text
 from ledgerlink.services.messaging.ports import ThreadRecord
 from ledgerlink.services.privacy import access_summary
 from ledgerlink.services.privacy.rights import consents, downloadable_accounts
@@ -95,7 +95,7 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
     else:
         reply, actions = _help(thread)
     async with deps.uow() as uow:
-        await post_text(deps, uow, thread, reply, actions=actions)
+        await answer_cards.post(deps, uow, thread, reply, actions=actions)  # a chart section (issue 13)
         await deps.commit_and_publish(uow)
 
 

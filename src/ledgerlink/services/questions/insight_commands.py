@@ -36,8 +36,9 @@ _SETTINGS = [{"label": "Alert settings", "href": "/settings/alerts"}]
 _CAT = r"(?P<cat>[a-z][a-z &'-]{1,40}?)"
 CORRECT = (r"(?P<merchant>(?!why\b|what\b|how\b).{1,80}?) (?:is|are|should be|goes under|belongs (?:in|to)"
            r"|counts as) (?:an? |in |the )?(?P<cat>" + CATEGORY_RE + r")(?: category)?")
-WHY = (r"why (?:is|are|was) (?P<merchant>.{1,80}?)(?: (?:in |under |categori[sz]ed as |counted as |an? )?"
-       r"(?P<cat>" + CATEGORY_RE + r")(?: category)?)?")
+# The category is required: "why was I charged a fee?" in a bank thread is for the bank.
+WHY = (r"why (?:is|are|was) (?P<merchant>.{1,80}?) (?:in |under |categori[sz]ed as |counted as |an? )?"
+       r"(?P<cat>" + CATEGORY_RE + r")(?: category)?")
 _AMOUNT = r"(?P<amount>\$?\d[\d,]*(?:\.\d+)?)(?: [a-z]{3})?"
 BUDGET_SET = (r"(?:set )?(?:an? |my )?(?:monthly )?budget (?:of )?" + _AMOUNT
               + r"(?: (?:a|per) month| monthly)? (?:for|on) (?:the )?" + _CAT

@@ -1,0 +1,53 @@
+"""Receipts from merchants (issue 11): merchant links, orders (sealed), seen event ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+
+from ledgerlink.adapters.db import schema as s
+from ledgerlink.adapters.db._repo import _Repo, _values
+from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderRecord
+
+
+class SqlShopReceipts(_Repo):
+    async def add_link(self, record: MerchantLinkRecord) -> None:
+        await self._conn.execute(insert(s.merchant_links).values(_values(record, s.merchant_links)))
+
+    async def link_for(self, merchant_slug: str, customer_ref: str) -> MerchantLinkRecord | None:
+        t = s.merchant_links
+        return await self._one(MerchantLinkRecord, select(t).where(
+            t.c.merchant_slug == merchant_slug, t.c.customer_ref == customer_ref))
+
+    async def seen(self, merchant_slug: str, event_id: str, person_id: str, at: datetime) -> bool:
+        t = s.merchant_events
+        found = (await self._conn.execute(select(t.c.id).where(
+            t.c.merchant_slug == merchant_slug, t.c.id == event_id))).first()
+        if found is not None:
+            return True
+        await self._conn.execute(insert(t).values(merchant_slug=merchant_slug, id=event_id,
+                                                  person_id=person_id, received_at=at))
+        return False
+
+    async def order(self, merchant_slug: str, order_ref: str) -> ShopOrderRecord | None:
+        t = s.shop_orders
+        return await self._one(ShopOrderRecord, select(t).where(
+            t.c.merchant_slug == merchant_slug, t.c.order_ref == order_ref))
+
+    async def put_order(self, record: ShopOrderRecord) -> None:
+        t = s.shop_orders
+        values = _values(record, t)
+        done = await self._conn.execute(update(t).where(t.c.id == record.id).values(values))
+        if not done.rowcount:
+            await self._conn.execute(insert(t).values(values))
+
+    async def waiting(self, person_id: str) -> list[ShopOrderRecord]:
+        t = s.shop_orders
+        return await self._many(ShopOrderRecord, select(t).where(
+            t.c.person_id == person_id, t.c.match_state == "waiting").order_by(t.c.updated_at))
+
+    async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None:
+        t = s.shop_orders
+        return await self._one(ShopOrderRecord, select(t).where(t.c.transaction_id == transaction_id))
+

@@ -1,0 +1,189 @@
+"""The shop's state: products, carts, orders and their parcels; its events to the platform."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from ledgerlink.domain.clock import Clock, SystemClock
+
+CENT = Decimal("0.01")
+TAX_RATE = Decimal("0.08")
+SHIPPING = Decimal("4.99")
+
+# pay(login, account_id, processor merchant name, amount) -> the bank's transaction id. The
+# sandbox bank's purchase hook: the bank books the card charge with that processor's descriptor.
+Pay = Callable[..., Awaitable[str]]
+
+# How the shop is paid, and so which processor's name the card statement prints
+# (sandbox/merchants.py SHOPS: "PAYPAL *ACME", "SQ *ACME", "ACME OUTFITTERS").
+PROCESSORS = {"direct": "Acme Outfitters", "paypal": "PayPal", "square": "Square", "marketplace": "Amazon"}
+STATUS_ORDER = ("label_created", "picked_up", "in_transit", "out_for_delivery", "delivered")
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    sku: str
+    name: str
+    price: Decimal
+
+
+PRODUCTS: dict[str, Product] = {p.sku: p for p in (
+    Product("SOCK-2", "Trail socks", Decimal("9.99")),
+    Product("CAP-1", "Canvas cap", Decimal("21.00")),
+    Product("BOTTLE-1", "Steel bottle", Decimal("19.99")),
+    Product("TENT-2", "Two-person tent", Decimal("149.00")),
+)}
+
+
+@dataclass(kw_only=True)
+class ShopConfig:
+    slug: str = "acme"
+    name: str = "Acme Outfitters"
+    public_url: str = "http://127.0.0.1:8003"
+    events_url: str | None = None  # the platform's POST /partners/merchants/{slug}/events
+    webhook_secret: str = field(default="", repr=False)
+    clock: Clock = field(default_factory=SystemClock)
+    http: httpx.AsyncClient | None = None
+    pay: Pay | None = None
+    carrier: str = "UPS"
+
+
+class ShopProblem(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+@dataclass
+class Order:
+    order_ref: str
+    customer: str  # the shop's customer id (the bank login in the sandbox)
+    items: list[tuple[Product, int]]
+    card_last4: str
+    placed_at: datetime
+    transaction_id: str
+    tracking: str
+    statuses: list[tuple[str, datetime]] = field(default_factory=list)
+    refunded: Decimal = Decimal(0)
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((p.price * q for p, q in self.items), Decimal(0))
+
+    @property
+    def tax(self) -> Decimal:
+        return (self.subtotal * TAX_RATE).quantize(CENT)
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.tax + SHIPPING
+
+
+class SandboxShop:
+    def __init__(self, config: ShopConfig) -> None:
+        self.config = config
+        self.carts: dict[str, list[tuple[str, int]]] = {}
+        self.orders: dict[str, Order] = {}
+        self.sent: list[dict[str, Any]] = []  # what was pushed, for tests and the demo
+        self._n = 1000
+
+    def add_to_cart(self, customer: str, sku: str, quantity: int = 1) -> list[tuple[str, int]]:
+        if sku not in PRODUCTS:
+            raise ShopProblem(404, "unknown_product", f"no product {sku!r}")
+        if not 1 <= quantity <= 20:
+            raise ShopProblem(422, "bad_quantity", "quantity is 1 to 20")
+        cart = self.carts.setdefault(customer, [])
+        cart.append((sku, quantity))
+        return cart
+
+    async def checkout(self, customer: str, *, account_id: str, card_last4: str,
+                       processor: str = "paypal") -> Order:
+        """Pay the cart with the customer's sandbox card: the bank books the charge now."""
+        cart = self.carts.pop(customer, [])
+        if not cart:
+            raise ShopProblem(409, "cart_empty", "the cart is empty")
+        if processor not in PROCESSORS or self.config.pay is None:
+            raise ShopProblem(422, "unknown_processor", f"pay by one of {', '.join(PROCESSORS)}")
+        self._n += 1
+        now = self.config.clock.now()
+        items = [(PRODUCTS[sku], qty) for sku, qty in cart]
+        order = Order(f"{self.config.slug.upper()}-{self._n}", customer, items, card_last4, now, "",
+                      f"1Z{secrets.token_hex(8).upper()}")
+        order.transaction_id = await self.config.pay(customer, account_id=account_id,
+                                                     merchant=PROCESSORS[processor],
+                                                     amount=str(order.total))
+        self.orders[order.order_ref] = order
+        await self._send("order.placed", self._order_data(order))
+        return order
+
+    async def advance(self, order_ref: str, status: str | None = None) -> str:
+        """Move the parcel on (to `status`, or the next one), stamped with the shop's clock."""
+        order = self._order(order_ref)
+        done = [s for s, _ in order.statuses]
+        if status is None:
+            left = [s for s in STATUS_ORDER if s not in done]
+            if not left:
+                raise ShopProblem(409, "already_delivered", "the parcel is delivered")
+            status = left[0]
+        order.statuses.append((status, self.config.clock.now()))
+        kind = "order.delivered" if status == "delivered" else "shipment.updated"
+        await self._send(kind, self._order_data(order))
+        return status
+
+    async def refund(self, order_ref: str, amount: Decimal) -> None:
+        order = self._order(order_ref)
+        if amount <= 0 or order.refunded + amount > order.total:
+            raise ShopProblem(422, "refund_too_large", "more than was paid")
+        order.refunded += amount
+        await self._send("refund.issued", {**self._order_data(order), "refund": str(amount)})
+
+    def _order(self, order_ref: str) -> Order:
+        if order_ref not in self.orders:
+            raise ShopProblem(404, "order_not_found", "no such order")
+        return self.orders[order_ref]
+
+    def _order_data(self, o: Order) -> dict[str, Any]:
+        shipped = next((at for s, at in o.statuses if s == "picked_up"), None)
+        return {
+            "customer_id": o.customer, "order_id": o.order_ref, "shop": self.config.name,
+            "currency": "USD", "card_last4": o.card_last4, "placed_at": o.placed_at.isoformat(),
+            "shipped_at": None if shipped is None else shipped.isoformat(),
+            "order_url": f"{self.config.public_url}/orders/{o.order_ref}",
+            "items": [{"name": p.name, "quantity": q, "unit_price": str(p.price)} for p, q in o.items],
+            "subtotal": str(o.subtotal), "tax": str(o.tax), "shipping": str(SHIPPING),
+            "total": str(o.total), "refunded": str(o.refunded),
+            "shipment": {"carrier": self.config.carrier, "tracking_number": o.tracking,
+                         "events": [{"status": s, "at": at.isoformat()} for s, at in o.statuses]},
+        }
+
+    async def _send(self, kind: str, data: dict[str, Any]) -> None:
+        event: dict[str, Any] = {"type": kind, "timestamp": self.config.clock.now().isoformat(), "data": data}
+        self.sent.append(event)
+        if self.config.events_url is None:
+            return
+        body = json.dumps(event, separators=(",", ":"))
+        msg_id = f"msg_{secrets.token_hex(12)}"
+        now = self.config.clock.now()
+        signature = Webhook(self.config.webhook_secret).sign(msg_id, now, body)
+        headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": signature, "content-type": "application/json"}
+        http = self.config.http or httpx.AsyncClient(timeout=10.0)
+        try:
+            resp = await http.post(self.config.events_url, content=body.encode(), headers=headers)
+            event["status"] = resp.status_code
+        finally:
+            if self.config.http is None:
+                await http.aclose()
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)

@@ -1,0 +1,1 @@
+"""Receipts and shipping from merchants (issue 11, docs/receipts.md)."""

@@ -1,0 +1,40 @@
+"""Receipts (issue 11): the stored records and the repository Protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantLinkRecord:
+    id: str
+    person_id: str
+    merchant_slug: str
+    customer_ref: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShopOrderRecord:
+    id: str
+    person_id: str
+    merchant_slug: str
+    order_ref: str
+    transaction_id: str | None
+    match_state: str  # waiting | matched | doubtful
+    sealed: bytes  # the receipt and its match explanation
+    updated_at: datetime
+
+
+class ShopReceiptRepository(Protocol):
+    async def add_link(self, record: MerchantLinkRecord) -> None: ...
+    async def link_for(self, merchant_slug: str, customer_ref: str) -> MerchantLinkRecord | None: ...
+    async def seen(self, merchant_slug: str, event_id: str, person_id: str, at: datetime) -> bool:
+        """Remember the event id; True when it was already there (a replay)."""
+        ...
+    async def order(self, merchant_slug: str, order_ref: str) -> ShopOrderRecord | None: ...
+    async def put_order(self, record: ShopOrderRecord) -> None: ...
+    async def waiting(self, person_id: str) -> list[ShopOrderRecord]: ...
+    async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None: ...
