@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
+from babel.dates import format_date
 from babel.numbers import format_currency
 from playwright.async_api import Locator, Page, expect
 from tests.conftest import Stack
@@ -125,14 +126,15 @@ async def test_a_spending_question_is_answered_live_with_the_exact_total_and_log
     assert "Trattoria" not in text
 
     # Another shape: the last 3 transactions, newest first.
+    day = format_date(today, "medium", locale="en_US")
     await _say(page, "last 3 transactions")
     last = _replies(page).filter(has_text="Your last 3 transactions")
     await expect(last).to_have_count(1, timeout=LIVE)
     assert (await last.get_by_test_id("message-text").text_content() or "").strip().splitlines() == [
-        "Your last 3 transactions:",
-        f"• {today.isoformat()} Trattoria da Luca -48.00 USD (posted)",
-        f"• {today.isoformat()} Safeway -61.10 USD (posted)",
-        f"• {today.isoformat()} Trader Joe's -23.45 USD (posted)",
+        "Your last 3 transactions:",  # dates and amounts in the person's locale (babel)
+        f"• {day} Trattoria da Luca \u2212$48.00 (posted)",
+        f"• {day} Safeway \u2212$61.10 (posted)",
+        f"• {day} Trader Joe's \u2212$23.45 (posted)",
     ]
     assert await page.evaluate("window.__sameDocument === true")  # answered live, no reload
 
@@ -148,7 +150,8 @@ async def test_a_spending_question_is_answered_live_with_the_exact_total_and_log
 async def test_an_alert_rule_set_by_chat_fires_live_and_a_muted_merchant_stays_quiet(
         page: Page, stack: Stack) -> None:
     await _sign_up_and_link(page, stack, "rory")
-    alerts = _replies(page).filter(has_text="Large purchase on")
+    # An alert about a purchase is folded into that purchase's card (issue 13), not a bubble.
+    alerts = page.get_by_test_id("txn-alert").filter(has_text="Large purchase on")
 
     # The rule, by chat.
     await _say(page, "tell me about purchases over 40")
