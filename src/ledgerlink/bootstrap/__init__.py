@@ -32,6 +32,7 @@ from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.adapters.dp import OpenDpMechanism
 from ledgerlink.adapters.statements import StatementReader  # statement imports (ADR 0022)
 from ledgerlink.adapters.throttle import LimitsRateLimiter
+from ledgerlink.adapters.tls import tls_context  # one TLS context per process
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner, StandardWebhooksVerifier
 from ledgerlink.bootstrap.container import Container
 from ledgerlink.bootstrap.platforms import build_platforms  # Messenger, WhatsApp (ADR 0023)
@@ -130,7 +131,7 @@ async def bootstrap(
     keystore = SqlKeyStore(settings.resolved_keystore_url)
     await keystore.open()
     owns_http = http is None
-    http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+    http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0), verify=tls_context())
     banks = [(SANDBOX_BANKS[0], settings.resolved_sandbox_url)]
     if settings.second_sandbox_bank:
         banks.append((SANDBOX_BANKS[1], settings.resolved_second_sandbox_url))

@@ -8,6 +8,7 @@ only for the simulators)."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ def partner_id(slug: str) -> str:
     return f"ptn_{slug}"
 
 
+@functools.cache  # the simulator's application key: one per process (2048-bit keys cost ~0.1 s)
 def _rsa_pem() -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -23,6 +23,7 @@ from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 
 from ledgerlink.sandbox._model import Problem
+from ledgerlink.sandbox._tls import tls_context
 
 log = logging.getLogger("ledgerlink.sandbox.keys")
 
@@ -161,7 +162,7 @@ class PlatformKeys:
 
     async def _fetch(self, jwks_uri: str) -> dict[str, Any]:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout)
+            self._http = httpx.AsyncClient(timeout=self._timeout, verify=tls_context())
             self._own_http = True
         self.fetches += 1
         unavailable = Problem(503, "client_keys_unavailable",

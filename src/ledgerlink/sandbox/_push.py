@@ -14,6 +14,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
+from ledgerlink.sandbox._tls import tls_context
+
 T = TypeVar("T")
 
 
@@ -47,7 +49,7 @@ class Pusher(Generic[T]):
 
     async def start(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout)
+            self._http = httpx.AsyncClient(timeout=self._timeout, verify=tls_context())
             self._own_http = True
         self._running = True
         for key, queue in self._queues.items():

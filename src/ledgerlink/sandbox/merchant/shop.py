@@ -14,6 +14,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from ledgerlink.domain.clock import Clock, SystemClock
+from ledgerlink.sandbox._tls import tls_context
 
 CENT = Decimal("0.01")
 TAX_RATE = Decimal("0.08")
@@ -176,7 +177,7 @@ class SandboxShop:
         signature = Webhook(self.config.webhook_secret).sign(msg_id, now, body)
         headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
                    "webhook-signature": signature, "content-type": "application/json"}
-        http = self.config.http or httpx.AsyncClient(timeout=10.0)
+        http = self.config.http or httpx.AsyncClient(timeout=10.0, verify=tls_context())
         try:
             resp = await http.post(self.config.events_url, content=body.encode(), headers=headers)
             event["status"] = resp.status_code
