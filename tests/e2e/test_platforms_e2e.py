@@ -1,6 +1,6 @@
 """Messenger in Chromium, through the Graph API simulator's conversation page (issue 15): the
 person writes to the page, taps Log in, confirms on ledgerlink's own page, lands back in the
-chat, asks for the balance, and answers a fraud prompt with a quick reply that reaches the bank."""
+chat, asks for the balance, receives a purchase, and answers a fraud prompt with a quick reply that reaches the bank."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ async def test_a_messenger_chat_links_answers_and_takes_a_fraud_reply_in_chromiu
     await expect(page.get_by_test_id("sim-log")).to_contain_text("is now linked", timeout=LIVE)
     await _say(page, "balance")
     await expect(entries.filter(has_text="••").last).to_be_visible(timeout=LIVE)
+
+    # A purchase at the bank reaches the chat.
+    await stack.bank.purchase("alice", merchant="Blue Bottle Coffee", amount="4.50")
+    await expect(entries.filter(has_text="Blue Bottle Coffee").first).to_be_visible(timeout=LIVE)
 
     # "Was this you?" arrives with quick replies; "No" goes back to the bank, which freezes the card.
     txn_id, _ = await stack.bank.suspicious_purchase("alice", merchant="Shell", amount="249.00")
