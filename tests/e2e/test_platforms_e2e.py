@@ -1,6 +1,7 @@
 """Messenger in Chromium, through the Graph API simulator's conversation page (issue 15): the
 person writes to the page, taps Log in, confirms on ledgerlink's own page, lands back in the
-chat, asks for the balance, receives a purchase, and answers a fraud prompt with a quick reply that reaches the bank."""
+chat, asks for the balance, receives a purchase, and answers a fraud prompt with a quick reply
+that reaches the bank."""
 
 from __future__ import annotations
 
