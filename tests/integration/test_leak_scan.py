@@ -209,7 +209,7 @@ async def _session(stack: Stack, scanner: Scanner, hook_url: str, mailbox: Mailb
     question = f"how much did I spend at {MERCHANTS[0]} this month"
     await commands.handle_text(stack.deps, grant, thread_id, question)
     answer = (await messenger.thread_messages(stack.deps, grant, thread_id))[-1].body["text"]
-    assert MERCHANTS[0] in answer and AMOUNTS[0].lstrip("-") in answer, answer
+    assert MERCHANTS[0] in answer and "4,321.87" in answer, answer  # the answer, locale-formatted
     await commands.handle_text(stack.deps, grant, thread_id, f"mute {MERCHANTS[1].lower()}")
     await commands.handle_text(stack.deps, grant, thread_id, f"note to self: {MERCHANTS[1]} was {AMOUNTS[1]}")
     await _until(lambda: len(mailbox.mails) >= 1, stack)
