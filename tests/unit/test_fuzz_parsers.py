@@ -32,7 +32,7 @@ from ledgerlink.domain.banking import BankTransaction
 from ledgerlink.domain.digest_schedule import Request, Schedule, make_schedule, parse_request
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
-from ledgerlink.domain.questions import Question, parse_question
+from ledgerlink.domain.questions import NotUnderstood, Question, parse_question
 from ledgerlink.services.dialogue import bank_dialogue
 from ledgerlink.services.dialogue.declines import Decline, parse_decline
 from ledgerlink.services.dialogue.fraud import FraudAlert, parse_fraud_alert
@@ -282,10 +282,13 @@ def check_bank_message(claims: Any) -> None:
 
 
 def check_question(text: str, today: date) -> None:
-    q = parse_question(text, today=today)  # never refuses: a Question or None
-    if q is not None:
+    q = parse_question(text, today=today)  # never raises: a Question, what it did not know, or None
+    if isinstance(q, NotUnderstood):
+        assert isinstance(q.part, str) and isinstance(q.what, str)
+    elif q is not None:
         assert isinstance(q, Question)
-        assert q.period.start <= q.period.end <= today and isinstance(q.period.label(), str)
+        assert q.period.start <= q.period.end <= today
+        assert q.other is None or q.other.start <= q.other.end <= today
         assert 1 <= q.count <= 50
 
 
