@@ -56,8 +56,11 @@ async def deliver_transaction(
     except (NotFound, PersonKeyMissing):
         return
     body = transaction_card(txn, view)
-    for extras in deps.card_extras:  # e.g. the receipt attached to this purchase (issue 11)
-        body.update(await extras(uow, grant, txn.id))
+    if deps.card_extras:  # e.g. the receipt attached to this purchase (issue 11): read under the
+        locked = await uow.threads.lock(thread.id)  # thread's lock, so a receipt committed by a
+        thread = locked or thread  # concurrent writer is seen, never overwritten (PostgreSQL)
+        for extras in deps.card_extras:
+            body.update(await extras(uow, grant, txn.id))
     await put_card(
         deps,
         uow,
