@@ -138,11 +138,28 @@ async def stack(tmp_path: Path, db_url: str) -> AsyncIterator[Stack]:
 # ---------------------------------------------------------------- attack-suite figures
 # The attack suites (issue 14: cross-person matrix, leak scan, ...) report their figures here;
 # `./scripts/test` prints them after the test summary, so every run shows them without -s.
+# A figure travels on its test's report (user_properties), so it reaches the printing process
+# also when pytest-xdist runs the test in a worker process.
+_PENDING_FIGURES: list[str] = []
 ATTACK_FIGURES: list[str] = []
+_FIGURE = "ledgerlink-figure"
 
 
 def report_figure(line: str) -> None:
-    ATTACK_FIGURES.append(line)
+    _PENDING_FIGURES.append(line)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    if _PENDING_FIGURES:
+        report = outcome.get_result()
+        report.user_properties.extend((_FIGURE, line) for line in _PENDING_FIGURES)
+        _PENDING_FIGURES.clear()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    ATTACK_FIGURES.extend(value for key, value in report.user_properties if key == _FIGURE)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
