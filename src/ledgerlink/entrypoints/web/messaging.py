@@ -8,7 +8,6 @@ linking a bank `linking.py`.
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -45,7 +44,6 @@ NOTICES: dict[str, tuple[str, str]] = {
     "unlink_failed": ("error", "The bank could not be unlinked just now. Please try again."),
     "link_not_renewable": ("info", "This link was ended; link the bank again to continue."),
 }
-_ZONE = ZoneInfo("UTC")  # the cards' times are UTC; a per-person IANA zone would be passed here
 # Suggested questions under the composer (issue 13): one tap fills the composer.
 _CHIPS = ("balance", "last 5 transactions", "spending last month", "recurring charges",
           "who accessed my data", "help")
@@ -103,7 +101,8 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
         await read_state.mark_read(deps, grant, thread_id, max(v.seq for v in views))
     locale = thread_view.locale_for(request)
     now = deps.clock.now()
-    view = thread_view.build(views, now=now, zone=_ZONE, locale=locale)
+    zone = thread_view.person_zone(person)
+    view = thread_view.build(views, now=now, zone=zone, locale=locale)
     header = None
     if current.kind is ThreadKind.BANK and current.link_id:
         accounts = await link_summary.header_accounts(deps, grant, link_id=current.link_id)
@@ -112,7 +111,7 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
         header = {"accounts": thread_view.header_rows(accounts, bank=current.title, locale=locale),
                   "freshness": fresh or thread_view.freshness_text(accounts, now=now, locale=locale)}
     return page(request, "messenger.html", person=person, threads=threads, current=current,
-                 thread=view, header=header, today=now.astimezone(_ZONE).date().isoformat(),
+                 thread=view, header=header, today=now.astimezone(zone).date().isoformat(), zone=zone.key,
                  locale=locale.replace("_", "-"), max_text=commands.MAX_TEXT, chips=_CHIPS,
                  notice=banner, home=home, reads=await read_state.read_marks(deps, grant))
 

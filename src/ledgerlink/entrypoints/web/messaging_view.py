@@ -1,5 +1,6 @@
 """A thread as the person reads it (issue 13, "The thread"): cards grouped by day under date
-separators ("Today", "Yesterday", "Mon, Nov 30" in the person's locale), an alert about a
+separators ("Today", "Yesterday", "Mon, Nov 30" in the person's locale, on the calendar of
+the person's IANA zone), an alert about a
 purchase folded into that purchase's card, open "Was this you?" prompts pinned on top, and
 a bank thread's header (balances, freshness). `messenger.js` keeps the same shape live.
 """
@@ -18,11 +19,12 @@ from fastapi import Request
 from markupsafe import Markup
 
 from ledgerlink.domain.refresh_text import freshness
+from ledgerlink.domain.zones import tz
 from ledgerlink.entrypoints.web.rendering import format_money, render_message
 from ledgerlink.services.ingest.link_summary import AccountLine
 from ledgerlink.services.messaging.ports import MessageView
 
-__all__ = ["FOLDED_KINDS", "DayGroup", "Thread", "build", "header_rows", "locale_for"]
+__all__ = ["FOLDED_KINDS", "DayGroup", "Thread", "build", "header_rows", "locale_for", "person_zone"]
 
 # Alerts that are about one purchase and say nothing the card does not: shown on its card.
 # Real notifications (low balance, fraud prompts, declines, digests) stay bubbles of their own.
@@ -44,6 +46,12 @@ def locale_for(request: Request) -> str:
             wanted.append(tag)
     found = Locale.negotiate(wanted, _SUPPORTED, sep="_") if wanted else None
     return str(found) if found is not None else DEFAULT_LOCALE
+
+
+def person_zone(person: object) -> ZoneInfo:
+    """The zone the person's days follow: the IANA zone chosen in Settings (ADR 0025), UTC
+    before one is chosen. A purchase at 23:30 in New York is on that day, not the next."""
+    return tz(getattr(person, "zone", None) or "UTC")
 
 
 def day_label(day: date, today: date, locale: str) -> str:
@@ -94,7 +102,8 @@ def build(views: list[MessageView], *, now: datetime, zone: ZoneInfo, locale: st
         about = _about(v)
         if about is not None and about[0] in txn_ids:
             continue
-        html = Markup(render_message(v, folded=folded.get(str(v.body.get("transaction_id")), ())))  # noqa: S704 - escaped by the card template
+        html = Markup(render_message(v, folded=folded.get(str(v.body.get("transaction_id")), ()),  # noqa: S704 - escaped by the card template
+                                     zone=zone))
         if v.kind.value == "fraud" and v.body.get("prompt_status", "open") == "open":
             pinned.append(html)
             continue

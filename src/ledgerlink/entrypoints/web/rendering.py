@@ -7,7 +7,7 @@ after a reload, and the browser can swap one for the other in place.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
@@ -82,11 +82,11 @@ def _safe_href(href: object) -> str | None:
     return None
 
 
-def _card_context(view: MessageView) -> dict[str, Any]:
+def _card_context(view: MessageView, zone: tzinfo | None = None) -> dict[str, Any]:
     body = view.body
     ctx: dict[str, Any] = {"m": view, "kind": view.kind.value, "edited": view.edited_at is not None,
-                           "time": format_datetime(view.created_at, "HH:mm", tzinfo=view.created_at.tzinfo,
-                                                   locale=LOCALE),
+                           "time": format_datetime(view.created_at, "HH:mm",
+                                                   tzinfo=zone or view.created_at.tzinfo, locale=LOCALE),
                            "stamp": view.created_at.isoformat()}
     if view.kind.value == "transaction":
         status = str(body.get("status", ""))
@@ -223,10 +223,14 @@ def jinja_env() -> Environment:
                        trim_blocks=True, lstrip_blocks=True, finalize=finalize)
 
 
-def render_message(view: MessageView, *, folded: Sequence[Mapping[str, str]] = ()) -> str:
+def render_message(view: MessageView, *, folded: Sequence[Mapping[str, str]] = (),
+                   zone: tzinfo | None = None) -> str:
     """The card of one message as an HTML fragment (a `<div class="msg">` element). `folded`:
-    alerts about this purchase, shown on its card as a badge and a line (issue 13)."""
-    html = jinja_env().get_template("_card.html").render({**_card_context(view), "folded": list(folded)})
+    alerts about this purchase, shown on its card as a badge and a line (issue 13). `zone`: the
+    person's time zone for the card's clock time (the live stream sends UTC; the page's script
+    shows it in the same zone)."""
+    context = {**_card_context(view, zone), "folded": list(folded)}
+    html = jinja_env().get_template("_card.html").render(context)
     return html.strip()
 
 

@@ -76,15 +76,32 @@
     return t.content.firstElementChild;
   }
 
-  // Day groups (issue 13): a card lands in the group of its day (the person's zone: UTC, as
-  // the server renders it), made on the fly for a new day; groups and cards stay in seq order.
+  // Day groups (issue 13): a card lands in the group of its day on the calendar of the
+  // person's IANA zone (as the server renders it), made on the fly for a new day; groups and
+  // cards stay in seq order. A live card's clock time is shown in that zone too.
   var todayIso = messagesBox ? messagesBox.getAttribute("data-today") : null;
   var pageLocale = (messagesBox && messagesBox.getAttribute("data-locale")) || "en-US";
+  var pageZone = (messagesBox && messagesBox.getAttribute("data-zone")) || "UTC";
+  var dayParts, clock;
+  try {
+    dayParts = new Intl.DateTimeFormat("en-CA", { timeZone: pageZone, year: "numeric", month: "2-digit", day: "2-digit" });
+    clock = new Intl.DateTimeFormat("en-GB", { timeZone: pageZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  } catch (e) {
+    pageZone = "UTC";
+    dayParts = new Intl.DateTimeFormat("en-CA", { timeZone: "UTC", year: "numeric", month: "2-digit", day: "2-digit" });
+    clock = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  }
 
   function isoDay(stamp) {
     var d = new Date(stamp);
     if (isNaN(d.getTime())) return todayIso;
-    return d.toISOString().slice(0, 10);
+    return dayParts.format(d);  // en-CA formats as YYYY-MM-DD
+  }
+
+  function localClock(el) {
+    var time = el.querySelector(".msg-foot time");
+    var d = time ? new Date(time.getAttribute("datetime")) : null;
+    if (d && !isNaN(d.getTime())) time.textContent = clock.format(d);
   }
 
   function dayLabel(iso) {
@@ -160,6 +177,7 @@
   function showMessage(frame) {
     var el = fragment(frame.html);
     if (!el) return;
+    localClock(el);
     var stick = nearBottom();
     if (foldAlert(el)) return;
     var existing = document.getElementById("m-" + frame.message_id);
