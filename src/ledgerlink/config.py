@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     nats_max_deliver: int = Field(default=5, ge=1, le=100, description="attempts before the dead letters")
     nats_ack_wait_seconds: float = Field(default=30.0, gt=0, description="redelivery after this without ack")
     roles: str = Field(default="all", description="api, worker, gateway (comma-separated) or all")
+    schedule_tick_seconds: float = Field(  # ADR 0029: periodic jobs run once across workers
+        default=1.0, gt=0, le=60, description="how often a worker tries and checks the job locks"
+    )
 
     @property
     def enablebanking_enabled(self) -> bool:

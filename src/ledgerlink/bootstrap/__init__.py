@@ -47,7 +47,7 @@ from ledgerlink.bootstrap.sandbox import (
     build_sandbox_app,
     build_shop_app,  # issue 11
 )
-from ledgerlink.bootstrap.scaleout import event_bus  # scale-out profile (issue 12)
+from ledgerlink.bootstrap.scaleout import cluster_schedule, event_bus  # scale-out profile (issue 12)
 from ledgerlink.bootstrap.wiring import _wire
 from ledgerlink.config import Settings
 from ledgerlink.domain.checkpoint import origin_for
@@ -238,6 +238,7 @@ async def bootstrap(
     container.refresh_worker = refresh_worker
     container.spending = Spending(deps, PygalCharts())  # charts, Spending page (issue 13)
     _wire(container)
+    container.schedule = cluster_schedule(settings, container)  # once across workers (ADR 0029)
     if settings.embedded_sandbox:
         for spec, bank_url, c in registrations:
             app = build_sandbox_app(settings, c, clock=clock, bank=spec, url=bank_url)

@@ -71,6 +71,7 @@ class Container:
     spending: Spending | None = None  # the Spending page and its charts (issue 13)
     receipts: Any = None  # receipts from merchants (issue 11): services.receipts.service.Receipts
     shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
+    schedule: Any = None  # scale-out (ADR 0029): periodic jobs once across workers (ClusterSchedule)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
 
@@ -105,6 +106,9 @@ class Container:
         if self.bank_outbox is not None:
             self.bank_outbox.start()  # requests to banks still pending before a restart
         settings = self.settings
+        if self.schedule is not None:  # scale-out (ADR 0029): the same jobs, once across workers
+            self._tasks.append(asyncio.create_task(self.schedule.run(), name="ledgerlink-schedule"))
+            return
         if settings.prompt_check_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(
                 prompts.run_checker(self.deps, settings.prompt_check_interval_seconds)

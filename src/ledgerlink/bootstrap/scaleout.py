@@ -4,17 +4,29 @@ default keeps the in-process bus and one process doing everything."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerlink.adapters.db.kernel_outbox import OutboxRouting, SqlOutboxStore, lease_for
+from ledgerlink.adapters.db.kernel_schedules import ClusterSchedule, PeriodicJob, SessionLocks
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.adapters.events import InProcessBus
 from ledgerlink.adapters.events.jetstream import JetStreamBus
 from ledgerlink.config import Settings
+from ledgerlink.domain.audit import CompactRange
 from ledgerlink.domain.clock import Clock
+from ledgerlink.services.alerts import digests
+from ledgerlink.services.dialogue import prompts
 from ledgerlink.services.kernel.bus import EventBus
+from ledgerlink.services.linking import consent_expiry
+from ledgerlink.services.privacy import audit, retention
+from ledgerlink.services.privacy.retention import RetentionPolicy
 
-__all__ = ["ROLES", "event_bus", "parse_roles"]
+if TYPE_CHECKING:
+    from ledgerlink.bootstrap.container import Container
+
+__all__ = ["ROLES", "cluster_schedule", "event_bus", "parse_roles", "periodic_jobs"]
 
 ROLES = ("api", "worker", "gateway")
 
@@ -47,3 +59,47 @@ def event_bus(settings: Settings, engine: AsyncEngine, uow: SqlUnitOfWorkFactory
     )
     uow.outbox = OutboxRouting(clock=clock, wake=bus.relay.wake if bus.relay else None, prefix=bus.prefix)
     return bus
+
+
+def cluster_schedule(settings: Settings, container: Container) -> ClusterSchedule | None:
+    """Scale-out profile (ADR 0029): the periodic jobs run once across all worker processes,
+    each under its own advisory lock. None in the embedded default, whose one process runs
+    them itself (`Container.start`)."""
+    if not settings.nats_url:
+        return None
+    return ClusterSchedule(SessionLocks(container.engine), periodic_jobs(settings, container),
+                           container.deps.clock, tick=settings.schedule_tick_seconds)
+
+
+def periodic_jobs(settings: Settings, container: Container) -> list[PeriodicJob]:
+    """The same jobs and intervals the embedded default runs (0 = off), one step per period."""
+    deps = container.deps
+    tree: list[CompactRange] = [CompactRange()]  # the holder's incremental Merkle state
+
+    async def sign() -> None:
+        try:
+            await audit.sign_tree_head(deps, tree=tree[0])
+        except Exception:
+            tree[0] = CompactRange()  # rebuilt from the log next period
+            raise
+
+    policy = RetentionPolicy(
+        inbox_days=settings.retention_inbox_days, transactions_days=settings.retention_transactions_days,
+        messages_days=settings.retention_messages_days,
+        abandoned_links_days=settings.retention_abandoned_links_days,
+        batch_size=settings.retention_batch_size,
+    )
+
+    async def purge() -> None:
+        while not (await retention.purge(deps, policy)).complete:  # as the embedded purger does
+            pass
+
+    candidates = [
+        ("prompts", settings.prompt_check_interval_seconds, lambda: prompts.run_due(deps)),
+        ("sync", settings.sync_interval_seconds, container.scheduler.sync_all),
+        ("consent_expiry", settings.consent_check_interval_seconds, lambda: consent_expiry.check(deps)),
+        ("audit_sign", settings.audit_sign_interval_seconds, sign),
+        ("retention", settings.retention_interval_seconds, purge),
+        ("digests", settings.digest_interval_seconds, lambda: digests.tick(deps)),
+    ]
+    return [PeriodicJob(name, interval, step) for name, interval, step in candidates if interval > 0]
