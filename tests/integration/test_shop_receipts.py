@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from tests.conftest import Stack
 from tests.integration.test_linking_flow import _linked
 
@@ -45,11 +44,7 @@ async def _checkout(stack: Stack, login: str = "alice") -> tuple[Any, Any]:
 
 
 async def test_checkout_charge_then_receipt_attaches_to_that_message_and_edits_in_place(
-        stack: Stack, db_url: str, request: pytest.FixtureRequest) -> None:
-    if db_url.startswith("postgresql"):  # a known defect of issue 11's first slice, still open
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "on PostgreSQL the receipt never reaches the purchase card (merchant stays 'PayPal' "
-            "after 10 s): not found yet, see the closing note of stop 20")))
+        stack: Stack) -> None:
     grant, thread_id = await _linked(stack)
     await stack.container.receipts.link_merchant(grant.person_id, slug="acme", customer_ref="alice")
     order, acc = await _checkout(stack)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db._repo import _Repo, _values
@@ -12,6 +13,11 @@ from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderReco
 
 
 class SqlShopReceipts(_Repo):
+    async def lock_person(self, person_id: str) -> None:
+        if self._conn.dialect.name == "postgresql":
+            key = zlib.crc32(f"receipts:{person_id}".encode())
+            await self._conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
     async def add_link(self, record: MerchantLinkRecord) -> None:
         await self._conn.execute(insert(s.merchant_links).values(_values(record, s.merchant_links)))
 

@@ -29,6 +29,11 @@ class ShopOrderRecord:
 
 
 class ShopReceiptRepository(Protocol):
+    async def lock_person(self, person_id: str) -> None:
+        """Serialise the units of work that match this person's receipts to charges until the
+        commit (PostgreSQL: a transaction-scoped advisory lock; SQLite's writer holds the
+        database already). Taken before anything matching reads."""
+        ...
     async def add_link(self, record: MerchantLinkRecord) -> None: ...
     async def link_for(self, merchant_slug: str, customer_ref: str) -> MerchantLinkRecord | None: ...
     async def seen(self, merchant_slug: str, event_id: str, person_id: str, at: datetime) -> bool:

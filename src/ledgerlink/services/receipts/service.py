@@ -69,6 +69,7 @@ class Receipts:
             link = await uow.shop_receipts.link_for(slug, str(extra["customer_id"]))
             if link is None:
                 raise NotFound("no linked customer for this event", code="unknown_customer")
+            await uow.shop_receipts.lock_person(link.person_id)  # see on_transaction_changed
             existing = await uow.shop_receipts.order(slug, receipt.order_ref)
             if existing is not None and existing.person_id != link.person_id:
                 raise NotFound("no such order for this customer", code="unknown_order")
@@ -155,6 +156,12 @@ class Receipts:
         deps, now = self._deps, self._deps.clock.now()
         grant = Grant.for_component(event.person_id, "receipts")
         async with deps.uow() as uow:
+            # The charge's own unit of work (ingest) and a receipt's (`receive`) run at the same
+            # time: on PostgreSQL (READ COMMITTED) each would miss the other's uncommitted row,
+            # the receipt waiting for a charge whose event has passed. Under one lock per person,
+            # whichever runs second reads what the first committed (this event leaves after the
+            # charge's commit), so one of the two matches.
+            await uow.shop_receipts.lock_person(event.person_id)
             pending = await uow.shop_receipts.waiting(event.person_id)
             mine = await uow.shop_receipts.for_transaction(event.transaction_id)
             for record in ([mine] if mine is not None else []) + pending:
