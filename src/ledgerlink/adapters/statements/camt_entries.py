@@ -19,6 +19,7 @@ from ledgerlink.adapters.statements.camt_values import (
     Element,
     Names,
     fail,
+    first,
     is_true,
     kids,
     line,
@@ -140,39 +141,45 @@ def _read_tx(tx: Element, q: Names, where: str, entry_debit: bool, currency: str
     k = kids(tx)
     mark = k.get(p + "CdtDbtInd")  # 001.03 and later: a transaction may say its own direction
     debit = read_debit(mark, where) if mark is not None else entry_debit
+    # Small levels are read with `first` (one child by name: lxml's iterchildren, no dict
+    # built, about 3x cheaper than `find`); `kids` is for the levels read for many names.
     merchant = None
     parties = k.get(p + "RltdPties")
     if parties is not None:
-        pk = kids(parties)
         for role in _COUNTERPARTY[debit]:
-            party = pk.get(p + role)
+            party = first(parties, p + role)
             if party is not None:
                 # 001.02-001.07: <Cdtr><Nm>; 001.08 and later: <Cdtr><Pty><Nm>.
-                party_kids = kids(party)
-                nested = party_kids.get(p + "Pty")
-                name = party_kids.get(p + "Nm") if nested is None else kids(nested).get(p + "Nm")
+                nested = first(party, p + "Pty")
+                name = first(party if nested is None else nested, p + "Nm")
                 merchant = line(name, "counterparty", NAME_LIMIT)
                 if merchant:
                     break
     remittance = creditor_reference = None
     rmt = k.get(p + "RmtInf")
     if rmt is not None:
-        parts = [
-            p for p in (line(u, "remittance", DESCRIPTOR_LIMIT) for u in rmt.iterchildren(q("Ustrd"))) if p
-        ]
+        ustrd, strd = p + "Ustrd", p + "Strd"
+        parts: list[str] = []
+        structured = None
+        for child in rmt:
+            tag = child.tag
+            if tag == ustrd:
+                shown = line(child, "remittance", DESCRIPTOR_LIMIT)
+                if shown:
+                    parts.append(shown)
+            elif tag == strd and structured is None:
+                structured = child
         remittance = " ".join(parts)[:DESCRIPTOR_LIMIT] or None
-        strd = next(rmt.iterchildren(q("Strd")), None)
-        ref_info = kids(strd).get(p + "CdtrRefInf") if strd is not None else None
+        ref_info = first(structured, p + "CdtrRefInf") if structured is not None else None
         if ref_info is not None:
-            creditor_reference = line(kids(ref_info).get(p + "Ref"), "reference", REFERENCE_LIMIT)
+            creditor_reference = line(first(ref_info, p + "Ref"), "reference", REFERENCE_LIMIT)
     end_to_end = bank_ref = None
     refs = k.get(p + "Refs")
     if refs is not None:
-        rk = kids(refs)
-        end_to_end = line(rk.get(p + "EndToEndId"), "reference", REFERENCE_LIMIT)
+        end_to_end = line(first(refs, p + "EndToEndId"), "reference", REFERENCE_LIMIT)
         if end_to_end is not None and end_to_end.upper() in _NO_REFERENCE:
             end_to_end = None
-        bank_ref = line(rk.get(p + "AcctSvcrRef"), "reference", ID_LIMIT)
+        bank_ref = line(first(refs, p + "AcctSvcrRef"), "reference", ID_LIMIT)
     return _Tx(
         where=where, merchant=merchant, remittance=remittance, creditor_reference=creditor_reference,
         additional=line(k.get(p + "AddtlTxInf"), "AddtlTxInf", DESCRIPTOR_LIMIT), end_to_end=end_to_end,
@@ -184,17 +191,17 @@ def _own_amount(k: dict[str, Element], q: Names, where: str, debit: bool, curren
     """The transaction's own signed amount in the entry's currency: TxDtls/Amt (001.03 and
     later), else AmtDtls TxAmt, CntrValAmt or InstdAmt; None if it has none in that currency."""
     p = q.prefix
-    candidates = [("Amt", k.get(p + "Amt"))]
+    own = k.get(p + "Amt")
+    if own is not None and (own.get("Ccy") or "").strip().upper() == currency:
+        return read_amount(own, f"{where}/Amt", negative=debit)
     details = k.get(p + "AmtDtls")
-    if details is not None:
-        dk = kids(details)
-        for name in ("TxAmt", "CntrValAmt", "InstdAmt"):
-            holder = dk.get(p + name)
-            if holder is not None:
-                candidates.append((f"AmtDtls/{name}/Amt", kids(holder).get(p + "Amt")))
-    for path, el in candidates:
+    if details is None:
+        return None
+    for name in ("TxAmt", "CntrValAmt", "InstdAmt"):
+        holder = first(details, p + name)
+        el = first(holder, p + "Amt") if holder is not None else None
         if el is not None and (el.get("Ccy") or "").strip().upper() == currency:
-            return read_amount(el, f"{where}/{path}", negative=debit)
+            return read_amount(el, f"{where}/AmtDtls/{name}/Amt", negative=debit)
     return None
 
 

@@ -21,6 +21,7 @@ from ledgerlink.domain.text import display_line
 __all__ = [
     "Names",
     "fail",
+    "first",
     "is_true",
     "kids",
     "line",
@@ -78,9 +79,16 @@ def text(el: Element | None) -> str | None:
 
 def line(el: Element | None, field: str, limit: int) -> str | None:
     """Display text of an element, on one line, runs of blanks collapsed, at most `limit` chars."""
-    raw = text(el)
+    if el is None:
+        return None
+    raw = el.text
     if raw is None:
         return None
+    raw = raw.strip()
+    if raw.isprintable() and "  " not in raw:
+        # The common case, and the same answer: printable text holds no control, bidi, line
+        # break or separator but the ASCII space, so neither rule below would change it.
+        return raw[:limit].rstrip() or None
     shown = _SPACES.sub(" ", display_line(raw, field))[:limit].strip()
     return shown or None
 
@@ -157,3 +165,8 @@ def kids(el: Element) -> dict[str, Element]:
     `find` per child on a hot path. (Of a repeated name the last wins; repeated elements are
     read with `iterchildren`.)"""
     return {child.tag: child for child in el}
+
+
+def first(el: Element, tag: str) -> Element | None:
+    """The first child of `el` named `tag` (a Clark name), or None."""
+    return next(el.iterchildren(tag), None)
