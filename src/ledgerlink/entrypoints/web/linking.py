@@ -39,12 +39,15 @@ async def _choices(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/link", response_class=HTMLResponse)
-async def linkpage(request: Request) -> Response:
+async def linkpage(request: Request, bank: str | None = None) -> Response:
+    """`bank`: a slug chosen in chat ("link a bank"): that one choice (still a POST to start)."""
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
     _, person = session
-    return page(request, "link.html", person=person, partners=await _choices(request), error=None)
+    choices = await _choices(request)
+    chosen = [c for c in choices if c["slug"] == bank]
+    return page(request, "link.html", person=person, partners=chosen or choices, error=None)
 
 
 @router.post("/link", response_class=HTMLResponse)

@@ -24,6 +24,7 @@ from ledgerlink.services.alerts import digests, rules
 from ledgerlink.services.dialogue import bank_dialogue
 from ledgerlink.services.insights import answer_cards  # spending answers as cards (issue 13, charts)
 from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.linking import chat_link
 from ledgerlink.services.messaging import outgoing
 from ledgerlink.services.messaging.ports import ThreadRecord
 from ledgerlink.services.privacy import access_summary
@@ -75,22 +76,26 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
         raise InvalidInput("the message is empty", code="empty_message")
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"the message is longer than {MAX_TEXT} characters", code="message_too_long")
+    token = chat_link.setup_token_in(text)  # a secret: kept out of the thread, and of the bank's service
     said = normalise(text)
-    matched = next(((c, m) for c in _COMMANDS if (m := c.pattern.fullmatch(said))), None)
+    matched = None if token else next(((c, m) for c in _COMMANDS if (m := c.pattern.fullmatch(said))), None)
     async with deps.uow() as uow:
         thread = await access.read_thread(uow, grant, thread_id)
         # Bank dialogue: in a bank thread, what is no command goes to the bank's service.
-        if matched is None and await bank_dialogue.wants_bank(uow, thread):
+        if matched is None and token is None and await bank_dialogue.wants_bank(uow, thread):
             await bank_dialogue.send_to_bank(deps, uow, grant, thread, text)
             await deps.commit_and_publish(uow)
             return
         record = await outgoing.put_message(
             deps, uow, grant, thread, kind=CardKind.TEXT,
-            body={"text": text, "from": "person", "tone": "info", "actions": []},
+            body={"text": chat_link.REDACTED if token else text, "from": "person", "tone": "info",
+                  "actions": []},
         )  # fmt: skip
         assert record is not None
         await deps.commit_and_publish(uow)
-    if matched is not None:
+    if token is not None:
+        reply, actions = await chat_link.claim_pasted_token(deps, grant, thread, token)
+    elif matched is not None:
         reply, actions = await matched[0].handler(deps, grant, thread, matched[1])
     else:
         reply, actions = _help(thread)
@@ -113,6 +118,11 @@ def _help(thread: ThreadRecord) -> Reply:
 @command("help", "help", r"(help|commands|what can i (ask|say)|menu|\?)")
 async def _help_command(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
     return _help(thread)[0].replace("I did not understand that. ", ""), []
+
+
+@command("link a bank", "link a bank", chat_link.LINK_PATTERN)  # services/linking/chat_link.py
+async def _link_a_bank(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    return await chat_link.link_choices(deps)
 
 
 @command("balance", "balance", r"(?:.*\b)?balances?\b.*|how much (?:money )?(?:do )?i have.*")
