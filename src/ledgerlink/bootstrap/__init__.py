@@ -47,7 +47,12 @@ from ledgerlink.bootstrap.sandbox import (
     build_sandbox_app,
     build_shop_app,  # issue 11
 )
-from ledgerlink.bootstrap.scaleout import cluster_schedule, event_bus  # scale-out profile (issue 12)
+from ledgerlink.bootstrap.scaleout import (  # scale-out profile (issue 12)
+    cluster_schedule,
+    event_bus,
+    key_store,
+    wire_invalidations,
+)
 from ledgerlink.bootstrap.wiring import _wire
 from ledgerlink.config import Settings
 from ledgerlink.domain.checkpoint import origin_for
@@ -148,10 +153,11 @@ async def bootstrap(
     }
     providers = build_providers(settings, clock=clock, http=http)  # bank-data providers (issue 10)
     connectors.update(providers.connectors)
+    bus = bus or event_bus(settings, engine, uow_factory, clock)  # in-process, or NATS (issue 12)
     deps = Deps(
         uow=uow_factory,
-        bus=bus or event_bus(settings, engine, uow_factory, clock),  # in-process, or NATS (issue 12)
-        vault=Vault(crypto, keystore),
+        bus=bus,
+        vault=Vault(crypto, key_store(bus, keystore)),  # scale-out: tells all processes (ADR 0029)
         clock=clock,
         banks=StaticBankDirectory(connectors),
         hasher=hasher or Argon2PasswordHasher(),
@@ -239,6 +245,7 @@ async def bootstrap(
     container.spending = Spending(deps, PygalCharts())  # charts, Spending page (issue 13)
     _wire(container)
     container.schedule = cluster_schedule(settings, container)  # once across workers (ADR 0029)
+    wire_invalidations(container)  # what one process caches, all forget (ADR 0029)
     if settings.embedded_sandbox:
         for spec, bank_url, c in registrations:
             app = build_sandbox_app(settings, c, clock=clock, bank=spec, url=bank_url)

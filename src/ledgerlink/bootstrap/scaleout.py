@@ -12,10 +12,18 @@ from ledgerlink.adapters.db.kernel_outbox import OutboxRouting, SqlOutboxStore, 
 from ledgerlink.adapters.db.kernel_schedules import ClusterSchedule, PeriodicJob, SessionLocks
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.adapters.events import InProcessBus
+from ledgerlink.adapters.events.invalidations import (
+    LINK_ENDED,
+    PERSON_KEY,
+    BroadcastingKeyStore,
+    CacheInvalidations,
+)
 from ledgerlink.adapters.events.jetstream import JetStreamBus
 from ledgerlink.config import Settings
 from ledgerlink.domain.audit import CompactRange
 from ledgerlink.domain.clock import Clock
+from ledgerlink.domain.events import LinkRevoked
+from ledgerlink.services.access.ports import KeyStore
 from ledgerlink.services.alerts import digests
 from ledgerlink.services.dialogue import prompts
 from ledgerlink.services.kernel.bus import EventBus
@@ -26,7 +34,10 @@ from ledgerlink.services.privacy.retention import RetentionPolicy
 if TYPE_CHECKING:
     from ledgerlink.bootstrap.container import Container
 
-__all__ = ["ROLES", "cluster_schedule", "event_bus", "parse_roles", "periodic_jobs"]
+__all__ = [
+    "ROLES", "cluster_schedule", "event_bus", "key_store", "parse_roles", "periodic_jobs",
+    "wire_invalidations",
+]
 
 ROLES = ("api", "worker", "gateway")
 
@@ -103,3 +114,33 @@ def periodic_jobs(settings: Settings, container: Container) -> list[PeriodicJob]
         ("digests", settings.digest_interval_seconds, lambda: digests.tick(deps)),
     ]
     return [PeriodicJob(name, interval, step) for name, interval, step in candidates if interval > 0]
+
+
+def key_store(bus: EventBus, keystore: KeyStore) -> KeyStore:
+    """Scale-out (ADR 0029): the key store that tells every process when a data key is
+    destroyed or rewrapped, on the bus's NATS connection. The key store itself otherwise."""
+    if not isinstance(bus, JetStreamBus):
+        return keystore
+    bus.invalidations = CacheInvalidations(root=bus.root)
+    return BroadcastingKeyStore(keystore, bus.invalidations)
+
+
+def wire_invalidations(container: Container) -> None:
+    """Every process forgets what others changed: data keys (erasure, rotation) and account
+    resolutions through an ended link. A link ends in one process's unit of work, and its
+    `LinkRevoked` reaches one worker through the outbox and JetStream (durably); that worker
+    tells all processes."""
+    bus = container.deps.bus
+    if not isinstance(bus, JetStreamBus) or bus.invalidations is None:
+        return
+    invalidations: CacheInvalidations = bus.invalidations
+    vault, ingest = container.deps.vault, container.ingest
+    invalidations.on(PERSON_KEY, vault.forget)
+    invalidations.on(LINK_ENDED, ingest.forget_link)
+    invalidations.on_reset(vault.forget_all)
+    invalidations.on_reset(ingest.forget_all)
+
+    async def broadcast(event: LinkRevoked) -> None:
+        await invalidations.publish(LINK_ENDED, event.link_id)
+
+    bus.subscribe(LinkRevoked, broadcast, name="broadcast-link-ended")

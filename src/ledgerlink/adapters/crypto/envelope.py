@@ -304,6 +304,10 @@ class EnvelopeCrypto:
         with self._lock:
             self._cache.pop(person_id, None)
 
+    def forget_all(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
     @property
     def active_master_key_id(self) -> str:
         return self._master.active_key_id

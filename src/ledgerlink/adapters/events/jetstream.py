@@ -101,6 +101,7 @@ class JetStreamBus:
                 raise ValueError("the relay needs the outbox store and a lease")
             self.relay = Relay(outbox, lease, self._publish_one, poll=relay_poll)
         self.dead_lettered = 0  # messages this process moved to the dead letters
+        self.invalidations: Any = None  # CacheInvalidations on this connection (ADR 0029)
 
     @property
     def ready(self) -> bool:
@@ -150,6 +151,8 @@ class JetStreamBus:
             with contextlib.suppress(Exception):  # up to 30 s on the pull subscriptions)
                 await self._nc.close()
         self._nc = self._js = None
+        if self.invalidations is not None:
+            self.invalidations.detach()
         self._ready.clear()
 
     async def drain(self) -> None:
@@ -188,6 +191,7 @@ class JetStreamBus:
                 nc = await nats.connect(
                     self._url, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5, name="ledgerlink", error_cb=_on_error,
+                    disconnected_cb=self._link_changed, reconnected_cb=self._link_changed,
                 )
             except Exception as exc:
                 _log.warning("nats_unreachable", error=type(exc).__name__)
@@ -214,6 +218,8 @@ class JetStreamBus:
             duplicate_window=self._duplicate_window,
         ))
         self._nc, self._js = nc, js
+        if self.invalidations is not None:
+            await self.invalidations.attach(nc)
         if self._consume:
             for consumer in self._consumers.values():
                 consumer.sub = await js.pull_subscribe(
@@ -298,6 +304,11 @@ class JetStreamBus:
         await message.term()
         self.dead_lettered += 1
         _log.error("event_dead_lettered", consumer=consumer.durable, reason=reason)
+
+    async def _link_changed(self) -> None:
+        """Disconnected or back: invalidations may have been missed, so caches start over."""
+        if self.invalidations is not None:
+            self.invalidations.reset()
 
 
 async def _on_error(exc: Exception) -> None:

@@ -24,6 +24,10 @@ class KeyCrypto(Protocol):
         """Drop any cached unwrapped key of this person."""
         ...
 
+    def forget_all(self) -> None:
+        """Drop every cached unwrapped key."""
+        ...
+
 
 class KeyStore(Protocol):
     """Per-person wrapped data keys, kept outside the main database (see ADR 0008)."""

@@ -61,6 +61,12 @@ class Vault:
         self._wrapped.pop(person_id, None)
         self._crypto.forget(person_id)
 
+    def forget_all(self) -> None:
+        """Every cached key (scale-out: this process may have missed an invalidation, ADR 0029)."""
+        for person_id in list(self._wrapped):
+            self.forget(person_id)
+        self._crypto.forget_all()
+
     async def seal(self, person_id: str, value: dict[str, Any], *, table: str, row_id: str) -> bytes:
         plaintext = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
         key = await self._key(person_id)

@@ -163,10 +163,17 @@ class Ingest:
         return self._writer
 
     async def on_link_revoked(self, event: LinkRevoked) -> None:
+        self.forget_link(event.link_id)
+
+    def forget_link(self, link_id: str) -> None:
+        """Resolutions through this link (also told by other processes: ADR 0029)."""
         self._targets = {
             k: v for k, v in self._targets.items()
-            if not (isinstance(v[1], AccountRecord) and v[1].link_id == event.link_id)
+            if not (isinstance(v[1], AccountRecord) and v[1].link_id == link_id)
         }  # fmt: skip
+
+    def forget_all(self) -> None:
+        self._targets = {}
 
     async def _partner(self, slug: str) -> PartnerRecord:
         partner = self._partners.get(slug)
