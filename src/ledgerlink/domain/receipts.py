@@ -211,3 +211,70 @@ def receipt_from_json(d: dict[str, Any]) -> Receipt:
         shipped_at=None if d["shipped_at"] is None else datetime.fromisoformat(d["shipped_at"]),
         order_url=d["order_url"], carrier=d["carrier"], tracking=d["tracking"],
         timeline=list(d["timeline"]), refunded=Decimal(d["refunded"]))
+
+
+# --------------------------------------------------------------------------- bank refunds
+
+REFUND_WINDOW = timedelta(days=180)  # card networks allow returns/chargebacks for ~120-180 days
+_REFUND_WORDS = re.compile(r"^(?:REFUND|RETURN|CREDIT|RFND|REVERSAL)\b[\s:*-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A purchase a refund may give back (amounts spent: positive; `refunded`: already given back)."""
+
+    transaction_id: str
+    amount: Decimal
+    currency: str
+    day: date
+    descriptor: str
+    merchant: str | None
+    refunded: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLink:
+    original_transaction_id: str
+    rule: str  # "reference": the bank named the purchase; "merchant": the rule below
+
+
+def refund_descriptor(descriptor: str) -> str:
+    """The purchase's descriptor inside a refund's ("REFUND PAYPAL *ACME" -> "PAYPAL *ACME")."""
+    return _REFUND_WORDS.sub("", " ".join(descriptor.upper().split()))
+
+
+def find_refunded_purchase(*, amount: Decimal, currency: str, day: date, descriptor: str,
+                           merchant: str | None, purchases: Sequence[Purchase],
+                           reference: str | None = None) -> RefundLink | None:
+    """Which purchase of the same account a bank refund gives back (docs/receipts.md).
+
+    The bank's own reference to the original wins when it names one of the purchases. Else
+    the purchase must be at the same merchant (the bank's merchant name, or the descriptor
+    without the refund word, cleaned), in the same currency, on or before the refund's day and
+    within REFUND_WINDOW of it, with at least the refund still unrefunded. Of several, one
+    whose unrefunded amount equals the refund, then the latest."""
+    if reference is not None:
+        named = next((p for p in purchases if p.transaction_id == reference), None)
+        if named is not None:
+            return RefundLink(named.transaction_id, "reference")
+    key, _ = clean_descriptor(refund_descriptor(descriptor))
+    found: list[Purchase] = []
+    for p in purchases:
+        if p.currency != currency or not 0 <= (day - p.day).days <= REFUND_WINDOW.days:
+            continue
+        if p.amount - p.refunded < amount:
+            continue
+        same_name = merchant is not None and p.merchant is not None and (
+            merchant.casefold() == p.merchant.casefold())
+        if same_name or (key and clean_descriptor(p.descriptor)[0] == key):
+            found.append(p)
+    if not found:
+        return None
+    best = max(found, key=lambda p: (p.amount - p.refunded == amount, p.day))
+    return RefundLink(best.transaction_id, "merchant")
+
+
+def refund_line(refunded: Decimal, of: Decimal, currency: str) -> dict[str, str]:
+    """The purchase card's refund line from the bank's refunds: "refunded 19.99 of 48.17 USD"."""
+    return {"refunded": str(refunded), "of": str(of), "currency": currency,
+            "text": f"refunded {refunded:.2f} of {of:.2f} {currency}"}

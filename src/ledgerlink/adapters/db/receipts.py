@@ -9,7 +9,12 @@ from sqlalchemy import insert, select, text, update
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db._repo import _Repo, _values
-from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderRecord
+from ledgerlink.services.receipts.ports import (
+    BankRefundRecord,
+    MerchantAliasRecord,
+    MerchantLinkRecord,
+    ShopOrderRecord,
+)
 
 
 class SqlShopReceipts(_Repo):
@@ -57,3 +62,23 @@ class SqlShopReceipts(_Repo):
         t = s.shop_orders
         return await self._one(ShopOrderRecord, select(t).where(t.c.transaction_id == transaction_id))
 
+    async def add_refund(self, record: BankRefundRecord) -> None:
+        await self._conn.execute(insert(s.bank_refunds).values(_values(record, s.bank_refunds)))
+
+    async def refund(self, refund_transaction_id: str) -> BankRefundRecord | None:
+        t = s.bank_refunds
+        return await self._one(BankRefundRecord, select(t).where(
+            t.c.refund_transaction_id == refund_transaction_id))
+
+    async def refunds_of(self, original_transaction_id: str) -> list[BankRefundRecord]:
+        t = s.bank_refunds
+        return await self._many(BankRefundRecord, select(t).where(
+            t.c.original_transaction_id == original_transaction_id).order_by(t.c.created_at))
+
+    async def add_alias(self, record: MerchantAliasRecord) -> None:
+        await self._conn.execute(insert(s.merchant_aliases).values(_values(record, s.merchant_aliases)))
+
+    async def aliases(self, person_id: str) -> list[MerchantAliasRecord]:
+        t = s.merchant_aliases
+        return await self._many(MerchantAliasRecord, select(t).where(
+            t.c.person_id == person_id).order_by(t.c.created_at))

@@ -769,6 +769,26 @@ shop_orders = Table(
     UniqueConstraint("merchant_slug", "order_ref", name="uq_shop_orders_merchant_slug"),
 )
 
+bank_refunds = Table(  # a bank's refund transaction and the purchase it gives back (issue 11)
+    "bank_refunds",
+    metadata,
+    Column("refund_transaction_id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("original_transaction_id", String(40), nullable=False, index=True),
+    Column("rule", String(20), nullable=False),  # domain/receipts.RefundLink.rule
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+merchant_aliases = Table(  # the person's "yes, that charge was this shop" (issue 11)
+    "merchant_aliases",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("merchant_slug", String(60), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),  # JSON: the cleaned descriptor and the shop
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 merchant_events = Table(  # seen webhook ids: a replayed merchant event is refused
     "merchant_events",
     metadata,

@@ -60,17 +60,18 @@ async def deliver_transaction(
         locked = await uow.threads.lock(thread.id)  # thread's lock, so a receipt committed by a
         thread = locked or thread  # concurrent writer is seen, never overwritten (PostgreSQL)
         for extras in deps.card_extras:
-            body.update(await extras(uow, grant, txn.id))
-    await put_card(
-        deps,
-        uow,
-        grant,
-        thread,
-        CardKind.TRANSACTION,
-        body,
-        subject_key=f"txn:{txn.id}",
-        new_subject=created_here,
-    )
+            body.update(await extras(uow, grant, txn.id, body))
+    if body.pop("shown_on", None) is None:  # a bank refund edits its purchase's card instead
+        await put_card(
+            deps,
+            uow,
+            grant,
+            thread,
+            CardKind.TRANSACTION,
+            body,
+            subject_key=f"txn:{txn.id}",
+            new_subject=created_here,
+        )
 
     await evaluate_transaction(deps, uow, person_id=person_id, transaction_id=txn.id)
 

@@ -7,7 +7,7 @@ Like the unit of work, it names the ports of several capabilities for the type c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
 
 
-# (uow, grant, transaction id) -> fields a capability above ingest adds to that purchase card.
-CardExtras = Callable[[UnitOfWork, Grant, str], Awaitable[dict[str, Any]]]
+# (uow, grant, transaction id, the card so far) -> fields a capability above ingest adds to that
+# purchase card. `shown_on` (a transaction id) in them: this one is shown on that purchase's card
+# instead of its own (a bank refund, issue 11), so delivery writes no card for it.
+CardExtras = Callable[[UnitOfWork, Grant, str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass

@@ -28,6 +28,24 @@ class ShopOrderRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class BankRefundRecord:
+    refund_transaction_id: str
+    person_id: str
+    original_transaction_id: str
+    rule: str  # reference | merchant (domain/receipts.find_refunded_purchase)
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantAliasRecord:
+    id: str
+    person_id: str
+    merchant_slug: str
+    sealed: bytes  # JSON: {"descriptor": cleaned descriptor, "shop": the shop's name}
+    created_at: datetime
+
+
 class ShopReceiptRepository(Protocol):
     async def lock_person(self, person_id: str) -> None:
         """Serialise the units of work that match this person's receipts to charges until the
@@ -43,3 +61,8 @@ class ShopReceiptRepository(Protocol):
     async def put_order(self, record: ShopOrderRecord) -> None: ...
     async def waiting(self, person_id: str) -> list[ShopOrderRecord]: ...
     async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None: ...
+    async def add_refund(self, record: BankRefundRecord) -> None: ...
+    async def refund(self, refund_transaction_id: str) -> BankRefundRecord | None: ...
+    async def refunds_of(self, original_transaction_id: str) -> list[BankRefundRecord]: ...
+    async def add_alias(self, record: MerchantAliasRecord) -> None: ...
+    async def aliases(self, person_id: str) -> list[MerchantAliasRecord]: ...

@@ -30,6 +30,7 @@ from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.outgoing import put_card
 from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderRecord
+from ledgerlink.services.receipts.refunds import link_refund, looks_like_refund, refund_extras
 from ledgerlink.services.receipts.wire import parse_event
 
 log = structlog.get_logger(__name__)
@@ -114,9 +115,10 @@ class Receipts:
         # A doubtful match is kept, not shown: asking in chat is not built yet (docs/receipts.md).
         return match.transaction_id, "matched" if match.sure else "doubtful", match.why
 
-    async def _render(self, uow: UnitOfWork, grant: Grant, txn_id: str, receipt: Receipt,
-                      why: str) -> None:
-        """The purchase's own message, edited in place: the shop's name and the receipt."""
+    async def _render(self, uow: UnitOfWork, grant: Grant, txn_id: str, receipt: Receipt | None = None,
+                      why: str = "") -> None:
+        """The purchase's own message, edited in place: the shop's name, the receipt, the bank's
+        refunds (whatever `card_extras` gives it)."""
         deps, now = self._deps, self._deps.clock.now()
         txn = await access.read_transaction(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, txn_id, at=now)
         view = await access.read_account(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, txn.account_id,
@@ -130,25 +132,35 @@ class Receipts:
         if thread is None:
             return
         body: dict[str, Any] = transaction_card(txn, view)
-        body["merchant"] = receipt.shop
-        body["receipt"] = receipt_section(receipt, why=why, charged=-Decimal(txn.amount.amount))
+        body.update(await self.card_extras(uow, grant, txn.id, body))
+        if receipt is not None:  # this unit of work's receipt, whatever is stored
+            body["merchant"] = receipt.shop
+            body["receipt"] = receipt_section(receipt, why=why, charged=-Decimal(txn.amount.amount))
         await put_card(deps, uow, grant, thread, CardKind.TRANSACTION, body, subject_key=f"txn:{txn.id}")
 
-    async def card_extras(self, uow: UnitOfWork, grant: Grant, transaction_id: str) -> dict[str, Any]:
-        """`Deps.card_extras`: what a purchase card carries once its receipt matched, so that
-        delivery's own edits of the card (pending -> posted, refunds) keep it."""
-        record = await uow.shop_receipts.for_transaction(transaction_id)
-        if record is None or record.match_state != "matched":
-            return {}
+    async def card_extras(self, uow: UnitOfWork, grant: Grant, transaction_id: str,
+                          card: Mapping[str, Any]) -> dict[str, Any]:
+        """`Deps.card_extras`: what a purchase card carries once its receipt matched or the bank
+        refunded some of it, so that delivery's own edits of the card (pending -> posted) keep
+        it. A bank refund is shown on its purchase's card: that card is edited, and `shown_on`
+        tells delivery to write none for the refund."""
         deps, now = self._deps, self._deps.clock.now()
         mine = Grant.for_component(grant.person_id, "receipts")
+        if looks_like_refund(card):
+            original = await link_refund(deps, uow, mine, transaction_id)
+            if original is None:
+                return {}
+            await self._render(uow, mine, original)
+            return {"shown_on": original}
+        extras = await refund_extras(deps, uow, mine, card, transaction_id)
+        record = await uow.shop_receipts.for_transaction(transaction_id)
+        if record is None or record.match_state != "matched":
+            return extras
         kept = await access.open_order(deps.vault, uow, mine, Purpose.DELIVER_UPDATE, record, at=now)
         receipt = receipt_from_json(kept["receipt"])
-        txn = await access.read_transaction(deps.vault, uow, mine, Purpose.DELIVER_UPDATE, transaction_id,
-                                            at=now)
-        charged = -Decimal(txn.amount.amount)
+        charged = -Decimal(str(card["amount"]))
         section = receipt_section(receipt, why=str(kept["why"]), charged=charged)
-        return {"merchant": receipt.shop, "receipt": section}
+        return {**extras, "merchant": receipt.shop, "receipt": section}
 
     async def on_transaction_changed(self, event: TransactionChanged) -> None:
         """A charge arrived or changed: waiting receipts may match it now, and a card that
