@@ -159,7 +159,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    ATTACK_FIGURES.extend(value for key, value in report.user_properties if key == _FIGURE)
+    ATTACK_FIGURES.extend(str(value) for key, value in report.user_properties if key == _FIGURE)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
