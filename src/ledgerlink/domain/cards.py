@@ -11,6 +11,7 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.countries import country_name, currency_countries
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.mcc import Category, mcc_category
+from ledgerlink.domain.receipts import receipt_text
 from ledgerlink.domain.text import displayable
 
 
@@ -102,7 +103,8 @@ def _plain_text(kind: CardKind, body: dict[str, Any]) -> str:
     if kind is CardKind.TRANSACTION:
         status = _STATUS_WORDS.get(body["status"], body["status"])
         line = f"{status}: {body['merchant']} {body['amount']} {body['currency']} ({body['account']})"
-        return line + _card_use_text(body)
+        extra = receipt_text(body)  # the receipt, parcel and refund on it (issue 11)
+        return line + _card_use_text(body) + (f"\n{extra}" if extra else "")
     if kind is CardKind.BALANCE:
         if body["current"] is None:
             return f"{body['account']}: balance not available yet"

@@ -55,6 +55,7 @@ class Receipt:
     tracking: str | None = None
     timeline: list[dict[str, str]] = field(default_factory=list)  # [{status, at}]
     refunded: Decimal = Decimal(0)
+    eta: date | None = None  # the carrier's estimated delivery day
 
     def check(self) -> None:
         """Refuse an order whose numbers do not add up: what, where and why."""
@@ -185,6 +186,7 @@ def receipt_section(receipt: Receipt, *, why: str, charged: Decimal) -> dict[str
         "tracking": receipt.tracking,
         "timeline": list(receipt.timeline),
         "shipment_status": receipt.timeline[-1]["status"] if receipt.timeline else None,
+        "eta": None if receipt.eta is None else receipt.eta.isoformat(),
         "refunded": str(receipt.refunded) if receipt.refunded else None,
         "refund_text": refund_text,
         "why": why,
@@ -198,7 +200,8 @@ def receipt_to_json(r: Receipt) -> dict[str, Any]:
             "total": str(r.total), "card_last4": r.card_last4, "placed_at": r.placed_at.isoformat(),
             "shipped_at": None if r.shipped_at is None else r.shipped_at.isoformat(),
             "order_url": r.order_url, "carrier": r.carrier, "tracking": r.tracking,
-            "timeline": r.timeline, "refunded": str(r.refunded)}
+            "timeline": r.timeline, "refunded": str(r.refunded),
+            "eta": None if r.eta is None else r.eta.isoformat()}
 
 
 def receipt_from_json(d: dict[str, Any]) -> Receipt:
@@ -210,7 +213,8 @@ def receipt_from_json(d: dict[str, Any]) -> Receipt:
         placed_at=datetime.fromisoformat(d["placed_at"]),
         shipped_at=None if d["shipped_at"] is None else datetime.fromisoformat(d["shipped_at"]),
         order_url=d["order_url"], carrier=d["carrier"], tracking=d["tracking"],
-        timeline=list(d["timeline"]), refunded=Decimal(d["refunded"]))
+        timeline=list(d["timeline"]), refunded=Decimal(d["refunded"]),
+        eta=None if d.get("eta") is None else date.fromisoformat(d["eta"]))
 
 
 # --------------------------------------------------------------------------- bank refunds
@@ -278,3 +282,30 @@ def refund_line(refunded: Decimal, of: Decimal, currency: str) -> dict[str, str]
     """The purchase card's refund line from the bank's refunds: "refunded 19.99 of 48.17 USD"."""
     return {"refunded": str(refunded), "of": str(of), "currency": currency,
             "text": f"refunded {refunded:.2f} of {of:.2f} {currency}"}
+
+
+def receipt_text(card: dict[str, Any]) -> str:
+    """The receipt and refund of a purchase card in words, for text channels (Matrix, email):
+    sentences after the card's line, empty without either."""
+    out = []
+    bank = card.get("bank_refund")
+    r = card.get("receipt")
+    if isinstance(r, dict):
+        cur = r.get("currency", "")
+        items = ", ".join(f"{i.get('quantity')}× {i.get('name')} {i.get('total')}"
+                          for i in r.get("items") or [])
+        out.append(f"Receipt from {r.get('shop')}, order {r.get('order_ref')}: {items}; "
+                   f"tax {r.get('tax')}, shipping {r.get('shipping')}, total {r.get('total')} {cur}.")
+        status = r.get("shipment_status")
+        if status:
+            parcel = f"Parcel: {str(status).replace('_', ' ')}"
+            if r.get("carrier"):
+                parcel += f" ({r['carrier']}{' ' + r['tracking'] if r.get('tracking') else ''})"
+            if r.get("eta") and status != "delivered":
+                parcel += f", arrives {r['eta']}"
+            out.append(parcel + ".")
+        if not isinstance(bank, dict) and r.get("refund_text"):
+            out.append(f"{str(r['refund_text']).capitalize()} (the shop's word).")
+    if isinstance(bank, dict):
+        out.append(f"{str(bank.get('text', '')).capitalize()}.")
+    return " ".join(out)

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 import ledgerlink.web
 from ledgerlink.domain.text import displayable
+from ledgerlink.entrypoints.web.receipts_view import receipt_context
 from ledgerlink.services.messaging.ports import MessageView
 
 __all__ = ["TEMPLATE_DIR", "finalize", "format_money", "jinja_env", "render_message"]
@@ -100,6 +101,7 @@ def _card_context(view: MessageView, zone: tzinfo | None = None) -> dict[str, An
             day=_format_day(body.get("booking_date")) or _format_day(view.created_at.date().isoformat()),
         )
         ctx.update(country=body.get("country_name"), online=body.get("card_present") is False)
+        ctx.update(receipt_context(body, money=format_money, locale=LOCALE))  # receipts (issue 11)
     elif view.kind.value == "balance":
         currency = str(body.get("currency", ""))
         ctx.update(

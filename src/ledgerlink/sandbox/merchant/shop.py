@@ -163,6 +163,7 @@ class SandboxShop:
             "subtotal": str(o.subtotal), "tax": str(o.tax), "shipping": str(SHIPPING),
             "total": str(o.total), "refunded": str(o.refunded),
             "shipment": {"carrier": self.config.carrier, "tracking_number": o.tracking,
+                         "estimated_delivery": (o.placed_at + days(4)).date().isoformat(),
                          "events": [{"status": s, "at": at.isoformat()} for s, at in o.statuses]},
         }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -50,6 +50,15 @@ def _instant(raw: Any, where: str) -> datetime:
     return at
 
 
+def _day(raw: Any, where: str) -> date | None:
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        raise _bad(where, "an ISO 8601 date (YYYY-MM-DD) is required") from None
+
+
 def parse_event(body: bytes) -> tuple[str, dict[str, Any], Receipt]:
     try:
         event = json.loads(body)
@@ -89,7 +98,7 @@ def parse_event(body: bytes) -> tuple[str, dict[str, Any], Receipt]:
                     else _instant(data["shipped_at"], "data.shipped_at")),
         order_url=_text(data, "order_url", limit=500, optional=True),
         carrier=_text(ship, "carrier", optional=True), tracking=_text(ship, "tracking_number", optional=True),
-        timeline=timeline)
+        timeline=timeline, eta=_day(ship.get("estimated_delivery"), "data.shipment.estimated_delivery"))
     receipt.check()
     refund = _money(data, "refund") if kind == "refund.issued" else Decimal(0)
     return str(kind), {"customer_id": _text(data, "customer_id"), "refund": refund}, receipt
