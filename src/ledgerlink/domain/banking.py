@@ -136,6 +136,7 @@ class Transaction:
     history: list[str] = field(default_factory=list)  # human-readable state changes
     merchant_country: str | None = None  # ISO 3166-1 alpha-2; None: the bank did not say
     card_present: bool | None = None  # False: an online / card-not-present purchase
+    note: str | None = None  # the person's own note (issue 13); the bank never sees it
 
     def apply(self, update: BankTransaction, *, at: datetime) -> bool:
         """Fold a newer report of the same purchase into this row. True if anything changed."""

@@ -89,6 +89,7 @@ _ACTIONS = {
     "read_transactions": "transactions of an account",
     "merge_transaction": "a transaction, to update it",
     "remove_transaction": "a transaction, to remove it",
+    "note_transaction": "a transaction, to keep your note on it",
     "read_messages": "messages in a thread",
     "use_bank_credentials": "your bank connection's access",
     "read_bank_event": "an event from your bank",

@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
+from ledgerlink.bootstrap.scaleout import live_source  # live frames across processes (ADR 0032)
 from ledgerlink.entrypoints import problems
 from ledgerlink.entrypoints.caching import NoStoreByDefault
 from ledgerlink.entrypoints.partner import api as partner_api
@@ -31,6 +32,7 @@ from ledgerlink.entrypoints.web import (
     dialogue,
     imports,  # statement imports from the messenger (issue 10)
     insights,  # the Spending page and charts (issue 13)
+    insights_transactions,
     linking,
     live,
     messaging,
@@ -38,6 +40,7 @@ from ledgerlink.entrypoints.web import (
     platform_inbound,
     privacy,
     provider_links,  # bank-data providers (issue 10)
+    receipts_answers,  # a doubtful receipt match answered (issue 11)
 )
 from ledgerlink.entrypoints.web.hub import Hub
 
@@ -80,7 +83,8 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         description="Privacy-first account linking: your bank accounts, in your messenger.",
         lifespan=lifespan,
     )
-    hub = Hub(container.deps)
+    app.state.live_source = live_source(container)  # None on the embedded default
+    hub = Hub(container.deps, events=app.state.live_source)
     app.state.container = container
     app.state.deps = container.deps
     app.state.hub = hub
@@ -122,6 +126,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(dialogue.router)  # bank dialogue: quick replies
+    app.include_router(receipts_answers.router)  # receipts: "Is this your order?" (issue 11)
     app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
     app.include_router(messaging.router)
     app.include_router(linking.router)
@@ -131,6 +136,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(platform_channels.router)  # their account linking and settings
     app.include_router(imports.router)  # statement imports from the messenger (issue 10)
     app.include_router(insights.router)  # the Spending page and charts (issue 13)
+    app.include_router(insights_transactions.router)  # a transaction's detail, search (issue 13)
     if container.graph_simulator_app is not None:  # the Graph API simulator standing in for Meta
         app.mount("/sandbox/graph", container.graph_simulator_app)
     if container.shop_app is not None:  # the embedded sandbox shop (issue 11)

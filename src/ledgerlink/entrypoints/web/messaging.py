@@ -19,6 +19,7 @@ from ledgerlink.entrypoints.dependencies import client_address, get_deps, signed
 from ledgerlink.entrypoints.web import messaging_view as thread_view
 from ledgerlink.entrypoints.web.kit import fetch_action, not_found, page, see_other
 from ledgerlink.services.ingest import link_summary
+from ledgerlink.services.insights import transactions
 from ledgerlink.services.kernel import throttle
 from ledgerlink.services.messaging import messenger, read_state
 from ledgerlink.services.messaging.messenger import ThreadSummary
@@ -102,6 +103,11 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
     locale = thread_view.locale_for(request)
     now = deps.clock.now()
     zone = thread_view.person_zone(person)
+    said = await transactions.corrections(deps, grant)
+    if said:  # older cards follow the person's word about their merchant
+        views = thread_view.refiled(views, {
+            str(v.body.get("transaction_id")): c for v in views if v.kind.value == "transaction"
+            and (c := transactions.corrected_category(v.body, said)) is not None})
     view = thread_view.build(views, now=now, zone=zone, locale=locale)
     header = None
     if current.kind is ThreadKind.BANK and current.link_id:

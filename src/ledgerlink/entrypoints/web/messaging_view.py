@@ -8,7 +8,8 @@ a bank thread's header (balances, freshness). `messenger.js` keeps the same shap
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,8 @@ from ledgerlink.entrypoints.web.rendering import format_money, render_message
 from ledgerlink.services.ingest.link_summary import AccountLine
 from ledgerlink.services.messaging.ports import MessageView
 
-__all__ = ["FOLDED_KINDS", "DayGroup", "Thread", "build", "header_rows", "locale_for", "person_zone"]
+__all__ = ["FOLDED_KINDS", "DayGroup", "Thread", "build", "header_rows", "locale_for", "person_zone",
+           "refiled"]
 
 # Alerts that are about one purchase and say nothing the card does not: shown on its card.
 # Real notifications (low balance, fraud prompts, declines, digests) stay bubbles of their own.
@@ -84,6 +86,17 @@ def _about(view: MessageView) -> tuple[str, str] | None:
     """(transaction id, alert kind) of an alert about one purchase."""
     match = _ALERT_KEY.match(view.subject_key or "")
     return None if match is None else (match.group(2), _KEY_KIND[match.group(1)])
+
+
+def refiled(views: list[MessageView], categories: Mapping[str, str]) -> list[MessageView]:
+    """Transaction cards shown with the category the person gave their merchant since
+    (`categories`: transaction card's merchant key -> category; a card keeps its own otherwise)."""
+    out = []
+    for v in views:
+        now_is = categories.get(str(v.body.get("transaction_id"))) if v.kind.value == "transaction" else None
+        out.append(v if now_is is None or now_is == v.body.get("category")
+                   else replace(v, body={**v.body, "category": now_is}))
+    return out
 
 
 def build(views: list[MessageView], *, now: datetime, zone: ZoneInfo, locale: str) -> Thread:

@@ -21,6 +21,7 @@ from ledgerlink.services.access.accounts import (
     read_transactions_between,
     remove_transaction,
     store_balance,
+    store_transaction_note,
     upsert_transaction,
 )
 from ledgerlink.services.access.aggregates import SpendingRow, read_spending_for_aggregate
@@ -133,6 +134,7 @@ __all__ = [
     "store_file_rows",
     "store_order",  # issue 11
     "store_receipt",
+    "store_transaction_note",
     "upsert_transaction",
     "written_view",
 ]

@@ -137,6 +137,7 @@ def _txn_secret(txn: Transaction) -> dict[str, Any]:
         # Where and how the card was used say where the person was: sealed like the merchant.
         "merchant_country": txn.merchant_country,
         "card_present": txn.card_present,
+        **({"note": txn.note} if txn.note else {}),  # the person's note, sealed with the row
     }
 
 
@@ -160,6 +161,7 @@ async def _open_txn(vault: Vault, uow: UnitOfWork, record: TransactionRecord) ->
         history=list(v["history"]),
         merchant_country=v.get("merchant_country"),  # rows sealed before these fields have none
         card_present=v.get("card_present"),
+        note=v.get("note"),
     )
 
 
@@ -299,6 +301,23 @@ async def read_transaction(
     _mine(grant, record.person_id, "transaction")
     txn = await _open_txn(vault, uow, record)
     await audit(uow, grant, purpose, action="read_transaction", subject=f"transaction:{txn_id}", at=at)
+    return txn
+
+
+async def store_transaction_note(
+    vault: Vault, uow: UnitOfWork, grant: Grant, txn_id: str, note: str | None, *, at: datetime
+) -> Transaction:
+    """The person's note on one of their transactions (None clears it), sealed in the row. A
+    transaction that is not the grant's is "not found", like one that does not exist."""
+    record = await uow.transactions.get(txn_id)
+    if record is None:
+        raise NotFound("transaction not found")
+    _mine(grant, record.person_id, "transaction")
+    txn = await _open_txn(vault, uow, record)
+    txn.note = note or None
+    await _write_txn(vault, uow, txn, new=False)
+    await audit(uow, grant, Purpose.SHOW_TO_PERSON, action="note_transaction",
+                subject=f"transaction:{txn_id}", at=at)
     return txn
 
 
