@@ -16,7 +16,6 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
-from ledgerlink.bootstrap.scaleout import live_source  # live frames across processes (ADR 0032)
 from ledgerlink.entrypoints import problems
 from ledgerlink.entrypoints.caching import NoStoreByDefault
 from ledgerlink.entrypoints.partner import api as partner_api
@@ -40,7 +39,6 @@ from ledgerlink.entrypoints.web import (
     platform_inbound,
     privacy,
     provider_links,  # bank-data providers (issue 10)
-    receipts_answers,  # a doubtful receipt match answered (issue 11)
 )
 from ledgerlink.entrypoints.web.hub import Hub
 
@@ -83,8 +81,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         description="Privacy-first account linking: your bank accounts, in your messenger.",
         lifespan=lifespan,
     )
-    app.state.live_source = live_source(container)  # None on the embedded default
-    hub = Hub(container.deps, events=app.state.live_source)
+    hub = Hub(container.deps)
     app.state.container = container
     app.state.deps = container.deps
     app.state.hub = hub
@@ -126,7 +123,6 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(dialogue.router)  # bank dialogue: quick replies
-    app.include_router(receipts_answers.router)  # receipts: "Is this your order?" (issue 11)
     app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
     app.include_router(messaging.router)
     app.include_router(linking.router)
