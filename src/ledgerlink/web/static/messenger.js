@@ -1,5 +1,6 @@
-// Live updates for the web messenger: resume from the revs on the page, then stream.
-// Protocol: docs/messenger.md. No framework, no build step.
+// Live updates for the web messenger: resume from the revs on the page, then stream; read
+// state and unread badges across tabs. Protocol: docs/messenger.md. The cards themselves are
+// placed by messenger-thread.js, the forms are messenger-forms.js. No framework, no build step.
 (function () {
   "use strict";
 
@@ -62,156 +63,8 @@
     statusEl.textContent = text;
   }
 
-  function nearBottom() {
-    return messagesBox.scrollHeight - messagesBox.scrollTop - messagesBox.clientHeight < 120;
-  }
 
-  function scrollDown() {
-    messagesBox.scrollTop = messagesBox.scrollHeight;
-  }
-
-  function fragment(html) {
-    var t = document.createElement("template");
-    t.innerHTML = html.trim();
-    return t.content.firstElementChild;
-  }
-
-  // Day groups (issue 13): a card lands in the group of its day on the calendar of the
-  // person's IANA zone (as the server renders it), made on the fly for a new day; groups and
-  // cards stay in seq order. A live card's clock time is shown in that zone too.
-  var todayIso = messagesBox ? messagesBox.getAttribute("data-today") : null;
-  var pageLocale = (messagesBox && messagesBox.getAttribute("data-locale")) || "en-US";
-  var pageZone = (messagesBox && messagesBox.getAttribute("data-zone")) || "UTC";
-  var dayParts, clock;
-  try {
-    dayParts = new Intl.DateTimeFormat("en-CA", { timeZone: pageZone, year: "numeric", month: "2-digit", day: "2-digit" });
-    clock = new Intl.DateTimeFormat("en-GB", { timeZone: pageZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-  } catch (e) {
-    pageZone = "UTC";
-    dayParts = new Intl.DateTimeFormat("en-CA", { timeZone: "UTC", year: "numeric", month: "2-digit", day: "2-digit" });
-    clock = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-  }
-
-  function isoDay(stamp) {
-    var d = new Date(stamp);
-    if (isNaN(d.getTime())) return todayIso;
-    return dayParts.format(d);  // en-CA formats as YYYY-MM-DD
-  }
-
-  function localClock(el) {
-    var time = el.querySelector(".msg-foot time");
-    var d = time ? new Date(time.getAttribute("datetime")) : null;
-    if (d && !isNaN(d.getTime())) time.textContent = clock.format(d);
-  }
-
-  function dayLabel(iso) {
-    if (iso === todayIso) return "Today";
-    var t = new Date(todayIso + "T00:00:00Z");
-    if (new Date(iso + "T00:00:00Z").getTime() === t.getTime() - 86400000) return "Yesterday";
-    return new Intl.DateTimeFormat(pageLocale, { weekday: "short", month: "short", day: "numeric", timeZone: "UTC" })
-      .format(new Date(iso + "T00:00:00Z"));
-  }
-
-  function dayGroup(iso) {
-    var groups = messagesBox.querySelectorAll(".day[data-day]");
-    var before = null;
-    for (var i = 0; i < groups.length; i++) {
-      var d = groups[i].getAttribute("data-day");
-      if (d === iso) return groups[i];
-      if (d > iso && before === null) before = groups[i];
-    }
-    var g = document.createElement("div");
-    g.className = "day";
-    g.setAttribute("data-day", iso);
-    g.setAttribute("data-testid", "day-" + iso);
-    var h = document.createElement("h2");
-    h.className = "day-sep";
-    var span = document.createElement("span");
-    span.setAttribute("data-testid", "day-label");
-    span.textContent = dayLabel(iso);
-    h.appendChild(span);
-    g.appendChild(h);
-    messagesBox.insertBefore(g, before);
-    return g;
-  }
-
-  function placeInDay(el) {
-    var time = el.querySelector(".msg-foot time");
-    var group = dayGroup(isoDay(time ? time.getAttribute("datetime") : ""));
-    var seq = parseInt(el.getAttribute("data-seq"), 10);
-    var after = null;
-    var cards = group.querySelectorAll(":scope > .msg[data-seq]");
-    for (var i = 0; i < cards.length; i++) {
-      if (parseInt(cards[i].getAttribute("data-seq"), 10) > seq) { after = cards[i]; break; }
-    }
-    group.insertBefore(el, after);
-    return after;
-  }
-
-  function foldAlert(el) {
-    // An alert about a purchase on the page becomes a badge and a line on that purchase's card.
-    var txnId = el.getAttribute("data-about-txn");
-    if (!txnId) return false;
-    var card = document.querySelector('#messages .msg[data-txn="' + CSS.escape(txnId) + '"]');
-    var box = card && card.querySelector(".txn-alerts");
-    if (!box) return false;
-    var id = el.getAttribute("data-message-id");
-    var line = box.querySelector('[data-alert-id="' + CSS.escape(id) + '"]');
-    if (!line) {
-      line = document.createElement("p");
-      line.className = "txn-alert";
-      line.setAttribute("data-testid", "txn-alert");
-      line.setAttribute("data-alert-id", id);
-      box.appendChild(line);
-    }
-    var badge = document.createElement("span");
-    var kind = el.getAttribute("data-alert") || "";
-    badge.className = "badge badge-" + kind;
-    badge.textContent = ({ large_purchase: "Large purchase", fee: "Fee", deposit: "Deposit",
-      abroad: "Abroad", online: "Online" })[kind] || "Alert";
-    var text = el.querySelector('[data-testid="message-text"]');
-    line.replaceChildren(badge, document.createTextNode(" " + (text ? text.textContent : "")));
-    return true;
-  }
-
-  function showMessage(frame) {
-    var el = fragment(frame.html);
-    if (!el) return;
-    localClock(el);
-    var stick = nearBottom();
-    if (foldAlert(el)) return;
-    var existing = document.getElementById("m-" + frame.message_id);
-    var pins = document.getElementById("pin-prompts");
-    if (existing) {
-      // An edit: the same message, a newer rev. Swap it where it stands.
-      // Update the element itself (not a new node), so it keeps its place, focus and listeners.
-      if (parseInt(existing.getAttribute("data-rev"), 10) >= frame.rev) return;
-      var keep = existing.querySelector(".txn-alerts");  // folded alerts outlive an edit
-      Array.prototype.slice.call(existing.attributes).forEach(function (a) {
-        if (!el.hasAttribute(a.name)) existing.removeAttribute(a.name);
-      });
-      Array.prototype.slice.call(el.attributes).forEach(function (a) {
-        existing.setAttribute(a.name, a.value);
-      });
-      existing.replaceChildren.apply(existing, Array.prototype.slice.call(el.childNodes));
-      var fresh = existing.querySelector(".txn-alerts");
-      if (keep && fresh && keep.children.length) fresh.replaceWith(keep);
-      existing.classList.add("flash");
-      if (pins && pins.contains(existing) && existing.getAttribute("data-prompt-status") !== "open") {
-        placeInDay(existing);  // answered: back into the conversation, on the day it came
-      }
-      return;
-    }
-    var empty = document.getElementById("empty");
-    if (empty) empty.remove();
-    el.classList.add("arrived");
-    if (pins && el.getAttribute("data-kind") === "fraud" && el.getAttribute("data-prompt-status") === "open") {
-      pins.appendChild(el);
-      return;
-    }
-    var after = placeInDay(el);
-    if (stick || !after) scrollDown();
-  }
+  var thread = window.LLThread || { showMessage: function () {}, scrollDown: function () {} };
 
   function chatVisible() {
     // The open thread is on screen: the tab is visible and (on a phone) not on the list.
@@ -282,7 +135,7 @@
       bumpRev(frame.thread_id, frame.rev);
       if (!(frame.thread_id in lastSeq) || frame.seq > lastSeq[frame.thread_id]) lastSeq[frame.thread_id] = frame.seq;
       if (frame.thread_id === currentThread) {
-        showMessage(frame);
+        thread.showMessage(frame);
         markRead();
       } else if (!threadLink(frame.thread_id)) {
         reloadThreadList();
@@ -337,111 +190,6 @@
     };
   }
 
-  // Unlinking asks first; the form posts only when the person confirms.
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var question = form && form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
-  });
-
-  // The composer sends with fetch; the message and its answer arrive over the live stream.
-  var composer = document.getElementById("composer");
-  if (composer) {
-    // A visible counter and a clear limit: nothing is cut off silently (issue 13).
-    var field = composer.querySelector('[name="text"]');
-    var counter = document.getElementById("composer-count");
-    var max = parseInt(composer.getAttribute("data-max") || "2000", 10);
-    var fmt = new Intl.NumberFormat(pageLocale);
-    var updateCount = function () {
-      var n = field.value.length;
-      var over = n > max;
-      counter.textContent = over
-        ? fmt.format(n) + " / " + fmt.format(max) + " · " + fmt.format(n - max) + " too many characters"
-        : fmt.format(n) + " / " + fmt.format(max);
-      counter.classList.toggle("over", over);
-      field.setAttribute("aria-invalid", over ? "true" : "false");
-      composer.querySelector('button[type="submit"]').disabled = over;
-      field.style.height = "auto";
-      field.style.height = Math.min(field.scrollHeight, 160) + "px";
-    };
-    field.addEventListener("input", updateCount);
-    field.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        composer.requestSubmit();
-      }
-    });
-    composer.querySelectorAll("[data-chip]").forEach(function (chip) {
-      chip.addEventListener("click", function () {
-        field.value = chip.getAttribute("data-chip");
-        updateCount();
-        composer.requestSubmit();
-      });
-    });
-    updateCount();
-    composer.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var input = composer.querySelector('[name="text"]');
-      var text = input.value.trim();
-      if (!text || input.value.length > max) return;
-      composer.removeAttribute("data-error");
-      var button = composer.querySelector('button[type="submit"]');
-      button.disabled = true;
-      fetch(composer.action, {
-        method: "POST",
-        headers: { "Accept": "application/json" },
-        body: new FormData(composer),
-        credentials: "same-origin"
-      }).then(function (r) {
-        if (r.status === 204) { input.value = ""; updateCount(); return; }
-        if (r.status === 401) { location.href = "/login"; return; }
-        return r.json().then(function (p) { composer.setAttribute("data-error", p.detail || p.code); });
-      }).catch(function () {
-        composer.setAttribute("data-error", "not sent: connection lost");
-      }).then(function () { button.disabled = false; input.focus(); });
-    });
-  }
-
-  // Quick replies (a bank's "Was this you?"): sent with fetch and the page's CSRF token; the
-  // card is edited in place over the live stream. Errors show on the card.
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest && event.target.closest(".reply-form button");
-    if (!button) return;
-    event.preventDefault();
-    var form = button.closest("form");
-    var data = new FormData(form);
-    data.set("reply_id", button.value);
-    var csrf = document.querySelector('#composer input[name="csrf"]');
-    if (csrf) data.set("csrf", csrf.value);
-    form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
-    fetch(form.action, {
-      method: "POST", headers: { "Accept": "application/json" }, body: data, credentials: "same-origin"
-    }).then(function (r) {
-      if (r.status === 204) return;
-      if (r.status === 401) { location.href = "/login"; return; }
-      return r.json().then(function (p) {
-        form.setAttribute("data-error", p.detail || p.code);
-        form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
-      });
-    }).catch(function () {
-      form.setAttribute("data-error", "not sent: connection lost");
-      form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
-    });
-  });
-
-  // A card action that changes state (renewing a consent) is a plain form POST: it goes with
-  // the page's CSRF token (without it the server answers a confirmation page instead).
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    if (!form.classList || !form.classList.contains("action-form")) return;
-    var token = document.querySelector('input[name="csrf"]');
-    if (!token || form.querySelector('input[name="csrf"]')) return;
-    var input = document.createElement("input");
-    input.type = "hidden";
-    input.name = "csrf";
-    input.value = token.value;
-    form.appendChild(input);
-  });
 
   document.addEventListener("visibilitychange", function () {
     markRead();
@@ -453,6 +201,6 @@
   });
 
   markRead();
-  scrollDown();
+  thread.scrollDown();
   connect();
 })();
