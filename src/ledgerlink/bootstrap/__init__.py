@@ -52,6 +52,7 @@ from ledgerlink.bootstrap.scaleout import (  # scale-out profile (issue 12)
     event_bus,
     key_store,
     wire_invalidations,
+    wire_live,
 )
 from ledgerlink.bootstrap.wiring import _wire
 from ledgerlink.config import Settings
@@ -246,6 +247,7 @@ async def bootstrap(
     _wire(container)
     container.schedule = cluster_schedule(settings, container)  # once across workers (ADR 0029)
     wire_invalidations(container)  # what one process caches, all forget (ADR 0029)
+    wire_live(container)  # live frames reach the gateway holding the WebSocket (ADR 0032)
     if settings.embedded_sandbox:
         for spec, bank_url, c in registrations:
             app = build_sandbox_app(settings, c, clock=clock, bank=spec, url=bank_url)

@@ -19,15 +19,18 @@ from ledgerlink.adapters.events.invalidations import (
     CacheInvalidations,
 )
 from ledgerlink.adapters.events.jetstream import JetStreamBus
+from ledgerlink.adapters.events.live import LIVE_EVENTS, LiveSubjects
 from ledgerlink.config import Settings
 from ledgerlink.domain.audit import CompactRange
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.events import LinkRevoked
+from ledgerlink.domain.privacy import Grant
 from ledgerlink.services.access.ports import KeyStore
 from ledgerlink.services.alerts import digests
 from ledgerlink.services.dialogue import prompts
 from ledgerlink.services.kernel.bus import EventBus
 from ledgerlink.services.linking import consent_expiry
+from ledgerlink.services.messaging import messenger
 from ledgerlink.services.privacy import audit, retention
 from ledgerlink.services.privacy.retention import RetentionPolicy
 
@@ -35,8 +38,8 @@ if TYPE_CHECKING:
     from ledgerlink.bootstrap.container import Container
 
 __all__ = [
-    "ROLES", "cluster_schedule", "event_bus", "key_store", "parse_roles", "periodic_jobs",
-    "wire_invalidations",
+    "ROLES", "cluster_schedule", "event_bus", "key_store", "live_source", "parse_roles", "periodic_jobs",
+    "wire_invalidations", "wire_live",
 ]
 
 ROLES = ("api", "worker", "gateway")
@@ -144,3 +147,30 @@ def wire_invalidations(container: Container) -> None:
         await invalidations.publish(LINK_ENDED, event.link_id)
 
     bus.subscribe(LinkRevoked, broadcast, name="broadcast-link-ended")
+
+
+def wire_live(container: Container) -> None:
+    """Live frames across processes (ADR 0032): a worker forwards each event the web hub reacts
+    to (from the outbox, through one durable `live-fanout` consumer per event type) to the
+    person's core NATS subject; a process holding WebSockets watches the subjects of the
+    persons connected to it and, after a reconnect to NATS, catches them up from the database."""
+    bus = container.deps.bus
+    if not isinstance(bus, JetStreamBus):
+        return
+    live = LiveSubjects(root=bus.root)
+    deps = container.deps
+
+    async def threads_of(person_id: str) -> list[str]:
+        return [t.id for t in await messenger.list_threads(deps, Grant.for_person(person_id))]
+
+    live.on_resync(threads_of)
+    for event_type in LIVE_EVENTS:
+        bus.subscribe(event_type, live.forward, name="live-fanout")
+    bus.live = live
+
+
+def live_source(container: Container) -> LiveSubjects | None:
+    """Where the web hub takes its events from: the per-person subjects on the scale-out
+    profile; None on the embedded default (the hub subscribes to the in-process bus)."""
+    bus = container.deps.bus
+    return bus.live if isinstance(bus, JetStreamBus) and isinstance(bus.live, LiveSubjects) else None

@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
+from ledgerlink.bootstrap.scaleout import live_source  # live frames across processes (ADR 0032)
 from ledgerlink.entrypoints import problems
 from ledgerlink.entrypoints.caching import NoStoreByDefault
 from ledgerlink.entrypoints.partner import api as partner_api
@@ -81,7 +82,8 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         description="Privacy-first account linking: your bank accounts, in your messenger.",
         lifespan=lifespan,
     )
-    hub = Hub(container.deps)
+    app.state.live_source = live_source(container)  # None on the embedded default
+    hub = Hub(container.deps, events=app.state.live_source)
     app.state.container = container
     app.state.deps = container.deps
     app.state.hub = hub

@@ -102,6 +102,7 @@ class JetStreamBus:
             self.relay = Relay(outbox, lease, self._publish_one, poll=relay_poll)
         self.dead_lettered = 0  # messages this process moved to the dead letters
         self.invalidations: Any = None  # CacheInvalidations on this connection (ADR 0029)
+        self.live: Any = None  # LiveSubjects on this connection (live frames, ADR 0032)
 
     @property
     def ready(self) -> bool:
@@ -153,6 +154,8 @@ class JetStreamBus:
         self._nc = self._js = None
         if self.invalidations is not None:
             self.invalidations.detach()
+        if self.live is not None:
+            self.live.detach()
         self._ready.clear()
 
     async def drain(self) -> None:
@@ -220,6 +223,8 @@ class JetStreamBus:
         self._nc, self._js = nc, js
         if self.invalidations is not None:
             await self.invalidations.attach(nc)
+        if self.live is not None:
+            await self.live.attach(nc)
         if self._consume:
             for consumer in self._consumers.values():
                 consumer.sub = await js.pull_subscribe(
@@ -306,9 +311,12 @@ class JetStreamBus:
         _log.error("event_dead_lettered", consumer=consumer.durable, reason=reason)
 
     async def _link_changed(self) -> None:
-        """Disconnected or back: invalidations may have been missed, so caches start over."""
+        """Disconnected or back: invalidations and live notices may have been missed, so caches
+        start over and live connections catch up from the database."""
         if self.invalidations is not None:
             self.invalidations.reset()
+        if self.live is not None:
+            self.live.reset()
 
 
 async def _on_error(exc: Exception) -> None:

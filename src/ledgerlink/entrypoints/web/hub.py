@@ -24,7 +24,7 @@ import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import HTTPConnection
 
@@ -33,6 +33,7 @@ from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored, ThreadRead
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.web.rendering import render_message
+from ledgerlink.services.kernel.bus import Handler
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.messaging import messenger, read_state
 from ledgerlink.services.messaging.messenger import ThreadSummary
@@ -68,6 +69,13 @@ def thread_frame(thread: ThreadSummary) -> str:
     return json.dumps({"type": "thread", "thread_id": thread.id, "title": thread.title,
                        "kind": thread.kind.value, "active": thread.active,
                        "last_rev": thread.last_rev}, separators=(",", ":"))
+
+
+class EventSource(Protocol):
+    """Where the hub hears of changes: the bus (embedded default), or the per-person NATS
+    subjects of the scale-out profile (`adapters/events/live.py`, ADR 0032)."""
+
+    def subscribe(self, event_type: type[Any], handler: Handler) -> None: ...
 
 
 @dataclass(eq=False)
@@ -113,8 +121,9 @@ class Connection:
 class Hub:
     """Fans `MessageStored` out to the person's open connections (this process only)."""
 
-    def __init__(self, deps: Deps, *, queue_size: int = 1000) -> None:
+    def __init__(self, deps: Deps, *, queue_size: int = 1000, events: EventSource | None = None) -> None:
         self._deps = deps
+        self._events: EventSource = events if events is not None else deps.bus
         self._queue_size = queue_size
         self._by_person: dict[str, set[Connection]] = {}
         self._running: set[tuple[str, str]] = set()
@@ -131,10 +140,10 @@ class Hub:
         if self._started:
             return
         self._deps.live = self  # handed what this process writes, after each commit
-        self._deps.bus.subscribe(MessageStored, self._on_message_stored)
-        self._deps.bus.subscribe(LinkActivated, self._on_link_changed)
-        self._deps.bus.subscribe(LinkRevoked, self._on_link_changed)
-        self._deps.bus.subscribe(ThreadRead, self._on_thread_read)
+        self._events.subscribe(MessageStored, self._on_message_stored)
+        self._events.subscribe(LinkActivated, self._on_link_changed)
+        self._events.subscribe(LinkRevoked, self._on_link_changed)
+        self._events.subscribe(ThreadRead, self._on_thread_read)
         self._started = True
 
     async def stop(self) -> None:

@@ -99,8 +99,13 @@ async def live(websocket: WebSocket) -> None:
     # Registered before the replay: nothing committed meanwhile is lost. Ending the session
     # (sign-out, erasure) closes this connection.
     conn = hub.register(session.person.id, session.id)
+    # Scale-out (ADR 0032): the person's NATS subject is listened to, and the server has the
+    # subscription, before the replay reads the database; notices from other processes follow.
+    source = getattr(websocket.app.state, "live_source", None)
     tasks: list[asyncio.Task[None]] = []
     try:
+        if source is not None:
+            await source.watch(conn.person_id)
         try:
             async with asyncio.timeout(RESUME_TIMEOUT):
                 first = await _receive_text(websocket)
@@ -126,6 +131,8 @@ async def live(websocket: WebSocket) -> None:
                 await websocket.close(code=conn.close_code)
     finally:
         hub.unregister(conn)
+        if source is not None:
+            await source.unwatch(conn.person_id)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
