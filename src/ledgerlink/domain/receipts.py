@@ -134,15 +134,20 @@ def _days(n: int) -> str:
     return f"{abs(n)} day{'' if abs(n) == 1 else 's'} {'after' if n > 0 else 'before'}"
 
 
-def match_receipt(receipt: Receipt, charges: Sequence[Charge]) -> Match | None:
+def match_receipt(receipt: Receipt, charges: Sequence[Charge], *, aliases: frozenset[str] = frozenset(),
+                  refused: frozenset[str] = frozenset()) -> Match | None:
     """The rule of docs/receipts.md: hard keys (card last 4), then the exact amount, then the
     time window from the ship date (checkout date until shipped), then the merchant. One
     candidate with every test passed is sure; a candidate that fails only the merchant test,
-    or several that pass, are doubtful; none is None."""
+    or several that pass, are doubtful; none is None. `aliases`: cleaned descriptors the
+    person confirmed as this shop (they pass the merchant test); `refused`: transaction ids
+    the person said are not this order (never candidates again)."""
     start = (receipt.shipped_at or receipt.placed_at).date()
     sure: list[tuple[Charge, int]] = []
     doubtful: list[tuple[Charge, int]] = []
     for c in charges:
+        if c.transaction_id in refused:
+            continue
         if receipt.card_last4 is not None and c.card_last4 != receipt.card_last4:
             continue
         if c.currency != receipt.currency or c.amount != receipt.total:
@@ -150,7 +155,9 @@ def match_receipt(receipt: Receipt, charges: Sequence[Charge]) -> Match | None:
         offset = (c.day - start).days
         if not -WINDOW_BEFORE.days <= offset <= WINDOW_AFTER.days:
             continue
-        (sure if same_merchant(c.descriptor, c.merchant, receipt.shop) else doubtful).append((c, offset))
+        named = clean_descriptor(c.descriptor)[0] in aliases or same_merchant(c.descriptor, c.merchant,
+                                                                               receipt.shop)
+        (sure if named else doubtful).append((c, offset))
     if len(sure) == 1 and not doubtful:
         c, offset = sure[0]
         return Match(c.transaction_id, True, _why(receipt, c, offset))

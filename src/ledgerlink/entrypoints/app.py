@@ -40,6 +40,7 @@ from ledgerlink.entrypoints.web import (
     platform_inbound,
     privacy,
     provider_links,  # bank-data providers (issue 10)
+    receipts_answers,  # a doubtful receipt match answered (issue 11)
 )
 from ledgerlink.entrypoints.web.hub import Hub
 
@@ -125,6 +126,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(dialogue.router)  # bank dialogue: quick replies
+    app.include_router(receipts_answers.router)  # receipts: "Is this your order?" (issue 11)
     app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
     app.include_router(messaging.router)
     app.include_router(linking.router)

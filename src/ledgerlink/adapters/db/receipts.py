@@ -46,6 +46,10 @@ class SqlShopReceipts(_Repo):
         return await self._one(ShopOrderRecord, select(t).where(
             t.c.merchant_slug == merchant_slug, t.c.order_ref == order_ref))
 
+    async def order_by_id(self, order_id: str) -> ShopOrderRecord | None:
+        t = s.shop_orders
+        return await self._one(ShopOrderRecord, select(t).where(t.c.id == order_id))
+
     async def put_order(self, record: ShopOrderRecord) -> None:
         t = s.shop_orders
         values = _values(record, t)

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from ledgerlink.domain.errors import NotFound
+from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services.access._gate import _mine, audit
 from ledgerlink.services.access.vault import Vault
 from ledgerlink.services.kernel.uow import UnitOfWork
-from ledgerlink.services.receipts.ports import ShopOrderRecord
+from ledgerlink.services.receipts.ports import MerchantAliasRecord, ShopOrderRecord
 
 
 async def store_order(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *, order_id: str,
@@ -32,3 +33,31 @@ async def open_order(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpo
     value = await vault.open(record.person_id, record.sealed, table="shop_orders", row_id=record.id)
     await audit(uow, grant, purpose, action="read_receipt", subject=f"shop_order:{record.id}", at=at)
     return value
+
+
+async def store_alias(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *, merchant_slug: str,
+                      descriptor: str, shop: str, at: datetime) -> None:
+    """The person said a charge with this (cleaned) descriptor is this shop: remembered."""
+    alias_id = new_id("mal")
+    sealed = await vault.seal(grant.person_id, {"descriptor": descriptor, "shop": shop},
+                              table="merchant_aliases", row_id=alias_id)
+    record = MerchantAliasRecord(alias_id, grant.person_id, merchant_slug, sealed, at)
+    await uow.shop_receipts.add_alias(record)
+    await audit(uow, grant, purpose, action="store_merchant_alias", subject=f"merchant_alias:{alias_id}",
+                at=at)
+
+
+async def read_aliases(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *, merchant_slug: str,
+                       at: datetime) -> frozenset[str]:
+    """The cleaned descriptors the person confirmed as this shop."""
+    out = set()
+    for record in await uow.shop_receipts.aliases(grant.person_id):
+        if record.merchant_slug != merchant_slug:
+            continue
+        _mine(grant, record.person_id, "merchant alias")
+        value = await vault.open(record.person_id, record.sealed, table="merchant_aliases", row_id=record.id)
+        out.add(str(value["descriptor"]))
+    if out:
+        await audit(uow, grant, purpose, action="read_merchant_aliases", subject=f"merchant:{merchant_slug}",
+                    at=at)
+    return frozenset(out)

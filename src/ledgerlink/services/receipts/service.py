@@ -13,22 +13,25 @@ import structlog
 from ledgerlink.domain.banking import LinkStatus
 from ledgerlink.domain.cards import transaction_card
 from ledgerlink.domain.chat import CardKind
-from ledgerlink.domain.errors import Conflict, NotFound
+from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound
 from ledgerlink.domain.events import TransactionChanged
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.domain.receipts import (
     Charge,
     Receipt,
+    clean_descriptor,
     match_receipt,
     receipt_from_json,
     receipt_section,
     receipt_to_json,
 )
 from ledgerlink.services import access
+from ledgerlink.services.access.shop_receipts import read_aliases, store_alias
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.outgoing import put_card
+from ledgerlink.services.receipts import questions
 from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderRecord
 from ledgerlink.services.receipts.refunds import link_refund, looks_like_refund, refund_extras
 from ledgerlink.services.receipts.wire import parse_event
@@ -77,27 +80,33 @@ class Receipts:
             if await uow.shop_receipts.seen(slug, event_id, link.person_id, now):
                 raise Conflict("this event was already received", code="duplicate_event")
             grant = Grant.for_component(link.person_id, "receipts")
-            txn_id, state, why = None, "waiting", ""
+            txn_id, state, why, refused = None, "waiting", "", []
             if existing is not None:
                 kept = await access.open_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
                                                existing, at=now)
                 receipt.refunded = receipt_from_json(kept["receipt"]).refunded
                 txn_id, state, why = existing.transaction_id, existing.match_state, kept["why"]
+                refused = list(kept.get("refused") or [])
             if kind == "refund.issued":
                 receipt.refund(extra["refund"])  # more than was paid: refused, nothing stored
             order_id = existing.id if existing is not None else new_id("ord")
+            was = state
             if state == "waiting":
-                txn_id, state, why = await self._match(uow, grant, receipt)
+                txn_id, state, why = await self._match(uow, grant, receipt, slug=slug, refused=refused)
             await access.store_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, order_id=order_id,
                                      merchant_slug=slug, order_ref=receipt.order_ref,
                                      transaction_id=txn_id, match_state=state,
-                                     value={"receipt": receipt_to_json(receipt), "why": why}, at=now)
+                                     value={"receipt": receipt_to_json(receipt), "why": why,
+                                            "refused": refused}, at=now)
             if state == "matched" and txn_id is not None:
                 await self._render(uow, grant, txn_id, receipt, why)
+            elif state == "doubtful" and was == "waiting" and txn_id is not None:
+                await questions.ask(deps, uow, grant, order_id=order_id, receipt=receipt, txn_id=txn_id)
             await deps.commit_and_publish(uow)
         return {"id": event_id, "status": "accepted", "match": state}
 
-    async def _match(self, uow: UnitOfWork, grant: Grant, receipt: Receipt) -> tuple[str | None, str, str]:
+    async def _match(self, uow: UnitOfWork, grant: Grant, receipt: Receipt, *, slug: str,
+                     refused: list[str]) -> tuple[str | None, str, str]:
         now = self._deps.clock.now()
         charges: list[Charge] = []
         vault, why = self._deps.vault, Purpose.DELIVER_UPDATE
@@ -109,10 +118,11 @@ class Receipts:
                 charges.append(Charge(t.id, -t.amount.amount, t.amount.currency,
                                       t.booking_date or t.created_at.date(), t.descriptor, t.merchant,
                                       account.last4))
-        match = match_receipt(receipt, charges)
+        aliases = await read_aliases(vault, uow, grant, why, merchant_slug=slug, at=now)
+        match = match_receipt(receipt, charges, aliases=aliases, refused=frozenset(refused))
         if match is None:
             return None, "waiting", ""
-        # A doubtful match is kept, not shown: asking in chat is not built yet (docs/receipts.md).
+        # A doubtful match is asked in chat (questions.py), never shown before the answer.
         return match.transaction_id, "matched" if match.sure else "doubtful", match.why
 
     async def _render(self, uow: UnitOfWork, grant: Grant, txn_id: str, receipt: Receipt | None = None,
@@ -183,14 +193,57 @@ class Receipts:
     async def _refresh(self, uow: UnitOfWork, grant: Grant, record: ShopOrderRecord, *, now: Any) -> None:
         kept = await access.open_order(self._deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record, at=now)
         receipt, why = receipt_from_json(kept["receipt"]), str(kept["why"])
-        txn_id, state = record.transaction_id, record.match_state
+        txn_id, state, refused = record.transaction_id, record.match_state, list(kept.get("refused") or [])
         if state == "waiting":
-            txn_id, state, why = await self._match(uow, grant, receipt)
+            txn_id, state, why = await self._match(uow, grant, receipt, slug=record.merchant_slug,
+                                                   refused=refused)
             if state == "waiting":
                 return
             await access.store_order(self._deps.vault, uow, grant, Purpose.DELIVER_UPDATE, order_id=record.id,
                                      merchant_slug=record.merchant_slug, order_ref=record.order_ref,
                                      transaction_id=txn_id, match_state=state,
-                                     value={"receipt": kept["receipt"], "why": why}, at=now)
+                                     value={**kept, "why": why}, at=now)
+            if state == "doubtful" and txn_id is not None:
+                await questions.ask(self._deps, uow, grant, order_id=record.id, receipt=receipt,
+                                    txn_id=txn_id)
         if state == "matched" and txn_id is not None:
             await self._render(uow, grant, txn_id, receipt, why)
+
+    async def answer_question(self, grant: Grant, *, order_id: str, reply_id: str) -> None:
+        """The person's Yes / No to "Is this your $42.10 order from Acme?". Errors change
+        nothing: NotFound (no such question, or someone else's), InvalidInput (not yes/no),
+        Conflict (already answered)."""
+        if reply_id not in ("yes", "no"):
+            raise InvalidInput(f"{reply_id[:16]!r} is not an answer here; answers: yes, no",
+                               code="unknown_reply")
+        deps, now = self._deps, self._deps.clock.now()
+        async with deps.uow() as uow:
+            await uow.shop_receipts.lock_person(grant.person_id)
+            record = await uow.shop_receipts.order_by_id(order_id[:64])
+            if record is None or record.person_id != grant.person_id:
+                raise NotFound("there is no such question to answer", code="question_not_found")
+            if record.match_state != "doubtful" or record.transaction_id is None:
+                raise Conflict("this question was already answered", code="question_already_answered")
+            mine = Grant.for_component(grant.person_id, "receipts")
+            kept = await access.open_order(deps.vault, uow, mine, Purpose.DELIVER_UPDATE, record, at=now)
+            receipt = receipt_from_json(kept["receipt"])
+            txn = await access.read_transaction(deps.vault, uow, mine, Purpose.DELIVER_UPDATE,
+                                                record.transaction_id, at=now)
+            if reply_id == "yes":
+                key, _ = clean_descriptor(txn.descriptor)
+                if key:
+                    await store_alias(deps.vault, uow, mine, Purpose.DELIVER_UPDATE,
+                                      merchant_slug=record.merchant_slug, descriptor=key, shop=receipt.shop,
+                                      at=now)
+                why = "matched: you said so; " + str(kept["why"]).removeprefix("matched: ")
+                state, txn_id, value = "matched", txn.id, {**kept, "why": why}
+            else:
+                state, txn_id = "waiting", None
+                value = {**kept, "why": "", "refused": [*list(kept.get("refused") or []), txn.id]}
+            await access.store_order(deps.vault, uow, mine, Purpose.DELIVER_UPDATE, order_id=record.id,
+                                     merchant_slug=record.merchant_slug, order_ref=record.order_ref,
+                                     transaction_id=txn_id, match_state=state, value=value, at=now)
+            await questions.close(deps, uow, mine, order_id=record.id, txn=txn, reply_id=reply_id)
+            if state == "matched":
+                await self._render(uow, mine, txn.id, receipt, str(value["why"]))
+            await deps.commit_and_publish(uow)
