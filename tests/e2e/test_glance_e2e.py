@@ -49,7 +49,7 @@ async def test_correct_a_category_from_the_detail_and_past_purchases_follow(page
     await expect(page.get_by_test_id("notice")).to_have_text("Note saved.")
     await page.get_by_test_id("category-select").select_option("Restaurants")
     await page.get_by_test_id("category-save").click()
-    await expect(page.get_by_test_id("notice")).to_contain_text("past purchases moved")
+    await expect(page.get_by_test_id("notice")).to_contain_text("Chipotle is Restaurants now: ")
     await expect(page.get_by_test_id("detail-category")).to_have_text("Restaurants")
     await expect(page.get_by_test_id("detail-reason")).to_contain_text("Restaurants: you said so on ")
     await expect(page.get_by_test_id("note-text")).to_have_value("Lunch with Sam")

@@ -51,24 +51,25 @@ async def _detail_page(request: Request, grant: Any, person: Any, txn_id: str, *
         return not_found(request, person)
     thread_id = request.query_params.get("thread") or (typed or {}).get("thread")
     back = await _back(request, grant, thread_id)
+    said = _saved_text(request, detail.merchant, detail.category.value) if saved else None
     zone = thread_view.person_zone(person)
     steps = [(s.label, s.when.isoformat() if s.when else "",
               format_datetime(s.when, "MMM d, y, HH:mm", tzinfo=zone, locale="en_US") if s.when else "")
              for s in detail.steps]
     return page(request, "transaction.html", status, person=person, t=detail, steps=steps,
                 choices=[c.value for c in transactions.CHOICES], errors=errors or {}, typed=typed or {},
-                saved=_saved_text(request, detail.merchant) if saved else None, back=back,
+                saved=said, back=back,
                 thread=thread_id if back != "/" else "", max_note=transactions.MAX_NOTE)
 
 
-def _saved_text(request: Request, merchant: str) -> str | None:
+def _saved_text(request: Request, merchant: str, category: str) -> str | None:
     """The confirmation after a redirect: only known words and an integer come from the URL."""
     q = request.query_params
     if q.get("saved") == "note":
         return "Note saved."
     if q.get("saved") == "category" and (q.get("moved") or "").isdigit():
         moved = int(q["moved"])
-        return (f"{merchant} is filed under this category now: {moved:,} past "
+        return (f"{merchant} is {category} now: {moved:,} past "
                 f"{'purchase' if moved == 1 else 'purchases'} moved, and new ones follow.")
     return None
 
