@@ -69,5 +69,8 @@ def test_text_channels_get_the_receipt_only_at_full_disclosure() -> None:
     text = plain_text(CardKind.TRANSACTION, body)
     assert "Receipt from Acme Outfitters, order ACME-1001: 2× Tent <b> 1024.26" in text
     assert "Parcel: in transit (UPS 1Z999AA10123456784), arrives 2026-12-08." in text
+    body["bank_refund"] = {"refunded": "19.99", "of": "1049.25", "currency": "USD",
+                           "text": "refunded 19.99 of 1049.25 USD"}
+    assert plain_text(CardKind.TRANSACTION, body).endswith(" Refunded 19.99 of 1049.25 USD.")
     for level in ("amount_hidden", "merchant_hidden", "minimal"):
         assert "Receipt" not in preview_text(CardKind.TRANSACTION, body, level)

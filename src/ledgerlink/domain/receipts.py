@@ -291,6 +291,10 @@ def refund_line(refunded: Decimal, of: Decimal, currency: str) -> dict[str, str]
             "text": f"refunded {refunded:.2f} of {of:.2f} {currency}"}
 
 
+def _first_up(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def receipt_text(card: dict[str, Any]) -> str:
     """The receipt and refund of a purchase card in words, for text channels (Matrix, email):
     sentences after the card's line, empty without either."""
@@ -312,7 +316,7 @@ def receipt_text(card: dict[str, Any]) -> str:
                 parcel += f", arrives {r['eta']}"
             out.append(parcel + ".")
         if not isinstance(bank, dict) and r.get("refund_text"):
-            out.append(f"{str(r['refund_text']).capitalize()} (the shop's word).")
+            out.append(f"{_first_up(str(r['refund_text']))} (the shop's word).")
     if isinstance(bank, dict):
-        out.append(f"{str(bank.get('text', '')).capitalize()}.")
+        out.append(f"{_first_up(str(bank.get('text', '')))}.")
     return " ".join(out)
