@@ -68,7 +68,7 @@ async def test_a_checkout_grows_a_receipt_on_its_charge_card_live(page: Page, st
         await expect(card.get_by_test_id("receipt-status")).to_have_text("Delivered")
         assert (await shop.post(f"/admin/orders/{order_ref}/refund", json={"amount": "19.99"})).is_success
         await expect(card.get_by_test_id("receipt-refund")).to_have_text(
-            "The shop refunded $19.99 of $49.25")
+            "Refunded $19.99 of $49.25")
         await _shots(page, "receipt-refunded")
     assert Decimal(stack.container.shop_app.state.shop.orders[order_ref].total) == Decimal("49.25")
 

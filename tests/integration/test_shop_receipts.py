@@ -75,8 +75,13 @@ async def test_checkout_charge_then_receipt_attaches_to_that_message_and_edits_i
     assert len(same[0].body["receipt"]["timeline"]) == 5
     await _shop(stack).refund(order.order_ref, Decimal("19.99"))
     await stack.container.drain()
-    after = next(c for c in await _txn_cards(stack, grant, thread_id) if c.seq == seq)
+    cards = await _txn_cards(stack, grant, thread_id)
+    after = next(c for c in cards if c.seq == seq)
+    assert after.body["status"] == "posted"  # captured at pick-up: the same card
     assert after.body["receipt"]["refund_text"] == f"refunded 19.99 of {order.total} USD"
+    # The shop gave the money back on the card: the bank's refund edits this card, none of its own.
+    assert after.body["bank_refund"]["text"] == f"refunded 19.99 of {order.total} USD"
+    assert not [c for c in cards if c.body["descriptor"].startswith("REFUND")]
     assert all(e["status"] == 202 for e in _shop(stack).sent), _shop(stack).sent
 
 

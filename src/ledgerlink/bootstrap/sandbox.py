@@ -165,5 +165,6 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) 
     platform = settings.resolved_public_url
     config = ShopConfig(public_url=f"{platform}/sandbox/shop",
                         events_url=f"{platform}/partners/merchants/acme/events",
-                        webhook_secret=secret, clock=clock, pay=bank.purchase)
+                        webhook_secret=secret, clock=clock, pay=bank.purchase,
+                        capture=bank.post, refund_payment=bank.refund)
     return create_shop_app(config)

@@ -23,6 +23,11 @@ SHIPPING = Decimal("4.99")
 # pay(login, account_id, processor merchant name, amount) -> the bank's transaction id. The
 # sandbox bank's purchase hook: the bank books the card charge with that processor's descriptor.
 Pay = Callable[..., Awaitable[str]]
+# capture(the bank's pending id) -> the posted id: e-commerce charges at shipment (the card
+# network's capture), so the parcel's pick-up settles the charge. refund_payment(posted id,
+# amount=...) -> the refund's id: a return gives the money back on the card.
+Capture = Callable[[str], Awaitable[str]]
+RefundPayment = Callable[..., Awaitable[str]]
 
 # How the shop is paid, and so which processor's name the card statement prints
 # (sandbox/merchants.py SHOPS: "PAYPAL *ACME", "SQ *ACME", "ACME OUTFITTERS").
@@ -55,6 +60,8 @@ class ShopConfig:
     clock: Clock = field(default_factory=SystemClock)
     http: httpx.AsyncClient | None = None
     pay: Pay | None = None
+    capture: Capture | None = None
+    refund_payment: RefundPayment | None = None
     carrier: str = "UPS"
 
 
@@ -75,6 +82,7 @@ class Order:
     tracking: str
     statuses: list[tuple[str, datetime]] = field(default_factory=list)
     refunded: Decimal = Decimal(0)
+    captured: bool = False  # the charge settled (at pick-up) and can be refunded at the bank
 
     @property
     def subtotal(self) -> Decimal:
@@ -136,6 +144,9 @@ class SandboxShop:
                 raise ShopProblem(409, "already_delivered", "the parcel is delivered")
             status = left[0]
         order.statuses.append((status, self.config.clock.now()))
+        if status == "picked_up" and self.config.capture is not None and not order.captured:
+            order.transaction_id = await self.config.capture(order.transaction_id)
+            order.captured = True
         kind = "order.delivered" if status == "delivered" else "shipment.updated"
         await self._send(kind, self._order_data(order))
         return status
@@ -145,6 +156,8 @@ class SandboxShop:
         if amount <= 0 or order.refunded + amount > order.total:
             raise ShopProblem(422, "refund_too_large", "more than was paid")
         order.refunded += amount
+        if order.captured and self.config.refund_payment is not None:  # the money, on the card
+            await self.config.refund_payment(order.transaction_id, amount=str(amount))
         await self._send("refund.issued", {**self._order_data(order), "refund": str(amount)})
 
     def _order(self, order_ref: str) -> Order:
