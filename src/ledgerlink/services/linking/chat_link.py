@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from urllib.parse import urlsplit
 
 from ledgerlink.domain.chat import ThreadKind
@@ -23,7 +24,7 @@ from ledgerlink.services.linking.provider_ports import LinkKind, provider_of
 from ledgerlink.services.messaging import messenger
 from ledgerlink.services.messaging.ports import ThreadRecord
 
-__all__ = ["LINK_PATTERN", "REDACTED", "claim_pasted_token", "link_choices", "setup_token_in"]
+__all__ = ["LINK_PATTERN", "REDACTED", "claim_pasted_token", "link_choices", "link_command", "setup_token_in"]
 
 # "link a bank", "link my bank", "connect an account", "add a bank account", "link bank"...
 LINK_PATTERN = (r"(?:i want to |please |can i |how do i )?(?:link|connect|add)(?: a| my| an| another| new)*"
@@ -79,6 +80,11 @@ async def link_choices(deps: Deps) -> Reply:
         lines.append("With SimpleFIN you can also paste your setup token here; it is claimed once and "
                      "never kept in the thread.")
     return "\n".join(lines), [*banks, *providers]
+
+
+async def link_command(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
+    """The "link a bank" chat command."""
+    return await link_choices(deps)
 
 
 async def _setup_token_partner(deps: Deps) -> str | None:

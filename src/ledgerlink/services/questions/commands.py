@@ -76,8 +76,8 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
         raise InvalidInput("the message is empty", code="empty_message")
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"the message is longer than {MAX_TEXT} characters", code="message_too_long")
-    token = chat_link.setup_token_in(text)  # a secret: kept out of the thread, and of the bank's service
-    said = normalise(text)
+    token = chat_link.setup_token_in(text)  # a secret: stored redacted, never logged nor sent to a bank
+    said, text = normalise(text), (chat_link.REDACTED if token else text)
     matched = None if token else next(((c, m) for c in _COMMANDS if (m := c.pattern.fullmatch(said))), None)
     async with deps.uow() as uow:
         thread = await access.read_thread(uow, grant, thread_id)
@@ -88,8 +88,7 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
             return
         record = await outgoing.put_message(
             deps, uow, grant, thread, kind=CardKind.TEXT,
-            body={"text": chat_link.REDACTED if token else text, "from": "person", "tone": "info",
-                  "actions": []},
+            body={"text": text, "from": "person", "tone": "info", "actions": []},
         )  # fmt: skip
         assert record is not None
         await deps.commit_and_publish(uow)
@@ -120,9 +119,7 @@ async def _help_command(deps: Deps, grant: Grant, thread: ThreadRecord, match: r
     return _help(thread)[0].replace("I did not understand that. ", ""), []
 
 
-@command("link a bank", "link a bank", chat_link.LINK_PATTERN)  # services/linking/chat_link.py
-async def _link_a_bank(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-    return await chat_link.link_choices(deps)
+command("link a bank", "link a bank", chat_link.LINK_PATTERN)(chat_link.link_command)  # linking/chat_link
 
 
 @command("balance", "balance", r"(?:.*\b)?balances?\b.*|how much (?:money )?(?:do )?i have.*")
@@ -171,7 +168,6 @@ async def _consents(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Ma
 
 @command("export", "export my data", r"(?:export|download)(?: all)?(?: of)? my data|export")
 async def _export(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     accounts = await downloadable_accounts(deps, grant)
     actions = [
         {"label": "All my data (JSON)", "href": "/settings/export.json"},
@@ -202,7 +198,6 @@ async def _erase(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match
     r"(who (has )?accessed my data|who (has )?(seen|read) my data|access log|audit log)",
 )
 async def _accesses(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     today, any_reads = await access_summary.chat_summary(deps, grant)  # grouped (issue 13)
     see_all = [{"label": "See all", "href": "/privacy/accesses"}]
     if not any_reads:
@@ -273,7 +268,6 @@ def alert_account_type(what: str) -> str | None:
 
 
 async def _alert_low(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     amount = alerts.parse_amount(match["amount"])
     wanted = alert_account_type(match["what"])
     if wanted is None:
@@ -290,14 +284,12 @@ async def _alert_low(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.M
 
 
 async def _alert_large(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     amount = alerts.parse_amount(match["amount"])
     await rules.set_threshold(deps, grant, alerts.LARGE, amount)
     return f"Done: I'll tell you about purchases over {amount}.", _SETTINGS_ACTION
 
 
 async def _alert_mute(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     if not any(ch.isalnum() for ch in match["merchant"]):  # issue 13: an emoji is not a merchant
         raise InvalidInput(f"\"{match['merchant']}\" is not a merchant name I can mute.", code="bad_merchant")
     if match["op"] == "mute":
@@ -329,13 +321,11 @@ async def _unknown_merchant_hint(deps: Deps, grant: Grant, thread: ThreadRecord,
 
 
 async def _alert_list(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     lines = (await rules.overview(deps, grant)).lines()
     return "Your alerts:\n" + "\n".join(f"• {line}" for line in lines), _SETTINGS_ACTION
 
 
 async def _alert_toggle(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     words = _TOGGLE_WORDS.get(match["kind"], match["kind"])
     kind = {words: kind for kind, words in alerts.KIND_WORDS.items()}[words]
     on = match["op"] in ("start", "turn on", "enable")
@@ -384,7 +374,6 @@ _COMMANDS[:] = _COMMANDS[:1] + _alerts_first + [c for c in _COMMANDS[1:] if c no
 
 
 async def _digest(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-
     return await digests.chat(deps, grant, match.string), [
         {"label": "Digest settings", "href": "/settings/alerts#digest"}
     ]
