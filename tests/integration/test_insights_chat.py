@@ -67,10 +67,13 @@ async def test_coffee_never_counts_chipotle_and_answers_are_locale_formatted(sta
 async def test_groceries_in_a_month_before_the_history_says_where_the_history_starts(stack: Stack) -> None:
     grant, thread_id = await _linked(stack)
     today = stack.deps.clock.now().date()
-    old = (today.replace(day=1) - timedelta(days=70)).strftime("%B")  # two months back: no data
+    old = (today.replace(day=1) - timedelta(days=150)).strftime("%B")  # five months back: no data
     reply = await _ask(stack, grant, thread_id, f"groceries in {old}")
     assert reply.startswith("Spending on Groceries") and "no purchases" in reply
     assert "Your transactions here start on" in reply
+    earlier = (today.replace(day=1) - timedelta(days=50)).strftime("%B")  # in the seeded history
+    weekly = await _ask(stack, grant, thread_id, f"groceries in {earlier}")
+    assert re.search(r"in [4-6] purchases\. Top: (Whole Foods Market|Trader Joe's)", weekly), weekly
     this = await _ask(stack, grant, thread_id, f"groceries in {today:%B}")
     assert this.startswith("Spending on Groceries") and "purchase" in this
 

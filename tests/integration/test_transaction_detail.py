@@ -36,18 +36,19 @@ async def test_a_transaction_opens_with_its_category_reason_bank_and_pending_to_
         stack: Stack) -> None:
     async with stack.client() as client:
         grant, thread_id = await _person(stack, client, "pat")
-        pending = await stack.bank.purchase("alice", merchant="Whole Foods Market", amount="41.20")
+        # Safeway: a grocer the seeded history (weekly Whole Foods or Trader Joe's) never has
+        pending = await stack.bank.purchase("alice", merchant="Safeway", amount="41.20")
         await stack.container.drain()
         await stack.bank.post(pending, final_amount="43.70")
         await stack.container.drain()
-        (txn_id,) = await _txn_ids(stack, grant, "Whole Foods Market")
+        (txn_id,) = await _txn_ids(stack, grant, "Safeway")
 
         thread = await client.get(f"/threads/{thread_id}")
         assert f'href="/transactions/{txn_id}?thread={thread_id}"' in thread.text  # the card opens it
 
         page = await client.get(f"/transactions/{txn_id}?thread={thread_id}")
         assert page.status_code == 200, page.text
-        assert _text(page.text, "detail-merchant") == "Whole Foods Market"
+        assert _text(page.text, "detail-merchant") == "Safeway"
         assert _text(page.text, "detail-category") == "Groceries"
         assert _text(page.text, "detail-reason").startswith("Groceries: ")
         assert _text(page.text, "detail-bank") == "Sandbox Bank"
@@ -113,15 +114,15 @@ async def test_changing_a_category_in_place_moves_past_purchases_and_new_ones_fo
 async def test_search_filters_across_threads_and_names_every_bad_field_at_once(stack: Stack) -> None:
     async with stack.client() as client:
         await _person(stack, client, "pat")
-        await _shop(stack, "alice", ("Spotify", "11.99"), ("Whole Foods Market", "63.10"),
-                    ("Whole Foods Market", "8.20"))
-        hits = await client.get("/search", params={"merchant": "whole foods", "min": "10", "max": "$100"})
+        await _shop(stack, "alice", ("Spotify", "11.99"), ("Safeway", "63.10"),
+                    ("Safeway", "8.20"))
+        hits = await client.get("/search", params={"merchant": "safeway", "min": "10", "max": "$100"})
         assert hits.status_code == 200
         amounts = re.findall(r'data-testid="result-amount">([^<]+)<', hits.text)
         assert amounts == ["\u2212$63.10"]
         subscriptions = await client.get("/search", params={"category": "Subscriptions"})
         names = re.findall(r'data-testid="result-merchant">([^<]+)<', subscriptions.text)
-        assert names[0] == "Spotify" and "Whole Foods Market" not in names  # newest first
+        assert names[0] == "Spotify" and "Safeway" not in names  # newest first
 
         bad = await client.get("/search", params={"min": "ten", "max": "5", "category": "Treasure",
                                                   "from": "2026-13-40", "account": "acc_x"})

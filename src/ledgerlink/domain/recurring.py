@@ -15,7 +15,7 @@ A series is one merchant's charges (or credits) in one currency. It is recurring
   subscription).
 
 A FIXED series of money out is a SUBSCRIPTION unless its category is a bill (housing, utilities,
-phone and internet, insurance, transfers, government, education): then a BILL, like every VARIABLE
+phone and internet, insurance, transfers, government, education, bank fees): then a BILL, like every VARIABLE
 series of money out. Money in is INCOME. Zero charges and a tiny first charge (a trial, under
 20 % of the median) are left out of the series; `insight_rules.py` raises those.
 """
@@ -86,7 +86,7 @@ EVERYDAY: frozenset[Category] = frozenset({
 })
 BILLS: frozenset[Category] = frozenset({
     Category.HOUSING, Category.UTILITIES, Category.PHONE_INTERNET, Category.INSURANCE,
-    Category.TRANSFERS, Category.GOVERNMENT, Category.EDUCATION,
+    Category.TRANSFERS, Category.GOVERNMENT, Category.EDUCATION, Category.FEES,
 })
 
 
