@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 
 from ledgerlink.domain.banking import LinkStatus
-from ledgerlink.domain.cards import balance_card, transaction_card
+from ledgerlink.domain.cards import balance_card, transaction_card, transaction_category
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import NotFound
 from ledgerlink.domain.events import BalanceChanged, TransactionChanged
@@ -53,9 +53,13 @@ async def deliver_transaction(
         view = await access.read_account(
             deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account.id, at=deps.clock.now()
         )
+        said = await access.read_corrections(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
+                                             at=deps.clock.now())
     except (NotFound, PersonKeyMissing):
         return
     body = transaction_card(txn, view)
+    if said:  # the person's word about the merchant, as the thread page shows it on load
+        body["category"] = transaction_category(txn, said)
     if deps.card_extras:  # e.g. the receipt attached to this purchase (issue 11): read under the
         locked = await uow.threads.lock(thread.id)  # thread's lock, so a receipt committed by a
         thread = locked or thread  # concurrent writer is seen, never overwritten (PostgreSQL)
