@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+# Tests share two cores with the other pytest-xdist workers (and their servers): a live frame
+# can take longer than Playwright's default 5 s to show under that load. A real regression
+# still fails, 15 s later.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = os.environ.get("LEDGERLINK_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
