@@ -37,6 +37,7 @@ from ledgerlink.services import access
 from ledgerlink.services.alerts import digests, rules
 from ledgerlink.services.dialogue import prompts
 from ledgerlink.services.ingest.ports import InboxRecord
+from ledgerlink.services.insights import transactions as insight_transactions
 from ledgerlink.services.linking import links
 from ledgerlink.services.messaging import channels, messenger
 from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
@@ -478,3 +479,19 @@ async def test_the_purge_deletes_only_rows_past_their_retention(tmp_path: Path, 
         partial = await purge(deps, RetentionPolicy(transactions_days=30, messages_days=30, batch_size=1,
                                                     max_batches=1))
         assert partial.deleted["messages"] == 1 and not partial.complete
+
+
+async def test_the_json_export_carries_the_persons_own_transaction_note(
+        stack: Stack, pat: tuple[Grant, httpx.AsyncClient]) -> None:
+    grant, client = pat
+    before = _coffee((await client.get("/settings/export.json")).json())
+    assert before["note"] is None
+    await insight_transactions.set_note(stack.deps, grant, before["id"], "  oat latte with Sam  ")
+    data = (await client.get("/settings/export.json")).json()
+    _validate(data, SCHEMA)
+    assert _coffee(data)["note"] == "oat latte with Sam"
+    assert [t["note"] for t in data["transactions"] if t["id"] != before["id"]] == \
+        [None] * (len(data["transactions"]) - 1)
+    async with stack.deps.uow() as uow:  # the note stays sealed in storage
+        record = await uow.transactions.get(before["id"])
+    assert record is not None and "oat latte" not in repr(record)

@@ -123,6 +123,7 @@ def _transaction_json(txn: Transaction) -> dict[str, Any]:
         "category": category(txn.mcc), "created_at": txn.created_at.isoformat(),
         "updated_at": txn.updated_at.isoformat(), "status_history": list(txn.history),
         "merchant_country": txn.merchant_country, "card_present": txn.card_present,  # message templates
+        "note": txn.note,  # the person's own note (issue 13), opened from its sealed row
     }  # fmt: skip
 
 
