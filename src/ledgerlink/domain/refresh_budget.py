@@ -54,6 +54,7 @@ __all__ = [
     "plan",
     "plan_attended",
     "time_zone",
+    "usual_activity",
 ]
 
 DAY = timedelta(hours=24)
@@ -63,6 +64,9 @@ MAX_RETRY_AFTER = DAY
 BACKOFF_FIRST = timedelta(minutes=15)
 BACKOFF_MAX = timedelta(hours=6)
 EVEN_SHARE = 0.2  # of a day's weight spread evenly: quiet hours still get an occasional slot
+DEFAULT_ACTIVE_HOURS = (7, 22)  # local hours [from, to) assumed while too little is known
+MIN_ACTIVITY = 12  # moments seen before the person's own hours replace the default
+ACTIVITY_DAYS = 28  # how far back the moments are read
 
 
 class Provider(StrEnum):
@@ -205,6 +209,16 @@ def activity_from(instants: Iterable[datetime], zone: str) -> tuple[int, ...]:
     for instant in instants:
         hours[ensure_utc(instant).astimezone(tz).hour] += 1
     return tuple(hours)
+
+
+def usual_activity(instants: Iterable[datetime], zone: str) -> tuple[int, ...]:
+    """When the person is usually active, by local hour: from their recent moments (messages
+    sent, threads read) once there are `MIN_ACTIVITY` of them, else 07-22 local."""
+    hours = activity_from(instants, zone)
+    if sum(hours) >= MIN_ACTIVITY:
+        return hours
+    first, last = DEFAULT_ACTIVE_HOURS
+    return tuple(1 if first <= h < last else 0 for h in range(24))
 
 
 def needs_reconnect(attempts: Sequence[Attempt]) -> bool:

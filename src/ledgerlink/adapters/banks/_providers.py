@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import structlog
 
 from ledgerlink.domain.errors import InvalidInput
 from ledgerlink.domain.money import Money
@@ -35,6 +36,7 @@ from ledgerlink.services.linking.provider_ports import (
     ProviderUnavailable,
 )
 
+log = structlog.get_logger(__name__)
 MAX_BODY = 16 * 1024 * 1024  # more than any real answer; a larger one is refused unread
 MAX_ID = 128  # the transactions table's source_key
 
@@ -57,9 +59,37 @@ class Reply:
 async def send(http: httpx.AsyncClient, method: str, url: str, *, provider: str,
                **kwargs: Any) -> Reply:
     """One request; the body is read up to MAX_BODY. Transport failures become
-    ProviderUnavailable naming only the exception's type (its message may hold the URL)."""
+    ProviderUnavailable naming only the exception's type (its message may hold the URL).
+
+    A read (GET) is sent once more when the server closed a kept-alive connection before
+    answering: the pool reused it as the server's keep-alive timer ran out (uvicorn's and
+    httpx's are both 5 s), so the request was never read and costs no budget. A request whose
+    answer had begun, and any POST (a SimpleFIN claim works once), is never repeated."""
+    for attempt in (1, 2):
+        try:
+            return await _send_once(http, method, url, provider=provider, **kwargs)
+        except httpx.RemoteProtocolError as exc:
+            if attempt == 2 or method != "GET" or not _closed_before_answer(exc):
+                log.warning("provider_unreachable", provider=provider, error=type(exc).__name__)
+                raise ProviderUnavailable(f"cannot reach {provider} ({type(exc).__name__})") from None
+            log.info("provider_connection_closed_retrying", provider=provider)
+        except httpx.HTTPError as exc:
+            log.warning("provider_unreachable", provider=provider, error=type(exc).__name__)
+            raise ProviderUnavailable(f"cannot reach {provider} ({type(exc).__name__})") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _closed_before_answer(exc: httpx.RemoteProtocolError) -> bool:
+    # h11's wording when the peer closed the connection before any byte of the response.
+    return "without sending a response" in str(exc) or "Server disconnected" in str(exc)
+
+
+async def _send_once(http: httpx.AsyncClient, method: str, url: str, *, provider: str,
+                     **kwargs: Any) -> Reply:
+    started = False
     try:
         async with http.stream(method, url, **kwargs) as resp:
+            started = True
             declared = resp.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
                 raise ProviderBadResponse(f"{provider}'s answer is too large")
@@ -71,8 +101,10 @@ async def send(http: httpx.AsyncClient, method: str, url: str, *, provider: str,
                     raise ProviderBadResponse(f"{provider}'s answer is too large")
                 chunks.append(chunk)
             return Reply(resp.status_code, resp.headers, b"".join(chunks))
-    except httpx.HTTPError as exc:
-        raise ProviderUnavailable(f"cannot reach {provider} ({type(exc).__name__})") from None
+    except httpx.RemoteProtocolError as exc:
+        if started:  # the answer had begun: never repeated
+            raise httpx.ReadError(str(exc)) from exc
+        raise
 
 
 def check_url(url: str, *, allow_insecure_loopback: bool, what: str) -> str:

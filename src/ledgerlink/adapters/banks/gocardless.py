@@ -74,6 +74,7 @@ from ledgerlink.services.linking.provider_ports import (
     ProviderTransactions,
     ProviderUnavailable,
     PsuPresence,
+    note_quota,
 )
 
 __all__ = ["DEFAULT_API_URL", "GoCardlessConnector"]
@@ -204,7 +205,9 @@ class GoCardlessConnector:
 
     async def balance(self, *, credential: bytes, account_id: str,
                       psu: PsuPresence | None = None) -> ProviderBalance:
-        data = obj(await self._call("GET", f"/accounts/{self._gc_id(credential, account_id)}/balances/"))
+        reply = await self._send("GET", f"/accounts/{self._gc_id(credential, account_id)}/balances/")
+        note_quota("balances", quota_from(reply.headers))
+        data = obj(reply.json(_NAME))
         found: dict[str, dict[str, Any]] = {}
         for row in data.get("balances") or []:
             if isinstance(row, dict) and isinstance(row.get("balanceType"), str):
@@ -242,8 +245,10 @@ class GoCardlessConnector:
                 if txn.bank_transaction_id not in seen:
                     seen.add(txn.bank_transaction_id)
                     out[kind].append(txn)
+        quota = quota_from(reply.headers)
+        note_quota("transactions", quota)
         return ProviderTransactions(account_id=account_id, booked=tuple(out["booked"]),
-                                    pending=tuple(out["pending"]), quota=quota_from(reply.headers))
+                                    pending=tuple(out["pending"]), quota=quota)
 
     async def transactions_many(self, *, credential: bytes, account_ids: Sequence[str], since: date,
                                 psu: PsuPresence | None = None

@@ -17,6 +17,8 @@ from ledgerlink.services.linking.refresh_ports import RefreshAccountRow
 
 __all__ = ["SqlRefreshAttempts"]
 
+_ACTIVITY_ROWS = 5000  # enough for the hours' shape; bounded however active the person is
+
 
 def _quotas(outcome: Outcome) -> str | None:
     if not outcome.quotas:
@@ -78,3 +80,10 @@ class SqlRefreshAttempts(_Repo):
             .order_by(a.c.link_id, a.c.id))
         return [RefreshAccountRow(account_id=r[0], link_id=r[1], partner_id=r[2], person_id=r[3])
                 for r in rows]
+
+    async def person_activity(self, person_id: str, *, since: datetime) -> list[datetime]:
+        a = s.audit_log
+        rows = await self._conn.execute(
+            select(a.c.at).where(a.c.person_id == person_id, a.c.actor == f"person:{person_id}",
+                                 a.c.at >= since).order_by(a.c.at.desc()).limit(_ACTIVITY_ROWS))
+        return [r[0] for r in rows]

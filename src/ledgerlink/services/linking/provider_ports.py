@@ -38,6 +38,7 @@ from ledgerlink.services.linking.ports import BankAuthError, BankError, BankRefu
 __all__ = [
     "ATTENDED_PSU",
     "REFRESH_GROUP",
+    "REFRESH_QUOTAS",
     "Institution",
     "LinkKind",
     "LinkStart",
@@ -56,6 +57,7 @@ __all__ = [
     "ProviderUnavailable",
     "PsuPresence",
     "SetupTokenRejected",
+    "note_quota",
     "provider_of",
 ]
 
@@ -266,6 +268,18 @@ ATTENDED_PSU: ContextVar[PsuPresence | None] = ContextVar("attended_psu", defaul
 
 # The provider account ids one refresh covers (a SimpleFIN token: one request answers them all).
 REFRESH_GROUP: ContextVar[tuple[str, ...]] = ContextVar("refresh_group", default=())
+
+# Set by the refresh worker around one refresh: what the provider's answers said remains of its
+# budget, by scope (GoCardless' HTTP_X_RATELIMIT_ACCOUNT_SUCCESS_* headers), in answer order.
+REFRESH_QUOTAS: ContextVar[list[tuple[str, ProviderQuota]] | None] = ContextVar("refresh_quotas",
+                                                                                  default=None)
+
+
+def note_quota(scope: str, quota: ProviderQuota | None) -> None:
+    """A connector reports a scope's quota from an answer; kept only inside a budgeted refresh."""
+    noted = REFRESH_QUOTAS.get()
+    if noted is not None and quota is not None:
+        noted.append((scope, quota))
 
 
 def provider_of(connector: object) -> ProviderConnector | None:

@@ -73,3 +73,8 @@ class RefreshAttemptRepository(Protocol):
     async def active_accounts(self, partner_ids: Sequence[str]) -> list[RefreshAccountRow]:
         """Accounts of active links with these partners."""
         ...
+
+    async def person_activity(self, person_id: str, *, since: datetime) -> list[datetime]:
+        """When the person themself did something (their own audited reads and writes: threads
+        opened, messages sent) since `since`, newest first, at most a few thousand."""
+        ...

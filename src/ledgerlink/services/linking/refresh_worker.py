@@ -18,19 +18,32 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from ledgerlink.domain.errors import Conflict, NotFound, TooManyRequests
-from ledgerlink.domain.refresh_budget import Attempt, Outcome, Provider, Result, Target
+from ledgerlink.domain.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from ledgerlink.domain.refresh_budget import (
+    ACTIVITY_DAYS,
+    Attempt,
+    Outcome,
+    Provider,
+    Quota,
+    Result,
+    Target,
+    time_zone,
+    usual_activity,
+)
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.linking.connection_health import RECONNECT_NOW
 from ledgerlink.services.linking.ports import BankError
 from ledgerlink.services.linking.provider_ports import (
     ATTENDED_PSU,
     REFRESH_GROUP,
+    REFRESH_QUOTAS,
+    ProviderQuota,
     ProviderRateLimited,
     PsuPresence,
 )
@@ -43,6 +56,7 @@ log = structlog.get_logger(__name__)
 
 PROVIDER_KINDS = {"simplefin": Provider.SIMPLEFIN, "enablebanking": Provider.PSD2,
                   "gocardless": Provider.GOCARDLESS}
+ACTIVITY_TTL = timedelta(hours=1)
 SyncFn = Callable[[Deps, str, Callable[[BankError], None]], Awaitable[int]]
 
 
@@ -96,7 +110,8 @@ class ProviderTargets:
     def __init__(self, deps: Deps, partners: dict[str, Provider], *, zone: str = "UTC") -> None:
         self._deps = deps
         self._partners = partners
-        self._zone = zone
+        self._zone = zone  # for a person who has not chosen one
+        self._people: dict[str, tuple[datetime, str, tuple[int, ...]]] = {}
 
     async def rows(self) -> list[RefreshAccountRow]:
         async with self._deps.uow(readonly=True) as uow:
@@ -109,11 +124,47 @@ class ProviderTargets:
         seen: dict[str, Target] = {}
         for row in await self.rows():
             tid = self.target_id(row)
-            seen.setdefault(tid, Target(id=tid, provider=self._partners[row.partner_id], zone=self._zone))
+            if tid not in seen:
+                zone, activity = await self.person_hours(row.person_id)
+                seen[tid] = Target(id=tid, provider=self._partners[row.partner_id], zone=zone,
+                                   activity=activity)
         return list(seen.values())
+
+    async def person_hours(self, person_id: str) -> tuple[str, tuple[int, ...]]:
+        """The person's IANA zone and when they are usually active there (`usual_activity`),
+        read again at most every `ACTIVITY_TTL`: the slots of a day move little from hour to hour."""
+        now = self._deps.clock.now()
+        cached = self._people.get(person_id)
+        if cached is not None and now - cached[0] < ACTIVITY_TTL:
+            return cached[1], cached[2]
+        async with self._deps.uow(readonly=True) as uow:
+            person = await uow.persons.get(person_id)
+            moments = await uow.refresh.person_activity(person_id, since=now - timedelta(days=ACTIVITY_DAYS))
+        zone = person.zone if person is not None and person.zone else self._zone
+        try:
+            time_zone(zone)
+        except InvalidInput:  # a zone this machine's tz database no longer knows
+            zone = self._zone
+        activity = usual_activity(moments, zone)
+        self._people[person_id] = (now, zone, activity)
+        return zone, activity
 
     async def get(self, target_id: str) -> Target | None:
         return next((t for t in await self.all() if t.id == target_id), None)
+
+
+def _quotas(noted: Sequence[tuple[str, ProviderQuota]], now: datetime) -> tuple[tuple[str, Quota], ...]:
+    """Each scope's last reported quota, as the budget reads it (a reset instant, not seconds).
+    Of a group (several accounts, one target) the smallest remaining counts."""
+    by_scope: dict[str, Quota] = {}
+    for scope, q in noted:
+        if q.remaining is None or q.reset_after is None:
+            continue  # half a report: the static budget still decides
+        quota = Quota(remaining=max(0, q.remaining), reset_at=now + timedelta(seconds=max(0, q.reset_after)),
+                      limit=q.limit)
+        old = by_scope.get(scope)
+        by_scope[scope] = quota if old is None or quota.remaining <= old.remaining else old
+    return tuple(sorted(by_scope.items()))
 
 
 def _outcome(error: BankError | None, now: datetime) -> Outcome:
@@ -148,7 +199,11 @@ class RefreshWorker:
         row = next((r for r in await self.targets.rows() if r.account_id == account_id), None)
         if row is None:
             return  # its link is no longer active
-        attended = ATTENDED_PSU.get() is not None or account.sync_cursor is None  # just linked
+        # Attended: the person asked and is present (their PSU headers go with the read), or the
+        # account was just linked, where every read counts anyway except under PSD2: a read
+        # without the PSU's headers is an unattended one to the bank, so it is claimed as one.
+        just_linked = account.sync_cursor is None and self._partners[account.partner_id] is not Provider.PSD2
+        attended = ATTENDED_PSU.get() is not None or just_linked
         try:
             await self._refresh(row, attended=attended)
         except (TooManyRequests, Conflict) as exc:
@@ -170,7 +225,7 @@ class RefreshWorker:
                 acc = await uow.accounts.get(r.account_id)
                 if acc is not None:
                     ids.append(acc.bank_account_id)
-        token = REFRESH_GROUP.set(tuple(ids))
+        token, noted = REFRESH_GROUP.set(tuple(ids)), REFRESH_QUOTAS.set([])
         try:
             for r in group:
                 with contextlib.suppress(BankError):  # recorded through `errors`
@@ -178,10 +233,12 @@ class RefreshWorker:
                 last = errors[-1] if errors else None
                 if last is not None and (isinstance(last, ProviderRateLimited) or last.code in RECONNECT_NOW):
                     break
+            quotas = _quotas(REFRESH_QUOTAS.get() or [], self._deps.clock.now())
         finally:
             REFRESH_GROUP.reset(token)
-        recorded = await self.planner.record(claim, _outcome(errors[-1] if errors else None,
-                                                             self._deps.clock.now()))
+            REFRESH_QUOTAS.reset(noted)
+        outcome = _outcome(errors[-1] if errors else None, self._deps.clock.now())
+        recorded = await self.planner.record(claim, replace(outcome, quotas=quotas))
         return recorded.attempt.outcome.result
 
     async def refresh_link(self, *, person_id: str, link_id: str, psu: PsuPresence | None) -> int:
@@ -216,7 +273,10 @@ class RefreshWorker:
                 with contextlib.suppress(NotFound):
                     await self.planner.reconnected(self.targets.target_id(row))
 
-    async def freshness(self, *, link_id: str) -> str | None:
-        """The thread header line of a provider link ("updated 2 h ago · next refresh about 14:00")."""
+    async def freshness(self, *, link_id: str, locale: str = "en") -> str | None:
+        """The thread header line of a provider link ("updated 2 hr. ago · next refresh about
+        14:00"), in the person's locale and zone."""
         row = next((r for r in await self.targets.rows() if r.link_id == link_id), None)
-        return None if row is None else await self.planner.freshness(self.targets.target_id(row))
+        if row is None:
+            return None
+        return await self.planner.freshness(self.targets.target_id(row), locale=locale)
