@@ -228,21 +228,21 @@ def test_gocardless_quota_headers_are_read_in_both_spellings() -> None:
             NOW - 2 * H,
             datetime(2026, 3, 24, 13, 2, tzinfo=UTC),
             "en_GB",
-            "updated 2 h ago · next refresh about 14:00",
+            "updated 2 hr ago · next refresh about 14:00",
         ),
         (
             NOW - 2 * H,
             datetime(2026, 3, 24, 13, 2, tzinfo=UTC),
             "en_US",
-            "updated 2 h ago · next refresh about 2:00\u202fPM",
+            "updated 2 hr. ago · next refresh about 2:00\u202fPM",
         ),
-        (NOW - timedelta(seconds=30), None, "de", "updated just now"),
-        (NOW - timedelta(minutes=7), NOW - timedelta(minutes=1), "en", "updated 7 min ago · refreshing now"),
+        (NOW - timedelta(seconds=30), None, "de", "updated vor 30 Sek."),
+        (NOW - timedelta(minutes=7), NOW - timedelta(minutes=1), "en", "updated 7 min. ago · refreshing now"),
         (
             NOW - 50 * H,
             datetime(2026, 3, 25, 6, 58, tzinfo=UTC),
             "de_DE",
-            "updated 2 days ago · next refresh tomorrow about 08:00",
+            "updated vor 2 Tagen · next refresh tomorrow about 08:00",
         ),
         (
             None,
@@ -254,7 +254,7 @@ def test_gocardless_quota_headers_are_read_in_both_spellings() -> None:
             NOW - 3 * H,
             datetime(2026, 3, 24, 13, 2, tzinfo=UTC),
             "xx-not-a-locale",
-            "updated 3 h ago · next refresh about 2:00\u202fPM",
+            "updated 3 hr. ago · next refresh about 2:00\u202fPM",
         ),
     ],
 )
@@ -264,7 +264,7 @@ def test_the_freshness_line(last: datetime | None, planned: datetime | None, loc
 
 def test_the_freshness_line_asks_for_a_reconnect() -> None:
     line = freshness(NOW, NOW - 5 * H, None, "Europe/Berlin", "en", needs_reconnect=True)
-    assert line == "updated 5 h ago · reconnect to refresh"
+    assert line == "updated 5 hr. ago · reconnect to refresh"
 
 
 # ---------------------------------------------------------------- the service
@@ -289,7 +289,8 @@ async def test_the_budget_holds_across_a_restart_and_a_lost_answer_still_counts(
     assert "used up: the next one is possible in about 3 h" in e.value.detail
     attended = await restarted.claim(PSD2.id, attended=True)  # the person may still refresh
     await restarted.record(attended, Outcome(Result.OK))
-    assert await restarted.freshness(PSD2.id, locale="en_GB") == "updated just now · next refresh about 15:00"
+    line = await restarted.freshness(PSD2.id, locale="en_GB")
+    assert line == "updated 1 sec ago · next refresh about 15:00"
 
 
 async def test_a_lost_consent_is_said_once_and_refreshes_resume_after_reconnecting() -> None:

@@ -5,15 +5,16 @@ rendering as the cards (`entrypoints/web/rendering.py`), so a chat answer and a 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
-from babel.dates import format_date
+from babel import Locale
+from babel.dates import format_date, format_timedelta
 from babel.numbers import format_currency, format_percent
 
 from ledgerlink.domain.money import Money
 
-__all__ = ["LOCALE", "day", "money", "month", "percent"]
+__all__ = ["LOCALE", "ago", "day", "money", "month", "percent"]
 
 LOCALE = "en_US"  # the messenger's; a per-person locale would be passed in
 _MINUS = "\u2212"
@@ -40,3 +41,10 @@ def month(value: date, *, locale: str = LOCALE) -> str:
 def percent(value: Decimal, *, locale: str = LOCALE) -> str:
     """0.4 -> "40%"."""
     return str(format_percent(value, locale=locale))
+
+
+def ago(delta: timedelta, *, locale: str | Locale = LOCALE) -> str:
+    """How long ago, in the locale's own words (CLDR, Babel's `format_timedelta`): "2 hr. ago",
+    "vor 2 Std.", "il y a 7 min"; the largest unit that reaches 0.85 of one, rounded."""
+    past = -max(abs(delta), timedelta(seconds=1))  # Babel words 0 as the future ("in 0 sec")
+    return str(format_timedelta(past, format="short", add_direction=True, locale=locale))

@@ -16,6 +16,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
 
 from ledgerlink.domain.clock import ensure_utc
+from ledgerlink.domain.locale_text import ago
 from ledgerlink.domain.refresh_budget import MAX_RETRY_AFTER, Quota, time_zone
 
 __all__ = ["freshness", "parse_retry_after", "quota_from_headers"]
@@ -81,17 +82,6 @@ def _locale(name: str) -> Locale:
         return Locale.parse("en")
 
 
-def _ago(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "updated just now"
-    if minutes < 60:
-        return f"updated {minutes} min ago"
-    if minutes < 48 * 60:
-        return f"updated {minutes // 60} h ago"
-    return f"updated {minutes // (24 * 60)} days ago"
-
-
 def freshness(
     now: datetime,
     last_success: datetime | None,
@@ -101,10 +91,13 @@ def freshness(
     *,
     needs_reconnect: bool = False,
 ) -> str:
-    """The thread header: "updated 2 h ago · next refresh about 14:00", the time in the person's
-    zone and locale (Babel), rounded to 5 minutes; "tomorrow" or the weekday when not today."""
+    """The thread header: "updated 2 hr. ago · next refresh about 14:00": how long ago in the
+    person's locale (`locale_text.ago`), the time in their zone and locale (Babel), rounded to 5
+    minutes; "tomorrow" or the weekday when not today."""
     now = ensure_utc(now)
-    parts = ["not updated yet" if last_success is None else _ago(now - ensure_utc(last_success))]
+    loc = _locale(locale)
+    parts = ["not updated yet" if last_success is None
+             else f"updated {ago(now - ensure_utc(last_success), locale=loc)}"]
     if needs_reconnect:
         parts.append("reconnect to refresh")
     elif next_planned is not None:
@@ -112,7 +105,7 @@ def freshness(
         if planned <= now:
             parts.append("refreshing now")
         else:
-            tz, loc = time_zone(zone), _locale(locale)
+            tz = time_zone(zone)
             step = int(ROUND_TO.total_seconds())
             seconds = (int(planned.timestamp()) + step // 2) // step * step  # half up
             rounded = datetime.fromtimestamp(seconds, UTC).astimezone(tz)

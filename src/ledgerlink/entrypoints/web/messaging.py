@@ -113,7 +113,7 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
     if current.kind is ThreadKind.BANK and current.link_id:
         accounts = await link_summary.header_accounts(deps, grant, link_id=current.link_id)
         worker = getattr(request.app.state.container, "refresh_worker", None)
-        fresh = None if worker is None else await worker.freshness(link_id=current.link_id)
+        fresh = None if worker is None else await worker.freshness(link_id=current.link_id, locale=locale)
         header = {"accounts": thread_view.header_rows(accounts, bank=current.title, locale=locale),
                   "freshness": fresh or thread_view.freshness_text(accounts, now=now, locale=locale)}
     return page(request, "messenger.html", person=person, threads=threads, current=current,

@@ -15,6 +15,7 @@ from ledgerlink.domain.errors import DomainError, NotFound, TooManyRequests
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
 from ledgerlink.entrypoints.web.messaging import NOTICES
+from ledgerlink.entrypoints.web.messaging_view import locale_for
 from ledgerlink.services.linking import links, provider_links
 from ledgerlink.services.linking.provider_ports import Institution, LinkKind, PsuPresence
 
@@ -155,5 +156,6 @@ async def freshness(request: Request, link_id: str) -> Response:
         link = await uow.links.get(link_id)
     if link is None or link.person_id != grant.person_id:
         return not_found(request, person)
-    text = await request.app.state.container.refresh_worker.freshness(link_id=link_id)
+    text = await request.app.state.container.refresh_worker.freshness(link_id=link_id,
+                                                                      locale=locale_for(request))
     return JSONResponse({"text": text})

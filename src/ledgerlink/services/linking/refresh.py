@@ -161,7 +161,7 @@ class RefreshPlanner:
             )
 
     async def freshness(self, target_id: str, *, locale: str = "en") -> str:
-        """The thread header line: "updated 2 h ago · next refresh about 14:00"."""
+        """The thread header line: "updated 2 hr. ago · next refresh about 14:00"."""
         target = await self._target(target_id)
         now = self._clock.now()
         history = await self._history(target_id, now)
