@@ -217,7 +217,7 @@ async def test_an_event_stored_but_never_announced_is_still_applied(stack: Stack
 
 async def test_health_and_openapi(stack: Stack) -> None:
     async with stack.client() as client:
-        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {"database": "ok"}}
         spec = (await client.get("/openapi.json")).json()
     assert "/partners/{partner_slug}/events" in spec["paths"]
 

@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 import ledgerlink.web
 from ledgerlink.bootstrap import Container
 from ledgerlink.bootstrap.scaleout import live_source  # live frames across processes (ADR 0032)
+from ledgerlink.entrypoints import metrics as metrics_module
 from ledgerlink.entrypoints import problems
 from ledgerlink.entrypoints.caching import NoStoreByDefault
 from ledgerlink.entrypoints.partner import api as partner_api
@@ -24,6 +25,7 @@ from ledgerlink.entrypoints.partner import events as partner_events
 from ledgerlink.entrypoints.partner import merchants as partner_merchants  # issue 11
 from ledgerlink.entrypoints.partner.fastpath import BankEventFastPath
 from ledgerlink.entrypoints.public import audit as public_audit
+from ledgerlink.entrypoints.readiness import health
 from ledgerlink.entrypoints.web import (
     alerts,
     auth,
@@ -100,12 +102,15 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         "/static", StaticFiles(directory=Path(ledgerlink.web.__file__).parent / "static"), name="static"
     )
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> JSONResponse:
-        """Liveness and database reachability."""
+    async def database() -> None:
         async with container.deps.uow() as uow:
             await uow.partners.all()
-        return JSONResponse({"status": "ok"})
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        """Each dependency by name: `database`, and `nats` on the scale-out profile (readiness.py)."""
+        status, body = await health(database, container.deps.bus)
+        return JSONResponse(body, status_code=status)
 
     @app.get("/.well-known/jwks.json", tags=["verification"])
     async def jwks() -> JSONResponse:
@@ -115,6 +120,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:
+        await metrics_module.refresh(container.deps.bus)  # outbox depth, consumer lag (issue 12)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(partner_events.router)

@@ -177,6 +177,29 @@ class JetStreamBus:
             counts[durable] = info.num_pending + info.num_ack_pending
         return counts
 
+    @property
+    def connected(self) -> bool:
+        """Connected to NATS now (False before the first connection and during an outage)."""
+        return self._nc is not None and self._nc.is_connected
+
+    async def lag(self) -> dict[str, int]:
+        """Per durable consumer of the events stream, across all processes: messages not yet
+        delivered plus delivered and not acknowledged (/metrics). Raises while disconnected."""
+        if self._js is None or not self.connected:
+            raise ConnectionError("NATS is not connected")
+        return {info.name: (info.num_pending or 0) + (info.num_ack_pending or 0)
+                for info in await self._js.consumers_info(self.stream)}
+
+    async def dead_letters(self) -> int:
+        """Messages in the dead-letter stream (/metrics). Raises while disconnected."""
+        if self._js is None or not self.connected:
+            raise ConnectionError("NATS is not connected")
+        return int((await self._js.stream_info(self.dead_stream)).state.messages)
+
+    async def outbox_depth(self) -> int:
+        """Events committed and not yet published (/metrics); 0 without an outbox."""
+        return 0 if self._outbox is None else await self._outbox.depth()
+
     async def _idle(self) -> bool:
         if self._busy:
             return False
@@ -304,7 +327,9 @@ class JetStreamBus:
             f"{self.root}.dead.{_UNSAFE.sub('_', message.subject.rsplit('.', 1)[-1])[:80]}",
             message.data, timeout=5, stream=self.dead_stream,
             headers={"Nats-Msg-Id": f"{msg_id}:{consumer.durable}", "Ledgerlink-Consumer": consumer.durable,
-                     "Ledgerlink-Reason": reason[:80], "Ledgerlink-Subject": message.subject[:200]},
+                     "Ledgerlink-Reason": reason[:80], "Ledgerlink-Subject": message.subject[:200],
+                     "Ledgerlink-Event-Id": msg_id[:80],
+                     "Ledgerlink-Deliveries": str(message.metadata.num_delivered)},
         )
         await message.term()
         self.dead_lettered += 1

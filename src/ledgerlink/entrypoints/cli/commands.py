@@ -20,7 +20,7 @@ from ledgerlink.bootstrap.scaleout import ROLES, parse_roles  # --role (issue 12
 from ledgerlink.config import Settings
 from ledgerlink.domain.clock import SystemClock
 from ledgerlink.domain.errors import Conflict, DomainError
-from ledgerlink.entrypoints.cli import audit, imports, keys, partners, receipts
+from ledgerlink.entrypoints.cli import audit, imports, keys, ops, partners, receipts
 from ledgerlink.entrypoints.cli._console import console
 from ledgerlink.entrypoints.readiness import PartnersWaitUntilReady  # NATS profile (issue 12)
 
@@ -33,6 +33,7 @@ app.add_typer(audit.app, name="audit", help="Verify the tamper-evident audit log
 app.add_typer(receipts.app, name="receipt", help="Verify consent receipts offline.")
 app.add_typer(keys.app, name="keys", help="Manage encryption and signing keys.")
 app.add_typer(partners.app, name="partners", help="Partner API keys and privacy budgets.")
+app.add_typer(ops.app, name="ops", help="The scale-out profile while it runs: dead letters (issue 12).")
 app.command("import")(imports.import_files)  # statement files (docs/imports.md)
 
 DEMO_HANDLE = "demo"
