@@ -89,9 +89,25 @@ def test_muted_merchants_deposits_and_fees() -> None:
     charge = _txn("-12.00", merchant="", mcc=None, descriptor="MONTHLY MAINTENANCE FEE")
     fee = alerts.transaction_alert(charge, _account(), [])
     assert fee is not None and fee.kind == alerts.FEE and fee.subject_key == "alert:fee:txn_1"
-    deposit = alerts.transaction_alert(_txn("1000.00", status=TransactionStatus.POSTED), _account(), [])
+    pay = _txn("1000.00", merchant="", mcc=None, descriptor="PAYROLL DIRECT DEPOSIT",
+               status=TransactionStatus.POSTED)
+    deposit = alerts.transaction_alert(pay, _account(), [])
     assert deposit is not None and deposit.kind == alerts.DEPOSIT
-    assert alerts.transaction_alert(_txn("1000.00"), _account(), []) is None  # pending: not yet
+    pending = _txn("1000.00", merchant="", mcc=None, descriptor="PAYROLL DIRECT DEPOSIT")
+    assert alerts.transaction_alert(pending, _account(), []) is None  # pending: not yet
+
+
+def test_a_card_refund_is_not_a_deposit() -> None:
+    posted = TransactionStatus.POSTED
+    at_merchant = _txn("19.99", merchant="PayPal", mcc="5999", descriptor="PAYPAL *ACME", status=posted)
+    said_refund = _txn("19.99", merchant="", mcc=None, descriptor="refund Acme Outfitters", status=posted)
+    linked = _txn("19.99", merchant="", mcc=None, descriptor="ACME OUTFITTERS", status=posted)
+    assert alerts.transaction_alert(at_merchant, _account(), []) is None
+    assert alerts.transaction_alert(said_refund, _account(), []) is None
+    assert alerts.transaction_alert(linked, _account(), [], refund_of="txn_0") is None
+    deposit = alerts.transaction_alert(linked, _account(), [])  # the same money, no purchase known
+    assert deposit is not None
+    assert deposit.text == "Deposit into Checking ••1234: +19.99 USD from ACME OUTFITTERS."
 
 
 def test_low_balance_alerts_once_per_crossing_and_re_arms_above() -> None:

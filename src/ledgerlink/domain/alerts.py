@@ -129,8 +129,21 @@ def is_fee(txn: Transaction) -> bool:
     )
 
 
-def is_deposit(txn: Transaction) -> bool:
-    return txn.status is TransactionStatus.POSTED and txn.amount.amount > 0
+_REFUND_WORD = re.compile(r"^\s*(?:REFUND|RETURN|RFND|REVERSAL)\b")
+
+
+def is_refund(txn: Transaction) -> bool:
+    """Money in that gives back a purchase: a card merchant's credit (an MCC, as banks report a
+    card refund) or a descriptor that says so ("REFUND PAYPAL *ACME"). Not a deposit."""
+    said = _REFUND_WORD.match(txn.descriptor.upper()) is not None
+    return txn.amount.amount > 0 and (txn.mcc is not None or said)
+
+
+def is_deposit(txn: Transaction, *, refund_of: str | None = None) -> bool:
+    """Posted money in that is not a refund; `refund_of`: the purchase the bank's refund was
+    linked to (bank_refunds), when it is known."""
+    return (txn.status is TransactionStatus.POSTED and txn.amount.amount > 0
+            and refund_of is None and not is_refund(txn))
 
 
 def crossing(*, below: bool, was_below: bool) -> bool | None:
@@ -152,7 +165,8 @@ def _money(amount: Decimal, currency: str) -> str:
         return f"{amount} {currency}"
 
 
-def transaction_alert(txn: Transaction, account: AccountView, rules: list[AlertRule]) -> Alert | None:
+def transaction_alert(txn: Transaction, account: AccountView, rules: list[AlertRule], *,
+                      refund_of: str | None = None) -> Alert | None:
     if txn.status is TransactionStatus.REMOVED:
         return None
     label = account_label(account)
@@ -176,7 +190,7 @@ def transaction_alert(txn: Transaction, account: AccountView, rules: list[AlertR
         above = _money(limit, txn.amount.currency)
         text = f"Large purchase on {label}: {who}, {-txn.amount} (your alert is above {above})."
         return Alert(LARGE, f"alert:large:{txn.id}", text, "warning")
-    if is_deposit(txn) and enabled(rules, DEPOSIT):
+    if is_deposit(txn, refund_of=refund_of) and enabled(rules, DEPOSIT):
         return Alert(
             DEPOSIT, f"alert:deposit:{txn.id}", f"Deposit into {label}: +{txn.amount} from {who}.", "info"
         )
