@@ -23,6 +23,7 @@ the gateway that holds the person's WebSocket, on a core NATS subject per person
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,7 @@ class LiveSubjects:
         self._handlers: dict[type[Event], list[Handler]] = {}
         self._watched: dict[str, int] = {}  # person id -> open connections in this process
         self._subs: dict[str, Subscription] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}  # set once the person's subscription holds
         self._threads_of: ThreadsOf | None = None
         self._nc: Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -83,8 +85,17 @@ class LiveSubjects:
         until the server has the subscription. Never raises: without NATS the connection
         still resumes from the database, and `resync` follows when NATS returns."""
         self._watched[person_id] = self._watched.get(person_id, 0) + 1
-        if self._watched[person_id] == 1:
+        confirmed = self._confirmed.get(person_id)
+        if confirmed is not None:  # a second tab: wait until the first one's subscription holds
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._flush_timeout):
+                    await confirmed.wait()
+            return
+        self._confirmed[person_id] = confirmed = asyncio.Event()
+        try:
             await self._subscribe(person_id, confirm=True)
+        finally:
+            confirmed.set()
 
     async def unwatch(self, person_id: str) -> None:
         left = self._watched.get(person_id, 0) - 1
@@ -92,6 +103,7 @@ class LiveSubjects:
             self._watched[person_id] = left
             return
         self._watched.pop(person_id, None)
+        self._confirmed.pop(person_id, None)
         sub = self._subs.pop(person_id, None)
         if sub is not None:
             try:
