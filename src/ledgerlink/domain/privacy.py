@@ -44,6 +44,28 @@ PURPOSE_DESCRIPTIONS: dict[Purpose, str] = {
 }
 
 
+# What a link lets the bank share (`banking.Scope`) and what the data is never used for (the
+# consent receipt's `uses_prohibited`), as the consent pages word them.
+SCOPE_DESCRIPTIONS: dict[str, str] = {
+    "balances": "Your balances, current and available",
+    "transactions": "Your transactions, pending and posted: date, merchant and amount",
+    "alerts": "Alerts from your bank, such as large purchases and security notices",
+}
+NEVER_USED_FOR: dict[str, str] = {
+    "advertising": "Advertising",
+    "profiling": "Profiling or scoring you",
+    "sale": "Selling your data",
+}
+
+
+def scope_words(scope: str) -> str:
+    return SCOPE_DESCRIPTIONS.get(scope, scope.replace("_", " ").capitalize())
+
+
+def never_words(use: str) -> str:
+    return NEVER_USED_FOR.get(use, use.replace("_", " ").capitalize())
+
+
 def parse_purpose(value: str) -> Purpose:
     try:
         return Purpose(value)

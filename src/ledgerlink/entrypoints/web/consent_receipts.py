@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import NotFound
-from ledgerlink.domain.privacy import PURPOSE_DESCRIPTIONS, Purpose
+from ledgerlink.domain.privacy import PURPOSE_DESCRIPTIONS, Purpose, never_words, scope_words
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other
 from ledgerlink.services.linking import consent_receipts
@@ -61,13 +61,7 @@ async def download_receipt(request: Request, receipt_id: str) -> Response:
 
 # --------------------------------------------------------------------------- the page, in words (issue 13)
 
-_SCOPES = {
-    "balances": "Your balances, current and available",
-    "transactions": "Your transactions, pending and posted: date, merchant and amount",
-    "alerts": "Alerts from your bank, such as large purchases and security notices",
-}
 _TYPES = {"checking": "Checking", "savings": "Savings", "credit_card": "Credit card", "loan": "Loan"}
-_NEVER = {"advertising": "Advertising", "profiling": "Profiling or scoring you", "sale": "Selling your data"}
 PROBLEMS = {
     "receipt_bad_signature": "The signature does not match: the receipt was changed after it was signed, "
                              "or Ledgerlink did not sign it.",
@@ -92,9 +86,9 @@ def _words(receipt: consent_receipts.Receipt, *, now: datetime) -> dict[str, Any
         "initial": receipt.bank_name[:1].upper(),
         "accounts": [(f"{receipt.bank_name} {a.name}", f"••{a.last4}", _TYPES.get(a.type, "Account"))
                      for a in receipt.accounts],
-        "shared": [_SCOPES.get(s, s.replace("_", " ").capitalize()) for s in receipt.scopes],
+        "shared": [scope_words(s) for s in receipt.scopes],
         "purposes": [known.get(p, p.replace("_", " ")) for p in receipt.purposes_allowed],
-        "never": [_NEVER.get(u, u.capitalize()) for u in receipt.uses_prohibited],
+        "never": [never_words(u) for u in receipt.uses_prohibited],
         "valid_until": _day(receipt.expires_at),
         "days_left": left,
         "issued": _day(receipt.issued_at),

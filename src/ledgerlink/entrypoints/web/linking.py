@@ -13,11 +13,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
+from ledgerlink.entrypoints.web import messaging_view as thread_view
 from ledgerlink.entrypoints.web.kit import csrf_ok, not_found, page, see_other, signed_in_form
 from ledgerlink.entrypoints.web.messaging import NOTICES
+from ledgerlink.entrypoints.web.privacy_consents import renewal
 from ledgerlink.services.linking import links
 from ledgerlink.services.linking.provider_ports import provider_of
 from ledgerlink.services.messaging import messenger
+from ledgerlink.services.privacy import rights
 
 __all__ = ["router"]
 
@@ -122,12 +125,21 @@ async def renew_page(request: Request, link_id: str) -> Response:
     thread = await _own_bank_thread(request, grant, link_id)
     if thread is None:
         return not_found(request, person)
-    return _renew_page(request, person, link_id, thread)
+    return await _renew_page(request, grant, person, link_id, thread)
 
 
-def _renew_page(request: Request, person: Any, link_id: str, thread: Any, status_code: int = 200) -> Response:
-    return page(request, "renew.html", status_code, person=person, link_id=link_id, bank=thread.title,
-                thread_id=thread.id, days=get_deps(request).link_duration_days)
+async def _renew_page(request: Request, grant: Any, person: Any, link_id: str, thread: Any,
+                      status_code: int = 200) -> Response:
+    """What renewing keeps, in words (issue 13): bank, accounts, data, purposes, never-used-for,
+    valid until now and after renewing."""
+    deps = get_deps(request)
+    view = next((c for c in await rights.consents(deps, grant) if c.link_id == link_id), None)
+    if view is None:
+        return not_found(request, person)
+    words = renewal(view, now=deps.clock.now(), days=deps.link_duration_days,
+                    zone=thread_view.person_zone(person), locale=thread_view.locale_for(request))
+    return page(request, "renew.html", status_code, person=person, link_id=link_id, bank=view.bank,
+                thread_id=thread.id, days=deps.link_duration_days, r=words, c=words.card)
 
 
 @router.post("/links/{link_id}/renew")
@@ -145,7 +157,7 @@ async def renew(request: Request, link_id: str) -> Response:
         thread = await _own_bank_thread(request, grant, link_id)
         if thread is None:
             return not_found(request, person)
-        return _renew_page(request, person, link_id, thread, 400)
+        return await _renew_page(request, grant, person, link_id, thread, 400)
     try:
         url = await links.start_link(get_deps(request), grant, partner_id="", renews=link_id)
     except NotFound:

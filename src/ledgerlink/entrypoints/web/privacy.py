@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain.errors import DomainError, InvalidInput, NotFound
+from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import current_session, forget_session, get_deps, signed_in
+from ledgerlink.entrypoints.web import messaging_view as thread_view
 from ledgerlink.entrypoints.web.auth import needs_confirmation, step_up
 from ledgerlink.entrypoints.web.hub import get_hub
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
+from ledgerlink.entrypoints.web.privacy_consents import consent_card
 from ledgerlink.services.auth import sessions
 from ledgerlink.services.linking import links
 from ledgerlink.services.privacy import access_summary, audit, rights
@@ -57,19 +61,26 @@ def _download(body: bytes | str, media_type: str, filename: str) -> Response:
     })
 
 
+async def _settings(request: Request, grant: Grant, person: Any, *, notice: str | None = None,
+                    errors: dict[str, str] | None = None) -> Response:
+    deps = get_deps(request)
+    now, zone, locale = deps.clock.now(), thread_view.person_zone(person), thread_view.locale_for(request)
+    consents = [consent_card(c, now=now, zone=zone, locale=locale)
+                for c in await rights.consents(deps, grant)]
+    accounts = await rights.downloadable_accounts(deps, grant)
+    live = await current_session(request)
+    confirmed = live is not None and sessions.recently_confirmed(deps, live)
+    return page(request, "settings.html", 422 if errors else 200, person=person, consents=consents,
+                levels=LEVELS, accounts=accounts, notice=NOTICES.get(notice or ""), confirmed=confirmed,
+                errors=errors or {})
+
+
 @router.get("/settings", response_class=HTMLResponse)
 async def settings_page(request: Request, notice: str | None = None) -> Response:
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
-    grant, person = session
-    deps = get_deps(request)
-    consents = await rights.consents(deps, grant)
-    accounts = await rights.downloadable_accounts(deps, grant)
-    live = await current_session(request)
-    confirmed = live is not None and sessions.recently_confirmed(deps, live)
-    return page(request, "settings.html", person=person, consents=consents, levels=LEVELS,
-                accounts=accounts, notice=NOTICES.get(notice or ""), confirmed=confirmed)
+    return await _settings(request, *session, notice=notice)
 
 
 @router.post("/settings/links/{link_id}/revoke")
@@ -92,10 +103,11 @@ async def disclosure(request: Request) -> Response:
     form_session = await signed_in_form(request, back="/settings")
     if isinstance(form_session, Response):
         return form_session
-    grant, _, form = form_session
+    grant, person, form = form_session
     level = form.get("level", "")
     if level not in LEVELS:
-        return see_other("/settings")
+        return await _settings(request, grant, person, errors={
+            "level": "Choose one of the four preview levels: nothing was changed."})
     await rights.set_disclosure(get_deps(request), grant, level)
     return see_other("/settings?notice=disclosure_saved#previews")
 
