@@ -217,16 +217,13 @@ class RefreshWorker:
             raise Conflict("This connection needs a new consent: reconnect it to refresh.",
                            code="needs_reconnect")
         claim = await self.planner.claim(self.targets.target_id(row), attended=attended)
-        group = await self._group(row)
         errors: list[BankError] = []
-        async with self._deps.uow(readonly=True) as uow:
-            ids = []
-            for r in group:
-                acc = await uow.accounts.get(r.account_id)
-                if acc is not None:
-                    ids.append(acc.bank_account_id)
-        token, noted = REFRESH_GROUP.set(tuple(ids)), REFRESH_QUOTAS.set([])
+        token, noted = REFRESH_GROUP.set(()), REFRESH_QUOTAS.set([])
         try:
+            group = await self._group(row)
+            async with self._deps.uow(readonly=True) as uow:
+                ids = [acc.bank_account_id for r in group if (acc := await uow.accounts.get(r.account_id))]
+            REFRESH_GROUP.set(tuple(ids))
             for r in group:
                 with contextlib.suppress(BankError):  # recorded through `errors`
                     await self._sync(self._deps, r.account_id, errors.append)
@@ -234,6 +231,12 @@ class RefreshWorker:
                 if last is not None and (isinstance(last, ProviderRateLimited) or last.code in RECONNECT_NOW):
                     break
             quotas = _quotas(REFRESH_QUOTAS.get() or [], self._deps.clock.now())
+        except Exception as exc:
+            # Not the provider's answer (our own read or write broke): the claim still counts,
+            # recorded as failed rather than left pending, and the cause is named.
+            log.warning("refresh_crashed", target_id=claim.target_id, error=type(exc).__name__)
+            await self.planner.record(claim, Outcome(Result.FAILED))
+            raise
         finally:
             REFRESH_GROUP.reset(token)
             REFRESH_QUOTAS.reset(noted)
