@@ -17,7 +17,8 @@ from ledgerlink.services.access.vault import Vault
 from ledgerlink.services.insights.ports import BudgetRecord, CorrectionRecord
 from ledgerlink.services.kernel.uow import UnitOfWork
 
-_PURPOSES = frozenset({Purpose.ANSWER_QUESTION, Purpose.DELIVER_UPDATE, Purpose.SHOW_TO_PERSON})
+_PURPOSES = frozenset({Purpose.ANSWER_QUESTION, Purpose.DELIVER_UPDATE, Purpose.SHOW_TO_PERSON,
+                       Purpose.PERSON_EXPORT})
 _CORRECTIONS = "category_corrections"
 _BUDGETS = "budgets"
 

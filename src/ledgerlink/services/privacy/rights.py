@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import structlog
 
 from ledgerlink.domain.banking import LinkStatus, Transaction
-from ledgerlink.domain.cards import DISCLOSURE_LEVELS, account_label, category, plain_text
+from ledgerlink.domain.cards import DISCLOSURE_LEVELS, account_label, plain_text, transaction_category
+from ledgerlink.domain.categories import Correction
 from ledgerlink.domain.errors import DomainError, InvalidInput, NotFound
 from ledgerlink.domain.events import ChannelRemoved
 from ledgerlink.domain.privacy import Grant, Purpose
@@ -113,14 +115,16 @@ def _account_json(view: access.AccountView, bank: str | None) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _transaction_json(txn: Transaction) -> dict[str, Any]:
+def _transaction_json(txn: Transaction, said: Mapping[str, Correction] | None = None) -> dict[str, Any]:
+    """`said`: the person's category corrections, so the export files a purchase as the thread
+    does (their word, then merchant rules, then the MCC); without them, as the rules alone do."""
     return {
         "id": txn.id, "account_id": txn.account_id, "bank_transaction_id": txn.source_key,
         "pending_bank_transaction_id": txn.pending_source_key, "status": txn.status.value,
         "amount": str(txn.amount.amount), "currency": txn.amount.currency,
         "booking_date": _iso(txn.booking_date), "value_date": _iso(txn.value_date),
         "merchant": txn.merchant, "descriptor": txn.descriptor, "mcc": txn.mcc,
-        "category": category(txn.mcc), "created_at": txn.created_at.isoformat(),
+        "category": transaction_category(txn, said), "created_at": txn.created_at.isoformat(),
         "updated_at": txn.updated_at.isoformat(), "status_history": list(txn.history),
         "merchant_country": txn.merchant_country, "card_present": txn.card_present,  # message templates
         "note": txn.note,  # the person's own note (issue 13), opened from its sealed row
@@ -218,6 +222,7 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
         if person is None or person.erased_at is not None:
             raise NotFound("person not found")
         data = await access.read_for_export(deps.vault, uow, grant, at=now)
+        said = await access.read_corrections(deps.vault, uow, grant, Purpose.PERSON_EXPORT, at=now)
         banks = {p.id: p.name for p in await uow.partners.all()}
         person_links = await uow.links.for_person(grant.person_id)
         threads = await uow.threads.for_person(grant.person_id)
@@ -240,7 +245,7 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
                    "created_at": person.created_at.isoformat(), "disclosure": person.disclosure},
         "links": [_link_json(lk, banks.get(lk.partner_id)) for lk in person_links],
         "accounts": [_account_json(a, banks.get(a.partner_id)) for a in data.accounts],
-        "transactions": [_transaction_json(t) for t in data.transactions],
+        "transactions": [_transaction_json(t, said) for t in data.transactions],
         "threads": [{"id": t.id, "kind": t.kind, "title": t.title, "link_id": t.link_id,
                      "created_at": t.created_at.isoformat(), "messages": by_thread[t.id]}
                     for t in threads],
@@ -262,6 +267,7 @@ async def export_account(deps: Deps, grant: Grant, account_id: str) -> dict[str,
     now = deps.clock.now()
     async with deps.uow() as uow:
         data = await access.read_for_export(deps.vault, uow, grant, at=now, account_id=account_id)
+        said = await access.read_corrections(deps.vault, uow, grant, Purpose.PERSON_EXPORT, at=now)
         banks = {p.id: p for p in await uow.partners.all()}
         await uow.commit()
     [account] = data.accounts
@@ -270,7 +276,7 @@ async def export_account(deps: Deps, grant: Grant, account_id: str) -> dict[str,
         "exported_at": now.isoformat(),
         "bank": {"slug": bank.slug if bank else "bank", "name": bank.name if bank else "Bank"},
         "account": _account_json(account, bank.name if bank else None),
-        "transactions": [_transaction_json(t) for t in data.transactions],
+        "transactions": [_transaction_json(t, said) for t in data.transactions],
     })
 
 
