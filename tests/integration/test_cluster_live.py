@@ -23,12 +23,13 @@ from tests.integration._cluster import Proc, scaleout_env, serve
 from tests.integration.test_bank_events import PATH, _signed, _txn_event
 from tests.integration.test_cluster_invalidation import _port, nats_url, root  # noqa: F401  (fixtures)
 from tests.integration.test_linking_flow import _linked
-from tests.integration.test_realtime import signed_in
+from tests.integration.test_realtime import PASSWORD, signed_in
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ledgerlink.adapters.db.migrate import upgrade_async
 from ledgerlink.domain.privacy import Grant
+from ledgerlink.entrypoints.web.hub import CLOSE_UNAUTHORIZED
 from ledgerlink.services.messaging import messenger
 
 QUIET = {f"{job}_seconds": 0 for job in ("sync_interval", "prompt_check_interval", "consent_check_interval",
@@ -185,3 +186,42 @@ def _latest(client: Client) -> set[tuple[str, int]]:
 
 def _has_all(client: Client, expected: dict[str, int]) -> bool:
     return _latest(client) >= set(expected.items())
+
+
+@pytest.mark.postgres  # and NATS
+async def test_signing_out_through_one_process_closes_the_sessions_socket_on_another_gateway(
+    api_stack: tuple[Stack, str], nats_url: str, root: str, tmp_path: Path,  # noqa: F811
+) -> None:
+    stack, db_url = api_stack
+    env = scaleout_env(database_url=db_url, nats_url=nats_url, root=root, sandbox_url=stack.bank_url,
+                       public_url=stack.platform_url, **QUIET)
+    port = _port()
+    gateway = serve("gateway", data_dir=tmp_path / "data", port=port, env=env, name="gateway")
+    try:
+        await _healthy(gateway, port)
+        person_id, cookie = await signed_in(stack, "pat")
+        _, other_cookie = await _second_sign_in(stack, "pat")
+        url = f"ws://127.0.0.1:{port}/ws"
+        async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=5) as ws, \
+                connect(url, additional_headers={"Cookie": other_cookie}, open_timeout=5) as other:
+            for socket_ in (ws, other):
+                await socket_.send(json.dumps({"type": "resume", "threads": {}}))
+                await Client().until_ready(socket_)
+            hub = stack.app.state.hub
+            hub.end_sessions(person_id)  # what sign-out everywhere does in the api process
+            for socket_ in (ws, other):
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(socket_.recv(), 5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
+    finally:
+        gateway.stop()
+
+
+async def _second_sign_in(stack: Stack, handle: str) -> tuple[str, str]:
+    async with stack.client() as http:
+        page = await http.get("/login")
+        token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        resp = await http.post("/login", data={"csrf": token, "handle": handle, "password": PASSWORD})
+        assert resp.status_code == 303, resp.text
+        return handle, f"ll_session={http.cookies['ll_session']}"
+

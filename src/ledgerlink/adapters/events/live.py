@@ -45,6 +45,7 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 LIVE_EVENTS: tuple[type[Event], ...] = (MessageStored, ThreadRead, LinkActivated, LinkRevoked)
 ThreadsOf = Callable[[str], Awaitable[list[str]]]
+SESSIONS_ENDED = "sessions_ended"  # a notice of its own: {"type", "session_id": id or null (all)}
 
 
 class LiveSubjects:
@@ -59,6 +60,7 @@ class LiveSubjects:
         self._subs: dict[str, Subscription] = {}
         self._confirmed: dict[str, asyncio.Event] = {}  # set once the person's subscription holds
         self._threads_of: ThreadsOf | None = None
+        self._sessions_ended: Callable[[str, str | None], None] | None = None
         self._nc: Client | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.received = 0  # notices handed to the subscribers (tests, metrics)
@@ -79,6 +81,27 @@ class LiveSubjects:
     def on_resync(self, threads_of: ThreadsOf) -> None:
         """How to find a person's thread ids, to catch them up after missed notices."""
         self._threads_of = threads_of
+
+    def on_sessions_ended(self, close: Callable[[str, str | None], None]) -> None:
+        """How to close a person's connections here when a session ended in another process."""
+        self._sessions_ended = close
+
+    def announce_sessions_ended(self, person_id: str, session_id: str | None) -> None:
+        """A sign-out or erasure here: every process closes that session's (or all the
+        person's) connections. Sent at once, from a synchronous caller; never raises."""
+        task = asyncio.create_task(self._announce(person_id, session_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _announce(self, person_id: str, session_id: str | None) -> None:
+        if self._nc is None:
+            _log.warning("live_sessions_end_not_broadcast")
+            return
+        try:
+            notice = {"type": SESSIONS_ENDED, "session_id": session_id}
+            await self._nc.publish(self.subject(person_id), json.dumps(notice).encode())
+        except Exception as exc:
+            _log.warning("live_sessions_end_not_broadcast", error=type(exc).__name__)
 
     async def watch(self, person_id: str) -> None:
         """The person has one more open connection here; on the first, subscribe and wait
@@ -167,6 +190,9 @@ class LiveSubjects:
     async def _received(self, msg: Msg) -> None:
         try:
             body: Any = json.loads(msg.data)
+            if isinstance(body, dict) and body.get("type") == SESSIONS_ENDED:
+                self._ended(msg.subject, body.get("session_id"))
+                return
             type_name, payload = body["type"], body["event"]
             if not isinstance(type_name, str) or not isinstance(payload, dict):
                 raise TypeError
@@ -176,6 +202,15 @@ class LiveSubjects:
             return
         self.received += 1
         await self._dispatch(event)
+
+    def _ended(self, subject: str, session_id: Any) -> None:
+        person_id = subject[len(self.prefix) + 1:]
+        if self._sessions_ended is None or person_id not in self._watched:
+            return
+        if session_id is not None and not isinstance(session_id, str):
+            _log.warning("live_notice_malformed")
+            return
+        self._sessions_ended(person_id, session_id)
 
     async def _dispatch(self, event: Event) -> None:
         for handler in tuple(self._handlers.get(type(event), ())):

@@ -144,6 +144,8 @@ class Hub:
         self._events.subscribe(LinkActivated, self._on_link_changed)
         self._events.subscribe(LinkRevoked, self._on_link_changed)
         self._events.subscribe(ThreadRead, self._on_thread_read)
+        if hasattr(self._events, "on_sessions_ended"):  # ended in another process (ADR 0032)
+            self._events.on_sessions_ended(self.close_sessions)
         self._started = True
 
     async def stop(self) -> None:
@@ -180,7 +182,15 @@ class Hub:
 
     def end_sessions(self, person_id: str, session_id: str | None = None) -> None:
         """A session was ended (sign-out), or all of the person's (sign out everywhere,
-        erasure): close their live connections in this process (`CLOSE_UNAUTHORIZED`)."""
+        erasure): close their live connections (`CLOSE_UNAUTHORIZED`) here, and on the
+        scale-out profile in every other process too (ADR 0032)."""
+        self.close_sessions(person_id, session_id)
+        announce = getattr(self._events, "announce_sessions_ended", None)
+        if announce is not None:
+            announce(person_id, session_id)
+
+    def close_sessions(self, person_id: str, session_id: str | None = None) -> None:
+        """`end_sessions` in this process only."""
         for conn in list(self._by_person.get(person_id, ())):
             if session_id is None or conn.session_id == session_id:
                 conn.close(CLOSE_UNAUTHORIZED)
