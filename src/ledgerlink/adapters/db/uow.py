@@ -156,8 +156,17 @@ class SqlUnitOfWork:
                 await self._conn.execution_options(**{READONLY_OPTION: True})
             await self._conn.begin()
         except BaseException:
-            if self._write_lock is not None:
-                self._write_lock.release()
+            # `async with` runs no __aexit__ when __aenter__ raises: a connection opened here
+            # (then cancelled in begin(), say, at shutdown) must go back to the pool now, or
+            # it is garbage-collected unreturned (SQLAlchemy's and aiosqlite's warnings in CI).
+            opened, self._conn = self._conn, None
+            try:
+                if opened is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(opened.close())
+            finally:
+                if self._write_lock is not None:
+                    self._write_lock.release()
             raise
         conn = self._conn
         self.persons = SqlPersons(conn)
