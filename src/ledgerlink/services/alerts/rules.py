@@ -116,15 +116,13 @@ async def evaluate_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, t
         return
     try:
         txn = await access.read_transaction(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.id, at=now)
-        view = await access.read_account(
-            deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.account_id, at=now
-        )
+        view = await access.read_account(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
+                                         record.account_id, at=now)
         rules = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
     except (NotFound, PersonKeyMissing):
         return
     linked = await uow.shop_receipts.refund(record.id)  # a bank refund folded into its purchase
-    alert = transaction_alert(txn, view, rules,
-                              refund_of=None if linked is None else linked.original_transaction_id)
+    alert = transaction_alert(txn, view, rules, refund_of=linked.original_transaction_id if linked else None)
     if alert is not None:
         await _send(deps, uow, grant, thread, alert, rules)
     card = card_alert(txn, view, rules)  # international / online: their own facts
