@@ -41,7 +41,8 @@ async def _linked(stack: Stack, handle: str = "pat") -> tuple[Grant, str]:
 async def _receipt_href(stack: Stack, grant: Grant, thread_id: str) -> str:
     messages = await messenger.thread_messages(stack.deps, grant, thread_id)
     (card,) = [m for m in messages if m.kind is CardKind.TEXT and "consent receipt" in m.body["text"]]
-    assert "never used for advertising, profiling or sale" in card.body["text"]
+    assert "never used for advertising, profiling or scoring you, or selling your data" in card.body["text"]
+    assert "balances, transactions" not in card.body["text"]
     hrefs = [a["href"] for a in card.body["actions"]]
     assert hrefs[0].startswith("/receipts/rcp_") and hrefs[1] == f"{hrefs[0]}.jws"
     return hrefs[0]

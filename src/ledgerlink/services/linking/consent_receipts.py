@@ -14,11 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from babel.lists import format_list
 
+from ledgerlink.domain import locale_text
 from ledgerlink.domain.banking import AccountView
 from ledgerlink.domain.errors import DomainError
 from ledgerlink.domain.ids import new_id
-from ledgerlink.domain.privacy import PURPOSE_DESCRIPTIONS, Grant, Purpose
+from ledgerlink.domain.privacy import PURPOSE_DESCRIPTIONS, Grant, Purpose, never_words, scope_words
+from ledgerlink.domain.zones import tz
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import PartnerRecord
@@ -38,6 +41,7 @@ __all__ = [
     "ReceiptNotYours",
     "ReceiptUnknownKey",
     "build_claims",
+    "chat_text",
     "check",
     "describe",
     "issue",
@@ -260,6 +264,36 @@ def describe(receipt: Receipt) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- issuing
 
 
+def _sentence_part(words: str) -> str:
+    return words[:1].lower() + words[1:]
+
+
+def chat_text(
+    *,
+    bank: str,
+    accounts: int,
+    scopes: Sequence[str],
+    expires_at: datetime,
+    zone: str | None,
+    locale: str = locale_text.LOCALE,
+) -> str:
+    """The receipt's chat message in words (issue 13): what the bank shares and what the data
+    is never used for from the consent pages' tables, the last valid day on the person's own
+    calendar (their IANA zone; UTC before they chose one) in their locale."""
+    shared = [_sentence_part(scope_words(s)) for s in scopes]
+    # the scope sentences hold commas of their own, so the list is kept apart by semicolons
+    shares = "; ".join(shared[:-1]) + ("; and " if len(shared) > 1 else "") + (shared[-1] if shared else "")
+    never = format_list([_sentence_part(never_words(u)) for u in USES_PROHIBITED], style="or", locale=locale)
+    until = locale_text.day(expires_at.astimezone(tz(zone or "UTC")).date(), locale=locale)
+    what = f"{accounts} account{'' if accounts == 1 else 's'}"
+    what += f" sharing {shares}" if shared else ", sharing nothing"
+    return (
+        f"Your consent receipt for {bank}: {what}. Valid until {until}. "
+        f"Your data is never used for {never}. "
+        "The receipt is signed by Ledgerlink, so you, or anyone you show it to, can check it."
+    )
+
+
 def receipt_links(receipt_id: str) -> list[dict[str, str]]:
     return [
         {"label": "View receipt", "href": f"/receipts/{receipt_id}"},
@@ -304,14 +338,18 @@ async def issue(
     )
     thread = await uow.threads.for_link(link.id)
     if thread is not None:
+        person = await uow.persons.get(link.person_id)
         await post_text(
             deps,
             uow,
             thread,
-            f"Your consent receipt for {partner.name}: {len(accounts)} account(s), "
-            f"{', '.join(link.scopes)}, valid until {link.expires_at.date().isoformat()}. "
-            f"Your data is never used for {', '.join(USES_PROHIBITED[:-1])} or {USES_PROHIBITED[-1]}. "
-            "The receipt is signed by Ledgerlink, so you, or anyone you show it to, can check it.",
+            chat_text(
+                bank=partner.name,
+                accounts=len(accounts),
+                scopes=link.scopes,
+                expires_at=link.expires_at,
+                zone=None if person is None else person.zone,
+            ),
             tone="info",
             actions=receipt_links(receipt_id),
         )
