@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from tests.unit.test_receipt_matching import _charge, _receipt
 
-from ledgerlink.domain.receipts import clean_descriptor, match_receipt
+from ledgerlink.domain.receipts import clean_descriptor
+from ledgerlink.domain.receipts_match import match_receipt
 
 
 def test_a_descriptor_the_person_confirmed_makes_the_match_sure() -> None:

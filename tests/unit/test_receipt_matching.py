@@ -13,10 +13,10 @@ from ledgerlink.domain.receipts import (
     LineItem,
     Receipt,
     clean_descriptor,
-    match_receipt,
     receipt_from_json,
     receipt_to_json,
 )
+from ledgerlink.domain.receipts_match import match_receipt
 
 
 def _receipt(total: str = "48.17", *, shipped: int | None = 2, last4: str | None = "2760") -> Receipt:

@@ -119,58 +119,7 @@ class Charge:
     descriptor: str
     merchant: str | None
     card_last4: str
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    transaction_id: str
-    sure: bool  # False: ask the person before attaching (docs/receipts.md)
-    why: str  # "matched: same amount, card ••2760, 1 day after shipping"
-
-
-def _days(n: int) -> str:
-    if n == 0:
-        return "same day as"
-    return f"{abs(n)} day{'' if abs(n) == 1 else 's'} {'after' if n > 0 else 'before'}"
-
-
-def match_receipt(receipt: Receipt, charges: Sequence[Charge], *, aliases: frozenset[str] = frozenset(),
-                  refused: frozenset[str] = frozenset()) -> Match | None:
-    """The rule of docs/receipts.md: hard keys (card last 4), then the exact amount, then the
-    time window from the ship date (checkout date until shipped), then the merchant. One
-    candidate with every test passed is sure; a candidate that fails only the merchant test,
-    or several that pass, are doubtful; none is None. `aliases`: cleaned descriptors the
-    person confirmed as this shop (they pass the merchant test); `refused`: transaction ids
-    the person said are not this order (never candidates again)."""
-    start = (receipt.shipped_at or receipt.placed_at).date()
-    sure: list[tuple[Charge, int]] = []
-    doubtful: list[tuple[Charge, int]] = []
-    for c in charges:
-        if c.transaction_id in refused:
-            continue
-        if receipt.card_last4 is not None and c.card_last4 != receipt.card_last4:
-            continue
-        if c.currency != receipt.currency or c.amount != receipt.total:
-            continue
-        offset = (c.day - start).days
-        if not -WINDOW_BEFORE.days <= offset <= WINDOW_AFTER.days:
-            continue
-        named = clean_descriptor(c.descriptor)[0] in aliases or same_merchant(c.descriptor, c.merchant,
-                                                                               receipt.shop)
-        (sure if named else doubtful).append((c, offset))
-    if len(sure) == 1 and not doubtful:
-        c, offset = sure[0]
-        return Match(c.transaction_id, True, _why(receipt, c, offset))
-    pool = sure or doubtful
-    if not pool:
-        return None
-    c, offset = min(pool, key=lambda pair: abs(pair[1]))
-    return Match(c.transaction_id, False, _why(receipt, c, offset))
-
-
-def _why(receipt: Receipt, c: Charge, offset: int) -> str:
-    when = "shipping" if receipt.shipped_at is not None else "the order"
-    return f"matched: same amount, card ••{c.card_last4}, {_days(offset)} {when}"
+    mcc: str | None = None  # a restaurant's (5812-5814) charge may carry a tip
 
 
 def receipt_section(receipt: Receipt, *, why: str, charged: Decimal) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from ledgerlink.domain.receipts import (
     Charge,
     Receipt,
     clean_descriptor,
-    match_receipt,
     receipt_from_json,
     receipt_section,
     receipt_to_json,
 )
+from ledgerlink.domain.receipts_match import match_receipt
 from ledgerlink.services import access
 from ledgerlink.services.access.shop_receipts import read_aliases, store_alias
 from ledgerlink.services.kernel.deps import Deps
