@@ -1,0 +1,242 @@
+"""One run of the scale-out crash test (issue 12), shared by tests/integration/test_cluster_crash.py
+and `bench/crash.py --profile cluster`.
+
+Set-up: a fresh PostgreSQL database, the harness's own nats-server, the cluster (2 api, 2 worker,
+2 gateway processes) and, in this process, the sandbox bank and a platform (role `api`) through
+which four persons register and link their bank (alice, bob, carol, dave). Then the bank sends
+`events` signed events (spread over the persons and the two api processes) in chunks, while each
+person's client stays connected, and between chunks, at seeded random moments, a process is
+killed with SIGKILL: an api, a worker, the relay's lease holder, a gateway or the nats-server.
+Each killed process is started again (in the background; traffic goes on meanwhile)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import socket
+import statistics
+import time
+from pathlib import Path
+
+import nats
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.conftest import fresh_database, running_stack
+from tests.integration._cluster import scaleout_env
+from tests.integration._crash_cluster import Cluster, NatsServer
+from tests.integration._crash_traffic import Bank, Figures, Person, Watcher
+from tests.integration.test_linking_flow import _linked
+from tests.integration.test_realtime import signed_in
+
+from ledgerlink.adapters.db import schema
+from ledgerlink.adapters.db.engine import create_engine
+from ledgerlink.adapters.db.migrate import upgrade_async
+from ledgerlink.domain.privacy import Grant
+
+LOGINS = ("alice", "bob", "carol", "dave")
+QUIET = {f"{job}_seconds": 0 for job in ("sync_interval", "prompt_check_interval", "consent_check_interval",
+                                         "audit_sign_interval", "retention_interval", "digest_interval")}
+TARGETS = ("api", "worker", "relay", "gateway", "nats")
+SETTLE_SECONDS = 120.0
+
+
+def _ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [int(s.getsockname()[1]) for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+async def crash_cluster_run(work: Path, *, nats_binary: str, events: int, kills: int, seed: int,
+                            gap: tuple[float, float] = (0.3, 1.2)) -> Figures:
+    started = time.monotonic()
+    rng, run, root = random.Random(seed), f"c{seed}", f"crash{secrets.token_hex(4)}"
+    nats_port, monitor, *ports = _ports(6)
+    server = NatsServer(nats_binary, nats_port, monitor, work / "nats")
+    await server.start()
+    async with fresh_database("postgres", work) as db_url:
+        await upgrade_async(db_url)
+        async with running_stack(work, db_url, nats_url=server.url, nats_root=root, roles="api") as stack:
+            await asyncio.wait_for(stack.container.deps.bus.wait_ready(), 30)  # type: ignore[attr-defined]
+            env = scaleout_env(database_url=db_url, nats_url=server.url, root=root,
+                               sandbox_url=stack.bank_url, public_url=stack.platform_url, log_level="info",
+                               nats_ack_wait_seconds=5, **QUIET)
+            cluster = Cluster(work, env, db_url, server, ports)
+            engine = create_engine(db_url, pool_size=2)
+            try:
+                await cluster.start_all()
+                persons = []
+                for login in LOGINS:
+                    person_id, cookie = await signed_in(stack, f"p{login}")
+                    await _linked(stack, login=login, grant=Grant.for_person(person_id))
+                    async with stack.deps.uow() as uow:
+                        account = (await uow.accounts.for_person(person_id))[0]
+                    persons.append(Person(person_id, cookie, account.bank_account_id, account.currency))
+                secret = stack.container.sandbox_credentials.webhook_secret
+                figures = await _traffic(cluster, engine, persons, secret, rng, run,
+                                         events=events, kills=kills, gap=gap)
+            except BaseException:
+                print(cluster.tails())
+                raise
+            finally:
+                cluster.stop()
+                await engine.dispose()
+    figures.seconds = time.monotonic() - started
+    return figures
+
+
+async def _traffic(cluster: Cluster, engine: AsyncEngine, persons: list[Person], secret: str,
+                   rng: random.Random, run: str, *, events: int, kills: int,
+                   gap: tuple[float, float]) -> Figures:
+    bank = Bank(persons, run, events, secret, cluster.urls("api"))
+    gateways = [u.replace("http://", "ws://") + "/ws" for u in cluster.urls("gateway")]
+    watchers = [Watcher(p, gateways, first=i) for i, p in enumerate(persons)]
+    tasks = [asyncio.create_task(bank.run()), *(asyncio.create_task(w.run()) for w in watchers)]
+    try:
+        order = list(range(events))
+        rng.shuffle(order)
+        chunks = [order[k::kills + 1] for k in range(kills + 1)]  # the last after the last kill
+        plan = list(TARGETS) + [rng.choice(TARGETS) for _ in range(max(0, kills - len(TARGETS)))]
+        rng.shuffle(plan)
+        for k, target in enumerate(plan):
+            bank.release(chunks[k])
+            await asyncio.sleep(rng.uniform(*gap))  # the chunk is in flight
+            await _kill(cluster, engine, target, rng)
+        bank.release(chunks[-1])
+        await cluster.settle()
+        await _until(lambda: len(bank.acked) == events, "every event acknowledged", cluster)
+        expected = await _settled(cluster, engine)
+        await _until_async(lambda: _all_seen(watchers, expected), "every client saw every message", cluster)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    figures = await _figures(engine, cluster, bank, watchers, run, events)
+    figures.kills = dict(cluster.kills)
+    figures.resent, figures.answers = bank.resent, dict(bank.answers)
+    figures.reconnects = sum(w.connects - 1 for w in watchers)
+    figures.restart_p50 = statistics.median(cluster.restart_seconds)
+    return figures
+
+
+async def _kill(cluster: Cluster, engine: AsyncEngine, target: str, rng: random.Random) -> None:
+    """Kill one process of `target`, never the last ready one of its role (nats: the server)."""
+    if target == "nats":
+        await cluster.kill_nats()
+        return
+    role = "worker" if target == "relay" else target
+    deadline = time.monotonic() + 60
+    while not all(s.ready for s in cluster.of(role)):  # the other one is still starting
+        assert time.monotonic() < deadline, f"{role} processes not ready again\n{cluster.tails()}"
+        await asyncio.sleep(0.05)
+    victim = None
+    if target == "relay":
+        victim = await cluster.relay_holder(engine)
+        if victim is None:  # between two holders: whichever worker
+            target = "worker"
+    cluster.kill(victim or rng.choice(cluster.of(role)), as_role=target)
+
+
+async def _settled(cluster: Cluster, engine: AsyncEngine) -> dict[str, dict[str, int]]:
+    """Waits until the outbox is empty, no consumer has pending messages and every inbox row is
+    applied; then each person's messages (id -> current rev), the database's word."""
+    async def idle() -> bool:
+        return (await _outbox(engine)) == 0 and (await _unapplied(engine)) == 0 \
+            and (await _pending(cluster)) == 0
+    await _until_async(idle, "outbox empty, consumers idle, inbox applied", cluster)
+    out: dict[str, dict[str, int]] = {}
+    async with engine.connect() as conn:
+        for pid, mid, rev in await conn.execute(select(schema.messages.c.person_id, schema.messages.c.id,
+                                                       schema.messages.c.rev)):
+            out.setdefault(pid, {})[mid] = rev
+    return out
+
+
+async def _all_seen(watchers: list[Watcher], expected: dict[str, dict[str, int]]) -> bool:
+    return all(w.latest() == expected.get(w.person.person_id, {}) for w in watchers)
+
+
+async def _outbox(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(schema.outbox))).scalar_one())
+
+
+async def _unapplied(engine: AsyncEngine) -> int:
+    query = select(func.count()).select_from(schema.inbox).where(schema.inbox.c.processed_at.is_(None))
+    async with engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def _jetstream(cluster: Cluster) -> tuple[int, int]:
+    """(pending + ack pending over every consumer of the events stream, dead letters)."""
+    root = cluster.env["LEDGERLINK_NATS_ROOT"].upper().replace("-", "_")
+    nc = await nats.connect(cluster.nats.url, connect_timeout=2, allow_reconnect=False)
+    try:
+        js = nc.jetstream()
+        infos = await js.consumers_info(f"{root}_EVENTS")
+        dead = (await js.stream_info(f"{root}_DEAD")).state.messages
+        return sum(int(i.num_pending or 0) + int(i.num_ack_pending or 0) for i in infos), int(dead)
+    finally:
+        await nc.close()
+
+
+async def _pending(cluster: Cluster) -> int:
+    return (await _jetstream(cluster))[0]
+
+
+async def _until(check: object, what: str, cluster: Cluster) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {SETTLE_SECONDS} s\n{cluster.tails()}"
+        await asyncio.sleep(0.1)
+
+
+async def _until_async(check: object, what: str, cluster: Cluster) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        with contextlib.suppress(OSError, nats.errors.Error):
+            if await check():
+                return
+        assert time.monotonic() < deadline, f"{what}: not within {SETTLE_SECONDS} s\n{cluster.tails()}"
+        await asyncio.sleep(0.2)
+
+
+async def _figures(engine: AsyncEngine, cluster: Cluster, bank: Bank, watchers: list[Watcher],
+                   run: str, events: int) -> Figures:
+    figures = Figures(events, acknowledged=len(bank.acked))
+    t, m = schema.transactions, schema.messages
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(t.c.id, t.c.source_key, t.c.person_id)
+                                   .where(t.c.source_key.like(f"btx_{run}_%")))).all()
+        subjects = (await conn.execute(select(m.c.subject_key, m.c.id)
+                                       .where(m.c.subject_key.like("txn:%")))).all()
+    txns: dict[str, list[str]] = {}
+    for tid, source, _ in rows:
+        txns.setdefault(source, []).append(tid)
+    messages: dict[str, list[str]] = {}
+    for subject, mid in subjects:
+        messages.setdefault(subject.removeprefix("txn:"), []).append(mid)
+    seen = {mid for w in watchers for mid in w.latest()}
+    for i in sorted(bank.acked):
+        tids = txns.get(f"btx_{run}_{i:06d}", [])
+        mids = [mid for tid in tids for mid in messages.get(tid, [])]
+        if len(tids) > 1 or len(mids) > 1:
+            figures.duplicated += 1
+        if tids and mids:
+            figures.applied += 1
+            if all(mid in seen for mid in mids):
+                figures.delivered += 1
+                continue
+        figures.lost += 1
+    figures.duplicates = sum(w.duplicates() for w in watchers)
+    figures.out_of_order = sum(w.out_of_order() for w in watchers)
+    figures.outbox, figures.unapplied = await _outbox(engine), await _unapplied(engine)
+    figures.pending, figures.dead_letters = await _jetstream(cluster)
+    return figures
