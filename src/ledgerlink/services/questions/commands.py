@@ -31,6 +31,7 @@ from ledgerlink.services.privacy import access_summary
 from ledgerlink.services.privacy.rights import consents, downloadable_accounts
 from ledgerlink.services.questions import answers, insight_commands
 from ledgerlink.services.questions.answers import answer
+from ledgerlink.services.receipts import tracking  # a pasted tracking number (issue 11)
 
 MAX_TEXT = 2000
 
@@ -106,11 +107,8 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
 def _help(thread: ThreadRecord) -> Reply:
     lines = [f"• {c.example}" for c in _COMMANDS]
     lines.append("Anything else you write in a bank's thread goes to that bank's customer service.")
-    intro = (
-        "I did not understand that. You can ask:"
-        if thread.kind != ThreadKind.SYSTEM.value
-        else "You can ask:"
-    )
+    intro = "I did not understand that. You can ask:" if thread.kind != ThreadKind.SYSTEM.value else (
+        "You can ask:")
     return intro + "\n" + "\n".join(lines), []
 
 
@@ -397,3 +395,4 @@ command("budgets", "budgets", _ic.BUDGET_LIST)(_ic.list_budgets)
 _insights_first = [c for c in _COMMANDS if c.name in ("why category", "correct category", "budget",
                                                       "budget remove", "budgets")]
 _COMMANDS[:] = _COMMANDS[:1] + _insights_first + [c for c in _COMMANDS[1:] if c not in _insights_first]
+_COMMANDS.insert(1, Command("tracking number", tracking.EXAMPLE, tracking.PATTERN, tracking.reply))
