@@ -46,6 +46,7 @@ class Command:
     example: str
     pattern: re.Pattern[str]
     handler: Handler
+    accepts: Callable[[re.Match[str]], bool] = lambda match: True  # a second look, after the pattern
 
 
 _COMMANDS: list[Command] = []
@@ -79,7 +80,8 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
         raise InvalidInput(f"the message is longer than {MAX_TEXT} characters", code="message_too_long")
     token = chat_link.setup_token_in(text)  # a secret: stored redacted, never logged nor sent to a bank
     said, text = normalise(text), (chat_link.REDACTED if token else text)
-    matched = None if token else next(((c, m) for c in _COMMANDS if (m := c.pattern.fullmatch(said))), None)
+    matched = None if token else next(((c, m) for c in _COMMANDS
+                                       if (m := c.pattern.fullmatch(said)) and c.accepts(m)), None)
     async with deps.uow() as uow:
         thread = await access.read_thread(uow, grant, thread_id)
         # Bank dialogue: in a bank thread, what is no command goes to the bank's service.
@@ -87,10 +89,8 @@ async def handle_text(deps: Deps, grant: Grant, thread_id: str, text: str) -> No
             await bank_dialogue.send_to_bank(deps, uow, grant, thread, text)
             await deps.commit_and_publish(uow)
             return
-        record = await outgoing.put_message(
-            deps, uow, grant, thread, kind=CardKind.TEXT,
-            body={"text": text, "from": "person", "tone": "info", "actions": []},
-        )  # fmt: skip
+        body = {"text": text, "from": "person", "tone": "info", "actions": []}
+        record = await outgoing.put_message(deps, uow, grant, thread, kind=CardKind.TEXT, body=body)
         assert record is not None
         await deps.commit_and_publish(uow)
     if token is not None:
@@ -372,9 +372,8 @@ _COMMANDS[:] = _COMMANDS[:1] + _alerts_first + [c for c in _COMMANDS[1:] if c no
 
 
 async def _digest(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-    return await digests.chat(deps, grant, match.string), [
-        {"label": "Digest settings", "href": "/settings/alerts#digest"}
-    ]
+    return await digests.chat(deps, grant, match.string), [{"label": "Digest settings",
+                                                            "href": "/settings/alerts#digest"}]
 
 
 command("digest", "send me a daily digest at 8", r".*\bdigests?\b.*")(_explaining(_digest))
@@ -395,4 +394,5 @@ command("budgets", "budgets", _ic.BUDGET_LIST)(_ic.list_budgets)
 _insights_first = [c for c in _COMMANDS if c.name in ("why category", "correct category", "budget",
                                                       "budget remove", "budgets")]
 _COMMANDS[:] = _COMMANDS[:1] + _insights_first + [c for c in _COMMANDS[1:] if c not in _insights_first]
-_COMMANDS.insert(1, Command("tracking number", tracking.EXAMPLE, tracking.PATTERN, tracking.reply))
+_COMMANDS.insert(1, Command("tracking number", tracking.EXAMPLE, tracking.PATTERN, tracking.reply,
+                           tracking.wanted))
