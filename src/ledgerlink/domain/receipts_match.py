@@ -167,7 +167,7 @@ def _split(receipt: Receipt, seen: Sequence[_Seen]) -> Match | None:
         return not all(p.named for p in ps), len(ps), sum(abs(p.offset) for p in ps)
 
     best: tuple[_Seen, ...] = min(found, key=rank)
-    parts = sorted(best, key=lambda p: (p.charge.day, p.charge.transaction_id))
+    parts = sorted(best, key=lambda p: (p.charge.day, -p.charge.amount, p.charge.transaction_id))
     cur = receipt.currency
     terms = " + ".join(_m(p.charge.amount, cur) for p in parts)
     first = min(parts, key=lambda p: p.offset)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, insert, or_, select, text, update
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db._repo import _Repo, _values
@@ -63,8 +64,24 @@ class SqlShopReceipts(_Repo):
             t.c.person_id == person_id, t.c.match_state == "waiting").order_by(t.c.updated_at))
 
     async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None:
-        t = s.shop_orders
-        return await self._one(ShopOrderRecord, select(t).where(t.c.transaction_id == transaction_id))
+        t, more = s.shop_orders, s.shop_order_charges
+        return await self._one(ShopOrderRecord, select(t).where(or_(
+            t.c.transaction_id == transaction_id,
+            t.c.id.in_(select(more.c.order_id).where(more.c.transaction_id == transaction_id)))))
+
+    async def set_charges(self, order_id: str, person_id: str, transaction_ids: Sequence[str]) -> None:
+        """The order's charges after its first (`shop_orders.transaction_id`): a split shipment."""
+        more = s.shop_order_charges
+        await self._conn.execute(delete(more).where(more.c.order_id == order_id))
+        for tid in transaction_ids:
+            await self._conn.execute(insert(more).values(transaction_id=tid, order_id=order_id,
+                                                         person_id=person_id))
+
+    async def charges_of(self, order_id: str) -> list[str]:
+        more = s.shop_order_charges
+        rows = await self._conn.execute(select(more.c.transaction_id).where(
+            more.c.order_id == order_id).order_by(more.c.transaction_id))
+        return [str(r[0]) for r in rows]
 
     async def add_refund(self, record: BankRefundRecord) -> None:
         await self._conn.execute(insert(s.bank_refunds).values(_values(record, s.bank_refunds)))

@@ -24,6 +24,8 @@ class CheckoutBody(BaseModel):
     account_id: str
     card_last4: str
     processor: str = "paypal"
+    parcels: int = 1  # 2: shipped in two parcels, charged once per parcel
+    currency: str = "USD"  # EUR: a foreign-currency order, converted at the bank
 
 
 class RefundBody(BaseModel):
@@ -52,8 +54,9 @@ def create_shop_app(config: ShopConfig) -> FastAPI:
     @app.post("/checkout")
     async def checkout(body: CheckoutBody) -> dict[str, Any]:
         order = await shop.checkout(body.customer, account_id=body.account_id,
-                                    card_last4=body.card_last4, processor=body.processor)
-        return {"order_id": order.order_ref, "total": str(order.total)}
+                                    card_last4=body.card_last4, processor=body.processor,
+                                    parcels=body.parcels, currency=body.currency)
+        return {"order_id": order.order_ref, "total": str(order.total), "currency": order.currency}
 
     @app.post("/admin/orders/{order_ref}/advance")
     async def advance(order_ref: str) -> dict[str, Any]:

@@ -32,6 +32,10 @@ RefundPayment = Callable[..., Awaitable[str]]
 # How the shop is paid, and so which processor's name the card statement prints
 # (sandbox/merchants.py SHOPS: "PAYPAL *ACME", "SQ *ACME", "ACME OUTFITTERS").
 PROCESSORS = {"direct": "Acme Outfitters", "paypal": "PayPal", "square": "Square", "marketplace": "Amazon"}
+# What the sandbox bank charges a card in USD for one unit of the order's currency: the
+# reference rate (domain/receipts_match.REFERENCE_RATES: EUR 1.0800) plus a 1.5 % card
+# markup, as a bank converting a foreign-currency purchase would.
+BANK_RATES = {"USD": Decimal(1), "EUR": Decimal("1.0962")}
 STATUS_ORDER = ("label_created", "picked_up", "in_transit", "out_for_delivery", "delivered")
 
 
@@ -83,6 +87,8 @@ class Order:
     statuses: list[tuple[str, datetime]] = field(default_factory=list)
     refunded: Decimal = Decimal(0)
     captured: bool = False  # the charge settled (at pick-up) and can be refunded at the bank
+    currency: str = "USD"  # the order's; the card is charged in USD at BANK_RATES
+    parcels: list[str] = field(default_factory=list)  # a split shipment: each parcel's charge id
 
     @property
     def subtotal(self) -> Decimal:
@@ -115,21 +121,32 @@ class SandboxShop:
         return cart
 
     async def checkout(self, customer: str, *, account_id: str, card_last4: str,
-                       processor: str = "paypal") -> Order:
-        """Pay the cart with the customer's sandbox card: the bank books the charge now."""
+                       processor: str = "paypal", parcels: int = 1, currency: str = "USD") -> Order:
+        """Pay the cart with the customer's sandbox card: the bank books the charge now. With
+        `parcels=2` the order ships in two parcels and the card is charged once per parcel
+        (each parcel's share of the total); in another `currency` the bank converts."""
         cart = self.carts.pop(customer, [])
         if not cart:
             raise ShopProblem(409, "cart_empty", "the cart is empty")
         if processor not in PROCESSORS or self.config.pay is None:
             raise ShopProblem(422, "unknown_processor", f"pay by one of {', '.join(PROCESSORS)}")
+        if parcels not in (1, 2) or (parcels == 2 and sum(q for _, q in cart) < 2):
+            self.carts[customer] = cart
+            raise ShopProblem(422, "bad_parcels", "1 parcel, or 2 for a cart of two items or more")
+        if currency not in BANK_RATES:
+            self.carts[customer] = cart
+            raise ShopProblem(422, "unknown_currency", f"an order in one of {', '.join(BANK_RATES)}")
         self._n += 1
         now = self.config.clock.now()
         items = [(PRODUCTS[sku], qty) for sku, qty in cart]
         order = Order(f"{self.config.slug.upper()}-{self._n}", customer, items, card_last4, now, "",
-                      f"1Z{secrets.token_hex(8).upper()}")
-        order.transaction_id = await self.config.pay(customer, account_id=account_id,
-                                                     merchant=PROCESSORS[processor],
-                                                     amount=str(order.total))
+                      f"1Z{secrets.token_hex(8).upper()}", currency=currency)
+        charged = (order.total * BANK_RATES[currency]).quantize(CENT)
+        first = charged if parcels == 1 else (charged * Decimal("0.6")).quantize(CENT)
+        for amount in (first, charged - first)[:parcels]:
+            order.parcels.append(await self.config.pay(customer, account_id=account_id,
+                                                       merchant=PROCESSORS[processor], amount=str(amount)))
+        order.transaction_id = order.parcels[0]
         self.orders[order.order_ref] = order
         await self._send("order.placed", self._order_data(order))
         return order
@@ -145,7 +162,8 @@ class SandboxShop:
             status = left[0]
         order.statuses.append((status, self.config.clock.now()))
         if status == "picked_up" and self.config.capture is not None and not order.captured:
-            order.transaction_id = await self.config.capture(order.transaction_id)
+            order.parcels = [await self.config.capture(pending) for pending in order.parcels]
+            order.transaction_id = order.parcels[0]
             order.captured = True
         kind = "order.delivered" if status == "delivered" else "shipment.updated"
         await self._send(kind, self._order_data(order))
@@ -169,7 +187,7 @@ class SandboxShop:
         shipped = next((at for s, at in o.statuses if s == "picked_up"), None)
         return {
             "customer_id": o.customer, "order_id": o.order_ref, "shop": self.config.name,
-            "currency": "USD", "card_last4": o.card_last4, "placed_at": o.placed_at.isoformat(),
+            "currency": o.currency, "card_last4": o.card_last4, "placed_at": o.placed_at.isoformat(),
             "shipped_at": None if shipped is None else shipped.isoformat(),
             "order_url": f"{self.config.public_url}/orders/{o.order_ref}",
             "items": [{"name": p.name, "quantity": q, "unit_price": str(p.price)} for p, q in o.items],

@@ -92,7 +92,8 @@ class Receipts:
             order_id = existing.id if existing is not None else new_id("ord")
             was = state
             if state == "waiting":
-                txn_id, state, why = await self._match(uow, grant, receipt, slug=slug, refused=refused)
+                txn_id, state, why = await self._match(uow, grant, receipt, slug=slug, refused=refused,
+                                                       order_id=order_id)
             await access.store_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, order_id=order_id,
                                      merchant_slug=slug, order_ref=receipt.order_ref,
                                      transaction_id=txn_id, match_state=state,
@@ -106,29 +107,45 @@ class Receipts:
         return {"id": event_id, "status": "accepted", "match": state}
 
     async def _match(self, uow: UnitOfWork, grant: Grant, receipt: Receipt, *, slug: str,
-                     refused: list[str]) -> tuple[str | None, str, str]:
+                     refused: list[str], order_id: str | None = None) -> tuple[str | None, str, str]:
+        """The charge the receipt matched (the first of a split shipment's, the others kept in
+        `shop_order_charges` under `order_id`), its state and why."""
         now = self._deps.clock.now()
         charges: list[Charge] = []
         vault, why = self._deps.vault, Purpose.DELIVER_UPDATE
         for account in await access.read_accounts(vault, uow, grant, why, at=now):
             for t in await access.read_recent_transactions(vault, uow, grant, why, account.id, at=now,
                                                            limit=100):
-                if not t.amount.is_negative() or await uow.shop_receipts.for_transaction(t.id):
+                if not t.amount.is_negative():
+                    continue
+                claimed = await uow.shop_receipts.for_transaction(t.id)
+                if claimed is not None and claimed.id != order_id:
                     continue
                 charges.append(Charge(t.id, -t.amount.amount, t.amount.currency,
                                       t.booking_date or t.created_at.date(), t.descriptor, t.merchant,
-                                      account.last4))
+                                      account.last4, t.mcc))
         aliases = await read_aliases(vault, uow, grant, why, merchant_slug=slug, at=now)
         match = match_receipt(receipt, charges, aliases=aliases, refused=frozenset(refused))
-        if match is None:
+        if match is None or (len(match.transaction_ids) > 1 and order_id is None):
             return None, "waiting", ""
+        if order_id is not None:
+            await uow.shop_receipts.set_charges(order_id, grant.person_id, match.transaction_ids[1:])
         # A doubtful match is asked in chat (questions.py), never shown before the answer.
         return match.transaction_id, "matched" if match.sure else "doubtful", match.why
 
     async def _render(self, uow: UnitOfWork, grant: Grant, txn_id: str, receipt: Receipt | None = None,
                       why: str = "") -> None:
         """The purchase's own message, edited in place: the shop's name, the receipt, the bank's
-        refunds (whatever `card_extras` gives it)."""
+        refunds (whatever `card_extras` gives it); with a receipt, every charge that paid it."""
+        ids = [txn_id]
+        record = None if receipt is None else await uow.shop_receipts.for_transaction(txn_id)
+        if record is not None and record.transaction_id == txn_id:
+            ids += await uow.shop_receipts.charges_of(record.id)
+        for one in ids:
+            await self._render_one(uow, grant, one, receipt, why)
+
+    async def _render_one(self, uow: UnitOfWork, grant: Grant, txn_id: str, receipt: Receipt | None,
+                          why: str) -> None:
         deps, now = self._deps, self._deps.clock.now()
         txn = await access.read_transaction(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, txn_id, at=now)
         view = await access.read_account(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, txn.account_id,
@@ -196,7 +213,7 @@ class Receipts:
         txn_id, state, refused = record.transaction_id, record.match_state, list(kept.get("refused") or [])
         if state == "waiting":
             txn_id, state, why = await self._match(uow, grant, receipt, slug=record.merchant_slug,
-                                                   refused=refused)
+                                                   refused=refused, order_id=record.id)
             if state == "waiting":
                 return
             await access.store_order(self._deps.vault, uow, grant, Purpose.DELIVER_UPDATE, order_id=record.id,
@@ -240,6 +257,7 @@ class Receipts:
             else:
                 state, txn_id = "waiting", None
                 value = {**kept, "why": "", "refused": [*list(kept.get("refused") or []), txn.id]}
+                await uow.shop_receipts.set_charges(record.id, grant.person_id, ())  # a split's others
             await access.store_order(deps.vault, uow, mine, Purpose.DELIVER_UPDATE, order_id=record.id,
                                      merchant_slug=record.merchant_slug, order_ref=record.order_ref,
                                      transaction_id=txn_id, match_state=state, value=value, at=now)
