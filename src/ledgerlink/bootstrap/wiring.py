@@ -45,6 +45,7 @@ def _wire(container: Container) -> None:
 
     deps.bus.subscribe(BalanceChanged, on_balance_forecast)  # issue 13: projected balance
     deps.bus.subscribe(AccountSyncRequested, container.scheduler.on_requested)
+    deps.refresher = container.refresh_worker  # "refresh" in chat (issue 10)
     if container.refresh_worker is not None:  # a renewal ends a provider's needs-reconnect (issue 10)
         deps.bus.subscribe(LinkActivated, container.refresh_worker.on_link_activated)
     if container.bank_outbox is not None:

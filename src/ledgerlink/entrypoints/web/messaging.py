@@ -21,9 +21,10 @@ from ledgerlink.entrypoints.web.kit import fetch_action, not_found, page, see_ot
 from ledgerlink.services.ingest import link_summary
 from ledgerlink.services.insights import transactions
 from ledgerlink.services.kernel import throttle
+from ledgerlink.services.linking.provider_ports import PsuPresence
 from ledgerlink.services.messaging import messenger, read_state
 from ledgerlink.services.messaging.messenger import ThreadSummary
-from ledgerlink.services.questions import commands
+from ledgerlink.services.questions import commands, refresh_command
 
 __all__ = ["GENERIC_NOTICE", "NOTICES", "router"]
 
@@ -132,7 +133,13 @@ async def send_message(request: Request, thread_id: str) -> Response:
         deps = get_deps(request)
         await throttle.check(deps.limiter, throttle.COMPOSE_PERSON, grant.person_id)
         await throttle.check(deps.limiter, throttle.COMPOSE_ADDRESS, client_address(request))
-        await commands.handle_text(deps, grant, thread_id, form.get("text", ""))
+        # present while this message is answered: "refresh" is an attended one (issue 10)
+        present = refresh_command.PRESENT_PSU.set(PsuPresence(
+            ip_address=client_address(request), user_agent=request.headers.get("user-agent", "")[:200]))
+        try:
+            await commands.handle_text(deps, grant, thread_id, form.get("text", ""))
+        finally:
+            refresh_command.PRESENT_PSU.reset(present)
 
     return await fetch_action(request, back=f"/threads/{thread_id}", action=say)
 

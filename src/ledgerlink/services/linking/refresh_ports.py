@@ -12,11 +12,16 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ledgerlink.domain.refresh_budget import Attempt, Outcome, Result, Target
 
-__all__ = ["RefreshAccountRow", "RefreshAttemptRepository", "RefreshLog", "RefreshTargets"]
+if TYPE_CHECKING:
+    from ledgerlink.services.linking.provider_ports import PsuPresence
+
+__all__ = [
+    "AttendedRefresher", "RefreshAccountRow", "RefreshAttemptRepository", "RefreshLog", "RefreshTargets",
+]
 
 
 class RefreshLog(Protocol):
@@ -78,3 +83,12 @@ class RefreshAttemptRepository(Protocol):
         """When the person themself did something (their own audited reads and writes: threads
         opened, messages sent) since `since`, newest first, at most a few thousand."""
         ...
+
+
+class AttendedRefresher(Protocol):
+    """A refresh the person asks for while present ("refresh" in chat, the header's button):
+    `RefreshWorker` behind `Deps.refresher`, so a chat command reaches it without the container."""
+
+    async def refresh_link(self, *, person_id: str, link_id: str, psu: PsuPresence | None) -> int: ...
+
+    async def freshness(self, *, link_id: str, locale: str = "en") -> str | None: ...

@@ -257,17 +257,18 @@ class RefreshWorker:
                 await self._sync(self._deps, account.id, lambda _: None)
             return len(accounts)
         rows = [r for r in await self.targets.rows() if r.link_id == link_id]
-        done: set[str] = set()
+        results: dict[str, Result] = {}
         token = ATTENDED_PSU.set(psu)
         try:
             for row in rows:
-                if self.targets.target_id(row) not in done:
-                    done.add(self.targets.target_id(row))
-                    if await self._refresh(row, attended=True) is Result.NEEDS_RECONNECT:
+                if self.targets.target_id(row) not in results:
+                    results[self.targets.target_id(row)] = result = await self._refresh(row, attended=True)
+                    if result is Result.NEEDS_RECONNECT:
                         break  # said once, by connection health; the other accounts wait too
         finally:
             ATTENDED_PSU.reset(token)
-        return len(rows)
+        # a 429, a failure or a consent gone is recorded, not raised: those accounts are not counted
+        return sum(1 for r in rows if results.get(self.targets.target_id(r)) is Result.OK)
 
     async def on_link_activated(self, event: Any) -> None:
         """A new consent (a renewal or Reconnect): the link's refreshes resume."""

@@ -29,7 +29,7 @@ from ledgerlink.services.messaging import outgoing
 from ledgerlink.services.messaging.ports import ThreadRecord
 from ledgerlink.services.privacy import access_summary
 from ledgerlink.services.privacy.rights import consents, downloadable_accounts
-from ledgerlink.services.questions import answers, insight_commands
+from ledgerlink.services.questions import answers, insight_commands, refresh_command
 from ledgerlink.services.questions.answers import answer
 from ledgerlink.services.receipts import tracking  # a pasted tracking number (issue 11)
 
@@ -118,6 +118,7 @@ async def _help_command(deps: Deps, grant: Grant, thread: ThreadRecord, match: r
 
 
 command("link a bank", "link a bank", chat_link.LINK_PATTERN)(chat_link.link_command)  # linking/chat_link
+command("refresh", "refresh", refresh_command.PATTERN)(refresh_command.refresh)  # questions/refresh_command
 
 
 @command("balance", "balance", r"(?:.*\b)?balances?\b.*|how much (?:money )?(?:do )?i have.*")
