@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ledgerlink.services.messaging.channel_ports import OutboundGuard
     from ledgerlink.services.messaging.ports import LiveFeed
     from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
-    from ledgerlink.services.receipts.ports import CarrierClient
 
 
 # (uow, grant, transaction id, the card so far) -> fields a capability above ingest adds to that
@@ -61,7 +60,6 @@ class Deps:
     # What capabilities above ingest add to a purchase card when delivery (re)writes it, so no
     # edit drops it (receipts, issue 11): (uow, grant, transaction id) -> fields to merge in.
     card_extras: list[CardExtras] = field(default_factory=list)
-    carrier: CarrierClient | None = None  # follows pasted tracking numbers (issue 11); None: not
     refresher: AttendedRefresher | None = None  # "refresh" in chat (issue 10); None: not offered
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
