@@ -769,14 +769,6 @@ shop_orders = Table(
     UniqueConstraint("merchant_slug", "order_ref", name="uq_shop_orders_merchant_slug"),
 )
 
-shop_order_charges = Table(  # an order's further charges (a split shipment: one per parcel)
-    "shop_order_charges",
-    metadata,
-    Column("transaction_id", String(40), primary_key=True),
-    Column("order_id", String(40), nullable=False, index=True),  # shop_orders.id, written with it
-    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
-)
-
 bank_refunds = Table(  # a bank's refund transaction and the purchase it gives back (issue 11)
     "bank_refunds",
     metadata,
@@ -804,4 +796,19 @@ merchant_events = Table(  # seen webhook ids: a replayed merchant event is refus
     Column("id", String(200), primary_key=True),
     Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
     Column("received_at", UtcDateTime(), nullable=False),
+)
+
+parcels = Table(  # a parcel followed from a tracking number pasted into a thread (issue 11)
+    "parcels",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("thread_id", String(40), nullable=False),
+    Column("carrier", String(12), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),  # JSON: the number (personal data)
+    Column("status", String(24), nullable=False),
+    Column("notified", String(120), nullable=False),  # the steps already told, comma-joined
+    Column("active", Integer, nullable=False),  # 1 while it moves, 0 once delivered or back
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )

@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from ledgerlink.services.dialogue.ports import PartnerSigning
     from ledgerlink.services.ingest.ports import SignatureVerifier
     from ledgerlink.services.linking.ports import BankDirectory, ReceiptSigner
-    from ledgerlink.services.linking.refresh_ports import AttendedRefresher
     from ledgerlink.services.messaging.channel_ports import OutboundGuard
     from ledgerlink.services.messaging.ports import LiveFeed
     from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
+    from ledgerlink.services.receipts.ports import CarrierClient
 
 
 # (uow, grant, transaction id, the card so far) -> fields a capability above ingest adds to that
@@ -60,7 +60,7 @@ class Deps:
     # What capabilities above ingest add to a purchase card when delivery (re)writes it, so no
     # edit drops it (receipts, issue 11): (uow, grant, transaction id) -> fields to merge in.
     card_extras: list[CardExtras] = field(default_factory=list)
-    refresher: AttendedRefresher | None = None  # "refresh" in chat (issue 10); None: not offered
+    carrier: CarrierClient | None = None  # follows pasted tracking numbers (issue 11); None: not
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""

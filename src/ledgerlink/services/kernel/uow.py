@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         RetentionRepository,
         TreeHeadRepository,
     )
-    from ledgerlink.services.receipts.ports import ShopReceiptRepository  # issue 11
+    from ledgerlink.services.receipts.ports import ParcelRepository, ShopReceiptRepository  # issue 11
 
 
 class UnitOfWork(Protocol):
@@ -82,6 +82,7 @@ class UnitOfWork(Protocol):
     refresh: RefreshAttemptRepository  # refresh planner's attempt log (issue 10)
     insights: InsightRepository  # category corrections and budgets (issue 13)
     shop_receipts: ShopReceiptRepository  # receipts from merchants (issue 11)
+    parcels: ParcelRepository  # pasted tracking numbers (issue 11)
     events: list[Event]
     fresh: list[tuple[str, MessageView]]
 

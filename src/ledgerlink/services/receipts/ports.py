@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -63,10 +62,52 @@ class ShopReceiptRepository(Protocol):
     async def put_order(self, record: ShopOrderRecord) -> None: ...
     async def waiting(self, person_id: str) -> list[ShopOrderRecord]: ...
     async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None: ...
-    async def set_charges(self, order_id: str, person_id: str, transaction_ids: Sequence[str]) -> None: ...
-    async def charges_of(self, order_id: str) -> list[str]: ...
     async def add_refund(self, record: BankRefundRecord) -> None: ...
     async def refund(self, refund_transaction_id: str) -> BankRefundRecord | None: ...
     async def refunds_of(self, original_transaction_id: str) -> list[BankRefundRecord]: ...
     async def add_alias(self, record: MerchantAliasRecord) -> None: ...
     async def aliases(self, person_id: str) -> list[MerchantAliasRecord]: ...
+
+
+# --------------------------------------------------------------------------- parcels (issue 11)
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelRecord:
+    """A parcel followed from a number pasted into a thread. `sealed` (the person's key) holds
+    the number; the rest says nothing about it. `notified`: the steps already told, comma-joined."""
+
+    id: str
+    person_id: str
+    thread_id: str
+    carrier: str
+    sealed: bytes
+    status: str
+    notified: str
+    active: int  # 1 while the parcel moves, 0 once delivered or gone back
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelStatus:
+    """What a carrier says about a shipment: its status, ETA and the steps so far (oldest first)."""
+
+    status: str
+    eta: datetime | None
+    events: list[tuple[str, datetime]]
+
+
+class CarrierClient(Protocol):
+    async def track(self, number: str) -> ParcelStatus:
+        """The shipment's status; InvalidInput (code `unknown_shipment`) when the carrier has
+        none, ConnectionError when it cannot be reached. Never logs the number."""
+        ...
+
+
+class ParcelRepository(Protocol):
+    async def put(self, record: ParcelRecord) -> None: ...
+    async def for_person(self, person_id: str) -> list[ParcelRecord]: ...
+    async def active(self, limit: int) -> list[ParcelRecord]:
+        """Parcels still moving, least recently polled first."""
+        ...

@@ -15,6 +15,7 @@ from ledgerlink.domain.privacy import Grant
 from ledgerlink.domain.tracking import parse_tracking_number, shape_of
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.messaging.ports import ThreadRecord
+from ledgerlink.services.receipts import parcels
 
 __all__ = ["EXAMPLE", "PATTERN", "reply", "wanted"]
 
@@ -60,6 +61,8 @@ async def reply(deps: Deps, grant: Grant, thread: ThreadRecord,
         parcel = parse_tracking_number(match.group("number"))
     except InvalidInput as exc:
         return str(exc) + ".", []
+    if getattr(deps, "carrier", None) is not None:  # a carrier API to follow the parcel with
+        return await parcels.follow(deps, grant, thread, parcel), []
     return (f"That's a {parcel.carrier.label} tracking number ({parcel.masked}). Following a parcel "
             "from a pasted number is not built yet; the parcel of an order from a linked shop is "
             "shown on its purchase.", [])
