@@ -769,6 +769,14 @@ shop_orders = Table(
     UniqueConstraint("merchant_slug", "order_ref", name="uq_shop_orders_merchant_slug"),
 )
 
+shop_order_charges = Table(  # an order's further charges (a split shipment: one per parcel)
+    "shop_order_charges",
+    metadata,
+    Column("transaction_id", String(40), primary_key=True),
+    Column("order_id", String(40), nullable=False, index=True),  # shop_orders.id, written with it
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+)
+
 bank_refunds = Table(  # a bank's refund transaction and the purchase it gives back (issue 11)
     "bank_refunds",
     metadata,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ledgerlink.services.dialogue.ports import PartnerSigning
     from ledgerlink.services.ingest.ports import SignatureVerifier
     from ledgerlink.services.linking.ports import BankDirectory, ReceiptSigner
+    from ledgerlink.services.linking.refresh_ports import AttendedRefresher
     from ledgerlink.services.messaging.channel_ports import OutboundGuard
     from ledgerlink.services.messaging.ports import LiveFeed
     from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
@@ -61,6 +62,7 @@ class Deps:
     # edit drops it (receipts, issue 11): (uow, grant, transaction id) -> fields to merge in.
     card_extras: list[CardExtras] = field(default_factory=list)
     carrier: CarrierClient | None = None  # follows pasted tracking numbers (issue 11); None: not
+    refresher: AttendedRefresher | None = None  # "refresh" in chat (issue 10); None: not offered
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""
