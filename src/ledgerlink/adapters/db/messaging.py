@@ -67,7 +67,8 @@ class SqlPersons(_Repo):
     # Children before parents (foreign keys).
     _PERSON_TABLES = (
         "merchant_events", "shop_order_charges", "shop_orders",  # receipts from merchants (issue 11)
-        "merchant_links", "merchant_aliases", "bank_refunds",
+        "receipt_addresses",  # the receipt-email forwarding address (issue 11)
+        "merchant_links", "merchant_aliases", "bank_refunds", "parcels",
         "category_corrections", "budgets",  # insights (issue 13)
         "security_events", "webauthn_challenges", "pending_sign_ins",  # second factor (ADR 0021)
         "recovery_codes", "passkeys", "totp_factors",
