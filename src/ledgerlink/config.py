@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_sender: str = Field(default="ledgerlink@localhost", description="From address of channel email")
 
+    # Receipt emails in (docs/receipts.md): the inbound SMTP listener, off while the port is unset
+    # (0: any free port). The embedded default listens on loopback only.
+    receipt_mail_port: int | None = Field(default=None, ge=0, le=65535, description="inbound SMTP port")
+    receipt_mail_host: str = Field(default="127.0.0.1", description="inbound SMTP listen address")
+    receipt_mail_domain: str = Field(default="receipts.localhost", description="forwarding addresses' domain")
+    receipt_mail_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest receipt email")
+
     # Matrix channel (docs/messenger.md "Channels", ADR 0012): off until a homeserver and a bot
     # user are set, with a password or a session file (data_dir/matrix-session.json).
     matrix_homeserver: str | None = Field(default=None, description="the bot's homeserver base URL")

@@ -270,6 +270,18 @@ def _receipts(settings: Settings, container: Container) -> None:
     container.receipts = Receipts(container.deps, [MerchantPartner("acme", "Acme Outfitters", (secret,))])
     container.deps.bus.subscribe(TransactionChanged, container.receipts.on_transaction_changed)
     container.deps.card_extras.append(container.receipts.card_extras)  # delivery's edits keep it
+    from ledgerlink.adapters.receipts_markup import read_mail
+    from ledgerlink.services.receipts.emails import ReceiptMail
+
+    container.receipt_mail = ReceiptMail(container.deps, container.receipts, read=read_mail,
+                                         domain=settings.receipt_mail_domain)
+    if settings.receipt_mail_port is not None:  # the inbound SMTP listener, started with the container
+        from ledgerlink.adapters.mail_inbound import MailListener
+
+        container.mail_listener = MailListener(
+            container.receipt_mail.recipient, container.receipt_mail.deliver, host=settings.receipt_mail_host,
+            port=settings.receipt_mail_port, max_bytes=settings.receipt_mail_max_bytes,
+            hostname=settings.receipt_mail_domain)
     if container.sandbox_app is not None:
         container.shop_app = build_shop_app(settings, secret=secret, bank=container.sandbox,
                                             clock=container.deps.clock)

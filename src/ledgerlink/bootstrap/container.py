@@ -71,6 +71,8 @@ class Container:
     spending: Spending | None = None  # the Spending page and its charts (issue 13)
     receipts: Any = None  # receipts from merchants (issue 11): services.receipts.service.Receipts
     shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
+    receipt_mail: Any = None  # receipt emails (issue 11): services.receipts.emails.ReceiptMail
+    mail_listener: Any = None  # its inbound SMTP listener (adapters.mail_inbound), when a port is set
     schedule: Any = None  # scale-out (ADR 0029): periodic jobs once across workers (ClusterSchedule)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
@@ -105,6 +107,8 @@ class Container:
             await self.graph.start()
         if self.bank_outbox is not None:
             self.bank_outbox.start()  # requests to banks still pending before a restart
+        if self.mail_listener is not None:  # receipt emails (issue 11)
+            await self.mail_listener.start()
         settings = self.settings
         if self.schedule is not None:  # scale-out (ADR 0029): the same jobs, once across workers
             self._tasks.append(asyncio.create_task(self.schedule.run(), name="ledgerlink-schedule"))
@@ -190,6 +194,8 @@ class Container:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.mail_listener is not None:
+            await self.mail_listener.stop()
         await self.ingest.stop()
         await self.inbox_worker.stop()
         if self.matrix_inbound is not None:  # Matrix channel

@@ -14,6 +14,7 @@ from ledgerlink.services.receipts.ports import (
     BankRefundRecord,
     MerchantAliasRecord,
     MerchantLinkRecord,
+    ReceiptAddressRecord,
     ShopOrderRecord,
 )
 
@@ -103,3 +104,14 @@ class SqlShopReceipts(_Repo):
         t = s.merchant_aliases
         return await self._many(MerchantAliasRecord, select(t).where(
             t.c.person_id == person_id).order_by(t.c.created_at))
+
+    async def add_address(self, record: ReceiptAddressRecord) -> None:
+        await self._conn.execute(insert(s.receipt_addresses).values(_values(record, s.receipt_addresses)))
+
+    async def address_of(self, person_id: str) -> ReceiptAddressRecord | None:
+        t = s.receipt_addresses
+        return await self._one(ReceiptAddressRecord, select(t).where(t.c.person_id == person_id))
+
+    async def address_by_hash(self, token_hash: str) -> ReceiptAddressRecord | None:
+        t = s.receipt_addresses
+        return await self._one(ReceiptAddressRecord, select(t).where(t.c.token_hash == token_hash))

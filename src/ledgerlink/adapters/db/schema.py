@@ -797,6 +797,16 @@ merchant_aliases = Table(  # the person's "yes, that charge was this shop" (issu
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
+receipt_addresses = Table(  # a person's private receipt-forwarding address (issue 11, emails)
+    "receipt_addresses",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the random local part
+    Column("sealed", LargeBinary, nullable=False),  # JSON: the local part, to show it again
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 merchant_events = Table(  # seen webhook ids: a replayed merchant event is refused
     "merchant_events",
     metadata,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,24 @@ class MerchantAliasRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptAddressRecord:
+    id: str
+    person_id: str
+    token_hash: str  # SHA-256 hex of the address's random local part: looked up, never shown
+    sealed: bytes  # JSON: {"local": the local part}, to show the address again
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MailMarkup:
+    """What a receipt email says in schema.org markup (adapters/receipts_markup.py)."""
+
+    items: list[dict[str, Any]]  # Order / ParcelDelivery objects, JSON-LD and microdata alike
+    sent_at: datetime | None  # the message's Date header
+    broken: str | None = None  # why markup that is there could not be read
+
+
 class ShopReceiptRepository(Protocol):
     async def lock_person(self, person_id: str) -> None:
         """Serialise the units of work that match this person's receipts to charges until the
@@ -70,6 +88,9 @@ class ShopReceiptRepository(Protocol):
     async def refunds_of(self, original_transaction_id: str) -> list[BankRefundRecord]: ...
     async def add_alias(self, record: MerchantAliasRecord) -> None: ...
     async def aliases(self, person_id: str) -> list[MerchantAliasRecord]: ...
+    async def add_address(self, record: ReceiptAddressRecord) -> None: ...
+    async def address_of(self, person_id: str) -> ReceiptAddressRecord | None: ...
+    async def address_by_hash(self, token_hash: str) -> ReceiptAddressRecord | None: ...
 
 
 # --------------------------------------------------------------------------- parcels (issue 11)

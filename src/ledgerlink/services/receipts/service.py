@@ -106,6 +106,43 @@ class Receipts:
             await deps.commit_and_publish(uow)
         return {"id": event_id, "status": "accepted", "match": state}
 
+    async def take_order(self, uow: UnitOfWork, grant: Grant, receipt: Receipt, *, slug: str,
+                         parcel_only: bool = False) -> str:
+        """An order that came another way than a merchant event (a receipt email), inside the
+        caller's unit of work: stored sealed and matched like one; the match state. An order
+        number held for someone else is refused (NotFound, never saying whose)."""
+        deps, now = self._deps, self._deps.clock.now()
+        await uow.shop_receipts.lock_person(grant.person_id)
+        existing = await uow.shop_receipts.order(slug, receipt.order_ref)
+        if existing is not None and existing.person_id != grant.person_id:
+            raise NotFound("no such order for this address", code="unknown_order")
+        if existing is None and parcel_only:
+            raise NotFound(f"a shipping notice for order {receipt.order_ref}, whose order email has not "
+                           "come yet", code="order_not_seen")
+        txn_id, state, why, refused = None, "waiting", "", []
+        if existing is not None:
+            kept = await access.open_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, existing, at=now)
+            old = receipt_from_json(kept["receipt"])
+            if parcel_only:
+                old.carrier, old.tracking = receipt.carrier or old.carrier, receipt.tracking or old.tracking
+                receipt = old
+            receipt.refunded = old.refunded
+            txn_id, state, why = existing.transaction_id, existing.match_state, kept["why"]
+            refused = list(kept.get("refused") or [])
+        order_id = existing.id if existing is not None else new_id("ord")
+        if state == "waiting":
+            txn_id, state, why = await self._match(uow, grant, receipt, slug=slug, refused=refused,
+                                                   order_id=order_id)
+            if state == "doubtful" and txn_id is not None:
+                await questions.ask(deps, uow, grant, order_id=order_id, receipt=receipt, txn_id=txn_id)
+        await access.store_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, order_id=order_id,
+                                 merchant_slug=slug, order_ref=receipt.order_ref, transaction_id=txn_id,
+                                 match_state=state, value={"receipt": receipt_to_json(receipt), "why": why,
+                                                           "refused": refused}, at=now)
+        if state == "matched" and txn_id is not None:
+            await self._render(uow, grant, txn_id, receipt, why)
+        return state
+
     async def _match(self, uow: UnitOfWork, grant: Grant, receipt: Receipt, *, slug: str,
                      refused: list[str], order_id: str | None = None) -> tuple[str | None, str, str]:
         """The charge the receipt matched (the first of a split shipment's, the others kept in
