@@ -32,6 +32,18 @@ TIP_UNUSUAL = Decimal("0.30")  # more than 30 % over the authorised amount
 RESTAURANT_MCCS = frozenset({"5811", "5812", "5813", "5814"})
 _RESTAURANT_LIKE = frozenset({Category.RESTAURANTS, Category.BARS, Category.FAST_FOOD, Category.COFFEE})
 
+# Every insight alert kind has its own on/off switch (an `alert_rules` switch row of that kind;
+# on until turned off), as the alert settings page words it: kind -> (label, hint).
+INSIGHT_SWITCHES: dict[str, tuple[str, str]] = {
+    "price_increase": ("Subscription price increases", "A subscription charges more than the time before."),
+    "trial_paid": ("Free trials turning paid", "A first tiny charge is followed by the full price."),
+    "duplicate_charge": ("Duplicate charges", "The same merchant and amount twice within minutes."),
+    "unusual_tip": ("Unusual tips", "A restaurant's posted amount is well above what was authorised."),
+    "low_balance_forecast": ("Forecast low balance",
+                             "Ahead of time, when bills and income point to a low balance."),
+    "budget": ("Budget warnings", "At 80% and at 100% of a category's monthly budget."),
+}
+
 
 def _size(a: Activity) -> Money:
     return Money(a.size, a.amount.currency)

@@ -17,10 +17,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain import alerts, digest_schedule
 from ledgerlink.domain.errors import InvalidInput, NotFound
+from ledgerlink.domain.insight_rules import INSIGHT_SWITCHES
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
-from ledgerlink.services.alerts import digests, rules
+from ledgerlink.services.alerts import digests, insights, rules
 from ledgerlink.services.kernel.deps import Deps
 
 __all__ = ["router"]
@@ -42,7 +43,8 @@ async def _render(request: Request, grant: Grant, person: Any, *, status: int = 
                 digest=await digests.current(deps, grant), weekdays=digest_schedule.WEEKDAYS,
                 zone=zone, zone_chosen=getattr(person, "zone", None) is not None,
                 zone_label=digest_schedule.zone_label(zone, deps.clock.now()),
-                zones=digest_schedule.zone_names(), now=deps.clock.now(), typed=typed or {})
+                zones=digest_schedule.zone_names(), now=deps.clock.now(), typed=typed or {},
+                insight_switches=INSIGHT_SWITCHES)
 
 
 def _check(errors: dict[str, str], key: str, check: Callable[[], object]) -> None:
@@ -100,8 +102,10 @@ async def change(request: Request) -> Response:
             kind = form.get("kind", "")
             amount = alerts.parse_amount(form.get("amount", ""))
             await rules.set_threshold(deps, grant, kind, amount, account_id=form.get("account_id") or None)
-        elif action == "toggle":
-            await rules.set_enabled(deps, grant, form.get("kind", ""), form.get("on") == "1")
+        elif action == "toggle":  # an insight kind (issue 13) has its own switch beside the others
+            kind = form.get("kind", "")
+            await (insights if kind in INSIGHT_SWITCHES else rules).set_enabled(deps, grant, kind,
+                                                                                form.get("on") == "1")
         elif action == "mute":
             await rules.mute(deps, grant, form.get("merchant", ""))
         elif action == "delete":

@@ -19,9 +19,15 @@ from ledgerlink.domain.activity import Activity
 from ledgerlink.domain.alerts import MUTE, Alert, AlertRule, enabled
 from ledgerlink.domain.answer_text import activities
 from ledgerlink.domain.banking import LinkStatus, TransactionStatus
-from ledgerlink.domain.errors import NotFound
+from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import TransactionChanged
-from ledgerlink.domain.insight_rules import duplicates, price_increases, trials_turned_paid, unusual_tips
+from ledgerlink.domain.insight_rules import (
+    INSIGHT_SWITCHES,
+    duplicates,
+    price_increases,
+    trials_turned_paid,
+    unusual_tips,
+)
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.domain.recurring import detect
 from ledgerlink.services import access
@@ -57,6 +63,13 @@ def findings(acts: list[Activity], this: Activity) -> list[tuple[str, str]]:
                          f"posted {fmt.money(tip.posted)} (a {fmt.money(tip.tip)} tip, "
                          f"{fmt.percent(tip.share)})."))
     return out
+
+
+async def set_enabled(deps: Deps, grant: Grant, kind: str, on: bool) -> None:
+    """Turn one kind of insight alert on or off (the settings page's switch); off: never sent."""
+    if kind not in INSIGHT_SWITCHES:
+        raise InvalidInput(f"{kind[:40]!r} is not a kind of insight alert.", code="bad_alert_kind")
+    await rules.change(deps, grant, kind, on=on)
 
 
 def _muted(rules_list: list[AlertRule], merchant: str) -> bool:

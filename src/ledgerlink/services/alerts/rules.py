@@ -270,7 +270,7 @@ async def overview(deps: Deps, grant: Grant) -> Overview:
     )
 
 
-async def _change(
+async def change(
     deps: Deps,
     grant: Grant,
     kind: str,
@@ -313,7 +313,7 @@ async def set_threshold(
         raise InvalidInput(
             "Only low balance and large purchase alerts have an amount.", code="bad_alert_kind"
         )
-    await _change(
+    await change(
         deps,
         grant,
         kind,
@@ -326,7 +326,7 @@ async def set_threshold(
 async def set_enabled(deps: Deps, grant: Grant, kind: str, on: bool) -> None:
     if kind not in SWITCHES:
         raise InvalidInput("Unknown kind of alert.", code="bad_alert_kind")
-    await _change(deps, grant, kind, on=on)
+    await change(deps, grant, kind, on=on)
 
 
 def _merchant(name: str) -> str:
@@ -368,7 +368,7 @@ async def delete_rule(deps: Deps, grant: Grant, rule_id: str) -> None:
 
 async def set_quiet_hours(deps: Deps, grant: Grant, *, start: str, end: str) -> None:
     """Quiet hours in the person's zone (issue 13: the fixed UTC offset is gone)."""
-    await _change(deps, grant, QUIET, params=digest_schedule.quiet_values(start, end), on=True)
+    await change(deps, grant, QUIET, params=digest_schedule.quiet_values(start, end), on=True)
 
 
 async def set_home_country(deps: Deps, grant: Grant, text: str) -> str | None:
@@ -382,7 +382,7 @@ async def set_home_country(deps: Deps, grant: Grant, text: str) -> str | None:
                 "Enter a country as a two-letter code or a name, such as DE or Germany.",
                 code="bad_country",
             )
-    await _change(deps, grant, ABROAD, params={"home": code})
+    await change(deps, grant, ABROAD, params={"home": code})
     return code
 
 
