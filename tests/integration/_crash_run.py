@@ -18,6 +18,7 @@ import secrets
 import socket
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import nats
@@ -25,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import fresh_database, running_stack
 from tests.integration._cluster import scaleout_env
-from tests.integration._crash_cluster import Cluster, NatsServer
+from tests.integration._crash_cluster import START_SECONDS, Cluster, NatsServer
 from tests.integration._crash_traffic import Bank, Figures, Person, Watcher
 from tests.integration.test_linking_flow import _linked
 from tests.integration.test_realtime import signed_in
@@ -40,6 +41,7 @@ QUIET = {f"{job}_seconds": 0 for job in ("sync_interval", "prompt_check_interval
                                          "audit_sign_interval", "retention_interval", "digest_interval")}
 TARGETS = ("api", "worker", "relay", "gateway", "nats")
 SETTLE_SECONDS = 120.0
+NATS_GAP = 8.0  # seconds between two kills of the nats-server at least
 
 
 def _ports(n: int) -> list[int]:
@@ -98,20 +100,31 @@ async def _traffic(cluster: Cluster, engine: AsyncEngine, persons: list[Person],
     watchers = [Watcher(p, gateways, first=i) for i, p in enumerate(persons)]
     tasks = [asyncio.create_task(bank.run()), *(asyncio.create_task(w.run()) for w in watchers)]
     try:
+        began = time.monotonic()
         order = list(range(events))
         rng.shuffle(order)
         chunks = [order[k::kills + 1] for k in range(kills + 1)]  # the last after the last kill
-        plan = list(TARGETS) + [rng.choice(TARGETS) for _ in range(max(0, kills - len(TARGETS)))]
-        rng.shuffle(plan)
-        for k, target in enumerate(plan):
+        last_nats = -NATS_GAP
+        for k in range(kills):
             bank.release(chunks[k])
             await asyncio.sleep(rng.uniform(*gap))  # the chunk is in flight
-            await _kill(cluster, engine, target, rng)
+            target = await _target(cluster, rng, killed=cluster.kills, nats_ok=time.monotonic() - last_nats)
+            await _kill(cluster, engine, target, rng, watchers)
+            last_nats = time.monotonic() if target == "nats" else last_nats
+            print(f"{time.monotonic() - began:6.1f} s kill {k + 1} {target}: acked {len(bank.acked)}",
+                  flush=True)
         bank.release(chunks[-1])
         await cluster.settle()
+        print(f"{time.monotonic() - began:6.1f} s kills done, restarts settled", flush=True)
         await _until(lambda: len(bank.acked) == events, "every event acknowledged", cluster)
         expected = await _settled(cluster, engine)
-        await _until_async(lambda: _all_seen(watchers, expected), "every client saw every message", cluster)
+        if not await _until_async(lambda: _all_seen(watchers, expected), "every client saw every message",
+                                  cluster):
+            for w in watchers:
+                want, got = expected.get(w.person.person_id, {}), w.latest()
+                unseen = sum(got.get(m) != r for m, r in want.items())
+                print(f"{w.person.person_id}: {len(want)} messages, {unseen} not seen at their current rev, "
+                      f"marks {w.marks}", flush=True)
     finally:
         for task in tasks:
             task.cancel()
@@ -124,22 +137,46 @@ async def _traffic(cluster: Cluster, engine: AsyncEngine, persons: list[Person],
     return figures
 
 
-async def _kill(cluster: Cluster, engine: AsyncEngine, target: str, rng: random.Random) -> None:
-    """Kill one process of `target`, never the last ready one of its role (nats: the server)."""
+async def _target(cluster: Cluster, rng: random.Random, *, killed: Counter[str], nats_ok: float) -> str:
+    """A seeded random choice among what can be killed now: a role whose two processes are both
+    up (never the last one standing), the nats-server at most every NATS_GAP seconds; a target
+    not killed yet first."""
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        up = {role for role in ("api", "worker", "gateway") if all(s.ready for s in cluster.of(role))}
+        can = [t for t in TARGETS if (t == "nats" and nats_ok >= NATS_GAP)
+               or ("worker" if t == "relay" else t) in up]
+        fresh = [t for t in can if not killed[t]]
+        if can:
+            return rng.choice(fresh or can)
+        assert time.monotonic() < deadline, f"nothing killable for {START_SECONDS} s\n{cluster.tails()}"
+        await asyncio.sleep(0.05)
+        nats_ok += 0.05
+
+
+async def _kill(cluster: Cluster, engine: AsyncEngine, target: str, rng: random.Random,
+                watchers: list[Watcher]) -> None:
+    """nats: the server, restarted at once; relay: the worker holding the lease; worker: the
+    other one (a consumer only, when the lease is held); gateway: the one holding more clients;
+    api: either."""
     if target == "nats":
         await cluster.kill_nats()
         return
-    role = "worker" if target == "relay" else target
-    deadline = time.monotonic() + 60
-    while not all(s.ready for s in cluster.of(role)):  # the other one is still starting
-        assert time.monotonic() < deadline, f"{role} processes not ready again\n{cluster.tails()}"
-        await asyncio.sleep(0.05)
-    victim = None
-    if target == "relay":
-        victim = await cluster.relay_holder(engine)
-        if victim is None:  # between two holders: whichever worker
-            target = "worker"
-    cluster.kill(victim or rng.choice(cluster.of(role)), as_role=target)
+    if target == "api":
+        cluster.kill(rng.choice(cluster.of("api")), as_role="api")
+        return
+    if target == "gateway":
+        held = Counter(w.on for w in watchers if w.on is not None)
+        busiest = max(range(2), key=lambda i: (held[i], rng.random()))
+        cluster.kill(cluster.of("gateway")[busiest], as_role="gateway")
+        return
+    holder = await cluster.relay_holder(engine)
+    if holder is None:  # between two holders: whichever worker
+        cluster.kill(rng.choice(cluster.of("worker")), as_role="worker")
+    elif target == "relay":
+        cluster.kill(holder, as_role="relay")
+    else:
+        cluster.kill(next(s for s in cluster.of("worker") if s is not holder), as_role="worker")
 
 
 async def _settled(cluster: Cluster, engine: AsyncEngine) -> dict[str, dict[str, int]]:
@@ -148,7 +185,9 @@ async def _settled(cluster: Cluster, engine: AsyncEngine) -> dict[str, dict[str,
     async def idle() -> bool:
         return (await _outbox(engine)) == 0 and (await _unapplied(engine)) == 0 \
             and (await _pending(cluster)) == 0
-    await _until_async(idle, "outbox empty, consumers idle, inbox applied", cluster)
+    if not await _until_async(idle, "outbox empty, consumers idle, inbox applied", cluster):
+        print(f"outbox {await _outbox(engine)}, unapplied {await _unapplied(engine)}, "
+              f"pending {await _pending(cluster)}", flush=True)
     out: dict[str, dict[str, int]] = {}
     async with engine.connect() as conn:
         for pid, mid, rev in await conn.execute(select(schema.messages.c.person_id, schema.messages.c.id,
@@ -197,14 +236,18 @@ async def _until(check: object, what: str, cluster: Cluster) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _until_async(check: object, what: str, cluster: Cluster) -> None:
+async def _until_async(check: object, what: str, cluster: Cluster) -> bool:
+    """Whether `check` came true within SETTLE_SECONDS; if not, says so with the processes'
+    last lines (the figures then show what is missing)."""
     assert callable(check)
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         with contextlib.suppress(OSError, nats.errors.Error):
             if await check():
-                return
-        assert time.monotonic() < deadline, f"{what}: not within {SETTLE_SECONDS} s\n{cluster.tails()}"
+                return True
+        if time.monotonic() > deadline:
+            print(f"{what}: not within {SETTLE_SECONDS} s\n{cluster.tails()}", flush=True)
+            return False
         await asyncio.sleep(0.2)
 
 

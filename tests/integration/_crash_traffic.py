@@ -101,6 +101,7 @@ class Watcher:
     frames: list[dict[str, Any]] = field(default_factory=list)
     marks: dict[str, int] = field(default_factory=dict)
     connects: int = 0
+    on: int | None = None  # the gateway it is connected to now
 
     def take(self, frame: dict[str, Any]) -> None:
         if frame.get("type") == "message":
@@ -114,11 +115,12 @@ class Watcher:
             with contextlib.suppress(OSError, TimeoutError, WebSocketException, InvalidHandshake):
                 async with connect(url, additional_headers={"Cookie": self.person.cookie},
                                    open_timeout=3, max_size=None) as ws:
-                    self.connects += 1
+                    self.connects, self.on = self.connects + 1, turn % len(self.gateways)
                     # threads it knows from its marks, any other thread from its start
                     await ws.send(json.dumps({"type": "resume", "threads": dict(self.marks), "all": True}))
                     async for raw in ws:
                         self.take(json.loads(raw))
+            self.on = None
             turn += 1  # its gateway died (or was not up): the other one
             await asyncio.sleep(random.uniform(0.05, 0.2))
 

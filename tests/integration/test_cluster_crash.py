@@ -21,6 +21,7 @@ EVENTS, KILLS = 1000, 22
 
 
 @pytest.mark.postgres  # and the test's own nats-server
+@pytest.mark.timeout(420)  # aimed at < 3 min on 2 cores; six processes start ~30 times
 async def test_a_cluster_killed_22_times_loses_no_acknowledged_event_and_shows_none_twice(
     tmp_path: Path, nats_binary: str,  # noqa: F811
 ) -> None:
