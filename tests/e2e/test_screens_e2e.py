@@ -1,0 +1,62 @@
+"""Every settings page and the main screens at 1280x800 and 390x844 in Chromium (issue 13): each
+answers 200 and nothing is wider than the viewport (no sideways scrolling). With
+LEDGERLINK_SHOTS=<dir> a full-page screenshot of each is saved there for review."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.async_api import Page
+from tests.conftest import Stack
+from tests.e2e.flows import link_sandbox_bank, sign_up
+
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+SETTINGS = {"settings": "/settings", "alerts": "/settings/alerts", "channels": "/settings/channels",
+            "security": "/settings/security", "erase": "/settings/erase", "accesses": "/privacy/accesses"}
+MAIN = {"home": "/", "link": "/link", "spending": "/spending", "search": "/search?q=netflix",
+        "import": "/imports/new"}
+# The widest element's right edge, and what it is, when anything reaches past the viewport
+# outside a row made to scroll sideways (the suggestion chips, the pinned balances).
+_OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const inScroller = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (["auto", "scroll", "hidden"].includes(getComputedStyle(p).overflowX)) return true;
+    }
+    return false;
+  };
+  let worst = null;
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > width + 1 && getComputedStyle(el).position !== "fixed" && !inScroller(el)) {
+      if (!worst || r.right > worst.right) worst = {right: Math.round(r.right), tag: el.tagName,
+        cls: el.className && el.className.baseVal === undefined ? el.className : "", id: el.id};
+    }
+  }
+  return {scroll: document.documentElement.scrollWidth, width, worst};
+}"""
+
+
+async def test_every_settings_page_and_main_screen_fits_desktop_and_phone_widths(
+        page: Page, stack: Stack) -> None:
+    shots = os.environ.get("LEDGERLINK_SHOTS")
+    if shots:
+        os.makedirs(shots, exist_ok=True)
+    base = stack.platform_url
+    await sign_up(page, stack)
+    await link_sandbox_bank(page, stack)
+    screens = {"thread": page.url.removeprefix(base), **MAIN, **SETTINGS}
+    problems: list[str] = []
+    for size, (width, height) in SIZES.items():
+        await page.set_viewport_size({"width": width, "height": height})
+        for name, path in screens.items():
+            response = await page.goto(f"{base}{path}")
+            assert response is not None and response.status == 200, (name, size, path)
+            await page.wait_for_load_state("networkidle")
+            found = await page.evaluate(_OVERFLOW)
+            if found["scroll"] > width or found["worst"]:
+                problems.append(f"{name} at {size}: {found}")
+            if shots:
+                await page.screenshot(path=str(Path(shots) / f"{name}-{size}.png"), full_page=True)
+    assert not problems, "\n".join(problems)
