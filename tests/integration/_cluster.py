@@ -78,10 +78,15 @@ class Proc:
         return "".join(self.text[-lines:])
 
 
-def serve(role: str, *, data_dir: Path, env: Mapping[str, str], port: int = 0, name: str = "") -> Proc:
+def serve(role: str, *, data_dir: Path, env: Mapping[str, str], port: int = 0, name: str = "",
+          sandbox_url: str | None = None) -> Proc:
+    """`sandbox_url`: the bank to use (`--sandbox-url`); without it `serve` embeds its own
+    sandbox banks on port + 1 and + 2 (LEDGERLINK_SANDBOX_URL alone does not stop that)."""
     args = [LEDGERLINK, "serve", "--role", role, "--data-dir", str(data_dir)]
     if port:
         args += ["--port", str(port)]
+    if sandbox_url:
+        args += ["--sandbox-url", sandbox_url]
     return Proc(args, env, name or role)
 
 

@@ -128,7 +128,7 @@ class Cluster:
         began = time.monotonic()
         env = {**self.env, "LEDGERLINK_DATABASE_URL": with_app_name(self.database_url, slot.name)}
         slot.proc = serve(slot.role, data_dir=self.work / "data", env=env, port=slot.port,
-                          name=f"{slot.name}#{slot.starts}")
+                          name=f"{slot.name}#{slot.starts}", sandbox_url=self.env["LEDGERLINK_SANDBOX_URL"])
         slot.starts += 1
         await self._until_ready(slot, slot.proc)
         slot.ready = True

@@ -27,6 +27,7 @@ async def test_a_cluster_killed_22_times_loses_no_acknowledged_event_and_shows_n
 ) -> None:
     figures = await crash_cluster_run(tmp_path, nats_binary=nats_binary, events=EVENTS, kills=KILLS, seed=12)
     report_figure(figures.line())
+    report_figure(f"cluster crash test: the bank's answers {figures.answers}")
     assert sum(figures.kills.values()) == KILLS
     roles = ("api", "worker", "relay", "gateway", "nats")
     assert all(figures.kills.get(role) for role in roles), figures.kills
