@@ -44,6 +44,7 @@ from ledgerlink.bootstrap.sandbox import (
     SANDBOX_PARTNER_SLUG,
     SandboxBankSpec,
     SandboxCredentials,
+    build_carrier_app,  # issue 11
     build_sandbox_app,
     build_shop_app,  # issue 11
 )
@@ -285,3 +286,8 @@ def _receipts(settings: Settings, container: Container) -> None:
     if container.sandbox_app is not None:
         container.shop_app = build_shop_app(settings, secret=secret, bank=container.sandbox,
                                             clock=container.deps.clock)
+        from ledgerlink.adapters.carrier_http import HttpCarrierClient
+
+        container.carrier_app = build_carrier_app(clock=container.deps.clock)  # pasted numbers followed
+        carrier_url = f"{settings.resolved_public_url}/sandbox/carrier"
+        container.deps.carrier = HttpCarrierClient(container.http, carrier_url)

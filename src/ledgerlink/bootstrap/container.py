@@ -36,6 +36,7 @@ from ledgerlink.services.messaging.platform_inbound import PlatformInbound
 from ledgerlink.services.messaging.platform_ports import WebhookGate
 from ledgerlink.services.privacy import audit, retention
 from ledgerlink.services.privacy.retention import RetentionPolicy
+from ledgerlink.services.receipts import parcels  # followed parcels (issue 11)
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +72,7 @@ class Container:
     spending: Spending | None = None  # the Spending page and its charts (issue 13)
     receipts: Any = None  # receipts from merchants (issue 11): services.receipts.service.Receipts
     shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
+    carrier_app: Any = None  # the embedded sandbox carrier (issue 11), mounted at /sandbox/carrier
     receipt_mail: Any = None  # receipt emails (issue 11): services.receipts.emails.ReceiptMail
     mail_listener: Any = None  # its inbound SMTP listener (adapters.mail_inbound), when a port is set
     schedule: Any = None  # scale-out (ADR 0029): periodic jobs once across workers (ClusterSchedule)
@@ -142,6 +144,9 @@ class Container:
             self._tasks.append(asyncio.create_task(
                 digests.run_scheduler(self.deps, settings.digest_interval_seconds)
             ))
+        if settings.parcel_poll_seconds > 0:  # followed parcels (issue 11)
+            self._tasks.append(asyncio.create_task(parcels.run_poller(
+                self.deps, settings.parcel_poll_seconds, tick=settings.schedule_tick_seconds)))
 
     async def _periodic_sync(self) -> None:
         while True:

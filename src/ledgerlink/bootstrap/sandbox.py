@@ -168,3 +168,11 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) 
                         webhook_secret=secret, clock=clock, pay=bank.purchase,
                         capture=bank.post, refund_payment=bank.refund)
     return create_shop_app(config)
+
+
+def build_carrier_app(*, clock: Clock) -> Any:
+    """The embedded sandbox carrier-tracking API (issue 11), mounted at /sandbox/carrier: a
+    tracking number pasted in the demo is followed on its timeline, on the platform's clock."""
+    from ledgerlink.sandbox.merchant.carrier import CarrierConfig, create_carrier_app
+
+    return create_carrier_app(CarrierConfig(clock=clock))

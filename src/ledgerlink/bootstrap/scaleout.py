@@ -33,6 +33,7 @@ from ledgerlink.services.linking import consent_expiry
 from ledgerlink.services.messaging import messenger
 from ledgerlink.services.privacy import audit, retention
 from ledgerlink.services.privacy.retention import RetentionPolicy
+from ledgerlink.services.receipts import parcels
 
 if TYPE_CHECKING:
     from ledgerlink.bootstrap.container import Container
@@ -115,6 +116,7 @@ def periodic_jobs(settings: Settings, container: Container) -> list[PeriodicJob]
         ("audit_sign", settings.audit_sign_interval_seconds, sign),
         ("retention", settings.retention_interval_seconds, purge),
         ("digests", settings.digest_interval_seconds, lambda: digests.tick(deps)),
+        ("parcels", settings.parcel_poll_seconds, lambda: parcels.poll(deps)),  # issue 11
     ]
     return [PeriodicJob(name, interval, step) for name, interval, step in candidates if interval > 0]
 

@@ -147,6 +147,8 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         app.mount("/sandbox/graph", container.graph_simulator_app)
     if container.shop_app is not None:  # the embedded sandbox shop (issue 11)
         app.mount("/sandbox/shop", container.shop_app)
+    if container.carrier_app is not None:  # the embedded sandbox carrier (issue 11)
+        app.mount("/sandbox/carrier", container.carrier_app)
     for path, simulator in container.provider_simulator_apps.items():  # bank-data providers (issue 10)
         app.mount(path, simulator)
     return app

@@ -6,6 +6,9 @@ an exception as an alert under the person's rules and quiet hours. The number is
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import structlog
 
 from ledgerlink.domain.alerts import Alert, enabled
@@ -23,7 +26,7 @@ from ledgerlink.services.messaging.outgoing import put_card
 from ledgerlink.services.messaging.ports import ThreadRecord
 from ledgerlink.services.receipts.ports import ParcelRecord, ParcelStatus
 
-__all__ = ["PARCEL_ALERT", "follow", "poll"]
+__all__ = ["PARCEL_ALERT", "follow", "poll", "run_poller"]
 
 log = structlog.get_logger(__name__)
 
@@ -141,3 +144,19 @@ async def poll(deps: Deps, *, batch: int = 200) -> int:
                 moved += 1
             await deps.commit_and_publish(uow)
     return moved
+
+
+async def run_poller(deps: Deps, interval: float, *, tick: float = 1.0) -> None:
+    """Background task (embedded default; the scale-out profile runs `poll` as a cluster job):
+    a poll at start, then each time `interval` seconds have passed on the injected clock,
+    looked at every `tick` seconds."""
+    due = deps.clock.now()
+    while True:
+        now = deps.clock.now()
+        if now >= due:
+            due = now + timedelta(seconds=interval)
+            try:
+                await poll(deps)
+            except Exception as exc:  # the next period tries again
+                log.warning("parcel_poll_failed", reason=type(exc).__name__)
+        await asyncio.sleep(min(tick, interval))
