@@ -276,6 +276,7 @@ def _receipts(settings: Settings, container: Container) -> None:
 
     container.receipt_mail = ReceiptMail(container.deps, container.receipts, read=read_mail,
                                          domain=settings.receipt_mail_domain)
+    container.deps.receipt_address = container.receipt_mail.address  # chat and the settings page
     if settings.receipt_mail_port is not None:  # the inbound SMTP listener, started with the container
         from ledgerlink.adapters.mail_inbound import MailListener
 

@@ -29,6 +29,7 @@ from ledgerlink.services.auth import sessions
 from ledgerlink.services.linking import links
 from ledgerlink.services.privacy import access_summary, audit, rights
 from ledgerlink.services.privacy.export_formats import account_ofx, transactions_csv
+from ledgerlink.services.receipts import address_command  # the receipt address line (issue 11)
 
 __all__ = ["router"]
 
@@ -72,7 +73,8 @@ async def _settings(request: Request, grant: Grant, person: Any, *, notice: str 
     confirmed = live is not None and sessions.recently_confirmed(deps, live)
     return page(request, "settings.html", 422 if errors else 200, person=person, consents=consents,
                 levels=LEVELS, accounts=accounts, notice=NOTICES.get(notice or ""), confirmed=confirmed,
-                errors=errors or {})
+                errors=errors or {}, receipt_address_purpose=address_command.PURPOSE,  # issue 11
+                receipt_address=await deps.receipt_address(grant) if deps.receipt_address else None)
 
 
 @router.get("/settings", response_class=HTMLResponse)

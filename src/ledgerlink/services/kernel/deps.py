@@ -62,6 +62,7 @@ class Deps:
     # edit drops it (receipts, issue 11): (uow, grant, transaction id) -> fields to merge in.
     card_extras: list[CardExtras] = field(default_factory=list)
     carrier: CarrierClient | None = None  # follows pasted tracking numbers (issue 11); None: not
+    receipt_address: Callable[[Grant], Awaitable[str]] | None = None  # the person's receipt email address
     refresher: AttendedRefresher | None = None  # "refresh" in chat (issue 10); None: not offered
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
