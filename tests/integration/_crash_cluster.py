@@ -108,6 +108,7 @@ class Cluster:
     restart_seconds: list[float] = field(default_factory=list)
     _restarts: set[asyncio.Task[None]] = field(default_factory=set)
     retired: list[Proc] = field(default_factory=list)
+    settle_seconds: float = 120.0  # how long the end may wait for the backlog and the clients
 
     def __post_init__(self) -> None:
         ports = iter(self.ports)

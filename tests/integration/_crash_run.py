@@ -19,6 +19,7 @@ import socket
 import statistics
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import nats
@@ -40,7 +41,6 @@ LOGINS = ("alice", "bob", "carol", "dave")
 QUIET = {f"{job}_seconds": 0 for job in ("sync_interval", "prompt_check_interval", "consent_check_interval",
                                          "audit_sign_interval", "retention_interval", "digest_interval")}
 TARGETS = ("api", "worker", "relay", "gateway", "nats")
-SETTLE_SECONDS = 120.0
 NATS_GAP = 8.0  # seconds between two kills of the nats-server at least
 
 
@@ -69,6 +69,7 @@ async def crash_cluster_run(work: Path, *, nats_binary: str, events: int, kills:
                                sandbox_url=stack.bank_url, public_url=stack.platform_url, log_level="info",
                                nats_ack_wait_seconds=5, **QUIET)
             cluster = Cluster(work, env, db_url, server, ports)
+            cluster.settle_seconds = max(120.0, events / 10)  # the backlog left after the last kill
             engine = create_engine(db_url, pool_size=2)
             try:
                 await cluster.start_all()
@@ -116,7 +117,7 @@ async def _traffic(cluster: Cluster, engine: AsyncEngine, persons: list[Person],
         bank.release(chunks[-1])
         await cluster.settle()
         print(f"{time.monotonic() - began:6.1f} s kills done, restarts settled", flush=True)
-        await _until(lambda: len(bank.acked) == events, "every event acknowledged", cluster)
+        await _until_async(_true_when(lambda: len(bank.acked) == events), "every event acknowledged", cluster)
         expected = await _settled(cluster, engine)
         if not await _until_async(lambda: _all_seen(watchers, expected), "every client saw every message",
                                   cluster):
@@ -228,25 +229,23 @@ async def _pending(cluster: Cluster) -> int:
     return (await _jetstream(cluster))[0]
 
 
-async def _until(check: object, what: str, cluster: Cluster) -> None:
-    assert callable(check)
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {SETTLE_SECONDS} s\n{cluster.tails()}"
-        await asyncio.sleep(0.1)
+def _true_when(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def check_async() -> bool:
+        return check()
+    return check_async
 
 
 async def _until_async(check: object, what: str, cluster: Cluster) -> bool:
-    """Whether `check` came true within SETTLE_SECONDS; if not, says so with the processes'
+    """Whether `check` came true within the cluster's settle_seconds; if not, says so with the processes'
     last lines (the figures then show what is missing)."""
     assert callable(check)
-    deadline = time.monotonic() + SETTLE_SECONDS
+    deadline = time.monotonic() + cluster.settle_seconds
     while True:
         with contextlib.suppress(OSError, nats.errors.Error):
             if await check():
                 return True
         if time.monotonic() > deadline:
-            print(f"{what}: not within {SETTLE_SECONDS} s\n{cluster.tails()}", flush=True)
+            print(f"{what}: not within {cluster.settle_seconds:.0f} s\n{cluster.tails()}", flush=True)
             return False
         await asyncio.sleep(0.2)
 
