@@ -50,6 +50,7 @@ class Bank:
         self.events = [bank_event(persons[i % len(persons)], run, i) for i in range(count)]
         self.secret, self.apis = secret, apis
         self.acked: set[int] = set()
+        self.known: set[int] = set()  # answered 409 duplicate_event to a resend, never 2xx
         self.sent: Counter[int] = Counter()
         self.answers: Counter[str] = Counter()  # status codes, and "dropped" (no answer)
         self.queue: asyncio.Queue[int] = asyncio.Queue()
@@ -86,6 +87,8 @@ class Bank:
                 self.answers[f"{resp.status_code} {code}" if code else str(resp.status_code)] += 1
             if resp is not None and 200 <= resp.status_code < 300:
                 self.acked.add(i)
+            elif resp is not None and resp.status_code == 409:  # duplicate_event: it has it
+                self.known.add(i)  # (stored by an attempt whose answer was lost): the bank stops
             else:
                 asyncio.get_running_loop().call_later(0.2, self.queue.put_nowait, i)
             self.queue.task_done()
@@ -149,6 +152,7 @@ class Watcher:
 class Figures:
     events: int
     acknowledged: int = 0
+    already_received: int = 0  # 409 duplicate_event to a resend (the first answer was lost)
     applied: int = 0
     delivered: int = 0
     duplicates: int = 0  # frames a client got a second time (same message and rev)
@@ -168,7 +172,8 @@ class Figures:
 
     def line(self, name: str = "cluster crash test") -> str:
         kills = ", ".join(f"{role} {n}" for role, n in sorted(self.kills.items()))
-        return (f"{name}: {self.events} events, acknowledged {self.acknowledged}, applied {self.applied}, "
+        return (f"{name}: {self.events} events, acknowledged {self.acknowledged} (+ {self.already_received} "
+                f"already received), applied {self.applied}, "
                 f"delivered {self.delivered}, duplicates {self.duplicates}, lost {self.lost}, "
                 f"duplicated {self.duplicated}, out of order {self.out_of_order}; kills "
                 f"{sum(self.kills.values())} ({kills}); resent {self.resent}, reconnects {self.reconnects}; "

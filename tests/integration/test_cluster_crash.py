@@ -31,8 +31,9 @@ async def test_a_cluster_killed_22_times_loses_no_acknowledged_event_and_shows_n
     assert sum(figures.kills.values()) == KILLS
     roles = ("api", "worker", "relay", "gateway", "nats")
     assert all(figures.kills.get(role) for role in roles), figures.kills
-    assert figures.acknowledged == EVENTS
+    # 2xx, or 409 duplicate_event to a resend whose first attempt was stored but not answered
+    assert figures.acknowledged + figures.already_received == EVENTS, figures.line()
     assert figures.lost == 0 and figures.duplicated == 0 and figures.duplicates == 0, figures.line()
-    assert figures.applied == figures.delivered == EVENTS, figures.line()
+    assert figures.applied == figures.delivered == EVENTS, figures.line()  # the 409s too
     assert figures.out_of_order == 0, figures.line()
     assert (figures.outbox, figures.pending, figures.unapplied, figures.dead_letters) == (0, 0, 0, 0)
