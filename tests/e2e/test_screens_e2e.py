@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 from tests.conftest import Stack
 from tests.e2e.flows import link_sandbox_bank, sign_up
 
@@ -60,3 +60,14 @@ async def test_every_settings_page_and_main_screen_fits_desktop_and_phone_widths
             if shots:
                 await page.screenshot(path=str(Path(shots) / f"{name}-{size}.png"), full_page=True)
     assert not problems, "\n".join(problems)
+
+
+async def test_the_refresh_button_on_the_pinned_header_answers_in_the_thread(
+        page: Page, stack: Stack) -> None:
+    await sign_up(page, stack)
+    await link_sandbox_bank(page, stack)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.get_by_test_id("refresh").click()
+    messages = page.get_by_test_id("messages")
+    await expect(messages).to_contain_text("Refreshing…")
+    await expect(messages).to_contain_text("Sandbox Bank: 3 accounts refreshed, updated just now.")
