@@ -74,7 +74,12 @@ from ledgerlink.services.access.messages import (
 )
 from ledgerlink.services.access.platforms import open_platform_quote, seal_platform_quote
 from ledgerlink.services.access.receipts import ReceiptView, read_receipt, store_receipt
-from ledgerlink.services.access.shop_receipts import open_order, store_order  # merchant receipts (issue 11)
+from ledgerlink.services.access.shop_receipts import (  # merchant receipts (issue 11)
+    open_order,
+    open_receipt_address,
+    seal_receipt_address,
+    store_order,
+)
 
 __all__ = [
     "AccountView",
@@ -100,6 +105,7 @@ __all__ = [
     "open_link_secrets",
     "open_order",  # issue 11
     "open_platform_quote",
+    "open_receipt_address",  # issue 11
     "put_message",
     "read_account",
     "read_accounts",
@@ -124,6 +130,7 @@ __all__ = [
     "seal_inbox_payload",
     "seal_link_secrets",
     "seal_platform_quote",
+    "seal_receipt_address",  # issue 11
     "store_alert_rule",
     "store_balance",
     "store_bank_tokens",

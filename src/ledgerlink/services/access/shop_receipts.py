@@ -61,3 +61,22 @@ async def read_aliases(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Pur
         await audit(uow, grant, purpose, action="read_merchant_aliases", subject=f"merchant:{merchant_slug}",
                     at=at)
     return frozenset(out)
+
+
+async def seal_receipt_address(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *,
+                               row_id: str, local: str, at: datetime) -> bytes:
+    """The forwarding address's local part, sealed so it can be shown again (only its hash finds
+    the person when mail arrives)."""
+    sealed = await vault.seal(grant.person_id, {"local": local}, table="receipt_addresses", row_id=row_id)
+    await audit(uow, grant, purpose, action="store_receipt_address", subject=f"receipt_address:{row_id}",
+                at=at)
+    return sealed
+
+
+async def open_receipt_address(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *,
+                               person_id: str, row_id: str, sealed: bytes, at: datetime) -> str:
+    _mine(grant, person_id, "receipt address")
+    value = await vault.open(person_id, sealed, table="receipt_addresses", row_id=row_id)
+    await audit(uow, grant, purpose, action="read_receipt_address", subject=f"receipt_address:{row_id}",
+                at=at)
+    return str(value["local"])

@@ -51,15 +51,16 @@ class ReceiptMail:
             record = await uow.shop_receipts.address_of(grant.person_id)
             if record is None:
                 local, row_id = LOCAL_PREFIX + secrets.token_hex(16), new_id("rad")
-                sealed = await deps.vault.seal(grant.person_id, {"local": local}, table="receipt_addresses",
-                                               row_id=row_id)
+                sealed = await access.seal_receipt_address(deps.vault, uow, grant, Purpose.SHOW_TO_PERSON,
+                                                           row_id=row_id, local=local, at=now)
                 await uow.shop_receipts.add_address(ReceiptAddressRecord(
                     row_id, grant.person_id, token_hash(local), sealed, now))
-                await deps.commit_and_publish(uow)
-                return f"{local}@{self.domain}"
-            value = await deps.vault.open(grant.person_id, record.sealed, table="receipt_addresses",
-                                          row_id=record.id)
-            return f"{value['local']}@{self.domain}"
+            else:
+                local = await access.open_receipt_address(
+                    deps.vault, uow, grant, Purpose.SHOW_TO_PERSON, person_id=record.person_id,
+                    row_id=record.id, sealed=record.sealed, at=now)
+            await deps.commit_and_publish(uow)  # the audit entry is durable with the answer
+            return f"{local}@{self.domain}"
 
     async def recipient(self, address: str) -> str | None:
         """Whose address this is; None for any other (the listener refuses it at RCPT)."""
