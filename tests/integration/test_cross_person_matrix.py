@@ -56,6 +56,7 @@ _ID_KINDS = {
     "prompt_id": "fraud_prompts",
     "rule_id": "alert_rules",
     "transaction_id": "transactions",
+    "txn_id": "transactions",  # the transaction detail page (issue 13)
     "staged_id": "staged",  # a statement upload waiting for its next step (in memory, not exported)
 }
 # Path parameters that name public things, never a person's data: a provider ("enablebanking").
