@@ -139,12 +139,17 @@ async def person_client(synapse: Synapse, user: MatrixUser) -> AsyncIterator[Per
 
 async def until(check: Callable[[], bool], step: Callable[[], Any], seconds: float = 20.0) -> None:
     """Run `step` (a sync, a drain) until `check()` holds."""
-    deadline = asyncio.get_running_loop().time() + seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
     while True:
-        await step()
+        try:  # a step that never returns (a sync or a drain stuck under load) is a failure too
+            async with asyncio.timeout_at(deadline + 5.0):
+                await step()
+        except TimeoutError:
+            raise AssertionError("timed out in a step while waiting for the condition") from None
         if check():
             return
-        if asyncio.get_running_loop().time() > deadline:
+        if loop.time() > deadline:
             raise AssertionError("timed out waiting for the condition")
         await asyncio.sleep(0.05)
 
