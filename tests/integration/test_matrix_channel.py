@@ -39,6 +39,9 @@ from ledgerlink.services.messaging.matrix_channel import edit_content, parse_mxi
 from ledgerlink.services.privacy import rights
 
 __all__ = ["synapse"]  # the fixture, imported to be found by pytest
+# One pytest-xdist worker runs these one after another (scripts/test: --dist loadgroup): run in
+# parallel against the one shared Synapse, test_matrix_round_trip hung in two runs, and passes alone.
+pytestmark = pytest.mark.xdist_group("synapse")
 
 HTML = "org.matrix.custom.html"
 
