@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import socket
 import time
@@ -21,6 +20,7 @@ import httpx
 import nats
 import pytest
 from tests.conftest import Stack, fresh_database, running_stack
+from tests.integration import test_jetstream as _jetstream
 from tests.integration._cluster import scaleout_env, serve
 from tests.integration.test_bank_events import PATH, _signed, _txn_event
 from tests.integration.test_linking_flow import _linked
@@ -33,18 +33,9 @@ from ledgerlink.domain.errors import DomainError
 from ledgerlink.services.access.vault import Vault
 from ledgerlink.services.privacy import rights
 
-NATS_URL_ENV = "LEDGERLINK_TEST_NATS_URL"
 RESOLVE_TTL = 5.0  # Ingest's account resolution cache
 
-
-@pytest.fixture
-def nats_url() -> str:
-    url = os.environ.get(NATS_URL_ENV)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{NATS_URL_ENV} is not set: scripts/test starts NATS and sets it")
-        pytest.skip(f"{NATS_URL_ENV} not set (run through ./scripts/test)")
-    return url
+nats_url = _jetstream.nats_url  # the shared fixture
 
 
 @pytest.fixture

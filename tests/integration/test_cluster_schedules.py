@@ -6,40 +6,20 @@ killed with SIGKILL and the other process takes its jobs over."""
 from __future__ import annotations
 
 import math
-import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import fresh_database
+from tests.integration import test_jetstream as _jetstream
 from tests.integration._cluster import Proc, scaleout_env, serve, until
 
-from ledgerlink.adapters.db.migrate import upgrade_async
+nats_url, pg_url = _jetstream.nats_url, _jetstream.pg_url  # the shared fixtures
 
-NATS_URL_ENV = "LEDGERLINK_TEST_NATS_URL"
 JOBS = ("prompts", "sync", "consent_expiry", "audit_sign", "retention", "digests")
 TICK = 0.1
 INTERVAL = 1.0
-
-
-@pytest.fixture
-def nats_url() -> str:
-    url = os.environ.get(NATS_URL_ENV)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{NATS_URL_ENV} is not set: scripts/test starts NATS and sets it")
-        pytest.skip(f"{NATS_URL_ENV} not set (run through ./scripts/test)")
-    return url
-
-
-@pytest.fixture
-async def pg_url(tmp_path: Path) -> AsyncIterator[str]:
-    async with fresh_database("postgres", tmp_path) as url:
-        await upgrade_async(url)
-        yield url
 
 
 def _runs(procs: tuple[Proc, ...], job: str) -> list[int]:
