@@ -13,6 +13,8 @@ import ast
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from tests import pyast
+
 import ledgerlink
 
 SRC = Path(ledgerlink.__file__).parent
@@ -62,7 +64,7 @@ def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
 def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        for node in _run_time_imports(ast.parse(path.read_text())):
+        for node in _run_time_imports(pyast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             else:
@@ -132,7 +134,7 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 
 def test_a_type_checking_import_is_not_a_run_time_import() -> None:
-    tree = ast.parse(
+    tree = pyast.parse(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import x\nelse:\n    import y\n"
         "def f():\n    import z\n"
     )

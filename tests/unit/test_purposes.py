@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from tests import pyast
 
 import ledgerlink
 from ledgerlink.domain.errors import Forbidden
@@ -54,7 +55,7 @@ def test_only_the_access_layer_seals_or_opens_personal_data() -> None:
         rel = path.relative_to(SRC).as_posix()
         if rel.startswith((ACCESS_LAYER, CRYPTO_ADAPTERS, "sandbox/")):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(pyast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Attribute)
                 and node.attr in {"seal", "open"}
@@ -66,9 +67,12 @@ def test_only_the_access_layer_seals_or_opens_personal_data() -> None:
 
 def test_the_check_above_would_catch_an_offender() -> None:
     source = "async def f(deps):\n    return await deps.vault.open('p', b'', table='t', row_id='r')\n"
-    tree = ast.parse(source)
-    hits = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "open"
-            and _receiver(n.value) in SEALERS]
+    tree = pyast.parse(source)
+    hits = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and n.attr == "open" and _receiver(n.value) in SEALERS
+    ]
     assert hits
 
 
@@ -89,8 +93,16 @@ DATA_ACCESS_LAYER = ("adapters/db/",)
 
 def test_the_sealed_table_list_is_complete() -> None:
     assert {
-        "accounts", "transactions", "messages", "inbox", "links", "consent_receipts",
-        "alert_rules", "person_channels", "digest_settings", "held_alerts",
+        "accounts",
+        "transactions",
+        "messages",
+        "inbox",
+        "links",
+        "consent_receipts",
+        "alert_rules",
+        "person_channels",
+        "digest_settings",
+        "held_alerts",
     } <= FINANCIAL_TABLES
 
 
@@ -103,7 +115,7 @@ def test_only_the_data_access_layer_queries_financial_tables() -> None:
         if rel.startswith(DATA_ACCESS_LAYER) or rel.startswith("sandbox/"):
             continue
         source = path.read_text()
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.ImportFrom)

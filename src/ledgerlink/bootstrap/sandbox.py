@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,9 @@ class SandboxCredentials:
         fields = [f.name for f in dataclasses.fields(cls)]
         if not path.exists():
             creds = cls(**cls._fresh())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(creds.__dict__, fh)
-            return creds
+            if creds._publish(path):
+                return creds
+            # Another process of the cluster created it first: everyone uses that one.
         stored = json.loads(path.read_text())
         if all(name in stored for name in fields):
             return cls(**{name: stored[name] for name in fields})
@@ -85,9 +84,28 @@ class SandboxCredentials:
         creds._rewrite(path)
         return creds
 
+    def _publish(self, path: Path) -> bool:
+        """Create the file whole or not at all: written to a private temporary name, then
+        hard-linked into place, which fails if the file exists. Processes starting at once
+        cannot see a half-written file, and only one set of keys wins."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.__dict__, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
     def _rewrite(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        tmp = Path(name)
         with os.fdopen(fd, "w") as fh:
             json.dump(self.__dict__, fh)
         os.replace(tmp, path)
@@ -151,9 +169,14 @@ def build_graph_simulator(
     templates we would submit count as approved there."""
     from ledgerlink.sandbox.graph import GraphSimConfig, create_graph_app
 
-    config = GraphSimConfig(public_url=public_url, messenger_callback=messenger_callback,
-                            whatsapp_callback=whatsapp_callback, templates=templates, clock=clock,
-                            status_delay_seconds=0.6 if settings.sandbox_simulate else 0.0)
+    config = GraphSimConfig(
+        public_url=public_url,
+        messenger_callback=messenger_callback,
+        whatsapp_callback=whatsapp_callback,
+        templates=templates,
+        clock=clock,
+        status_delay_seconds=0.6 if settings.sandbox_simulate else 0.0,
+    )
     return create_graph_app(config)
 
 
@@ -163,10 +186,15 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) 
     from ledgerlink.sandbox.merchant import ShopConfig, create_shop_app
 
     platform = settings.resolved_public_url
-    config = ShopConfig(public_url=f"{platform}/sandbox/shop",
-                        events_url=f"{platform}/partners/merchants/acme/events",
-                        webhook_secret=secret, clock=clock, pay=bank.purchase,
-                        capture=bank.post, refund_payment=bank.refund)
+    config = ShopConfig(
+        public_url=f"{platform}/sandbox/shop",
+        events_url=f"{platform}/partners/merchants/acme/events",
+        webhook_secret=secret,
+        clock=clock,
+        pay=bank.purchase,
+        capture=bank.post,
+        refund_payment=bank.refund,
+    )
     return create_shop_app(config)
 
 
