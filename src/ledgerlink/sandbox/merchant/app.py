@@ -1,16 +1,25 @@
-"""The shop's ASGI app: products, a cart, checkout and order pages as JSON, and admin hooks
-(advance a parcel, refund) for tests and the demo."""
+"""The shop's ASGI app: products, a cart, checkout and order pages as JSON; its OAuth
+authorization server (`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, ADR 0031) and the
+cursor-synced `GET /orders` for a linked platform; admin hooks (advance a parcel, refund, revoke
+a customer's grants, lose the next events) for tests and the demo."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from html import escape
 from typing import Any
 
+from authlib.oauth2 import OAuth2Error
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from ledgerlink.sandbox._oauth import HttpRequest, HttpResponse
+from ledgerlink.sandbox.merchant._feed import CursorProblem
 from ledgerlink.sandbox.merchant.shop import PRODUCTS, SandboxShop, ShopConfig, ShopProblem
+
+SCOPE_TEXT = {"orders": "your orders: items, totals and order numbers",
+              "shipments": "your parcels: carrier, tracking number and status"}
 
 
 class CartBody(BaseModel):
@@ -32,6 +41,29 @@ class RefundBody(BaseModel):
     amount: str
 
 
+class DropBody(BaseModel):
+    count: int = 1
+
+
+def _oauth_out(resp: HttpResponse) -> Response:
+    headers = dict(resp.headers)
+    if resp.status == 302:
+        return RedirectResponse(headers["Location"], status_code=302)
+    return JSONResponse(resp.body, status_code=resp.status, headers=headers)
+
+
+def _consent_page(shop: SandboxShop, query: str, scopes: list[str], error: str = "") -> HTMLResponse:
+    items = "".join(f"<li>{escape(SCOPE_TEXT[s])}</li>" for s in scopes if s in SCOPE_TEXT)
+    note = f'<p role="alert">{escape(error)}</p>' if error else ""
+    return HTMLResponse(
+        f"<!doctype html><title>{escape(shop.config.name)}: link your account</title>"
+        f"<h1>{escape(shop.config.name)}</h1><p>Ledgerlink asks to read:</p><ul>{items}</ul>{note}"
+        f'<form method="post" action="?{escape(query)}"><label>Customer <input name="customer"></label>'
+        '<label>Password <input name="password" type="password"></label>'
+        '<button name="decision" value="approve">Approve</button>'
+        '<button name="decision" value="deny">Deny</button></form>', status_code=400 if error else 200)
+
+
 def create_shop_app(config: ShopConfig) -> FastAPI:
     shop = SandboxShop(config)
     app = FastAPI(title=f"{config.name} (sandbox shop)", docs_url=None, redoc_url=None)
@@ -41,6 +73,73 @@ def create_shop_app(config: ShopConfig) -> FastAPI:
     async def on_problem(_: Request, exc: ShopProblem) -> JSONResponse:
         return JSONResponse({"code": exc.code, "detail": exc.detail, "status": exc.status},
                             status_code=exc.status, media_type="application/problem+json")
+
+    def oauth_request(request: Request, form: list[tuple[str, str]] | None = None) -> HttpRequest:
+        return HttpRequest(request.method, str(request.url), request.headers,
+                           list(request.query_params.multi_items()), form or [])
+
+    async def oauth_form(request: Request) -> HttpRequest:
+        form = await request.form()
+        pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        return HttpRequest(request.method, str(request.url), request.headers, [], pairs)
+
+    @app.get("/oauth/authorize")
+    async def authorize_page(request: Request) -> Response:
+        try:
+            grant = shop.auth.get_consent_grant(oauth_request(request), end_user=None)
+        except OAuth2Error as error:
+            if error.redirect_uri:
+                return _oauth_out(shop.auth.handle_error_response(None, error))
+            return JSONResponse({"code": error.error, "detail": error.description}, status_code=400)
+        return _consent_page(shop, request.url.query, grant.request.scope.split())
+
+    @app.post("/oauth/authorize")
+    async def authorize_decision(request: Request) -> Response:
+        form = await request.form()
+        try:
+            grant = shop.auth.get_consent_grant(oauth_request(request), end_user=None)
+        except OAuth2Error as error:
+            if error.redirect_uri:
+                return _oauth_out(shop.auth.handle_error_response(None, error))
+            return JSONResponse({"code": error.error, "detail": error.description}, status_code=400)
+        customer = str(form.get("customer") or "")
+        user = None
+        if form.get("decision") == "approve":
+            if not shop.sign_in(customer, str(form.get("password") or "")):
+                return _consent_page(shop, request.url.query, grant.request.scope.split(),
+                                     "Wrong customer or password.")
+            user = customer
+        return _oauth_out(shop.auth.create_authorization_response(request=grant.request, grant_user=user,
+                                                                  grant=grant))
+
+    @app.post("/oauth/token")
+    async def token(request: Request) -> Response:
+        return _oauth_out(shop.auth.create_token_response(await oauth_form(request)))
+
+    @app.post("/oauth/revoke")
+    async def revoke(request: Request) -> Response:
+        return _oauth_out(shop.auth.create_endpoint_response("revocation", await oauth_form(request)))
+
+    @app.get("/orders")
+    async def orders(request: Request, cursor: str | None = None, limit: int = 50) -> Response:
+        header = request.headers.get("authorization", "")
+        try:
+            grant = shop.auth.bearer(header[7:] if header.lower().startswith("bearer ") else None, "orders")
+        except ValueError as exc:
+            raise ShopProblem(401 if exc.args[0] != "insufficient_scope" else 403, *exc.args) from None
+        try:
+            return JSONResponse(shop.feed(grant.customer, cursor=cursor, limit=limit).to_json())
+        except CursorProblem as exc:
+            raise ShopProblem(400, exc.code, exc.detail) from None
+
+    @app.post("/admin/customers/{customer}/revoke")
+    async def revoke_customer(customer: str) -> dict[str, Any]:
+        return {"revoked": await shop.revoke_customer(customer)}
+
+    @app.post("/admin/drop-events")
+    async def drop(body: DropBody) -> dict[str, Any]:
+        shop.drop_events = max(0, body.count)
+        return {"dropping": shop.drop_events}
 
     @app.get("/products")
     async def products() -> dict[str, Any]:

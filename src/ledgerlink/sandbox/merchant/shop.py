@@ -15,6 +15,8 @@ from standardwebhooks.webhooks import Webhook
 
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.sandbox._tls import tls_context
+from ledgerlink.sandbox.merchant import _feed
+from ledgerlink.sandbox.merchant._oauth import ShopAuthServer, ShopClient
 
 CENT = Decimal("0.01")
 TAX_RATE = Decimal("0.08")
@@ -67,6 +69,12 @@ class ShopConfig:
     capture: Capture | None = None
     refund_payment: RefundPayment | None = None
     carrier: str = "UPS"
+    # OAuth (ADR 0031): the platform as a client, and the customers who can sign in (sandbox).
+    oauth_clients: list[ShopClient] = field(default_factory=list)
+    customers: dict[str, str] = field(default_factory=lambda: {"alice": "sandbox", "bob": "sandbox"},
+                                      repr=False)
+    grant_days: int = 90
+    cursor_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
 class ShopProblem(Exception):
@@ -89,6 +97,9 @@ class Order:
     captured: bool = False  # the charge settled (at pick-up) and can be refunded at the bank
     currency: str = "USD"  # the order's; the card is charged in USD at BANK_RATES
     parcels: list[str] = field(default_factory=list)  # a split shipment: each parcel's charge id
+    version: int = 0  # one more at each change (placed, a parcel step, a refund)
+    seq: int = 0  # the shop-wide change counter at its latest change: the orders feed's order
+    kind: str = "order.placed"  # what its latest change was
 
     @property
     def subtotal(self) -> Decimal:
@@ -110,6 +121,33 @@ class SandboxShop:
         self.orders: dict[str, Order] = {}
         self.sent: list[dict[str, Any]] = []  # what was pushed, for tests and the demo
         self._n = 1000
+        self._seq = 0
+        self.drop_events = 0  # the next N events are lost on the way (tests: the feed makes up)
+        self.auth = ShopAuthServer(clients=config.oauth_clients, clock=config.clock,
+                                   grant_days=config.grant_days)
+
+    def sign_in(self, customer: str, password: str) -> bool:
+        known = self.config.customers.get(customer)
+        return known is not None and secrets.compare_digest(known.encode(), password.encode())
+
+    async def revoke_customer(self, customer: str) -> int:
+        """The shop ends the customer's grants (its own side of revoking) and tells the
+        platform with a signed `link.revoked` event for each."""
+        ended = [g for g in self.auth.grants_of(customer) if self.auth.end_grant(g.grant_id, by="shop")]
+        for grant in ended:
+            await self._send("link.revoked", {"customer_id": customer, "grant_id": grant.grant_id})
+        return len(ended)
+
+    def feed(self, customer: str, *, cursor: str | None, limit: int) -> _feed.Page:
+        changes = [(o.seq, {"id": o.order_ref, "version": o.version, "type": o.kind,
+                            "data": self._order_data(o)})
+                   for o in self.orders.values() if o.customer == customer]
+        return _feed.page(self.config.cursor_key, changes, customer=customer, cursor=cursor, limit=limit)
+
+    def _changed(self, order: Order, kind: str) -> dict[str, Any]:
+        self._seq += 1
+        order.version, order.seq, order.kind = order.version + 1, self._seq, kind
+        return self._order_data(order)
 
     def add_to_cart(self, customer: str, sku: str, quantity: int = 1) -> list[tuple[str, int]]:
         if sku not in PRODUCTS:
@@ -148,7 +186,7 @@ class SandboxShop:
                                                        merchant=PROCESSORS[processor], amount=str(amount)))
         order.transaction_id = order.parcels[0]
         self.orders[order.order_ref] = order
-        await self._send("order.placed", self._order_data(order))
+        await self._send("order.placed", self._changed(order, "order.placed"))
         return order
 
     async def advance(self, order_ref: str, status: str | None = None) -> str:
@@ -166,7 +204,7 @@ class SandboxShop:
             order.transaction_id = order.parcels[0]
             order.captured = True
         kind = "order.delivered" if status == "delivered" else "shipment.updated"
-        await self._send(kind, self._order_data(order))
+        await self._send(kind, self._changed(order, kind))
         return status
 
     async def refund(self, order_ref: str, amount: Decimal) -> None:
@@ -176,7 +214,7 @@ class SandboxShop:
         order.refunded += amount
         if order.captured and self.config.refund_payment is not None:  # the money, on the card
             await self.config.refund_payment(order.transaction_id, amount=str(amount))
-        await self._send("refund.issued", {**self._order_data(order), "refund": str(amount)})
+        await self._send("refund.issued", {**self._changed(order, "refund.issued"), "refund": str(amount)})
 
     def _order(self, order_ref: str) -> Order:
         if order_ref not in self.orders:
@@ -186,7 +224,8 @@ class SandboxShop:
     def _order_data(self, o: Order) -> dict[str, Any]:
         shipped = next((at for s, at in o.statuses if s == "picked_up"), None)
         return {
-            "customer_id": o.customer, "order_id": o.order_ref, "shop": self.config.name,
+            "customer_id": o.customer, "order_id": o.order_ref, "version": o.version,
+            "shop": self.config.name,
             "currency": o.currency, "card_last4": o.card_last4, "placed_at": o.placed_at.isoformat(),
             "shipped_at": None if shipped is None else shipped.isoformat(),
             "order_url": f"{self.config.public_url}/orders/{o.order_ref}",
@@ -201,6 +240,10 @@ class SandboxShop:
     async def _send(self, kind: str, data: dict[str, Any]) -> None:
         event: dict[str, Any] = {"type": kind, "timestamp": self.config.clock.now().isoformat(), "data": data}
         self.sent.append(event)
+        if self.drop_events > 0:  # lost on the way: the platform's sync makes up for it
+            self.drop_events -= 1
+            event["status"] = "dropped"
+            return
         if self.config.events_url is None:
             return
         body = json.dumps(event, separators=(",", ":"))
