@@ -22,10 +22,13 @@ from ledgerlink.services.linking.ports import BankAuthError, BankConnector, Bank
 log = structlog.get_logger(__name__)
 
 MAX_PAGES = 50  # per run; the next run continues from the stored cursor
+TOKEN_EXPIRED = "bank_token_expired"  # the connectors' code for an access token the bank let lapse
 
 
-async def _access_token(deps: Deps, connector: BankConnector, link_id: str) -> str | None:
-    """The link's access token, refreshed first if it is about to expire.
+async def _access_token(deps: Deps, connector: BankConnector, link_id: str,
+                        *, stale: str | None = None) -> str | None:
+    """The link's access token, refreshed first if it is about to expire, or if it is `stale`
+    (the bank answered `token_expired` to it).
 
     Refresh tokens rotate and a reused one may end the consent at the bank, so refreshes are
     single-flight per link: the lock holder refreshes, the others then read its result."""
@@ -44,7 +47,8 @@ async def _access_token(deps: Deps, connector: BankConnector, link_id: str) -> s
         token = secrets.get("access_token")
         if not isinstance(token, str):
             return None
-        expiring = link.token_expires_at is not None and link.token_expires_at - now < timedelta(seconds=60)
+        expiring = token == stale or (
+            link.token_expires_at is not None and link.token_expires_at - now < timedelta(seconds=60))
         refresh_token = secrets.get("refresh_token")
         if not expiring or not isinstance(refresh_token, str):
             return token
@@ -76,28 +80,39 @@ async def sync_account(deps: Deps, account_id: str,
     grant = Grant.for_component(account.person_id, "sync")
     try:
         token = await _access_token(deps, connector, link.id)
-        if token is None:
-            return 0
         applied = 0
         cursor = account.sync_cursor
         initial = cursor is None  # the first sync after linking brings history, quietly
-        for _ in range(MAX_PAGES):
-            if Scope.TRANSACTIONS.value not in link.scopes:
+        for attempt in range(2):
+            if token is None:
+                return 0
+            try:
+                for _ in range(MAX_PAGES):
+                    if Scope.TRANSACTIONS.value not in link.scopes:
+                        break
+                    page = await connector.sync_transactions(
+                        access_token=token, bank_account_id=account.bank_account_id, cursor=cursor
+                    )
+                    applied += await _apply_page_retrying(deps, grant, account_id, cursor, page,
+                                                          initial=initial)
+                    cursor = page.next_cursor
+                    if not page.has_more:
+                        break
+                if Scope.BALANCES.value in link.scopes:
+                    balance = await connector.balance(access_token=token,
+                                                      bank_account_id=account.bank_account_id)
+                    async with deps.uow() as uow:
+                        fresh = await uow.accounts.get(account_id)
+                        if fresh is not None and await access.store_balance(deps.vault, uow, fresh, balance):
+                            uow.events.append(BalanceChanged(person_id=fresh.person_id, account_id=fresh.id))
+                        await deps.commit_and_publish(uow)
                 break
-            page = await connector.sync_transactions(
-                access_token=token, bank_account_id=account.bank_account_id, cursor=cursor
-            )
-            applied += await _apply_page_retrying(deps, grant, account_id, cursor, page, initial=initial)
-            cursor = page.next_cursor
-            if not page.has_more:
-                break
-        if Scope.BALANCES.value in link.scopes:
-            balance = await connector.balance(access_token=token, bank_account_id=account.bank_account_id)
-            async with deps.uow() as uow:
-                fresh = await uow.accounts.get(account_id)
-                if fresh is not None and await access.store_balance(deps.vault, uow, fresh, balance):
-                    uow.events.append(BalanceChanged(person_id=fresh.person_id, account_id=fresh.id))
-                await deps.commit_and_publish(uow)
+            except BankAuthError as exc:
+                # The token expired while this run used it (a long first sync, a clock that
+                # moved on): that ends nothing. Refresh once and go on from the cursor reached.
+                if exc.code != TOKEN_EXPIRED or attempt:
+                    raise
+                token = await _access_token(deps, connector, link.id, stale=token)
     except BankAuthError as exc:
         log.warning("sync_auth_failed", account_id=account_id, code=exc.code)
         if on_error is not None:
