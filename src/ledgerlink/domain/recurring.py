@@ -8,7 +8,9 @@ A series is one merchant's charges (or credits) in one currency. It is recurring
   up to 1 day either way weekly, 2 every two weeks, 3 monthly and quarterly, 7 yearly;
 * it has enough charges: 4 weekly, 3 every two weeks, 3 monthly, 3 quarterly, 2 yearly;
 * its amount is stable: FIXED when at least 75 % of consecutive charges are within 1 % of each
-  other (so a price step keeps a subscription fixed), VARIABLE when every charge is within 35 %
+  other, or when the price held between its changes (a staircase: never two changes in a row,
+  at least half the consecutive charges at the same price), so every price step, the second
+  too, keeps a subscription fixed; VARIABLE when every charge is within 35 %
   of the median (a utility bill), anything wider is not recurring;
 * it is not everyday spending: money out at groceries, restaurants, fast food, coffee, bars, fuel,
   taxis or cash is never a recurring payment, however regular (weekly groceries are not a
@@ -156,10 +158,19 @@ def _cadence(days: Sequence[date]) -> Cadence | None:
     return None
 
 
+def _staircase(steady: Sequence[bool]) -> bool:
+    """Whether the price held between its changes (`steady`: each consecutive pair of charges at
+    the same price or not): no two changes in a row (every price between the first and the latest
+    was charged at least twice) and at least half the pairs at the same price. A subscription that
+    went up twice (15.49, then 17.99, then 19.99) stays one fixed-price series."""
+    changes_in_a_row = any(not a and not b for a, b in pairwise(steady))
+    return not changes_in_a_row and 2 * sum(steady) >= len(steady)
+
+
 def _pattern(sizes: Sequence[Decimal]) -> AmountPattern | None:
     pairs = list(pairwise(sizes))
-    same = sum(1 for a, b in pairs if abs(a - b) <= SAME_AMOUNT * max(a, b))
-    if pairs and Decimal(same) >= FIXED_SHARE * len(pairs):
+    steady = [abs(a - b) <= SAME_AMOUNT * max(a, b) for a, b in pairs]
+    if pairs and (Decimal(sum(steady)) >= FIXED_SHARE * len(pairs) or _staircase(steady)):
         return AmountPattern.FIXED
     mid = Decimal(median(sizes))
     if mid > 0 and all(abs(s - mid) <= VARIABLE_SPREAD * mid for s in sizes):
