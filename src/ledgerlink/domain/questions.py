@@ -219,6 +219,9 @@ def _take_period(said: str, today: date) -> tuple[str, Period | None, bool]:
     return rest, parsed, parsed is not None
 
 
+take_period = _take_period  # the receipt questions name a period the same way (issue 11)
+
+
 def _compare(found: re.Match[str], today: date) -> Question | NotUnderstood | None:
     first = _named_month(found["m1"], found["y1"], today)
     second = _named_month(found["m2"], found["y2"], today)

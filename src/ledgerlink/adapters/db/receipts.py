@@ -64,6 +64,11 @@ class SqlShopReceipts(_Repo):
         return await self._many(ShopOrderRecord, select(t).where(
             t.c.person_id == person_id, t.c.match_state == "waiting").order_by(t.c.updated_at))
 
+    async def orders_of(self, person_id: str) -> list[ShopOrderRecord]:
+        t = s.shop_orders
+        return await self._many(ShopOrderRecord, select(t).where(t.c.person_id == person_id)
+                               .order_by(t.c.updated_at, t.c.id))
+
     async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None:
         t, more = s.shop_orders, s.shop_order_charges
         return await self._one(ShopOrderRecord, select(t).where(or_(
