@@ -7,10 +7,13 @@ The consent flow itself (the redirect to the bank and back) is `linking.links`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
+from babel import Locale
+from babel.numbers import format_decimal
 
+from ledgerlink.domain import locale_text
 from ledgerlink.domain.banking import LinkStatus
 from ledgerlink.domain.cards import balance_card
 from ledgerlink.domain.chat import CardKind, ThreadKind
@@ -18,6 +21,7 @@ from ledgerlink.domain.errors import Conflict
 from ledgerlink.domain.events import AccountSyncRequested, LinkActivated
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
+from ledgerlink.domain.zones import tz
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.linking import consent_receipts
@@ -29,6 +33,18 @@ from ledgerlink.services.messaging.ports import ThreadRecord
 log = structlog.get_logger(__name__)
 
 RENEWAL_COMPLETED = "renewal_completed"  # the failure code of a renewal flow that did renew
+
+
+def linked_text(bank: str, accounts: int, valid_until: datetime, zone: str | None, *,
+                locale: str = locale_text.LOCALE) -> str:
+    """The first words of a bank thread: how many accounts, with the locale's plural ("1 account",
+    "2 accounts"), and the consent's last day on the person's calendar (their IANA zone, UTC
+    before they chose one), as the locale writes dates."""
+    many = Locale.parse(locale).plural_form(accounts) != "one"
+    shared = f"{format_decimal(accounts, locale=locale)} account{'s' if many else ''}"
+    until = locale_text.day(valid_until.astimezone(tz(zone or "UTC")).date(), locale=locale)
+    return (f"{bank} is linked. {shared} shared; consent valid until {until}. Balances and "
+            "transactions will appear here as they happen.")
 
 
 async def activate_link(
@@ -74,13 +90,13 @@ async def activate_link(
             last_seq=0,
         )
         await uow.threads.add(thread)
+        person = await uow.persons.get(link.person_id)
+        zone = None if person is None else person.zone
         await post_text(
             deps,
             uow,
             thread,
-            f"{partner.name} is linked. {len(accounts)} account(s) shared; consent valid "
-            f"until {link.expires_at.date().isoformat()}. Balances and transactions will "
-            "appear here as they happen.",
+            linked_text(partner.name, len(accounts), link.expires_at, zone),
             tone="success",
         )
         component = Grant.for_component(link.person_id, "linking")
