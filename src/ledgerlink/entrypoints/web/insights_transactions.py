@@ -130,6 +130,8 @@ async def search_page(request: Request) -> Response:
     grant, person = session
     deps = get_deps(request)
     typed = {k: request.query_params.get(k, "") for k in searching.FIELDS}
+    if not typed["merchant"] and not typed["category"]:  # `q`: a plain search box or a link
+        typed.update(searching.from_words(request.query_params.get("q", "")))
     asked = any(typed.values())
     try:
         query = searching.parse(typed, today=deps.clock.now().date())

@@ -23,8 +23,8 @@ from ledgerlink.domain.questions import day_of, merchant_of
 from ledgerlink.services import access
 from ledgerlink.services.kernel.deps import Deps
 
-__all__ = ["FIELDS", "MAX_DAYS", "MAX_RESULTS", "BadQuery", "Query", "Result", "Results", "choices", "parse",
-           "search"]
+__all__ = ["FIELDS", "MAX_DAYS", "MAX_RESULTS", "BadQuery", "Query", "Result", "Results", "choices",
+           "from_words", "parse", "search"]
 
 PURPOSE = Purpose.SHOW_TO_PERSON
 MAX_DAYS = 731  # two years at most in one search
@@ -101,6 +101,16 @@ def _day(text: str, name: str, errors: dict[str, str]) -> date | None:
     except ValueError:
         errors[name] = f"\"{raw[:20]}\" is not a date: pick one, or write it as YYYY-MM-DD."
         return None
+
+
+def from_words(words: str) -> dict[str, str]:
+    """A plain search box (`/search?q=...`, what a person or a link types) as the form's fields:
+    a category's name ("groceries") is that category, anything else a merchant's name."""
+    text = " ".join(words.split())
+    by_name = {c.value.lower(): c.value for c in Category}
+    if text.lower() in by_name:
+        return {"category": by_name[text.lower()]}
+    return {"merchant": text} if text else {}
 
 
 def parse(form: dict[str, str], *, today: date) -> Query:
