@@ -44,6 +44,13 @@ INSIGHT_SWITCHES: dict[str, tuple[str, str]] = {
     "budget": ("Budget warnings", "At 80% and at 100% of a category's monthly budget."),
 }
 
+# One alert of each kind in words, as "Not helpful" names the one the person marked.
+INSIGHT_WORDS: dict[str, str] = {
+    "price_increase": "subscription price increase", "trial_paid": "free trial turning paid",
+    "duplicate_charge": "duplicate charge", "unusual_tip": "unusual tip",
+    "low_balance_forecast": "forecast low balance", "budget": "budget warning",
+}
+
 
 def _size(a: Activity) -> Money:
     return Money(a.size, a.amount.currency)

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ledgerlink.domain import alerts, digest_schedule
 from ledgerlink.domain.errors import InvalidInput, NotFound
-from ledgerlink.domain.insight_rules import INSIGHT_SWITCHES
+from ledgerlink.domain.insight_rules import INSIGHT_SWITCHES, INSIGHT_WORDS
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.entrypoints.dependencies import get_deps, signed_in
 from ledgerlink.entrypoints.web.kit import not_found, page, see_other, signed_in_form
@@ -37,9 +37,12 @@ async def _render(request: Request, grant: Grant, person: Any, *, status: int = 
     deps = get_deps(request)
     view = await rules.overview(deps, grant)
     zone = await digests.effective_zone(deps, grant)
+    words = {**alerts.KIND_WORDS, **INSIGHT_WORDS}
+    labels = {**{k: f"{w[:1].upper()}{w[1:]} alerts" for k, w in alerts.KIND_WORDS.items()},
+              **{k: label for k, (label, _) in INSIGHT_SWITCHES.items()}}
     return page(request, "alerts.html", status, person=person, view=view, errors=errors or {},
-                notice=NOTICES.get(notice or ""), words=alerts.KIND_WORDS,
-                feedback=feedback if feedback in alerts.KIND_WORDS else None,
+                notice=NOTICES.get(notice or ""), words=words, labels=labels,
+                feedback=feedback if feedback in words else None,
                 digest=await digests.current(deps, grant), weekdays=digest_schedule.WEEKDAYS,
                 zone=zone, zone_chosen=getattr(person, "zone", None) is not None,
                 zone_label=digest_schedule.zone_label(zone, deps.clock.now()),
@@ -149,8 +152,9 @@ async def feedback(request: Request) -> Response:
     if isinstance(form_session, Response):
         return form_session
     grant, person, form = form_session
+    kind = form.get("kind", "")
     try:
-        await rules.record_feedback(get_deps(request), grant, form.get("kind", ""))
+        await rules.record_feedback(get_deps(request), grant, kind)
     except InvalidInput as exc:
-        return await _render(request, grant, person, status=422, errors={"feedback": str(exc)})
+        return await _render(request, grant, person, status=422, errors={"feedback": str(exc)}, feedback=kind)
     return see_other("/settings/alerts?notice=feedback")

@@ -52,6 +52,7 @@ from ledgerlink.domain.banking import AccountView, TransactionStatus
 from ledgerlink.domain.cards import account_label, text_card
 from ledgerlink.domain.countries import country_name, find_country
 from ledgerlink.domain.errors import InvalidInput, NotFound
+from ledgerlink.domain.insight_rules import INSIGHT_SWITCHES
 from ledgerlink.domain.money import Money
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
@@ -310,9 +311,8 @@ async def set_threshold(
     deps: Deps, grant: Grant, kind: str, amount: Decimal, *, account_id: str | None = None
 ) -> None:
     if kind not in (LOW, LARGE):
-        raise InvalidInput(
-            "Only low balance and large purchase alerts have an amount.", code="bad_alert_kind"
-        )
+        raise InvalidInput("Only low balance and large purchase alerts have an amount.",
+                           code="bad_alert_kind")
     await change(
         deps,
         grant,
@@ -388,8 +388,8 @@ async def set_home_country(deps: Deps, grant: Grant, text: str) -> str | None:
 
 async def record_feedback(deps: Deps, grant: Grant, kind: str) -> None:
     """ "Not helpful": one counter per kind in the person's state row, nothing else."""
-    if kind not in SWITCHES:
-        raise InvalidInput("Unknown kind of alert.", code="bad_alert_kind")
+    if kind not in SWITCHES and kind not in INSIGHT_SWITCHES:
+        raise InvalidInput(f"{kind[:40]!r} is not a kind of alert.", code="bad_alert_kind")
     now = deps.clock.now()
     async with deps.uow() as uow:
         rules = await access.read_alert_rules(deps.vault, uow, grant, Purpose.SHOW_TO_PERSON, at=now)
