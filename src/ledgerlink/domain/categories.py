@@ -43,6 +43,9 @@ _CITIES = tuple(sorted((c.split() for c in """
     MONTREAL|LONDON|PARIS|BERLIN|AMSTERDAM|MADRID|BARCELONA|MILANO|MILAN|ROMA|ROME|MUENCHEN|MUNICH|
     HAMBURG|FRANKFURT|WIEN|VIENNA|ZURICH|DUBLIN|LISBOA|LISBON|BRUXELLES|BRUSSELS|TOKYO|GINZA TOKYO
     """.replace("\n", "").split("|") if c.strip()), key=len, reverse=True))
+# The same cities by their number of words, longest first: a suffix is looked up once per length.
+_CITY_SUFFIXES = tuple((n, frozenset(tuple(c) for c in _CITIES if len(c) == n))
+                       for n in sorted({len(c) for c in _CITIES}, reverse=True))
 _LEGAL = frozenset("INC LLC LTD CORP CO GMBH SA SAS BV PLC".split())
 _NOISE = re.compile(r"(?:^|\s)(?:WWW\.)|\.(?:COM|NET|ORG|CO\.UK|DE|IO)\b|/BILL\b|\bHELP\.\S+")
 
@@ -101,6 +104,30 @@ _RULES: tuple[_Rule, ...] = (
     _r("a cash withdrawal", r"\bATM\b", C.CASH, key=""),
     _r("a transfer", r"\bTRANSFER\b|\bZELLE\b|\bVENMO\b|\bCASH APP\b", C.TRANSFERS, key=""),
 )  # fmt: skip
+
+
+_ASSERTION = re.compile(r"\\b|\^")  # a rule pattern's word boundaries and start anchors
+
+
+def _any_of(rules: tuple[_Rule, ...]) -> re.Pattern[str]:
+    r"""A prefilter: one pattern that matches every text one of `rules` matches (and a few
+    more). It is the rules' alternation without their `\b` and `^` assertions: dropping a
+    zero-width assertion only widens what a pattern matches, and without them `re` can scan for
+    the alternatives' first letters (measured: 2.6 us per text against 12 us for the rules one
+    by one). A text it does not match (most texts) matches no rule; otherwise the rules are
+    still tried in order by their own patterns, so the first match wins as before."""
+    parts = []
+    for rule in rules:
+        source = rule.pattern.pattern
+        if "[^" in source or "\\\\" in source or "\\^" in source:
+            # a negated class, an escaped backslash or caret: stripping would change its meaning
+            raise ValueError(f"rule {rule.name!r}: pattern not supported by the prefilter")
+        parts.append(f"(?:{_ASSERTION.sub('', source)})")
+    return re.compile("|".join(parts))
+
+
+_ANY_RULE = _any_of(_RULES)
+_ANY_KEYED_RULE = _any_of(tuple(rule for rule in _RULES if rule.key))
 
 
 class Source(enum.StrEnum):
@@ -173,9 +200,10 @@ def _tokens(text: str) -> list[str]:
 def merchant_key(name: str | None, descriptor: str = "") -> str:
     """One stable upper-case key per merchant, from the merchant name or else the descriptor."""
     text = _clean(name or descriptor).strip()
-    for rule in _RULES:
-        if rule.key and rule.pattern.search(text):
-            return rule.key
+    if _ANY_KEYED_RULE.search(text):
+        for rule in _RULES:
+            if rule.key and rule.pattern.search(text):
+                return rule.key
     previous = None
     while previous != text:
         previous, text = text, _PROCESSOR.sub("", text).strip()
@@ -185,9 +213,9 @@ def merchant_key(name: str | None, descriptor: str = "") -> str:
     toks = _tokens(text)
     if toks and toks[-1] in _STATES and len(toks) > 1:
         toks.pop()
-    for city in _CITIES:
-        if len(toks) > len(city) and toks[-len(city):] == city:
-            del toks[-len(city):]
+    for words, cities in _CITY_SUFFIXES:
+        if len(toks) > words and tuple(toks[-words:]) in cities:
+            del toks[-words:]
             break
     while len(toks) > 1 and toks[-1] in _LEGAL:
         toks.pop()
@@ -204,6 +232,8 @@ def learn(corrections: Mapping[str, Correction], correction: Correction) -> dict
 
 
 def _rule_for(text: str, amount: Money) -> _Rule | None:
+    if not _ANY_RULE.search(text):
+        return None
     for rule in _RULES:
         if rule.money_in is not None and rule.money_in != (amount.amount > 0):
             continue
