@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     receipt_mail_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest receipt email")
     # Followed parcels (docs/receipts.md): how often the carrier is asked about parcels still moving.
     parcel_poll_seconds: float = Field(default=900.0, ge=0, description="parcel status poll period; 0 = off")
+    shop_sync_seconds: float = Field(default=900.0, ge=0,  # ADR 0031
+                                     description="linked shops' orders feed pull period; 0 = off")
 
     # Matrix channel (docs/messenger.md "Channels", ADR 0012): off until a homeserver and a bot
     # user are set, with a password or a session file (data_dir/matrix-session.json).

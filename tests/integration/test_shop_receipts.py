@@ -137,7 +137,7 @@ async def test_replayed_forged_and_someone_elses_events_are_refused(stack: Stack
         stolen = await client.post(path, content=theirs, headers=_signed(stack, theirs, msg_id="msg_s"))
         assert (stolen.status_code, stolen.json()["code"]) == (404, "unknown_order")
         too_much = json.dumps({**event, "type": "refund.issued",
-                               "data": {**event["data"], "refund": "999.00"}}).encode()
+                               "data": {**event["data"], "refund": "999.00", "version": 2}}).encode()
         big = await client.post(path, content=too_much, headers=_signed(stack, too_much, msg_id="msg_r"))
         assert (big.status_code, big.json()["code"]) == (422, "refund_too_large")
         for resp in (replay, forged, stolen, big):

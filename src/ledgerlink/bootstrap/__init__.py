@@ -264,6 +264,7 @@ def _receipts(settings: Settings, container: Container) -> None:
     import base64
     import secrets as _secrets
 
+    from ledgerlink.bootstrap.merchant_links import wire_merchant_links
     from ledgerlink.domain.events import TransactionChanged
     from ledgerlink.services.receipts.service import MerchantPartner, Receipts
 
@@ -284,9 +285,11 @@ def _receipts(settings: Settings, container: Container) -> None:
             container.receipt_mail.recipient, container.receipt_mail.deliver, host=settings.receipt_mail_host,
             port=settings.receipt_mail_port, max_bytes=settings.receipt_mail_max_bytes,
             hostname=settings.receipt_mail_domain)
+    oauth_secret = _secrets.token_urlsafe(32) if container.sandbox_app is not None else None  # ADR 0031
+    wire_merchant_links(settings, container, client_secret=oauth_secret)
     if container.sandbox_app is not None:
         container.shop_app = build_shop_app(settings, secret=secret, bank=container.sandbox,
-                                            clock=container.deps.clock)
+                                            clock=container.deps.clock, oauth_secret=oauth_secret)
         from ledgerlink.adapters.carrier_http import HttpCarrierClient
 
         container.carrier_app = build_carrier_app(clock=container.deps.clock)  # pasted numbers followed

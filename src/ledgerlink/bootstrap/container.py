@@ -74,6 +74,8 @@ class Container:
     shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
     carrier_app: Any = None  # the embedded sandbox carrier (issue 11), mounted at /sandbox/carrier
     receipt_mail: Any = None  # receipt emails (issue 11): services.receipts.emails.ReceiptMail
+    merchant_links: Any = None  # linking a shop (ADR 0031): services.receipts.merchant_link.MerchantLinks
+    merchant_sync: Any = None  # its orders-feed sync: services.receipts.merchant_sync.MerchantSync
     mail_listener: Any = None  # its inbound SMTP listener (adapters.mail_inbound), when a port is set
     schedule: Any = None  # scale-out (ADR 0029): periodic jobs once across workers (ClusterSchedule)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -147,6 +149,9 @@ class Container:
         if settings.parcel_poll_seconds > 0:  # followed parcels (issue 11)
             self._tasks.append(asyncio.create_task(parcels.run_poller(
                 self.deps, settings.parcel_poll_seconds, tick=settings.schedule_tick_seconds)))
+        if settings.shop_sync_seconds > 0 and self.merchant_sync is not None:  # linked shops (ADR 0031)
+            self._tasks.append(asyncio.create_task(self.merchant_sync.run_syncer(
+                settings.shop_sync_seconds, tick=settings.schedule_tick_seconds)))
 
     async def _periodic_sync(self) -> None:
         while True:

@@ -180,10 +180,13 @@ def build_graph_simulator(
     return create_graph_app(config)
 
 
-def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) -> Any:
+def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
+                   oauth_secret: str | None = None) -> Any:
     """The embedded sandbox shop (issue 11): it charges through the embedded bank's purchase
-    hook and signs its events to the platform's merchant endpoint."""
-    from ledgerlink.sandbox.merchant import ShopConfig, create_shop_app
+    hook and signs its events to the platform's merchant endpoint; with `oauth_secret` the
+    platform is its OAuth client (linking a shop, ADR 0031)."""
+    from ledgerlink.bootstrap.merchant_links import SHOP_CLIENT_ID, shop_redirect_uri
+    from ledgerlink.sandbox.merchant import ShopClient, ShopConfig, create_shop_app
 
     platform = settings.resolved_public_url
     config = ShopConfig(
@@ -194,6 +197,8 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) 
         pay=bank.purchase,
         capture=bank.post,
         refund_payment=bank.refund,
+        oauth_clients=[] if oauth_secret is None else [
+            ShopClient(SHOP_CLIENT_ID, oauth_secret, (shop_redirect_uri(settings),))],
     )
     return create_shop_app(config)
 

@@ -117,6 +117,7 @@ def periodic_jobs(settings: Settings, container: Container) -> list[PeriodicJob]
         ("retention", settings.retention_interval_seconds, purge),
         ("digests", settings.digest_interval_seconds, lambda: digests.tick(deps)),
         ("parcels", settings.parcel_poll_seconds, lambda: parcels.poll(deps)),  # issue 11
+        ("shop_sync", settings.shop_sync_seconds, lambda: container.merchant_sync.sync_all()),  # ADR 0031
     ]
     return [PeriodicJob(name, interval, step) for name, interval, step in candidates if interval > 0]
 

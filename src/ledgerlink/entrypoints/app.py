@@ -37,6 +37,7 @@ from ledgerlink.entrypoints.web import (
     insights_transactions,
     linking,
     live,
+    merchant_link,  # linking a shop (ADR 0031)
     messaging,
     platform_channels,
     platform_inbound,
@@ -134,6 +135,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(dialogue.router)  # bank dialogue: quick replies
     app.include_router(receipts_answers.router)  # receipts: "Is this your order?" (issue 11)
+    app.include_router(merchant_link.router)  # linking a shop (ADR 0031)
     app.include_router(receipts_upload.router)  # receipts: a .eml uploaded into a thread (issue 11)
     app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
     app.include_router(messaging.router)

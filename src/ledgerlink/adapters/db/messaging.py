@@ -68,6 +68,7 @@ class SqlPersons(_Repo):
     _PERSON_TABLES = (
         "merchant_events", "shop_order_charges", "shop_orders",  # receipts from merchants (issue 11)
         "receipt_addresses",  # the receipt-email forwarding address (issue 11)
+        "merchant_order_versions", "merchant_consents",  # linking a shop (ADR 0031)
         "merchant_links", "merchant_aliases", "bank_refunds", "parcels",
         "category_corrections", "budgets",  # insights (issue 13)
         "security_events", "webauthn_challenges", "pending_sign_ins",  # second factor (ADR 0021)

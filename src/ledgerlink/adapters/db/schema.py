@@ -777,6 +777,37 @@ shop_order_charges = Table(  # an order's further charges (a split shipment: one
     Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
 )
 
+merchant_consents = Table(  # linking a shop with OAuth + PKCE (issue 11, ADR 0031, migration 0021)
+    "merchant_consents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("merchant_slug", String(60), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | active | revoked | expired | failed | renewed
+    Column("state", String(64), unique=True),  # the OAuth state while pending
+    Column("scopes", String(200), nullable=False),
+    Column("sealed", LargeBinary),  # JSON, the person's key: the PKCE verifier, then the tokens
+    Column("link_id", String(40), index=True),  # merchant_links.id once active
+    Column("renews", String(40)),
+    Column("expires_at", UtcDateTime()),
+    Column("cursor", String(400)),  # the shop's orders feed cursor (opaque)
+    Column("synced_at", UtcDateTime()),
+    Column("receipt_jws", Text),  # the signed consent receipt (ids, the shop, scopes, purposes)
+    Column("ended_by", String(20)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+merchant_order_versions = Table(  # the newest version of each shop order applied (issue 11)
+    "merchant_order_versions",
+    metadata,
+    Column("merchant_slug", String(60), primary_key=True),
+    Column("order_ref", String(200), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 bank_refunds = Table(  # a bank's refund transaction and the purchase it gives back (issue 11)
     "bank_refunds",
     metadata,

@@ -27,6 +27,7 @@ from ledgerlink.adapters.db.messaging import SqlChannels, SqlMatrix, SqlPersons,
 from ledgerlink.adapters.db.messaging_platforms import SqlPlatforms
 from ledgerlink.adapters.db.privacy import SqlDpLedger, SqlRetention, SqlTreeHeads
 from ledgerlink.adapters.db.receipts import SqlShopReceipts  # receipts from merchants (issue 11)
+from ledgerlink.adapters.db.receipts_merchant_links import SqlMerchantConsents  # linking a shop (ADR 0031)
 from ledgerlink.adapters.db.receipts_tracking import SqlParcels  # pasted tracking numbers (issue 11)
 from ledgerlink.domain.events import Event
 from ledgerlink.services.access.ports import AuditRepository
@@ -53,6 +54,7 @@ from ledgerlink.services.messaging.ports import (
     ThreadRepository,
 )
 from ledgerlink.services.privacy.ports import DpLedgerRepository, RetentionRepository, TreeHeadRepository
+from ledgerlink.services.receipts.merchant_link_ports import MerchantConsentRepository  # ADR 0031
 from ledgerlink.services.receipts.ports import ParcelRepository, ShopReceiptRepository  # issue 11
 
 
@@ -122,6 +124,7 @@ class SqlUnitOfWork:
     imports: ImportRepository  # statement imports (ADR 0022)
     shop_receipts: ShopReceiptRepository  # receipts from merchants (issue 11)
     parcels: ParcelRepository  # pasted tracking numbers (issue 11)
+    merchant_consents: MerchantConsentRepository  # linking a shop (ADR 0031)
     platforms: PlatformRepository  # Messenger and WhatsApp channels (ADR 0023)
     refresh: RefreshAttemptRepository  # refresh planner's attempt log (issue 10)
     insights: InsightRepository  # category corrections and budgets (issue 13)
@@ -199,6 +202,7 @@ class SqlUnitOfWork:
         self.imports = SqlImports(conn)  # statement imports (ADR 0022)
         self.shop_receipts = SqlShopReceipts(conn)  # receipts from merchants (issue 11)
         self.parcels = SqlParcels(conn)
+        self.merchant_consents = SqlMerchantConsents(conn)  # linking a shop (ADR 0031)
         self.platforms = SqlPlatforms(conn)  # Messenger and WhatsApp channels (ADR 0023)
         self.refresh = SqlRefreshAttempts(conn)  # refresh planner's attempt log (issue 10)
         self.insights = SqlInsights(conn)  # category corrections and budgets (issue 13)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         RetentionRepository,
         TreeHeadRepository,
     )
+    from ledgerlink.services.receipts.merchant_link_ports import MerchantConsentRepository  # ADR 0031
     from ledgerlink.services.receipts.ports import ParcelRepository, ShopReceiptRepository  # issue 11
 
 
@@ -83,6 +84,7 @@ class UnitOfWork(Protocol):
     insights: InsightRepository  # category corrections and budgets (issue 13)
     shop_receipts: ShopReceiptRepository  # receipts from merchants (issue 11)
     parcels: ParcelRepository  # pasted tracking numbers (issue 11)
+    merchant_consents: MerchantConsentRepository  # linking a shop (ADR 0031)
     events: list[Event]
     fresh: list[tuple[str, MessageView]]
 

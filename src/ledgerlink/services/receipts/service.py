@@ -3,6 +3,7 @@ and the purchase card growing in place (docs/receipts.md)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,9 +33,10 @@ from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.outgoing import put_card
 from ledgerlink.services.receipts import questions
+from ledgerlink.services.receipts.merchant_consent import end_consent, usable
 from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderRecord
 from ledgerlink.services.receipts.refunds import link_refund, looks_like_refund, refund_extras
-from ledgerlink.services.receipts.wire import parse_event
+from ledgerlink.services.receipts.wire import LINK_REVOKED, event_type, parse_event, parse_revocation
 
 log = structlog.get_logger(__name__)
 
@@ -67,44 +69,102 @@ class Receipts:
             raise NotFound("no such merchant", code="unknown_partner")
         self._deps.verifier.verify(merchant.webhook_secrets, body, headers)
         event_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+        if event_type(body) == LINK_REVOKED:
+            return await self._revoked_by_shop(merchant, event_id, parse_revocation(body))
         kind, extra, receipt = parse_event(body)
         deps, now = self._deps, self._deps.clock.now()
         async with deps.uow() as uow:
             link = await uow.shop_receipts.link_for(slug, str(extra["customer_id"]))
             if link is None:
                 raise NotFound("no linked customer for this event", code="unknown_customer")
+            await usable(uow, link.id, now=now)  # a revoked or expired link: refused, nothing stored
             await uow.shop_receipts.lock_person(link.person_id)  # see on_transaction_changed
             existing = await uow.shop_receipts.order(slug, receipt.order_ref)
             if existing is not None and existing.person_id != link.person_id:
                 raise NotFound("no such order for this customer", code="unknown_order")
             if await uow.shop_receipts.seen(slug, event_id, link.person_id, now):
                 raise Conflict("this event was already received", code="duplicate_event")
-            grant = Grant.for_component(link.person_id, "receipts")
-            txn_id, state, why, refused = None, "waiting", "", []
-            if existing is not None:
-                kept = await access.open_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
-                                               existing, at=now)
-                receipt.refunded = receipt_from_json(kept["receipt"]).refunded
-                txn_id, state, why = existing.transaction_id, existing.match_state, kept["why"]
-                refused = list(kept.get("refused") or [])
-            if kind == "refund.issued":
-                receipt.refund(extra["refund"])  # more than was paid: refused, nothing stored
-            order_id = existing.id if existing is not None else new_id("ord")
-            was = state
-            if state == "waiting":
-                txn_id, state, why = await self._match(uow, grant, receipt, slug=slug, refused=refused,
-                                                       order_id=order_id)
-            await access.store_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, order_id=order_id,
-                                     merchant_slug=slug, order_ref=receipt.order_ref,
-                                     transaction_id=txn_id, match_state=state,
-                                     value={"receipt": receipt_to_json(receipt), "why": why,
-                                            "refused": refused}, at=now)
-            if state == "matched" and txn_id is not None:
-                await self._render(uow, grant, txn_id, receipt, why)
-            elif state == "doubtful" and was == "waiting" and txn_id is not None:
-                await questions.ask(deps, uow, grant, order_id=order_id, receipt=receipt, txn_id=txn_id)
+            state = await self._apply(uow, link.person_id, slug, kind, extra, receipt, existing)
             await deps.commit_and_publish(uow)
+        if state == "already_applied":  # the orders feed brought this version first
+            return {"id": event_id, "status": state, "match": existing.match_state if existing else ""}
         return {"id": event_id, "status": "accepted", "match": state}
+
+    async def take_feed_order(self, link: MerchantLinkRecord, entry: Mapping[str, Any]) -> str:
+        """An order from the shop's orders feed (`merchant_sync`), its latest state: applied as
+        its webhook would have been, once per version (a version already applied, by the
+        webhook or an earlier sync, changes nothing: `already_applied`). Errors store nothing:
+        someone else's order number (`unknown_order`), a link that ended, a malformed order."""
+        body = json.dumps({"type": entry.get("type"), "data": entry.get("data")}).encode()
+        kind, extra, receipt = parse_event(body, snapshot=True)
+        if extra["customer_id"] != link.customer_ref:
+            raise NotFound("the order names another customer", code="unknown_order")
+        deps, now = self._deps, self._deps.clock.now()
+        async with deps.uow() as uow:
+            await usable(uow, link.id, now=now)
+            await uow.shop_receipts.lock_person(link.person_id)
+            existing = await uow.shop_receipts.order(link.merchant_slug, receipt.order_ref)
+            if existing is not None and existing.person_id != link.person_id:
+                raise NotFound("no such order for this customer", code="unknown_order")
+            state = await self._apply(uow, link.person_id, link.merchant_slug, kind, extra, receipt, existing,
+                                      snapshot=True)
+            await deps.commit_and_publish(uow)
+        return state
+
+    async def _revoked_by_shop(self, merchant: MerchantPartner, event_id: str,
+                               customer: str) -> dict[str, str]:
+        deps, now = self._deps, self._deps.clock.now()
+        async with deps.uow() as uow:
+            link = await uow.shop_receipts.link_for(merchant.slug, customer)
+            consent = None if link is None else await uow.merchant_consents.for_link(link.id)
+            if link is None or consent is None:
+                raise NotFound("no linked customer for this event", code="unknown_customer")
+            if await uow.shop_receipts.seen(merchant.slug, event_id, link.person_id, now):
+                raise Conflict("this event was already received", code="duplicate_event")
+            if consent.status == "active":
+                await end_consent(deps, uow, consent, by="shop", shop=merchant.name, at=now)
+            await deps.commit_and_publish(uow)
+        log.info("merchant_link_revoked_by_shop", consent_id=consent.id)
+        return {"id": event_id, "status": "accepted", "link": "revoked"}
+
+    async def _apply(self, uow: UnitOfWork, person_id: str, slug: str, kind: str, extra: Mapping[str, Any],
+                     receipt: Receipt, existing: ShopOrderRecord | None, *, snapshot: bool = False) -> str:
+        """One order change (an event, or a feed order with `snapshot`) into the sealed order, its
+        match and its card; `already_applied` when its version was (the rest is unchanged)."""
+        deps, now = self._deps, self._deps.clock.now()
+        version = extra.get("version")
+        if version is not None:
+            applied = await uow.merchant_consents.applied_version(slug, receipt.order_ref)
+            if applied is not None and version <= applied:
+                return "already_applied"
+            await uow.merchant_consents.set_version(slug, receipt.order_ref, person_id, version, now)
+        grant = Grant.for_component(person_id, "receipts")
+        txn_id, state, why, refused = None, "waiting", "", []
+        if existing is not None:
+            kept = await access.open_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
+                                           existing, at=now)
+            receipt.refunded = receipt_from_json(kept["receipt"]).refunded
+            txn_id, state, why = existing.transaction_id, existing.match_state, kept["why"]
+            refused = list(kept.get("refused") or [])
+        if kind == "refund.issued" and not snapshot:
+            receipt.refund(extra["refund"])  # more than was paid: refused, nothing stored
+        elif snapshot and extra["refunded"] is not None and extra["refunded"] > receipt.refunded:
+            receipt.refund(extra["refunded"] - receipt.refunded)  # what the feed's total grew by
+        order_id = existing.id if existing is not None else new_id("ord")
+        was = state
+        if state == "waiting":
+            txn_id, state, why = await self._match(uow, grant, receipt, slug=slug, refused=refused,
+                                                   order_id=order_id)
+        await access.store_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, order_id=order_id,
+                                 merchant_slug=slug, order_ref=receipt.order_ref,
+                                 transaction_id=txn_id, match_state=state,
+                                 value={"receipt": receipt_to_json(receipt), "why": why,
+                                        "refused": refused}, at=now)
+        if state == "matched" and txn_id is not None:
+            await self._render(uow, grant, txn_id, receipt, why)
+        elif state == "doubtful" and was == "waiting" and txn_id is not None:
+            await questions.ask(deps, uow, grant, order_id=order_id, receipt=receipt, txn_id=txn_id)
+        return state
 
     async def take_order(self, uow: UnitOfWork, grant: Grant, receipt: Receipt, *, slug: str,
                          parcel_only: bool = False) -> str:

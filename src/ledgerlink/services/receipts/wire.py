@@ -12,6 +12,7 @@ from ledgerlink.domain.receipts import SHIPMENT_STATUSES, LineItem, Receipt
 from ledgerlink.domain.text import display_line
 
 EVENT_TYPES = ("order.placed", "order.updated", "shipment.updated", "order.delivered", "refund.issued")
+LINK_REVOKED = "link.revoked"  # the shop ended the person's link on its side (ADR 0031)
 
 
 def _bad(where: str, why: str) -> InvalidInput:
@@ -59,7 +60,36 @@ def _day(raw: Any, where: str) -> date | None:
         raise _bad(where, "an ISO 8601 date (YYYY-MM-DD) is required") from None
 
 
-def parse_event(body: bytes) -> tuple[str, dict[str, Any], Receipt]:
+def event_type(body: bytes) -> object:
+    """The event's `type`, or None when the body is not a JSON object (parse_event says why)."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return event.get("type") if isinstance(event, dict) else None
+
+
+def parse_revocation(body: bytes) -> str:
+    """The customer id of a `link.revoked` event."""
+    event = json.loads(body)
+    data = event.get("data") if isinstance(event, dict) else None
+    if not isinstance(data, dict):
+        raise _bad("body", "an object with type and data is required")
+    return str(_text(data, "customer_id"))
+
+
+def _version(data: dict[str, Any]) -> int | None:
+    raw = data.get("version")
+    if raw is None:
+        return None
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+        raise _bad("data.version", "a whole number of 1 or more (the order's version)")
+    return raw
+
+
+def parse_event(body: bytes, *, snapshot: bool = False) -> tuple[str, dict[str, Any], Receipt]:
+    """An event, or with `snapshot` an order of the shop's orders feed (its latest state: a
+    refund is what `refunded` grew by, so `refund` is not needed)."""
     try:
         event = json.loads(body)
     except (ValueError, RecursionError):
@@ -100,5 +130,7 @@ def parse_event(body: bytes) -> tuple[str, dict[str, Any], Receipt]:
         carrier=_text(ship, "carrier", optional=True), tracking=_text(ship, "tracking_number", optional=True),
         timeline=timeline, eta=_day(ship.get("estimated_delivery"), "data.shipment.estimated_delivery"))
     receipt.check()
-    refund = _money(data, "refund") if kind == "refund.issued" else Decimal(0)
-    return str(kind), {"customer_id": _text(data, "customer_id"), "refund": refund}, receipt
+    refund = _money(data, "refund") if kind == "refund.issued" and not snapshot else Decimal(0)
+    refunded = None if data.get("refunded") is None else _money(data, "refunded")
+    return str(kind), {"customer_id": _text(data, "customer_id"), "refund": refund, "refunded": refunded,
+                       "version": _version(data)}, receipt
