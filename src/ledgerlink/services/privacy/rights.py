@@ -25,6 +25,7 @@ from ledgerlink.services.linking import links
 from ledgerlink.services.linking.ports import LinkRecord
 from ledgerlink.services.messaging.platform_channels import chat_address
 from ledgerlink.services.messaging.platform_ports import PLATFORMS
+from ledgerlink.services.privacy import export_receipts
 
 log = structlog.get_logger(__name__)
 
@@ -222,6 +223,8 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
         if person is None or person.erased_at is not None:
             raise NotFound("person not found")
         data = await access.read_for_export(deps.vault, uow, grant, at=now)
+        shop_orders = await export_receipts.shop_orders_json(deps.vault, uow, grant, at=now)  # issue 11
+        parcels = await export_receipts.parcels_json(deps.vault, uow, grant, data.messages, at=now)
         said = await access.read_corrections(deps.vault, uow, grant, Purpose.PERSON_EXPORT, at=now)
         banks = {p.id: p.name for p in await uow.partners.all()}
         person_links = await uow.links.for_person(grant.person_id)
@@ -258,6 +261,7 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
         "channels": [_channel_json(c) for c in data.channels],
         "fraud_prompts": [_prompt_json(p, banks.get(p.partner_id)) for p in data.prompts],
         "bank_requests": [_bank_request_json(r, banks.get(r.partner_id)) for r in data.bank_requests],
+        "shop_orders": shop_orders, "parcels": parcels,  # receipts and parcels (issue 11)
     })  # fmt: skip
 
 
