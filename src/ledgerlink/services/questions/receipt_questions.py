@@ -31,7 +31,7 @@ from ledgerlink.services.messaging.ports import ThreadRecord
 from ledgerlink.services.questions import receipt_reads as reads
 from ledgerlink.services.receipts.parcels import WORDS
 
-__all__ = ["BOUGHT", "COMMANDS", "PARCELS", "RECEIPT", "built"]
+__all__ = ["BOUGHT", "COMMANDS", "PARCELS", "RECEIPT", "built", "shop_of"]
 
 Reply = tuple[str, list[dict[str, str]]]
 Handler = Callable[[Deps, Grant, ThreadRecord, "re.Match[str]"], Awaitable[Reply]]
@@ -72,7 +72,7 @@ def _item(r: Receipt, i: LineItem) -> str:
     return f"{i.quantity}× {i.name} {_money(i.unit_price * i.quantity, r.currency)}"
 
 
-def _shop_of(rest: str) -> str:
+def shop_of(rest: str) -> str:
     found = _SHOP.fullmatch(rest.strip())
     return (found["shop"] if found else rest).strip()
 
@@ -110,7 +110,7 @@ async def bought(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match
     if not ok:
         return (f"I did not understand the time in \"{match['rest'].strip()}\". Try \"what did I buy at Acme "
                 "in November\" or \"... last month\".", [])
-    shop = _shop_of(rest) if re.match(r"(?:at|from) ", rest) else ""
+    shop = shop_of(rest) if re.match(r"(?:at|from) ", rest) else ""
     if not shop:
         return "Which shop? Ask, for example, \"what did I buy at Acme in November\".", []
     zone = await reads.person_zone(deps, grant)
@@ -155,7 +155,7 @@ def _period_words(period: Period) -> str:
 
 
 async def receipt(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
-    shop = _shop_of(match["rest"])
+    shop = shop_of(match["rest"])
     if not any(ch.isalnum() for ch in shop):
         return "Which purchase? Ask, for example, \"show the receipt for the IKEA purchase\".", []
     zone = await reads.person_zone(deps, grant)
