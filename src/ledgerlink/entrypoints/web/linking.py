@@ -17,6 +17,7 @@ from ledgerlink.entrypoints.web import messaging_view as thread_view
 from ledgerlink.entrypoints.web.kit import csrf_ok, not_found, page, see_other, signed_in_form
 from ledgerlink.entrypoints.web.messaging import NOTICES
 from ledgerlink.entrypoints.web.privacy_consents import renewal
+from ledgerlink.entrypoints.web.provider_links import SCOPE_LABELS
 from ledgerlink.services.linking import links
 from ledgerlink.services.linking.provider_ports import provider_of
 from ledgerlink.services.messaging import messenger
@@ -50,7 +51,8 @@ async def linkpage(request: Request, bank: str | None = None) -> Response:
     _, person = session
     choices = await _choices(request)
     chosen = [c for c in choices if c["slug"] == bank]
-    return page(request, "link.html", person=person, partners=chosen or choices, error=None)
+    return page(request, "link.html", person=person, partners=chosen or choices, error=None,
+                scopes=_scopes())
 
 
 @router.post("/link", response_class=HTMLResponse)
@@ -61,13 +63,25 @@ async def link_start(request: Request) -> Response:
     grant, person, form = form_session
     deps = get_deps(request)
     try:
-        url = await links.start_link(deps, grant, partner_id=form.get("partner_id", ""))
+        # The page lists the scopes (`scopes_shown`); a form without them asks for every scope.
+        scopes = (links.chosen_scopes([v for k, v in form.items() if k.startswith("scope_")])
+                  if form.get("scopes_shown") else links.DEFAULT_SCOPES)
+        url = await links.start_link(deps, grant, partner_id=form.get("partner_id", ""), scopes=scopes)
     except DomainError as exc:
         error = ("Please choose one of the banks below." if exc.code in ("bank_not_found", "not_found")
+                 else "Please share at least your balances or your transactions."
+                 if exc.code == "scopes_required"
                  else "That bank cannot be reached right now. Please try again in a moment.")
         return page(request, "link.html", 400 if exc.status < 500 else 502, person=person,
-                     partners=await _choices(request), error=error)
+                     partners=await _choices(request), error=error, scopes=_scopes(form))
     return see_other(url)
+
+
+def _scopes(form: Any | None = None) -> list[dict[str, Any]]:
+    """The scope checkboxes: all ticked on a fresh page, the person's ticks after an error."""
+    ticked = None if form is None else {v for k, v in form.items() if k.startswith("scope_")}
+    return [{"value": s.value, "label": SCOPE_LABELS[s], "checked": ticked is None or s.value in ticked}
+            for s in links.CHOOSABLE_SCOPES]
 
 
 @router.get("/link/callback")

@@ -19,7 +19,7 @@ from ledgerlink.entrypoints.web.messaging_view import locale_for
 from ledgerlink.services.linking import links, provider_links
 from ledgerlink.services.linking.provider_ports import Institution, LinkKind, PsuPresence
 
-__all__ = ["router"]
+__all__ = ["SCOPE_LABELS", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,13 +27,16 @@ router = APIRouter(include_in_schema=False)
 COUNTRIES = ("FI", "NL", "DE", "FR", "AT", "BE", "DK", "EE", "ES", "GB", "IE", "IT", "LT", "LV", "NO",
              "PL", "PT", "SE")
 _DEFAULT_COUNTRY = {"enablebanking": "FI", "gocardless": "NL"}
-_SCOPE_LABELS = {Scope.BALANCES: "Balances", Scope.TRANSACTIONS: "Transactions",
+SCOPE_LABELS = {Scope.BALANCES: "Balances", Scope.TRANSACTIONS: "Transactions",
                  Scope.ALERTS: "Alerts in this thread"}
 
 
 async def _page(request: Request, person: Any, slug: str, *, renews: str | None, country: str | None,
-                error: str | None = None, status_code: int = 200) -> Response:
+                error: str | None = None, status_code: int = 200, scopes: str | None = None) -> Response:
+    """`scopes`: the comma-separated scopes ticked on the link page (all when absent)."""
     deps = get_deps(request)
+    known = {s.value for s in provider_links.CHOOSABLE_SCOPES}
+    ticked = {v for v in (scopes or "").split(",") if v in known} or known
     partner = await _partner(request, slug)
     partner_rec, provider = await provider_links.provider_for(deps, partner)
     country = (country or _DEFAULT_COUNTRY.get(slug, "FI")).upper()
@@ -52,7 +55,9 @@ async def _page(request: Request, person: Any, slug: str, *, renews: str | None,
                 provider_name=partner_rec.name.removesuffix(" (simulator)"),
                 simulator=partner_rec.name.endswith("(simulator)"), setup_url=setup_url, banks=banks,
                 countries=COUNTRIES, country=country, renews=renews, error=error,
-                scopes=[(s.value, _SCOPE_LABELS[s]) for s in provider_links.CHOOSABLE_SCOPES])
+                scopes_param=",".join(sorted(ticked)),
+                scopes=[(s.value, SCOPE_LABELS[s], s.value in ticked)
+                        for s in provider_links.CHOOSABLE_SCOPES])
 
 
 async def _partner(request: Request, slug: str) -> str:
@@ -65,13 +70,13 @@ async def _partner(request: Request, slug: str) -> str:
 
 @router.get("/link/provider/{slug}", response_class=HTMLResponse)
 async def provider_page(request: Request, slug: str, renews: str | None = None,
-                        country: str | None = None) -> Response:
+                        country: str | None = None, scopes: str | None = None) -> Response:
     session = await signed_in(request)
     if session is None:
         return see_other("/login")
     _, person = session
     try:
-        return await _page(request, person, slug, renews=renews, country=country)
+        return await _page(request, person, slug, renews=renews, country=country, scopes=scopes)
     except NotFound:
         return not_found(request, person)
 
@@ -98,8 +103,9 @@ async def provider_start(request: Request, slug: str) -> Response:
         return not_found(request, person)
     except DomainError as exc:
         status = 400 if exc.status < 500 else 502
+        ticked = ",".join(v for k, v in form.items() if k.startswith("scope_"))
         return await _page(request, person, slug, renews=renews, country=form.get("country"),
-                           error=exc.detail, status_code=status)
+                           error=exc.detail, status_code=status, scopes=ticked or None)
     return see_other(url)
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 import structlog
 
 from ledgerlink.domain.banking import LinkStatus, Scope
-from ledgerlink.domain.errors import Conflict, DomainError, NotFound
+from ledgerlink.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.services import access
@@ -28,6 +30,16 @@ from ledgerlink.services.messaging.messenger import ensure_system_thread, post_t
 log = structlog.get_logger(__name__)
 
 DEFAULT_SCOPES = (Scope.BALANCES, Scope.TRANSACTIONS, Scope.ALERTS)
+CHOOSABLE_SCOPES = DEFAULT_SCOPES
+
+
+def chosen_scopes(values: Sequence[str]) -> tuple[Scope, ...]:
+    """The scopes the person ticked; balances or transactions at least (a link that reads
+    nothing is no link)."""
+    picked = tuple(s for s in CHOOSABLE_SCOPES if s.value in set(values))
+    if Scope.TRANSACTIONS not in picked and Scope.BALANCES not in picked:
+        raise InvalidInput("choose at least balances or transactions", code="scopes_required")
+    return picked
 CONSENT_FLOW_TTL = timedelta(minutes=15)
 
 
@@ -60,11 +72,14 @@ def events_url(deps: Deps, partner_slug: str) -> str:
     return f"{deps.public_url.rstrip('/')}/partners/{partner_slug}/events"
 
 
-async def start_link(deps: Deps, grant: Grant, *, partner_id: str, renews: str | None = None) -> str:
+async def start_link(deps: Deps, grant: Grant, *, partner_id: str, renews: str | None = None,
+                     scopes: Sequence[Scope] = DEFAULT_SCOPES) -> str:
     """Create a pending link and return the bank's consent URL for the person's browser.
 
-    With `renews`, the new consent replaces the one of that (active or expired) link when it
-    completes: same link, same thread, same account and transaction ids."""
+    `scopes`: what the person chose to share (`chosen_scopes`); the bank may grant less, and
+    the link keeps what the bank granted. With `renews`, the new consent replaces the one of
+    that (active or expired) link when it completes: same link, same thread, same account and
+    transaction ids, and the same scopes as before."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         if renews is not None:
@@ -74,22 +89,26 @@ async def start_link(deps: Deps, grant: Grant, *, partner_id: str, renews: str |
             if old.status not in (LinkStatus.ACTIVE.value, LinkStatus.EXPIRED.value):
                 raise Conflict("only an active or expired link can be renewed", code="link_not_renewable")
             partner_id = old.partner_id
+            scopes = tuple(sc for sc in CHOOSABLE_SCOPES if sc.value in old.scopes) or DEFAULT_SCOPES
         partner = await uow.partners.get(partner_id)
         if partner is None or partner.kind != "bank":
             raise NotFound("bank not found", code="bank_not_found")
         connector = deps.banks.connector(partner_id)
         if provider_of(connector) is not None:  # a bank-data provider: its own page (provider_links)
-            return f"/link/provider/{partner.slug}" + ("" if renews is None else f"?renews={renews}")
+            query = ({"renews": renews} if renews is not None
+                     else {} if set(scopes) == set(CHOOSABLE_SCOPES)
+                     else {"scopes": ",".join(sc.value for sc in scopes)})
+            return f"/link/provider/{partner.slug}" + (f"?{urlencode(query)}" if query else "")
         state = secrets.token_urlsafe(32)
         request = connector.authorization_request(
-            redirect_uri=callback_url(deps), scopes=DEFAULT_SCOPES, state=state
+            redirect_uri=callback_url(deps), scopes=tuple(scopes), state=state
         )
         link = LinkRecord(
             id=new_id("lnk"),
             person_id=grant.person_id,
             partner_id=partner_id,
             status=LinkStatus.PENDING.value,
-            scopes=[s.value for s in DEFAULT_SCOPES],
+            scopes=[sc.value for sc in scopes],
             state=state,
             sealed_secrets=None,
             bank_consent_id=None,

@@ -43,19 +43,12 @@ __all__ = ["CHOOSABLE_SCOPES", "callback_url", "chosen_scopes", "complete", "ins
 
 log = structlog.get_logger(__name__)
 
-CHOOSABLE_SCOPES = (Scope.BALANCES, Scope.TRANSACTIONS, Scope.ALERTS)
+CHOOSABLE_SCOPES = links.CHOOSABLE_SCOPES
+chosen_scopes = links.chosen_scopes
 
 
 def callback_url(deps: Deps, slug: str) -> str:
     return f"{deps.public_url.rstrip('/')}/link/{slug}/callback"
-
-
-def chosen_scopes(values: Sequence[str]) -> tuple[Scope, ...]:
-    """The scopes the person ticked; transactions at least (a link that reads nothing is no link)."""
-    picked = tuple(s for s in CHOOSABLE_SCOPES if s.value in set(values))
-    if Scope.TRANSACTIONS not in picked and Scope.BALANCES not in picked:
-        raise InvalidInput("choose at least balances or transactions", code="scopes_required")
-    return picked
 
 
 async def provider_for(deps: Deps, partner_id: str) -> tuple[PartnerRecord, ProviderConnector]:
