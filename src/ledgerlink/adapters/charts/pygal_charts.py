@@ -9,8 +9,9 @@ only for the geometry pygal computes.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -87,6 +88,32 @@ def _fixed(text: str) -> Callable[[object], str]:
     return lambda _value: text
 
 
+# Label layout (issue 13: labels overlapped on a phone). pygal places labels but never checks
+# that they fit, so the room is worked out before drawing, from an estimate of text widths.
+_EM = 0.62  # a label's width per character, in font sizes (digits and capitals of system-ui)
+_GAP = 8  # px between two labels side by side
+
+
+def _width(text: str, size: int) -> float:
+    return len(text) * size * _EM
+
+
+def _widest(texts: Iterable[str], size: int) -> float:
+    return max((_width(t, size) for t in texts), default=0.0)
+
+
+def _whole(value: Decimal, currency: str) -> str:
+    """A printed value without its minor units, where the exact one does not fit: "$4,025"."""
+    return str(format_currency(value.quantize(Decimal(1)), currency, locale=LOCALE, format="¤#,##0",
+                               currency_digits=False))
+
+
+def _every(count: int, room: float, label: float) -> int:
+    """Show every n-th of `count` labels so that those shown, `label` px wide, fit in `room`."""
+    fit = max(1, int(room // (label + _GAP)))
+    return max(1, math.ceil(count / fit))
+
+
 class PygalCharts:
     def svg(self, chart: Chart, *, width: int, height: int) -> str:
         currency = chart.currency
@@ -100,31 +127,67 @@ class PygalCharts:
                                        currency_digits=pattern is None))
 
         small = width < 480
+        labels = list(chart.labels)
+        texts = [list(s.texts) for s in chart.series]
+        font, value_font = _STYLE.label_font_size, _STYLE.value_font_size
+        # the plot is what the y axis' labels leave (category names for bars, amounts otherwise)
+        axis = _widest(labels, font) if chart.kind == BARS else _width("$0,000", font)
+        plot = width - 2 * 8 - axis - 12
         config: dict[str, Any] = dict(
             js=[], disable_xml_declaration=True, width=width, height=height, style=_STYLE,
             show_legend=len(chart.series) > 1, legend_at_bottom=True, legend_at_bottom_columns=2,
             value_formatter=money, show_y_guides=True, show_x_guides=False, margin=8,
             print_values=chart.kind != LINE, truncate_label=-1, title=None if small else chart.title,
-            x_label_rotation=35 if chart.kind == LINE and len(chart.labels) > 8 else 0,
-            max_scale=5 if small else 8, min_scale=3,
+            x_label_rotation=0, max_scale=5 if small else 8, min_scale=3,
         )
         if chart.kind == BARS:
+            # each amount right after its bar (never over the names), the axis long enough for it
+            config["print_values_position"] = "top"
+            top = Decimal(0)
+            for s in chart.series:
+                for v, t in zip(s.values, s.texts, strict=True):
+                    bar = Decimal(str(max(plot - _width(t, value_font) - _GAP - value_font / 2, plot / 4)))
+                    top = max(top, (v or Decimal(0)) * Decimal(str(plot)) / bar)
+            if top > 0:
+                config["range"] = (0, float(top))
             drawing: Any = pygal.HorizontalBar(**config)
         elif chart.kind == COLUMNS:
+            slot = plot / max(1, len(labels))
+            if _widest(labels, font) + _GAP > slot and chart.short_labels:
+                labels = list(chart.short_labels)
+            room = slot / max(1, len(texts)) - _GAP
+            if _widest((t for ts in texts for t in ts), value_font) > room:
+                texts = [[_whole(v, currency) if v is not None else "" for v in s.values]
+                         for s in chart.series]
+                if _widest((t for ts in texts for t in ts), value_font) > room:
+                    config["print_values"] = False  # the figures are in the table under the chart
             drawing = pygal.Bar(**config)
+            if _widest(labels, font) + _GAP > slot:  # still too long: every n-th label
+                drawing.x_labels_major = labels[::_every(len(labels), plot, _widest(labels, font))]
+                drawing.show_minor_x_labels = False
         elif chart.kind == LINE:
             drawing = pygal.Line(**config, show_dots=False, fill=False, stroke_style={"width": 3})
-            step = max(1, len(chart.labels) // (6 if small else 10))
-            drawing.x_labels_major = list(chart.labels[::step])
+            drawing.x_labels_major = labels[::_every(len(labels), plot, _widest(labels, font))]
             drawing.show_minor_x_labels = False
         else:
             raise ValueError(f"unknown chart kind {chart.kind!r}")
         # pygal stacks horizontal bars from the bottom: reversed, the largest is read first
         order = slice(None, None, -1) if chart.kind == BARS else slice(None)
-        drawing.x_labels = list(chart.labels)[order]
-        for s in chart.series:
+        drawing.x_labels = labels[order]
+        for s, shown in zip(chart.series, texts, strict=True):
             points = [None if v is None else {"value": float(v), "label": t, "formatter": _fixed(t)}
-                      for v, t in list(zip(s.values, s.texts, strict=True))[order]]
+                      for v, t in list(zip(s.values, shown, strict=True))[order]]
             extra = {"stroke_style": {"width": 3, "dasharray": "6, 5"}} if s.dashed else {}
             drawing.add(s.name, points, **extra)
-        return sanitise(str(drawing.render(is_unicode=True)), title=chart.title, summary=chart.summary)
+        svg = sanitise(str(drawing.render(is_unicode=True)), title=chart.title, summary=chart.summary)
+        return _values_after_bars(svg) if chart.kind == BARS else svg
+
+
+def _values_after_bars(svg: str) -> str:
+    """pygal centres a printed value on the end of its horizontal bar, half over the bar: it
+    starts there instead, so it reads after the bar."""
+    root = etree.fromstring(svg.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+    for text in root.iter(f"{{{_SVG}}}text"):
+        if "value" in (text.get("class") or "").split():
+            text.set("text-anchor", "start")
+    return str(etree.tostring(root, encoding="unicode"))

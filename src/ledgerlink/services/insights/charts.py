@@ -115,7 +115,8 @@ def month_chart(months: list[tuple[date, Money]], currency: str) -> Chart:
     else:
         summary = f"{title}: no months yet."
     series = Series("Spent", tuple(v.amount for _, v in months), texts)
-    return Chart(COLUMNS, title, summary, labels, (series,), currency)
+    short = tuple(str(format_date(m, "LLL", locale=fmt.LOCALE)) for m, _ in months)
+    return Chart(COLUMNS, title, summary, labels, (series,), currency, short_labels=short)
 
 
 def balance_history(current: Money, txns: Iterable[Transaction], *, today: date,

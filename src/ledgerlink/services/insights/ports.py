@@ -68,6 +68,7 @@ class Chart:
     labels: tuple[str, ...]
     series: tuple[Series, ...]
     currency: str
+    short_labels: tuple[str, ...] = ()  # the labels where room is short ("Aug" for "Aug 2026")
 
     def rows(self) -> list[tuple[str, list[str]]]:
         return [(label, [s.texts[i] for s in self.series]) for i, label in enumerate(self.labels)]
