@@ -80,8 +80,8 @@ class Proc:
 
 def serve(role: str, *, data_dir: Path, env: Mapping[str, str], port: int = 0, name: str = "",
           sandbox_url: str | None = None) -> Proc:
-    """`sandbox_url`: the bank to use (`--sandbox-url`); without it `serve` embeds its own
-    sandbox banks on port + 1 and + 2 (LEDGERLINK_SANDBOX_URL alone does not stop that)."""
+    """`sandbox_url`: the bank to use (`--sandbox-url`, as LEDGERLINK_SANDBOX_URL in `env`
+    would); without either `serve` embeds its own sandbox banks on port + 1 and + 2."""
     args = [LEDGERLINK, "serve", "--role", role, "--data-dir", str(data_dir)]
     if port:
         args += ["--port", str(port)]

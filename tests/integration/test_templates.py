@@ -107,7 +107,7 @@ async def test_a_purchase_the_account_cannot_pay_is_declined_once_and_is_no_tran
     assert await _stored_transactions(stack) == stored_before  # only the sealed message was stored
 
 
-async def test_a_redelivered_decline_is_refused_and_the_same_decline_again_adds_no_card(
+async def test_a_redelivered_decline_is_received_once_and_the_same_decline_again_adds_no_card(
     stack: Stack,
 ) -> None:
     grant, thread_id = await _linked(stack)
@@ -116,7 +116,7 @@ async def test_a_redelivered_decline_is_refused_and_the_same_decline_again_adds_
     headers = _signed(stack, body, msg_id="msg_decline_1")
     assert (await _post(stack, body, headers)).status_code == 202
     replay = await _post(stack, body, headers)
-    assert replay.status_code == 409 and replay.json()["code"] == "duplicate_event"
+    assert replay.status_code == 200 and replay.json()["status"] == "already_received"  # issue 12
     again = _signed(stack, body, msg_id="msg_decline_2")  # the same decline, another event id
     assert (await _post(stack, body, again)).status_code == 202
     await stack.container.drain()

@@ -52,6 +52,7 @@ from ledgerlink.bootstrap.scaleout import (  # scale-out profile (issue 12)
     cluster_schedule,
     event_bus,
     key_store,
+    parse_roles,
     wire_invalidations,
     wire_live,
 )
@@ -202,8 +203,11 @@ async def bootstrap(
     refresh_worker = RefreshWorker(deps, partners=providers.kinds, sync=_sync_for_refresh)  # issue 10
     scheduler = SyncScheduler(deps, min_interval=settings.sync_min_interval_seconds,
                               runner=refresh_worker.run)
-    ingest = Ingest(deps, writer=inbox_writer(db_url, uow_factory))
+    roles = parse_roles(settings.roles)  # what this process runs (issue 12): Container.start
+    # Only a process that applies the inbox keeps what it stored opened for itself.
+    ingest = Ingest(deps, writer=inbox_writer(db_url, uow_factory), hold=4096 if "worker" in roles else 0)
     container = Container(
+        roles=roles,
         settings=settings,
         deps=deps,
         engine=engine,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from ledgerlink.adapters.channels.webhook import WebhookChannel
 from ledgerlink.adapters.crypto.keystore import SqlKeyStore
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.bootstrap.sandbox import SANDBOX_BANKS, SandboxCredentials
+from ledgerlink.bootstrap.scaleout import ROLES  # --role (issue 12)
 from ledgerlink.config import Settings
 from ledgerlink.services.alerts import digests
 from ledgerlink.services.auth.factors import SecondFactors
@@ -39,6 +41,20 @@ from ledgerlink.services.privacy.retention import RetentionPolicy
 from ledgerlink.services.receipts import parcels  # followed parcels (issue 11)
 
 log = structlog.get_logger(__name__)
+
+def _alive(task: asyncio.Task[None] | None) -> bool:
+    return task is not None and not task.done()
+
+
+def _bus_running(bus: Any) -> set[str]:
+    """The scale-out bus's own loops: its durable consumers and the outbox relay (JetStreamBus)."""
+    names = set()
+    if any(_alive(c.task) for c in getattr(bus, "_consumers", {}).values()):
+        names.add("consumers")
+    relay = getattr(bus, "relay", None)
+    if relay is not None and _alive(getattr(relay, "_task", None)):
+        names.add("relay")
+    return names
 
 
 @dataclass
@@ -78,6 +94,7 @@ class Container:
     merchant_sync: Any = None  # its orders-feed sync: services.receipts.merchant_sync.MerchantSync
     mail_listener: Any = None  # its inbound SMTP listener (adapters.mail_inbound), when a port is set
     schedule: Any = None  # scale-out (ADR 0029): periodic jobs once across workers (ClusterSchedule)
+    roles: frozenset[str] = frozenset(ROLES)  # what this process runs (issue 12): api, worker, gateway
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _owns_http: bool = True
 
@@ -98,60 +115,80 @@ class Container:
         return None if app is None else app.state.bank
 
     async def start(self) -> None:
+        """Start what this process's roles run (issue 12; `roles`, from `settings.roles`): the
+        bus in every role (the api publishes through the outbox, the gateway watches the live
+        subjects); `api` the front doors with their own loops (the inbound mail listener, the
+        Graph simulator standing in for Meta); `worker` every worker and periodic task (inbox
+        apply, channel sender, Matrix sync, bank outbox, the schedules). `all`: everything."""
         bus = self.deps.bus
         start = getattr(bus, "start", None)
         if start is not None:
             await start()
-        self.inbox_worker.start()  # whatever was stored but not applied before a restart
+        if "api" in self.roles:
+            if self.graph is not None:  # Messenger, WhatsApp: the simulator, when it stands in
+                await self.graph.start()
+            if self.mail_listener is not None:  # receipt emails (issue 11)
+                await self.mail_listener.start()
+        if "worker" in self.roles:
+            self._start_workers()
+
+    def running(self) -> frozenset[str]:
+        """The background work running in this process now, by name (tests, operators)."""
+        workers = {"inbox": self.inbox_worker, "channels": self.channel_worker,
+                   "bank_outbox": self.bank_outbox, "matrix_inbound": self.matrix_inbound}
+        names = {name for name, w in workers.items() if w is not None and _alive(getattr(w, "_task", None))}
+        names |= {t.get_name() for t in self._tasks if not t.done()}
+        if self.graph is not None and getattr(self.graph, "_started", False):
+            names.add("graph_simulator")
+        if self.mail_listener is not None and getattr(self.mail_listener, "_server", None) is not None:
+            names.add("mail_listener")
+        return frozenset(names | _bus_running(self.deps.bus))
+
+    def _start_workers(self) -> None:
+        """The worker role: whatever was stored but not applied or sent before a restart first."""
+        self.inbox_worker.start()
         if self.channel_worker is not None:
             self.channel_worker.start()  # deliveries still pending before a restart
-        if self.matrix_inbound is not None:  # Matrix channel
+        if self.matrix_inbound is not None:  # Matrix channel: the bot's sync loop
             self.matrix_inbound.start()
-        if self.graph is not None:  # Messenger, WhatsApp: the simulator, when it stands in
-            await self.graph.start()
         if self.bank_outbox is not None:
             self.bank_outbox.start()  # requests to banks still pending before a restart
-        if self.mail_listener is not None:  # receipt emails (issue 11)
-            await self.mail_listener.start()
         settings = self.settings
         if self.schedule is not None:  # scale-out (ADR 0029): the same jobs, once across workers
-            self._tasks.append(asyncio.create_task(self.schedule.run(), name="ledgerlink-schedule"))
+            self._tasks.append(asyncio.create_task(self.schedule.run(), name="schedule"))
             return
-        if settings.prompt_check_interval_seconds > 0:
-            self._tasks.append(asyncio.create_task(
-                prompts.run_checker(self.deps, settings.prompt_check_interval_seconds)
-            ))
-        if settings.sync_interval_seconds > 0:
-            self._tasks.append(asyncio.create_task(self._periodic_sync()))
-        if settings.consent_check_interval_seconds > 0:
-            self._tasks.append(asyncio.create_task(
-                consent_expiry.run_checker(self.deps, settings.consent_check_interval_seconds)
-            ))
-        if settings.audit_sign_interval_seconds > 0:
-            self._tasks.append(
-                asyncio.create_task(audit.run_signer(self.deps, settings.audit_sign_interval_seconds))
-            )
-        if settings.retention_interval_seconds > 0:
-            policy = RetentionPolicy(
-                inbox_days=settings.retention_inbox_days,
-                transactions_days=settings.retention_transactions_days,
-                messages_days=settings.retention_messages_days,
-                abandoned_links_days=settings.retention_abandoned_links_days,
-                batch_size=settings.retention_batch_size,
-            )
-            self._tasks.append(asyncio.create_task(
-                retention.run_purger(self.deps, settings.retention_interval_seconds, policy=policy)
-            ))
-        if settings.digest_interval_seconds > 0:
-            self._tasks.append(asyncio.create_task(
-                digests.run_scheduler(self.deps, settings.digest_interval_seconds)
-            ))
-        if settings.parcel_poll_seconds > 0:  # followed parcels (issue 11)
-            self._tasks.append(asyncio.create_task(parcels.run_poller(
-                self.deps, settings.parcel_poll_seconds, tick=settings.schedule_tick_seconds)))
-        if settings.shop_sync_seconds > 0 and self.merchant_sync is not None:  # linked shops (ADR 0031)
-            self._tasks.append(asyncio.create_task(self.merchant_sync.run_syncer(
-                settings.shop_sync_seconds, tick=settings.schedule_tick_seconds)))
+        periodic: list[tuple[str, float, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("prompts", settings.prompt_check_interval_seconds,
+             lambda: prompts.run_checker(self.deps, settings.prompt_check_interval_seconds)),
+            ("sync", settings.sync_interval_seconds, self._periodic_sync),
+            ("consent_expiry", settings.consent_check_interval_seconds,
+             lambda: consent_expiry.run_checker(self.deps, settings.consent_check_interval_seconds)),
+            ("audit_sign", settings.audit_sign_interval_seconds,
+             lambda: audit.run_signer(self.deps, settings.audit_sign_interval_seconds)),
+            ("retention", settings.retention_interval_seconds, self._purger),
+            ("digests", settings.digest_interval_seconds,
+             lambda: digests.run_scheduler(self.deps, settings.digest_interval_seconds)),
+            ("parcels", settings.parcel_poll_seconds,  # followed parcels (issue 11)
+             lambda: parcels.run_poller(self.deps, settings.parcel_poll_seconds,
+                                        tick=settings.schedule_tick_seconds)),
+            ("shop_sync", settings.shop_sync_seconds if self.merchant_sync else 0,  # ADR 0031
+             lambda: self.merchant_sync.run_syncer(settings.shop_sync_seconds,
+                                                   tick=settings.schedule_tick_seconds)),
+        ]
+        for name, interval, run in periodic:
+            if interval > 0:
+                self._tasks.append(asyncio.create_task(run(), name=f"periodic:{name}"))
+
+    async def _purger(self) -> None:
+        settings = self.settings
+        policy = RetentionPolicy(
+            inbox_days=settings.retention_inbox_days,
+            transactions_days=settings.retention_transactions_days,
+            messages_days=settings.retention_messages_days,
+            abandoned_links_days=settings.retention_abandoned_links_days,
+            batch_size=settings.retention_batch_size,
+        )
+        await retention.run_purger(self.deps, settings.retention_interval_seconds, policy=policy)
 
     async def _periodic_sync(self) -> None:
         while True:

@@ -71,18 +71,16 @@ async def _serve(
     from ledgerlink.services.messaging import messenger
 
     settings = container.settings
-    # Roles (issue 12): the worker role runs the container's workers and periodic tasks; api and
-    # gateway serve HTTP and WebSockets. `all` (the default) is the one process of the embedded default.
-    worker, web = "worker" in roles, bool(roles & {"api", "gateway"})
-    if not web:
+    # Roles (issue 12): api and gateway serve HTTP and WebSockets; the container starts what
+    # its roles run (Container.start: only the worker role applies the inbox and runs the
+    # workers and periodic tasks). `all` (the default) is the one process of the embedded default.
+    if not roles & {"api", "gateway"}:
         await _work(container)
         return
-    app_: Any = create_app(container, manage_lifecycle=worker)
+    app_: Any = create_app(container)  # its lifespan starts and stops the container
     bus: Any = container.deps.bus
     if hasattr(bus, "ready"):  # NATS profile: partners wait until the bus is up (readiness.py)
         app_ = PartnersWaitUntilReady(app_, ready=lambda: bool(bus.ready))
-    if not worker:
-        await bus.start()
     servers = [_server(app_, settings.host, settings.port)]
     if container.sandbox_app is not None and "api" in roles:
         servers.append(_server(container.sandbox_app, settings.host, settings.resolved_sandbox_port))
@@ -95,11 +93,7 @@ async def _serve(
                 container.deps, handle=DEMO_HANDLE, display_name="Demo Person", password=DEMO_PASSWORD
             )
     _banner(container, with_demo_person=with_demo_person)
-    try:
-        await asyncio.gather(*(s.serve() for s in servers))
-    finally:
-        if not worker:
-            await container.stop()
+    await asyncio.gather(*(s.serve() for s in servers))
 
 
 async def _work(container: Container) -> None:
@@ -177,6 +171,22 @@ def demo(
     _run(main())
 
 
+def serve_settings(
+    *, host: str, port: int, data_dir: Path, sandbox_url: str | None, roles: frozenset[str]
+) -> Settings:
+    """`serve`'s settings: the options over LEDGERLINK_* variables. The sandbox bank is external
+    when `--sandbox-url` or LEDGERLINK_SANDBOX_URL names it (an option given as None must not
+    hide the variable), and then neither built-in bank is embedded."""
+    given: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir,
+                             "roles": ",".join(sorted(roles))}  # scale-out (issue 12)
+    if sandbox_url is not None:
+        given["sandbox_url"] = sandbox_url
+    settings = Settings(**given)
+    if settings.sandbox_url:  # the second built-in bank runs embedded only
+        settings = Settings(**given, embedded_sandbox=False, second_sandbox_bank=False)
+    return settings
+
+
 @app.command()
 def serve(
     host: HostOpt = "127.0.0.1",
@@ -192,12 +202,7 @@ def serve(
     except ValueError as exc:
         console.print(f"[red]error[/red] (invalid_role): {exc}")
         raise typer.Exit(2) from None
-    settings = Settings(
-        host=host, port=port, data_dir=data_dir, sandbox_url=sandbox_url,
-        embedded_sandbox=sandbox_url is None,
-        second_sandbox_bank=sandbox_url is None,  # the second built-in bank runs embedded only
-        roles=",".join(sorted(roles)),  # scale-out (issue 12)
-    )
+    settings = serve_settings(host=host, port=port, data_dir=data_dir, sandbox_url=sandbox_url, roles=roles)
     if roles != frozenset(ROLES) and not settings.nats_url:
         console.print("[red]error[/red] (invalid_role): --role other than all needs the scale-out "
                       "profile: set LEDGERLINK_NATS_URL (and LEDGERLINK_DATABASE_URL to PostgreSQL)")

@@ -9,7 +9,13 @@ from fastapi.responses import JSONResponse
 from ledgerlink.domain.errors import BadRequest, DomainError
 from ledgerlink.entrypoints import metrics
 from ledgerlink.entrypoints.dependencies import client_address, get_deps
-from ledgerlink.entrypoints.partner.fastpath import count_refusal, label, read_capped, refuse_if_throttled
+from ledgerlink.entrypoints.partner.fastpath import (
+    accepted_answer,
+    count_refusal,
+    label,
+    read_capped,
+    refuse_if_throttled,
+)
 from ledgerlink.entrypoints.problems import PROBLEM_SCHEMA
 
 router = APIRouter(tags=["partners"])
@@ -45,26 +51,28 @@ _EVENT_BODY = {
 }
 
 
+_ACCEPTED = {
+    "application/json": {
+        "schema": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
+    }
+}
+
+
 @router.post(
     "/partners/{partner_slug}/events",
     status_code=202,
     openapi_extra=_EVENT_BODY,
     responses={
-        202: {
-            "description": "stored; it will be applied shortly",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
-                    }
-                }
-            },
+        200: {
+            "description": "already received: a resend of a stored event with the same webhook-id "
+            "and body (status `already_received`); nothing is stored again",
+            "content": _ACCEPTED,
         },
+        202: {"description": "stored; it will be applied shortly", "content": _ACCEPTED},
         400: PROBLEM_SCHEMA,
         401: PROBLEM_SCHEMA,
         404: PROBLEM_SCHEMA,
-        409: PROBLEM_SCHEMA,
+        409: PROBLEM_SCHEMA,  # the same webhook-id with a different body
         410: PROBLEM_SCHEMA,
         413: PROBLEM_SCHEMA,
         415: PROBLEM_SCHEMA,
@@ -84,11 +92,12 @@ async def receive_event(partner_slug: str, request: Request) -> JSONResponse:
         body = await read_capped(request.receive)
         if body is None:  # the client went away (nobody reads this answer)
             raise BadRequest("the request body did not arrive", code="incomplete_body")
-        event_id = await ingest.receive(partner_slug, body, request.headers, admitted=True)
+        accepted = await ingest.receive(partner_slug, body, request.headers, admitted=True)
     except DomainError as exc:
         await count_refusal(limiter, address, exc)
         partner = "unknown" if exc.code == "unknown_partner" else label(partner_slug)
         metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
         raise
-    metrics.bank_events.labels(partner=label(partner_slug), outcome="accepted").inc()
-    return JSONResponse({"id": event_id.split(":", 1)[1], "status": "accepted"}, status_code=202)
+    status, answer = accepted_answer(accepted)
+    metrics.bank_events.labels(partner=label(partner_slug), outcome=answer["status"]).inc()
+    return JSONResponse(answer, status_code=status)

@@ -19,7 +19,7 @@ import structlog
 from ledgerlink.domain.errors import DomainError, TooManyRequests
 from ledgerlink.entrypoints import metrics
 from ledgerlink.entrypoints.problems import problem_body
-from ledgerlink.services.ingest.inbox import MAX_BODY, Ingest, too_large
+from ledgerlink.services.ingest.inbox import MAX_BODY, Accepted, Ingest, too_large
 from ledgerlink.services.kernel import throttle
 from ledgerlink.services.kernel.ports import RateLimiter
 
@@ -65,7 +65,7 @@ class BankEventFastPath:
             body = await read_capped(receive)
             if body is None:
                 return  # the client went away
-            event_id = await self._ingest.receive(slug, body, headers, admitted=True)
+            accepted = await self._ingest.receive(slug, body, headers, admitted=True)
         except DomainError as exc:
             await count_refusal(self._limiter, address, exc)
             partner = "unknown" if exc.code == "unknown_partner" else label(slug)
@@ -83,9 +83,17 @@ class BankEventFastPath:
                 send, 500, _PROBLEM, problem_body(500, "internal_error", "the event was not stored")
             )
             return
-        metrics.bank_events.labels(partner=label(slug), outcome="accepted").inc()
-        response = json.dumps({"id": event_id.split(":", 1)[1], "status": "accepted"}).encode()
-        await _respond(send, 202, _JSON, response)
+        status, answer = accepted_answer(accepted)
+        metrics.bank_events.labels(partner=label(slug), outcome=answer["status"]).inc()
+        await _respond(send, status, _JSON, json.dumps(answer).encode())
+
+
+def accepted_answer(accepted: Accepted) -> tuple[int, dict[str, str]]:
+    """202 for an event stored now; 200 for a resend of one stored before with the same content
+    (Standard Webhooks senders retry until 2xx: issue 12)."""
+    if accepted.repeat:
+        return 200, {"id": accepted.webhook_id, "status": "already_received"}
+    return 202, {"id": accepted.webhook_id, "status": "accepted"}
 
 
 async def refuse_if_throttled(limiter: RateLimiter | None, address: str) -> None:

@@ -18,9 +18,10 @@ from typing import Any
 import structlog
 
 from ledgerlink.domain.banking import LinkStatus
-from ledgerlink.domain.errors import BadRequest, Conflict, DomainError, InvalidInput, NotFound
+from ledgerlink.domain.errors import BadRequest, DomainError, InvalidInput, NotFound
 from ledgerlink.domain.events import BankEventsReceived, LinkRevoked
 from ledgerlink.services import access
+from ledgerlink.services.ingest import repeats  # a bank's resend of a stored event (issue 12)
 from ledgerlink.services.ingest.account_events import HANDLERS as ACCOUNT_EVENT_HANDLERS
 from ledgerlink.services.ingest.inbox_worker import InboxWorker
 from ledgerlink.services.ingest.ports import InboxRecord, InboxWriter
@@ -32,7 +33,7 @@ from ledgerlink.services.linking.ports import AccountRecord
 
 # InboxWorker lives in `ingest.inbox_worker`; it stays importable from here for the callers
 # that import it with `Ingest`.
-__all__ = ["ACCOUNT_EVENTS", "EVENT_TYPES", "MAX_BODY", "MAX_WEBHOOK_ID", "InboxWorker", "Ingest",
+__all__ = ["ACCOUNT_EVENTS", "EVENT_TYPES", "MAX_BODY", "MAX_WEBHOOK_ID", "Accepted", "InboxWorker", "Ingest",
            "LinkEnded", "PayloadTooLarge", "UnsupportedMediaType", "check_headers"]
 
 log = structlog.get_logger(__name__)
@@ -83,6 +84,19 @@ def check_headers(headers: Mapping[str, str]) -> None:
                            code="webhook_id_too_long")
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A stored event: `repeat` when it was stored before, by an earlier send of the same
+    webhook id with the same content (the bank retried: answer 200, nothing stored again)."""
+
+    inbox_id: str
+    repeat: bool = False
+
+    @property
+    def webhook_id(self) -> str:
+        return self.inbox_id.split(":", 1)[1]
+
+
 @dataclass
 class _Pending:
     inbox_id: str
@@ -91,7 +105,7 @@ class _Pending:
     payload: dict[str, Any]
     bank_account_id: str | None
     consent_id: str | None
-    future: asyncio.Future[str] = field(repr=False)
+    future: asyncio.Future[Accepted] = field(repr=False)
 
 
 def _validate(envelope: Any) -> tuple[str, dict[str, Any], str | None, str | None]:
@@ -135,8 +149,11 @@ def _validate(envelope: Any) -> tuple[str, dict[str, Any], str | None, str | Non
 
 class Ingest:
     def __init__(
-        self, deps: Deps, *, writer: InboxWriter, max_batch: int = 512, resolve_ttl: float = 5.0
+        self, deps: Deps, *, writer: InboxWriter, max_batch: int = 512, resolve_ttl: float = 5.0,
+        hold: int = 4096,
     ) -> None:
+        """`hold`: how many just-stored events to keep opened for this process's inbox worker
+        (`take_stored`); 0 in a process that does not apply the inbox (the api role alone)."""
         self._deps = deps
         self._writer = writer
         self._max_batch = max_batch
@@ -152,7 +169,7 @@ class Ingest:
         # What this process just stored, opened, for its own inbox worker (which then need not
         # read and decrypt it back). Bounded: past the limit the oldest are read back instead.
         self._stored: dict[str, tuple[InboxRecord, dict[str, Any]]] = {}
-        self._stored_limit = 4096
+        self._stored_limit = hold
 
     def take_stored(self, inbox_id: str) -> tuple[InboxRecord, dict[str, Any]] | None:
         """The record and opened payload of an event this process stored, once."""
@@ -193,8 +210,9 @@ class Ingest:
 
     async def receive(
         self, partner_slug: str, body: bytes, headers: Mapping[str, str], *, admitted: bool = False
-    ) -> str:
-        """Accept one signed event. Returns our event id; raises a DomainError otherwise.
+    ) -> Accepted:
+        """Accept one signed event: stored now, or stored before with the same content (a
+        resend, `repeats`); raises a DomainError otherwise (the same id with another body: 409).
         `admitted`: the caller already ran `admit` on these headers."""
         self.in_flight += 1
         try:
@@ -204,7 +222,7 @@ class Ingest:
         finally:
             self.in_flight -= 1
 
-    async def _receive(self, partner_slug: str, body: bytes, headers: Mapping[str, str]) -> str:
+    async def _receive(self, partner_slug: str, body: bytes, headers: Mapping[str, str]) -> Accepted:
         partner = await self._partner(partner_slug)
         if len(body) > MAX_BODY:
             raise too_large()
@@ -305,15 +323,19 @@ class Ingest:
         errors: dict[int, DomainError] = {}
         records: list[InboxRecord] = []
         payloads: dict[str, dict[str, Any]] = {}
-        seen: set[str] = set()
+        seen: dict[str, _Pending] = {}
+        again: list[_Pending] = []  # the same id twice in this batch, with the same content
         for index, (item, target) in enumerate(zip(batch, await self._resolve(batch), strict=True)):
             if isinstance(target, DomainError):
                 errors[index] = target
                 continue
             if item.inbox_id in seen:
-                errors[index] = Conflict("this event id was already received", code="duplicate_event")
+                if repeats.same_event(seen[item.inbox_id].payload, item.payload):
+                    again.append(item)
+                else:
+                    errors[index] = repeats.different()
                 continue
-            seen.add(item.inbox_id)
+            seen[item.inbox_id] = item
             person_id = target if isinstance(target, str) else target.person_id
             payload = dict(item.payload)
             if isinstance(target, AccountRecord):
@@ -329,7 +351,7 @@ class Ingest:
         if records:
             inserted = await self._writer.add_many(records)
         for record in records:
-            if record.id in inserted:
+            if record.id in inserted and self._stored_limit:
                 self._stored[record.id] = (record, payloads[record.id])
         while len(self._stored) > self._stored_limit:
             del self._stored[next(iter(self._stored))]
@@ -343,8 +365,23 @@ class Ingest:
             ))
         for item in accepted:
             if item.inbox_id in inserted:
-                item.future.set_result(item.inbox_id)
+                item.future.set_result(Accepted(item.inbox_id))
+        await self._answer_repeats([i for i in accepted if i.inbox_id not in inserted] + again)
+
+    async def _answer_repeats(self, items: list[_Pending]) -> None:
+        """Ids stored before this batch (or earlier in it): 200 when the content is the same."""
+        if not items:
+            return
+        try:
+            same = await repeats.stored_matches(self._deps, [(i.inbox_id, i.payload) for i in items])
+        except Exception as exc:
+            log.exception("ingest_repeat_check_failed", size=len(items))
+            for item in items:
+                item.future.set_exception(exc)
+            return
+        for item in items:
+            match = same.get(item.inbox_id)
+            if match:
+                item.future.set_result(Accepted(item.inbox_id, repeat=True))
             else:
-                item.future.set_exception(
-                    Conflict("this event id was already received", code="duplicate_event")
-                )
+                item.future.set_exception(repeats.different() if match is False else repeats.unverifiable())
