@@ -62,6 +62,8 @@ async def test_parcels_purchases_and_a_receipt_are_answered_from_the_persons_rec
     pending = await stack.bank.purchase("alice", account_id=acc.account_id, merchant="Acme Outfitters",
                                         amount="53.96")
     await stack.bank.post(pending)
+    await stack.bank.post(await stack.bank.purchase("alice", account_id=acc.account_id, merchant="IKEA",
+                                                    amount="129.00"))  # paid, but no receipt for it
     await stack.container.drain()
     now = stack.deps.clock.now()
     said = await stack.container.receipt_mail.deliver(grant.person_id, order_mail(acc.mask, now))
@@ -75,7 +77,9 @@ async def test_parcels_purchases_and_a_receipt_are_answered_from_the_persons_rec
     body = await ask(stack, grant, thread_id, f"what did i buy at acme outfitters in {earlier.split()[0]}")
     assert body["text"].startswith(f"You bought nothing at Acme Outfitters in {earlier} that I have")
     body = await ask(stack, grant, thread_id, "what did I buy at IKEA in November")
-    assert body["text"].startswith('I have no receipt from a shop called "ikea".')
+    assert body["text"].startswith("I have no receipt from IKEA, so I can't tell what you bought there")
+    body = await ask(stack, grant, thread_id, "what did I buy at Quokka Books")
+    assert body["text"].startswith('I have no receipt from a shop called "quokka books", and you paid')
 
     body = await ask(stack, grant, thread_id, "show the receipt for the Acme purchase")
     lines = body["text"].split("\n")
@@ -89,7 +93,11 @@ async def test_parcels_purchases_and_a_receipt_are_answered_from_the_persons_rec
     href = f"/transactions/{order.transaction_id}"
     assert body["actions"] == [{"label": "Open the purchase", "href": href}]
     body = await ask(stack, grant, thread_id, "show me the receipt for the IKEA purchase")
-    assert body["text"].startswith('I have no receipt for a purchase at "ikea".') and not body["actions"]
+    assert body["text"].startswith("I have no receipt for a purchase at IKEA: none of your payments there")
+    assert not body["actions"]
+    body = await ask(stack, grant, thread_id, "show the receipt for the Quokka Books order")
+    assert body["text"] == ('I have no receipt for a purchase at "quokka books", and you paid no shop of '
+                            "that name in the last 90 days.")
 
     body = await ask(stack, grant, thread_id, "where is my parcel?")
     assert body["text"] == ("Your USPS parcel 94••••••••••••••••2345 (order EM-1001 from Acme Outfitters): "

@@ -28,6 +28,7 @@ from ledgerlink.domain.receipts import LineItem, Receipt
 from ledgerlink.domain.tracking import masked
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.messaging.ports import ThreadRecord
+from ledgerlink.services.questions import answers
 from ledgerlink.services.questions import receipt_reads as reads
 from ledgerlink.services.receipts.parcels import WORDS
 
@@ -37,6 +38,7 @@ Reply = tuple[str, list[dict[str, str]]]
 Handler = Callable[[Deps, Grant, ThreadRecord, "re.Match[str]"], Awaitable[Reply]]
 T = TypeVar("T")
 SHOWN = 10  # receipts listed in one answer; the rest counted
+LOOKBACK_DAYS = 90  # payments looked at to name a shop without a receipt
 
 # Matched against the lower-cased text, question marks gone (commands.normalise).
 PARCELS = re.compile(r"(?:(?:where(?:'s| is| are)|wheres|what's the status of|status of) (?:my|the) "
@@ -70,6 +72,13 @@ def _items(r: Receipt) -> str:
 
 def _item(r: Receipt, i: LineItem) -> str:
     return f"{i.quantity}× {i.name} {_money(i.unit_price * i.quantity, r.currency)}"
+
+
+async def _paid_at(deps: Deps, grant: Grant, thread: ThreadRecord, shop: str) -> str | None:
+    """The bank's name of a merchant the person paid lately that the words name: with a receipt
+    missing, the answer names the shop as the bank spells it (the parser sees lower case)."""
+    names = await answers.recent_merchants(deps, grant, thread, days=LOOKBACK_DAYS)
+    return next((name for name in names if reads.shop_matches(shop, name)), None)
 
 
 def shop_of(rest: str) -> str:
@@ -116,8 +125,13 @@ async def bought(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match
     zone = await reads.person_zone(deps, grant)
     theirs = [h for h in await reads.receipts(deps, grant) if reads.shop_matches(shop, h.receipt.shop)]
     if not theirs:
-        return (f"I have no receipt from a shop called \"{shop}\". Receipts come from linked shops and "
-                "from order emails sent to your receipt address.", [])
+        paid = await _paid_at(deps, grant, thread, shop)
+        if paid is not None:
+            return (f"I have no receipt from {paid}, so I can't tell what you bought there: your bank shows "
+                    f"only the amounts (ask \"spending at {paid.lower()}\").", [])
+        return (f"I have no receipt from a shop called \"{shop}\", and you paid no shop of that name in the "
+                f"last {LOOKBACK_DAYS} days. Receipts come from linked shops and from order emails sent to "
+                "your receipt address.", [])
     names = sorted({h.receipt.shop for h in theirs})
     inside = [h for h in theirs if period is None or _in(period, _day(h.receipt, zone))]
     when = "" if period is None else " " + _period_words(period)
@@ -161,8 +175,13 @@ async def receipt(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Matc
     zone = await reads.person_zone(deps, grant)
     theirs = [h for h in await reads.receipts(deps, grant) if reads.shop_matches(shop, h.receipt.shop)]
     if not theirs:
-        return (f"I have no receipt for a purchase at \"{shop}\". Forward its order email to your receipt "
-                "address, or upload it here, and I will attach it to the card payment.", [])
+        paid = await _paid_at(deps, grant, thread, shop)
+        if paid is None:
+            return (f"I have no receipt for a purchase at \"{shop}\", and you paid no shop of that name in "
+                    f"the last {LOOKBACK_DAYS} days.", [])
+        return (f"I have no receipt for a purchase at {paid}: none of your payments there has one. Forward "
+                "its order email to your receipt address, or upload it here, and I will attach it to the "
+                "card payment.", [])
     held = max(theirs, key=lambda h: (h.transaction_id is not None, h.receipt.placed_at))
     r = held.receipt
     lines = [f"Receipt from {r.shop}, order {r.order_ref}, {fmt.day(_day(r, zone))}:"]
