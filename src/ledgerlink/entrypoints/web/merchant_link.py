@@ -24,6 +24,7 @@ MESSAGES = {
     "shop_link_refused": "The shop refused the link request. Nothing was linked.",
     "unknown_link_state": "That shop link could not be completed. Nothing was linked.",
     "link_already_complete": "This shop link is already complete.",
+    "link_state_used": "That shop link request already ended. Nothing was linked; please start again.",
     "shop_account_linked_elsewhere": "That shop account is linked by someone else. Nothing was linked.",
     "unknown_partner": "Please choose one of the shops below.",
     "link_not_active": "This shop link has already ended.",

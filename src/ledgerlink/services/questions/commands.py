@@ -31,7 +31,7 @@ from ledgerlink.services.privacy import access_summary
 from ledgerlink.services.privacy.rights import consents, downloadable_accounts
 from ledgerlink.services.questions import answers, insight_commands, receipt_questions, refresh_command
 from ledgerlink.services.questions.answers import answer
-from ledgerlink.services.receipts import address_command, tracking  # issue 11: receipts
+from ledgerlink.services.receipts import chat_commands, tracking  # issue 11: receipts
 
 MAX_TEXT = 2000
 
@@ -397,4 +397,4 @@ _insights_first = [c for c in _COMMANDS if c.name in ("why category", "correct c
 _COMMANDS[:] = _COMMANDS[:1] + _insights_first + [c for c in _COMMANDS[1:] if c not in _insights_first]
 _COMMANDS.insert(1, Command("tracking number", tracking.EXAMPLE, tracking.PATTERN, tracking.reply,
                            tracking.wanted))
-_COMMANDS[1:1] = [Command("receipt address", *address_command.COMMAND), *receipt_questions.built(Command)]
+_COMMANDS[1:1] = [*(Command(*c) for c in chat_commands.COMMANDS), *receipt_questions.built(Command)]

@@ -159,6 +159,10 @@ class MerchantLinks:
                 raise MerchantLinkError(
                     "this shop link request is unknown; start again", code="unknown_link_state"
                 )
+            if consent.status == "failed":
+                raise MerchantLinkError(
+                    "this shop link request already ended; start again", code="link_state_used"
+                )
             if consent.status != "pending":
                 raise Conflict("this shop link is already complete", code="link_already_complete")
             flow = await open_consent_secrets(
@@ -209,7 +213,6 @@ class MerchantLinks:
                     dataclasses.replace(
                         consent,
                         status="failed",
-                        state=None,
                         sealed=None,
                         ended_by="shop_account_linked_elsewhere",
                         updated_at=now,
@@ -241,7 +244,6 @@ class MerchantLinks:
             active = dataclasses.replace(
                 consent,
                 status="active",
-                state=None,
                 sealed=sealed,
                 link_id=link.id,
                 scopes=" ".join(tokens.scopes) or consent.scopes,
@@ -291,7 +293,6 @@ class MerchantLinks:
                 dataclasses.replace(
                     consent,
                     status="failed",
-                    state=None,
                     sealed=None,
                     ended_by=code[:20],
                     updated_at=self._deps.clock.now(),

@@ -25,7 +25,7 @@ class MerchantConsentRecord:
     person_id: str
     merchant_slug: str
     status: str  # pending | active | revoked | expired | failed | renewed
-    state: str | None  # the OAuth `state` while pending
+    state: str | None  # the OAuth `state` (kept: a replayed callback is recognised)
     scopes: str  # space-separated
     sealed: bytes | None
     link_id: str | None
