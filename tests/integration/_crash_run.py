@@ -117,7 +117,7 @@ async def _traffic(cluster: Cluster, engine: AsyncEngine, persons: list[Person],
         bank.release(chunks[-1])
         await cluster.settle()
         print(f"{time.monotonic() - began:6.1f} s kills done, restarts settled", flush=True)
-        answered = _true_when(lambda: len(bank.acked | bank.known) == events)
+        answered = _true_when(lambda: len(bank.acked | bank.known | bank.conflicts) == events)
         await _until_async(answered, "every event acknowledged", cluster)
         expected = await _settled(cluster, engine)
         if not await _until_async(lambda: _all_seen(watchers, expected), "every client saw every message",
@@ -253,7 +253,8 @@ async def _until_async(check: object, what: str, cluster: Cluster) -> bool:
 
 async def _figures(engine: AsyncEngine, cluster: Cluster, bank: Bank, watchers: list[Watcher],
                    run: str, events: int) -> Figures:
-    figures = Figures(events, acknowledged=len(bank.acked), already_received=len(bank.known - bank.acked))
+    figures = Figures(events, acknowledged=len(bank.acked), already_received=len(bank.known - bank.acked),
+                      conflicts=len(bank.conflicts))
     t, m = schema.transactions, schema.messages
     async with engine.connect() as conn:
         rows = (await conn.execute(select(t.c.id, t.c.source_key, t.c.person_id)

@@ -49,8 +49,10 @@ class Bank:
     def __init__(self, persons: list[Person], run: str, count: int, secret: str, apis: list[str]) -> None:
         self.events = [bank_event(persons[i % len(persons)], run, i) for i in range(count)]
         self.secret, self.apis = secret, apis
-        self.acked: set[int] = set()
-        self.known: set[int] = set()  # answered 409 duplicate_event to a resend, never 2xx
+        self.acked: set[int] = set()  # answered 202: stored by this send
+        # answered 200 already_received to a resend (stored by an attempt whose answer was lost)
+        self.known: set[int] = set()
+        self.conflicts: set[int] = set()  # answered 409: the same id with a different body (a defect)
         self.sent: Counter[int] = Counter()
         self.answers: Counter[str] = Counter()  # status codes, and "dropped" (no answer)
         self.queue: asyncio.Queue[int] = asyncio.Queue()
@@ -85,10 +87,12 @@ class Bank:
             if resp is not None:
                 code = resp.json().get("code") if resp.status_code >= 300 else None
                 self.answers[f"{resp.status_code} {code}" if code else str(resp.status_code)] += 1
-            if resp is not None and 200 <= resp.status_code < 300:
+            if resp is not None and resp.status_code == 202:
                 self.acked.add(i)
-            elif resp is not None and resp.status_code == 409:  # duplicate_event: it has it
-                self.known.add(i)  # (stored by an attempt whose answer was lost): the bank stops
+            elif resp is not None and resp.status_code == 200:  # already_received: the bank stops
+                self.known.add(i)
+            elif resp is not None and resp.status_code == 409:  # never for a resend of one body
+                self.conflicts.add(i)
             else:
                 asyncio.get_running_loop().call_later(0.2, self.queue.put_nowait, i)
             self.queue.task_done()
@@ -152,7 +156,8 @@ class Watcher:
 class Figures:
     events: int
     acknowledged: int = 0
-    already_received: int = 0  # 409 duplicate_event to a resend (the first answer was lost)
+    already_received: int = 0  # 200 already_received to a resend (the first answer was lost)
+    conflicts: int = 0  # 409 to a resend of the same body: must be 0
     applied: int = 0
     delivered: int = 0
     duplicates: int = 0  # frames a client got a second time (same message and rev)
@@ -173,7 +178,7 @@ class Figures:
     def line(self, name: str = "cluster crash test") -> str:
         kills = ", ".join(f"{role} {n}" for role, n in sorted(self.kills.items()))
         return (f"{name}: {self.events} events, acknowledged {self.acknowledged} (+ {self.already_received} "
-                f"already received), applied {self.applied}, "
+                f"already received, {self.conflicts} conflicts), applied {self.applied}, "
                 f"delivered {self.delivered}, duplicates {self.duplicates}, lost {self.lost}, "
                 f"duplicated {self.duplicated}, out of order {self.out_of_order}; kills "
                 f"{sum(self.kills.values())} ({kills}); resent {self.resent}, reconnects {self.reconnects}; "

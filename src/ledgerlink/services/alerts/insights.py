@@ -105,13 +105,21 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
     if this is not None and not _muted(rules_list, this.merchant):
         alerts += [Alert(kind, f"insight:{kind}:{txn.id}", text, "warning")
                    for kind, text in findings(acts, this) if enabled(rules_list, kind)]
+    # Idempotent under redelivery (issue 12): a JetStream redelivery can run while the first
+    # delivery still works on another worker. With the thread locked (PostgreSQL; SQLite's
+    # writer holds the database already) the second waits, then sees the first's alert by its
+    # subject key and says nothing, where it would otherwise insert the same subject and fail.
+    thread = await uow.threads.lock(thread.id)
+    if thread is None:
+        return
     alerts += await budgets.warnings(deps, uow, grant, txn, said, rules_list)
     for alert in alerts:
         await rules.send(deps, uow, grant, thread, alert, rules_list)
 
 
 async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:
-    """The bus handler: isolated, idempotent (each finding's subject is raised once)."""
+    """The bus handler: isolated, idempotent (each finding's subject is raised once, also when
+    deliveries of one event overlap: `evaluate` locks the thread before it sends)."""
     async with deps.uow() as uow:
         await evaluate(deps, uow, person_id=event.person_id, transaction_id=event.transaction_id)
         await deps.commit_and_publish(uow)
