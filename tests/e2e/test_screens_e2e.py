@@ -13,7 +13,8 @@ from tests.e2e.flows import link_sandbox_bank, sign_up
 
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 SETTINGS = {"settings": "/settings", "alerts": "/settings/alerts", "channels": "/settings/channels",
-            "security": "/settings/security", "erase": "/settings/erase", "accesses": "/privacy/accesses"}
+            "security": "/settings/security", "erase": "/settings/erase", "accesses": "/privacy/accesses",
+            "feedback": "/alerts/feedback?kind=price_increase"}
 MAIN = {"home": "/", "link": "/link", "spending": "/spending", "search": "/search?q=netflix",
         "import": "/imports/new"}
 # The widest element's right edge, and what it is, when anything reaches past the viewport
@@ -71,3 +72,27 @@ async def test_the_refresh_button_on_the_pinned_header_answers_in_the_thread(
     messages = page.get_by_test_id("messages")
     await expect(messages).to_contain_text("Refreshing…")
     await expect(messages).to_contain_text("Sandbox Bank: 3 accounts refreshed, updated just now.")
+
+
+# How many lines each element's text takes (distinct line tops of its text's boxes).
+_LINES = """(ids) => Object.fromEntries(ids.map(id => {
+  const range = document.createRange();
+  range.selectNodeContents(document.querySelector(`[data-testid="${id}"]`));
+  return [id, new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
+}))"""
+NAV = ["search-link", "settings-link", "logout"]
+
+
+async def test_the_top_navigation_stays_on_one_line_and_the_thread_names_its_bank_once(
+        page: Page, stack: Stack) -> None:
+    await sign_up(page, stack)
+    await link_sandbox_bank(page, stack)
+    thread = page.url
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.goto(thread)
+    assert await page.evaluate(_LINES, NAV) == dict.fromkeys(NAV, 1)  # "Sign out" wrapped in two
+    await expect(page.get_by_test_id("thread-title")).to_have_text("Sandbox Bank")
+    await expect(page.get_by_test_id("pinned")).not_to_contain_text("Sandbox Bank")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(f"{stack.platform_url}/")  # on a phone the thread list is the home screen
+    assert await page.evaluate(_LINES, NAV) == dict.fromkeys(NAV, 1)

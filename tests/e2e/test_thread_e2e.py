@@ -44,10 +44,13 @@ async def test_linking_posts_one_summary_card_and_a_pinned_header_not_a_backlog(
     await summary.locator("summary").click()
     assert await summary.get_by_test_id("summary-item").count() > 5
 
-    # The pinned header: each account named with its bank, its balance, the freshness.
+    # The pinned header: each account with its balance, the freshness; the bank is named once,
+    # in the thread's title right above (not again on every account).
     accounts = page.get_by_test_id("pin-account")
     await expect(accounts).to_have_count(len(stack.bank.accounts_of("alice")))
-    await expect(accounts.first.get_by_test_id("pin-account-name")).to_contain_text("Sandbox Bank · ")
+    await expect(page.get_by_test_id("thread-title")).to_have_text("Sandbox Bank")
+    await expect(accounts.first.get_by_test_id("pin-account-name")).to_contain_text("••")
+    await expect(page.get_by_test_id("pinned")).not_to_contain_text("Sandbox Bank")
     await expect(accounts.first.get_by_test_id("pin-current")).to_contain_text("$")
     await expect(page.get_by_test_id("pin-freshness")).to_contain_text("updated")
     await expect(page.get_by_test_id("day-label").first).to_have_text("Today")

@@ -115,7 +115,7 @@ async def _messenger(request: Request, thread_id: str | None, notice: str | None
         accounts = await link_summary.header_accounts(deps, grant, link_id=current.link_id)
         worker = getattr(request.app.state.container, "refresh_worker", None)
         fresh = None if worker is None else await worker.freshness(link_id=current.link_id, locale=locale)
-        header = {"accounts": thread_view.header_rows(accounts, bank=current.title, locale=locale),
+        header = {"accounts": thread_view.header_rows(accounts, locale=locale),
                   "freshness": fresh or thread_view.freshness_text(accounts, now=now, locale=locale)}
     return page(request, "messenger.html", person=person, threads=threads, current=current,
                  thread=view, header=header, today=now.astimezone(zone).date().isoformat(), zone=zone.key,

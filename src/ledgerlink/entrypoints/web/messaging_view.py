@@ -127,12 +127,13 @@ def build(views: list[MessageView], *, now: datetime, zone: ZoneInfo, locale: st
     return Thread(days=days, pinned=pinned, count=sum(len(d.cards) for d in days) + len(pinned))
 
 
-def header_rows(accounts: list[AccountLine], *, bank: str, locale: str) -> list[dict[str, Any]]:
-    """Each account of a bank thread's header: "Sandbox Bank · Everyday Checking ••1234"."""
+def header_rows(accounts: list[AccountLine], *, locale: str) -> list[dict[str, Any]]:
+    """Each account of a bank thread's header: "Everyday Checking ••1234". The thread's title
+    right above already names the bank (one link, one bank), so the rows do not repeat it."""
     rows = []
     for a in accounts:
         rows.append({
-            "id": a.id, "name": f"{bank} · {a.label}",
+            "id": a.id, "name": a.label,
             "current": None if a.current is None else format_money(a.current.amount, a.current.currency),
             "available": None if a.available is None
             else format_money(a.available.amount, a.available.currency),
