@@ -91,10 +91,23 @@ def _install_profiler(out: Path) -> None:
     loop.add_signal_handler(signal.SIGUSR2, stop)
 
 
-async def _serve(ready: Path, loop: str, data_dir: Path, clients: int) -> None:
+def _drop_insights(container: Any) -> None:
+    """Diagnostic (--without-insights): unsubscribe the TransactionChanged insights consumer
+    (bootstrap/wiring.py `on_transaction_insights`), so the figure is the delivery path alone."""
+    from ledgerlink.domain.events import TransactionChanged
+
+    handlers = container.deps.bus._handlers.get(TransactionChanged, [])
+    kept = [h for h in handlers if getattr(h, "__name__", "") != "on_transaction_insights"]
+    if len(kept) != len(handlers) - 1:
+        raise SetupError("--without-insights: the insights consumer was not found on the bus")
+    handlers[:] = kept
+
+
+async def _serve(ready: Path, loop: str, data_dir: Path, clients: int, insights: bool) -> None:
     """The platform with `clients` persons, each linking their own sandbox bank customer (the
     demo customers first, then added one-account customers)."""
-    platform = await start_platform(loop, data_dir, f"sqlite:///{data_dir / 'ledgerlink.db'}")
+    platform = await start_platform(loop, data_dir, f"sqlite:///{data_dir / 'ledgerlink.db'}",
+                                    prepare=None if insights else _drop_insights)
     container = platform.container
     logins = [c.login for c in container.sandbox.customers][:clients]
     for extra in range(len(logins), clients):
@@ -109,25 +122,26 @@ async def _serve(ready: Path, loop: str, data_dir: Path, clients: int) -> None:
 
 
 def _server_main(argv: list[str]) -> int:
-    """`delivery.py _serve-delivery READY LOOP DATA_DIR CLIENTS`."""
+    """`delivery.py _serve-delivery READY LOOP DATA_DIR CLIENTS INSIGHTS`."""
     import uvicorn
 
     quiet_logs()
     ready, loop, data_dir, clients = Path(argv[1]), argv[2], Path(argv[3]), int(argv[4])
+    insights = argv[5] == "1"
     factory = uvicorn.Config("x", loop=loop).get_loop_factory()
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_serve(ready, loop, data_dir, clients))
+        runner.run(_serve(ready, loop, data_dir, clients, insights))
     return 0
 
 
 class PlatformProcess(Server):
     """bench/ingest.py's server handle (wait_ready, stop), running this file's server role."""
 
-    def __init__(self, workdir: Path, loop: str, clients: int) -> None:
+    def __init__(self, workdir: Path, loop: str, clients: int, *, insights: bool = True) -> None:
         self.ready_file = workdir / "ledgerlink.ready"
         self.log = workdir / "ledgerlink.log"
         cmd = [sys.executable, str(Path(__file__).resolve()), "_serve-delivery", str(self.ready_file),
-               loop, str(workdir / "data"), str(clients)]
+               loop, str(workdir / "data"), str(clients), "1" if insights else "0"]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
@@ -522,7 +536,7 @@ def print_profile(path: Path, limit: int = 25) -> None:
 
 async def run_ledgerlink(args: argparse.Namespace, workdir: Path, run: str) -> dict[str, Any]:
     started = time.monotonic()
-    server = PlatformProcess(workdir, args.loop, args.clients)
+    server = PlatformProcess(workdir, args.loop, args.clients, insights=not args.without_insights)
     try:
         try:
             server.wait_ready(timeout=180)
@@ -703,6 +717,9 @@ def report(args: argparse.Namespace, ll: dict[str, Any], mx: dict[str, Any] | No
     print(f"delivery bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average "
           f"at start {load}")
     print(f"ledgerlink: {ll['version']}")
+    if args.without_insights:
+        print("DIAGNOSTIC --without-insights: the insights consumer is unsubscribed; not the product's "
+              "figure")
     missing = "skipped (--skip-synapse)" if args.skip_synapse else "FAILED (see the error below)"
     print(f"Synapse:    {mx['version'] if mx else missing}")
     print("Same machine, same run, one after the other: ledgerlink first (stopped before Synapse "
@@ -804,6 +821,8 @@ def main() -> int:
     parser.add_argument("--skip-synapse", action="store_true", help="ledgerlink only (quick check)")
     parser.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"],
                         help="ledgerlink's event loop (uvicorn's --loop; auto = uvloop if installed)")
+    parser.add_argument("--without-insights", action="store_true",
+                        help="diagnostic: the server drops the insights consumer (the delivery path alone)")
     parser.add_argument("--profile", action="store_true",
                         help="diagnostic: cProfile the ledgerlink server during the throughput burst")
     args = parser.parse_args()
