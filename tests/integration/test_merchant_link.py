@@ -8,6 +8,7 @@ import dataclasses
 import json
 import secrets
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -182,3 +183,23 @@ async def test_renewing_keeps_the_link_and_its_cursor_and_an_order_of_someone_el
     with pytest.raises(NotFound) as refused:
         await stack.container.receipts.take_feed_order(link, theirs)
     assert refused.value.code == "unknown_order"
+
+
+async def test_a_lost_refund_webhook_is_recovered_from_the_next_events_refunded_total(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    consent_id = await _link_shop(stack, grant)
+    order, _ = await _checkout(stack)
+    shop = _shop(stack)
+    await shop.advance(order.order_ref)  # picked up: the charge is captured
+    shop.drop_events = 1
+    await shop.refund(order.order_ref, Decimal("9.99"))  # its refund.issued is lost
+    await shop.advance(order.order_ref)  # in transit: this webhook arrives, refunded 9.99 in it
+    await stack.container.drain()
+    assert [e["status"] for e in shop.sent[-2:]] == ["dropped", 202]
+    cards = await _receipt_cards(stack, grant, thread_id)
+    assert len(cards) == 1
+    assert cards[0].body["receipt"]["refund_text"] == f"refunded 9.99 of {order.total} USD"
+    result = await stack.container.merchant_sync.sync(consent_id)  # the feed's v4 was applied already
+    assert (result.applied, result.already) == (0, 1)
+    cards = await _receipt_cards(stack, grant, thread_id)
+    assert cards[0].body["receipt"]["refund_text"] == f"refunded 9.99 of {order.total} USD"

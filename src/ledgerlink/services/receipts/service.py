@@ -148,8 +148,10 @@ class Receipts:
             refused = list(kept.get("refused") or [])
         if kind == "refund.issued" and not snapshot:
             receipt.refund(extra["refund"])  # more than was paid: refused, nothing stored
-        elif snapshot and extra["refunded"] is not None and extra["refunded"] > receipt.refunded:
-            receipt.refund(extra["refunded"] - receipt.refunded)  # what the feed's total grew by
+        if extra["refunded"] is not None and extra["refunded"] > receipt.refunded:
+            # The shop's total refunded grew by more than we saw: a feed order (its latest state),
+            # or an event after a lost refund.issued, which no later pull would bring back.
+            receipt.refund(extra["refunded"] - receipt.refunded)
         order_id = existing.id if existing is not None else new_id("ord")
         was = state
         if state == "waiting":
