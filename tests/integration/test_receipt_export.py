@@ -5,6 +5,7 @@ valid against docs/export-schema.json (the project's subset check and a full JSO
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from tests.integration.test_linking_flow import _linked
 from tests.integration.test_person_rights import SCHEMA, _validate
 from tests.integration.test_receipt_questions import PASTED, SHIPPED, order_mail
 from tests.integration.test_receipt_upload import _plain_mail
+from tests.integration.test_shop_receipts import _checkout, _shop
 
 from ledgerlink.adapters.carrier_http import HttpCarrierClient
 from ledgerlink.domain.clock import FrozenClock
@@ -75,3 +77,32 @@ async def test_the_export_holds_receipts_line_items_parcels_and_their_events_per
     broken = {**data, "parcels": [{**parcel, "events": [{"status": "in_transit"}]}]}
     with pytest.raises(jsonschema.ValidationError, match="'at' is a required property"):
         jsonschema.Draft202012Validator(SCHEMA).validate(broken)  # the schema does hold parcels to it
+
+
+async def test_a_shop_orders_parcel_events_and_refund_are_exported_per_the_schema(stack: Stack) -> None:
+    grant, _thread_id = await _linked(stack)
+    await stack.container.receipts.link_merchant(grant.person_id, slug="acme", customer_ref="alice")
+    order, acc = await _checkout(stack)
+    for _ in range(100):  # the shop's signed order.placed comes over HTTP on its own schedule
+        async with stack.deps.uow() as uow:
+            held = await uow.shop_receipts.order("acme", order.order_ref)
+        if held is not None and held.match_state == "matched":
+            break
+        await asyncio.sleep(0.1)
+        await stack.container.drain()
+    for _ in range(3):  # label created, picked up, in transit
+        await _shop(stack).advance(order.order_ref)
+    await stack.container.drain()
+
+    data = await rights.export_person(stack.deps, grant)
+    _validate(data, SCHEMA)
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    [exported] = data["shop_orders"]
+    assert (exported["source"], exported["state"]) == ("acme", "matched")
+    assert exported["order_ref"] == order.order_ref
+    receipt = exported["receipt"]
+    assert [i["name"] for i in receipt["line_items"]] == ["Trail socks", "Canvas cap"]
+    assert receipt["total"] == str(order.total) and receipt["card_last4"] == acc.mask
+    parcel = receipt["parcel"]
+    assert [e["status"] for e in parcel["events"]] == ["label_created", "picked_up", "in_transit"]
+    assert parcel["status"] == "in_transit" and parcel["tracking_number"] and parcel["carrier"]
