@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -203,3 +203,30 @@ async def test_a_lost_refund_webhook_is_recovered_from_the_next_events_refunded_
     assert (result.applied, result.already) == (0, 1)
     cards = await _receipt_cards(stack, grant, thread_id)
     assert cards[0].body["receipt"]["refund_text"] == f"refunded 9.99 of {order.total} USD"
+
+
+async def test_an_expired_shop_link_refuses_events_tells_the_person_and_can_be_renewed(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    consent_id = await _link_shop(stack, grant)
+    consent = await _consent(stack, consent_id)
+    past = stack.deps.clock.now() - timedelta(seconds=1)
+    async with stack.deps.uow() as uow:  # the 90 days have passed
+        await uow.merchant_consents.put(dataclasses.replace(consent, expires_at=past))
+        await uow.commit()
+    await _checkout(stack)
+    assert _shop(stack).sent[-1]["status"] == 403  # link_expired: nothing stored
+    assert await _receipt_cards(stack, grant, thread_id) == []
+    listed = await stack.container.merchant_links.consents(grant)
+    assert [(c["status"], c["renewable"]) for c in listed] == [("expired", True)]
+    result = await stack.container.merchant_sync.sync(consent_id)
+    assert result.ended == "expired" and (await _consent(stack, consent_id)).status == "expired"
+    threads = await messenger.list_threads(stack.deps, grant)
+    system = next(t for t in threads if t.kind.value == "system")
+    texts = [m.body.get("text", "") for m in await messenger.thread_messages(stack.deps, grant, system.id)]
+    assert any("link to Acme Outfitters has expired" in t for t in texts)
+    assert await _receipt_cards(stack, grant, thread_id) == []
+    renewed = await _link_shop(stack, grant, renews=consent_id)  # its first pull brings the order
+    await stack.container.drain()
+    assert len(await _receipt_cards(stack, grant, thread_id)) == 1
+    again = await stack.container.merchant_sync.sync(renewed)
+    assert (again.applied, again.already, again.refused) == (0, 0, 0)
