@@ -31,6 +31,7 @@ from fastapi.routing import _IncludedRouter
 from starlette.routing import BaseRoute, WebSocketRoute
 from tests.conftest import Stack, report_figure, running_stack
 from tests.integration.test_linking_flow import _linked
+from tests.integration.test_merchant_link import _link_shop
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -58,6 +59,7 @@ _ID_KINDS = {
     "transaction_id": "transactions",
     "txn_id": "transactions",  # the transaction detail page (issue 13)
     "staged_id": "staged",  # a statement upload waiting for its next step (in memory, not exported)
+    "consent_id": "merchant_consents",  # a shop link (ADR 0031; its tokens are not exported)
 }
 # Path parameters that name public things, never a person's data: a provider ("enablebanking").
 _PUBLIC_PARAMS = {"slug", "name"}  # a provider, a chart kind
@@ -132,7 +134,8 @@ def _state(export: dict[str, Any]) -> dict[str, Any]:
 
 def _ids(export: dict[str, Any]) -> dict[str, list[str]]:
     ids = {section: [item["id"] for item in export[section]]
-           for section in set(_ID_KINDS.values()) if section not in ("messages", "staged")}
+           for section in set(_ID_KINDS.values())
+           if section not in ("messages", "staged", "merchant_consents")}
     ids["messages"] = [m["id"] for t in export["threads"] for m in t["messages"]]
     return ids
 
@@ -156,9 +159,11 @@ async def test_person_a_cannot_reach_person_b_through_any_route(stack: Stack) ->
         staged = await http_b.post("/imports", data={"csrf": token_b}, files={
             "file": ("quokka.csv", b"Date,Description,Amount\n2026-11-02,Quokka Cafe,-4.20\n", "text/csv")})
         assert staged.status_code == 303 and staged.headers["location"].startswith("/imports/"), staged.text
+        b_shop_link = await _link_shop(stack, b, login="bob")  # B links the shop (ADR 0031)
         before = await _export(http_b)
         ids = _ids(before)
         ids["staged"] = [staged.headers["location"].removeprefix("/imports/")]
+        ids["merchant_consents"] = [b_shop_link]
         for section in ("threads", "links", "accounts", "consent_receipts", "channels", "messages",
                         "fraud_prompts", "transactions"):
             assert ids[section], f"B has no {section}: the matrix would prove nothing"
@@ -236,6 +241,9 @@ async def test_person_a_cannot_reach_person_b_through_any_route(stack: Stack) ->
         threads_after = await messenger.list_threads(stack.deps, b)
         assert _state(after) == _state(before), "A's requests changed B's data"
         assert threads_after == threads_before, "A's requests changed B's threads (read state?)"
+        async with stack.deps.uow() as uow:
+            b_shop = await uow.merchant_consents.get(ids["merchant_consents"][0])
+        assert b_shop is not None and b_shop.status == "active", "A's requests ended B's shop link"
         assert not failures, "\n".join(failures)
         assert requests >= _MIN_REQUESTS, (routes, requests)
         report_figure(f"cross-person matrix: {routes} routes, {requests} requests, leaks 0, "
