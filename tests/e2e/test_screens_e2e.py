@@ -96,3 +96,23 @@ async def test_the_top_navigation_stays_on_one_line_and_the_thread_names_its_ban
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.goto(f"{stack.platform_url}/")  # on a phone the thread list is the home screen
     assert await page.evaluate(_LINES, NAV) == dict.fromkeys(NAV, 1)
+
+
+async def test_the_composer_keeps_its_placeholder_whole_after_a_message_on_a_phone(
+        page: Page, stack: Stack) -> None:
+    await sign_up(page, stack)
+    await link_sandbox_bank(page, stack)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.reload()
+    box = page.get_by_test_id("composer-text")
+    fits = "e => e.scrollHeight <= e.clientHeight + 1"  # an empty box's scrollHeight is its placeholder's
+    assert await box.evaluate(fits)
+    await box.fill("balance")
+    await box.press("Enter")
+    await expect(box).to_have_value("")
+    await expect(page.get_by_test_id("messages")).to_contain_text("Everyday Checking")
+    assert await box.evaluate(fits)  # its borders were left out: the placeholder's last line cut
+    await page.set_viewport_size({"width": 320, "height": 700})  # narrower: three lines now
+    assert await box.evaluate(fits)
+    if shots := os.environ.get("LEDGERLINK_SHOTS"):
+        await page.screenshot(path=str(Path(shots) / "composer-phone.png"))

@@ -32,9 +32,12 @@
       field.setAttribute("aria-invalid", over ? "true" : "false");
       composer.querySelector('button[type="submit"]').disabled = over;
       field.style.height = "auto";
-      field.style.height = Math.min(field.scrollHeight, 160) + "px";
+      // border-box: the height holds the borders too, or the last line (the placeholder's) is cut
+      var borders = field.offsetHeight - field.clientHeight;
+      field.style.height = Math.min(field.scrollHeight + borders, 160) + "px";
     };
     field.addEventListener("input", updateCount);
+    window.addEventListener("resize", updateCount);  // a narrower box wraps the placeholder
     field.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
