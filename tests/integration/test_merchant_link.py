@@ -4,6 +4,7 @@ cursor-synced orders feed making up for a lost webhook (the receipt attaches exa
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import secrets
@@ -230,3 +231,20 @@ async def test_an_expired_shop_link_refuses_events_tells_the_person_and_can_be_r
     assert len(await _receipt_cards(stack, grant, thread_id)) == 1
     again = await stack.container.merchant_sync.sync(renewed)
     assert (again.applied, again.already, again.refused) == (0, 0, 0)
+
+
+async def test_two_callbacks_of_one_flow_at_once_link_once_and_the_shop_keeps_the_grant(stack: Stack) -> None:
+    grant, _ = await _linked(stack)
+    links = stack.container.merchant_links
+    url = await links.start(grant, slug="acme")
+    async with httpx.AsyncClient(timeout=10.0) as browser:
+        resp = await browser.post(url, data={"customer": "alice", "password": "sandbox",
+                                             "decision": "approve"})
+    query = parse_qs(urlsplit(resp.headers["location"]).query)
+    both = await asyncio.gather(*(links.complete(grant, state=query["state"][0], code=query["code"][0])
+                                  for _ in range(2)), return_exceptions=True)
+    done = [r for r in both if isinstance(r, str)]
+    refused = [r for r in both if isinstance(r, DomainError)]
+    assert len(done) == 1 and [e.code for e in refused] == ["link_already_complete"], both
+    assert (await _consent(stack, done[0])).status == "active"
+    assert [g.revoked_at for g in _shop(stack).auth.grants_of("alice")] == [None]  # no code replay

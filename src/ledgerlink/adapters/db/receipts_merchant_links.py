@@ -25,6 +25,12 @@ class SqlMerchantConsents(_Repo):
         t = s.merchant_consents
         return await self._one(MerchantConsentRecord, select(t).where(t.c.id == consent_id))
 
+    async def claim(self, consent_id: str, *, at: datetime) -> bool:
+        t = s.merchant_consents
+        done = await self._conn.execute(update(t).where(t.c.id == consent_id, t.c.status == "pending")
+                                        .values(status="exchanging", updated_at=at))
+        return bool(done.rowcount)
+
     async def by_state(self, state: str) -> MerchantConsentRecord | None:
         t = s.merchant_consents
         return await self._one(MerchantConsentRecord, select(t).where(t.c.state == state))
@@ -32,7 +38,7 @@ class SqlMerchantConsents(_Repo):
     async def for_link(self, link_id: str) -> MerchantConsentRecord | None:
         t = s.merchant_consents
         return await self._one(MerchantConsentRecord, select(t).where(
-            t.c.link_id == link_id, t.c.status.notin_(("pending", "failed")))
+            t.c.link_id == link_id, t.c.status.notin_(("pending", "exchanging", "failed")))
             .order_by(t.c.created_at.desc(), t.c.id.desc()).limit(1))
 
     async def of_person(self, person_id: str) -> list[MerchantConsentRecord]:

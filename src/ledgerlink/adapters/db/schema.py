@@ -783,7 +783,7 @@ merchant_consents = Table(  # linking a shop with OAuth + PKCE (issue 11, ADR 00
     Column("id", String(40), primary_key=True),
     Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
     Column("merchant_slug", String(60), nullable=False),
-    Column("status", String(20), nullable=False),  # pending | active | revoked | expired | failed | renewed
+    Column("status", String(20), nullable=False),  # pending | exchanging | active | revoked | expired | ...
     Column("state", String(64), unique=True),  # the OAuth state (kept: a replay is recognised)
     Column("scopes", String(200), nullable=False),
     Column("sealed", LargeBinary),  # JSON, the person's key: the PKCE verifier, then the tokens

@@ -163,7 +163,8 @@ class MerchantLinks:
                 raise MerchantLinkError(
                     "this shop link request already ended; start again", code="link_state_used"
                 )
-            if consent.status != "pending":
+            if consent.status != "pending" or not await uow.merchant_consents.claim(consent.id, at=now):
+                # done, or another callback of the same flow (a second tab) is exchanging it now
                 raise Conflict("this shop link is already complete", code="link_already_complete")
             flow = await open_consent_secrets(
                 deps.vault,
@@ -342,7 +343,7 @@ class MerchantLinks:
             rows = await uow.merchant_consents.of_person(grant.person_id)
         out = []
         for c in rows:
-            if c.status in ("pending", "failed", "renewed"):
+            if c.status in ("pending", "exchanging", "failed", "renewed"):
                 continue
             expired = c.status == "expired" or (c.expires_at is not None and now >= c.expires_at)
             out.append(

@@ -24,7 +24,7 @@ class MerchantConsentRecord:
     id: str
     person_id: str
     merchant_slug: str
-    status: str  # pending | active | revoked | expired | failed | renewed
+    status: str  # pending | exchanging | active | revoked | expired | failed | renewed
     state: str | None  # the OAuth `state` (kept: a replayed callback is recognised)
     scopes: str  # space-separated
     sealed: bytes | None
@@ -94,6 +94,9 @@ class MerchantConsentRepository(Protocol):
     async def add(self, record: MerchantConsentRecord) -> None: ...
     async def put(self, record: MerchantConsentRecord) -> None: ...
     async def get(self, consent_id: str) -> MerchantConsentRecord | None: ...
+    async def claim(self, consent_id: str, *, at: datetime) -> bool:
+        """pending -> exchanging, for one callback only: False when it was no longer pending."""
+        ...
     async def by_state(self, state: str) -> MerchantConsentRecord | None: ...
     async def for_link(self, link_id: str) -> MerchantConsentRecord | None:
         """The link's newest consent that completed (active or ended), None for a link made
