@@ -272,8 +272,10 @@ class EnvelopeCrypto:
             raise ValueError("cache_size must be at least 1")
         self._master = master
         self._cache_size = cache_size
-        # person id -> (wrapped key it came from, unwrapped key)
-        self._cache: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
+        # person id -> (wrapped key it came from, the unwrapped key's AES-GCM cipher): the cipher
+        # object is kept, not rebuilt per value (1.0 us of a 2.2 us open, bench/README.md); it
+        # holds the same key the entry did and goes with it (forget, forget_all, the bound)
+        self._cache: OrderedDict[str, tuple[bytes, AESGCM]] = OrderedDict()
         self._lock = threading.Lock()
 
     def new_wrapped_key(self) -> tuple[bytes, str]:
@@ -287,16 +289,15 @@ class EnvelopeCrypto:
 
     def seal(self, person_id: str, wrapped_key: bytes, plaintext: bytes, *, aad: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
-        dek = self._data_key(person_id, wrapped_key)
-        return _FORMAT_V1 + nonce + AESGCM(dek).encrypt(nonce, plaintext, aad)
+        return _FORMAT_V1 + nonce + self._cipher(person_id, wrapped_key).encrypt(nonce, plaintext, aad)
 
     def open(self, person_id: str, wrapped_key: bytes, sealed: bytes, *, aad: bytes) -> bytes:
         if len(sealed) < 1 + _NONCE_BYTES + 16 or sealed[:1] != _FORMAT_V1:
             raise DecryptionFailed("sealed value has an unknown format")
-        dek = self._data_key(person_id, wrapped_key)
+        cipher = self._cipher(person_id, wrapped_key)
         nonce, ciphertext = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
         try:
-            return AESGCM(dek).decrypt(nonce, ciphertext, aad)
+            return cipher.decrypt(nonce, ciphertext, aad)
         except InvalidTag:
             raise DecryptionFailed("sealed value did not authenticate") from None
 
@@ -323,19 +324,19 @@ class EnvelopeCrypto:
             nonce, dek, _WRAP_AAD + header
         ), key_id
 
-    def _data_key(self, person_id: str, wrapped_key: bytes) -> bytes:
+    def _cipher(self, person_id: str, wrapped_key: bytes) -> AESGCM:
         with self._lock:
             cached = self._cache.get(person_id)
             if cached is not None and cached[0] == wrapped_key:
                 self._cache.move_to_end(person_id)
                 return cached[1]
-        dek = self._unwrap(wrapped_key)
+        cipher = AESGCM(self._unwrap(wrapped_key))
         with self._lock:
-            self._cache[person_id] = (wrapped_key, dek)
+            self._cache[person_id] = (wrapped_key, cipher)
             self._cache.move_to_end(person_id)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return dek
+        return cipher
 
     def _unwrap(self, wrapped_key: bytes) -> bytes:
         if len(wrapped_key) < 2 or wrapped_key[:1] != _FORMAT_V1:
