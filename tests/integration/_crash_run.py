@@ -132,6 +132,7 @@ async def _traffic(cluster: Cluster, engine: AsyncEngine, persons: list[Person],
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     figures = await _figures(engine, cluster, bank, watchers, run, events)
+    await _print_retries(cluster)
     figures.kills = dict(cluster.kills)
     figures.resent, figures.answers = bank.resent, dict(bank.answers)
     figures.reconnects = sum(w.connects - 1 for w in watchers)
@@ -222,6 +223,33 @@ async def _jetstream(cluster: Cluster) -> tuple[int, int]:
         infos = await js.consumers_info(f"{root}_EVENTS")
         dead = (await js.stream_info(f"{root}_DEAD")).state.messages
         return sum(int(i.num_pending or 0) + int(i.num_ack_pending or 0) for i in infos), int(dead)
+    finally:
+        await nc.close()
+
+
+async def _print_retries(cluster: Cluster) -> None:
+    """Why events were retried or dead-lettered: handler failures from every process's log and
+    the dead letters' headers (consumer, reason, deliveries: nothing of the contents)."""
+    names = {"event_dead_lettered", "event_handler_gave_up", "event_handler_failed"}
+    procs = [*cluster.retired, *(s.proc for s in cluster.slots if s.proc is not None)]
+    seen: Counter[str] = Counter()
+    for proc in procs:
+        for entry in list(proc.logs):
+            if entry.get("event") in names:
+                why = entry.get("reason") or entry.get("error")
+                seen[f"{entry['event']} {entry.get('consumer')} {why}"] += 1
+    if seen:
+        print(f"handler retries: {dict(seen)}", flush=True)
+    root = cluster.env["LEDGERLINK_NATS_ROOT"].upper().replace("-", "_")
+    nc = await nats.connect(cluster.nats.url, connect_timeout=2, allow_reconnect=False)
+    try:
+        js = nc.jetstream()
+        state = (await js.stream_info(f"{root}_DEAD")).state
+        for seq in range(int(state.first_seq or 1), int(state.last_seq or 0) + 1):
+            with contextlib.suppress(nats.errors.Error):
+                headers = (await js.get_msg(f"{root}_DEAD", seq)).headers or {}
+                print("dead letter:", {k: headers.get(f"Ledgerlink-{k}")
+                                       for k in ("Consumer", "Reason", "Deliveries", "Subject")}, flush=True)
     finally:
         await nc.close()
 

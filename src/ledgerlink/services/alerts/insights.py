@@ -105,16 +105,18 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
     if this is not None and not _muted(rules_list, this.merchant):
         alerts += [Alert(kind, f"insight:{kind}:{txn.id}", text, "warning")
                    for kind, text in findings(acts, this) if enabled(rules_list, kind)]
+    alerts += await budgets.warnings(deps, uow, grant, txn, said, rules_list)  # each level marked once
+    if not alerts:
+        return  # nothing to send: no lock taken, so this never waits on (or deadlocks with) a batch
     # Idempotent under redelivery (issue 12): a JetStream redelivery can run while the first
     # delivery still works on another worker. With the thread locked (PostgreSQL; SQLite's
     # writer holds the database already) the second waits, then sees the first's alert by its
     # subject key and says nothing, where it would otherwise insert the same subject and fail.
-    thread = await uow.threads.lock(thread.id)
-    if thread is None:
+    locked = await uow.threads.lock(thread.id)
+    if locked is None:
         return
-    alerts += await budgets.warnings(deps, uow, grant, txn, said, rules_list)
     for alert in alerts:
-        await rules.send(deps, uow, grant, thread, alert, rules_list)
+        await rules.send(deps, uow, grant, locked, alert, rules_list)
 
 
 async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:
