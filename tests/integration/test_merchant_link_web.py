@@ -11,6 +11,7 @@ import httpx
 from tests.conftest import Stack
 from tests.integration.test_channel_pages import _csrf, _signed_in
 from tests.integration.test_linking_flow import _linked
+from tests.integration.test_merchant_link import _consent, _link_shop, _shop
 
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.privacy import Grant
@@ -82,3 +83,18 @@ async def test_denying_at_the_shop_links_nothing_and_says_so(stack: Stack) -> No
         unknown = await http.post("/link/shop", data={"csrf": _csrf(page.text), "shop": "nope"})
         assert unknown.status_code == 400 and "choose one of the shops" in unknown.text
         assert 'data-testid="shop-consents"' not in (await http.get("/link/shop")).text
+
+
+async def test_unlink_my_shop_in_chat_revokes_it_at_the_shop_and_here(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    await commands.handle_text(stack.deps, grant, thread_id, "unlink my shop")
+    assert (await _last(stack, grant, thread_id))["text"] == "You have no shop linked."
+    consent_id = await _link_shop(stack, grant)
+    await commands.handle_text(stack.deps, grant, thread_id, "unlink the ikea shop")
+    assert (await _last(stack, grant, thread_id))["text"] == (
+        "No linked shop is called that. Your linked shops: Acme Outfitters.")
+    assert (await _consent(stack, consent_id)).status == "active"
+    await commands.handle_text(stack.deps, grant, thread_id, "revoke the acme shop link")
+    assert (await _last(stack, grant, thread_id))["text"].startswith("Acme Outfitters is unlinked")
+    assert (await _consent(stack, consent_id)).status == "revoked"
+    assert [g.revoked_by for g in _shop(stack).auth.grants_of("alice")] == ["client"]

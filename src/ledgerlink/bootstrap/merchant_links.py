@@ -35,3 +35,4 @@ def wire_merchant_links(settings: Settings, container: Any, *, client_secret: st
     container.merchant_links = MerchantLinks(
         container.deps, shops, names, after_link=container.merchant_sync.sync
     )
+    container.deps.shop_links = container.merchant_links  # "unlink my shop" in chat

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ledgerlink.services.messaging.channel_ports import OutboundGuard
     from ledgerlink.services.messaging.ports import LiveFeed
     from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
+    from ledgerlink.services.receipts.merchant_link import MerchantLinks
     from ledgerlink.services.receipts.ports import CarrierClient
 
 
@@ -64,6 +65,7 @@ class Deps:
     carrier: CarrierClient | None = None  # follows pasted tracking numbers (issue 11); None: not
     receipt_address: Callable[[Grant], Awaitable[str]] | None = None  # the person's receipt email address
     refresher: AttendedRefresher | None = None  # "refresh" in chat (issue 10); None: not offered
+    shop_links: MerchantLinks | None = None  # "unlink acme" in chat (ADR 0031); None: not offered
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""

@@ -10,4 +10,5 @@ __all__ = ["COMMANDS"]
 COMMANDS = [
     ("receipt address", *address_command.COMMAND),  # "my receipt address"
     ("link a shop", *shop_link_command.COMMAND),  # ADR 0031
+    ("unlink a shop", *shop_link_command.UNLINK),  # ADR 0031: revoke from chat
 ]
