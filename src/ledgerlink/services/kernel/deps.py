@@ -65,7 +65,7 @@ class Deps:
     carrier: CarrierClient | None = None  # follows pasted tracking numbers (issue 11); None: not
     receipt_address: Callable[[Grant], Awaitable[str]] | None = None  # the person's receipt email address
     refresher: AttendedRefresher | None = None  # "refresh" in chat (issue 10); None: not offered
-    shop_links: MerchantLinks | None = None  # "unlink acme" in chat (ADR 0031); None: not offered
+    shop_links: MerchantLinks | None = None  # "unlink my shop" in chat (ADR 0031); None: not offered
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""
