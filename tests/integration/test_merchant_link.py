@@ -22,6 +22,7 @@ from tests.integration.test_shop_receipts import _checkout, _shop, _signed, _txn
 from ledgerlink.domain.errors import DomainError, NotFound
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services.messaging import messenger
+from ledgerlink.services.receipts.merchant_sync import MerchantSync
 
 
 async def _link_shop(stack: Stack, grant: Grant, *, login: str = "alice", renews: str | None = None) -> str:
@@ -248,3 +249,15 @@ async def test_two_callbacks_of_one_flow_at_once_link_once_and_the_shop_keeps_th
     assert len(done) == 1 and [e.code for e in refused] == ["link_already_complete"], both
     assert (await _consent(stack, done[0])).status == "active"
     assert [g.revoked_at for g in _shop(stack).auth.grants_of("alice")] == [None]  # no code replay
+
+
+async def test_a_process_without_the_shop_configured_skips_its_links_and_syncs_the_others(
+        stack: Stack) -> None:
+    grant, _ = await _linked(stack)
+    consent_id = await _link_shop(stack, grant)
+    elsewhere = MerchantSync(stack.deps, stack.container.receipts, {}, {})
+    with pytest.raises(NotFound) as missing:
+        await elsewhere.sync(consent_id)
+    assert missing.value.code == "shop_not_configured"
+    assert await elsewhere.sync_all() == {}  # logged, and the run goes on
+    assert (await _consent(stack, consent_id)).status == "active"

@@ -64,7 +64,12 @@ class MerchantSync:
             now = deps.clock.now()
             if consent.expires_at is not None and now >= consent.expires_at:
                 await end_consent(
-                    deps, uow, consent, by="expiry", shop=self._names[consent.merchant_slug], at=now
+                    deps,
+                    uow,
+                    consent,
+                    by="expiry",
+                    shop=self._names.get(consent.merchant_slug, consent.merchant_slug),
+                    at=now,
                 )
                 await deps.commit_and_publish(uow)
                 result.ended = "expired"
@@ -83,6 +88,8 @@ class MerchantSync:
             await uow.commit()
         if link is None:
             raise NotFound("no active shop link to sync", code="shop_link_not_found")
+        if consent.merchant_slug not in self._shops:  # linked under a configuration this process lacks
+            raise NotFound("this shop is not configured here", code="shop_not_configured")
         shop, cursor = self._shops[consent.merchant_slug], consent.cursor
         if _expired(tokens, deps.clock.now()):
             renewed = await self._refresh(consent, tokens)
@@ -158,7 +165,7 @@ class MerchantSync:
                         uow,
                         current,
                         by="shop",
-                        shop=self._names[consent.merchant_slug],
+                        shop=self._names.get(consent.merchant_slug, consent.merchant_slug),
                         at=deps.clock.now(),
                     )
                 await deps.commit_and_publish(uow)
