@@ -66,5 +66,5 @@ async def test_the_embedded_default_runs_every_worker_and_its_periodic_tasks_its
     finally:
         await container.stop()
     periodic = {"periodic:prompts", "periodic:sync", "periodic:consent_expiry", "periodic:audit_sign",
-                "periodic:retention", "periodic:digests", "periodic:parcels"}
+                "periodic:retention", "periodic:digests", "periodic:parcels", "periodic:shop_sync"}
     assert running == {"inbox", "channels", "bank_outbox", "mail_listener"} | periodic

@@ -124,11 +124,18 @@ class AdvisoryLease:
     async def release(self) -> None:
         if self._conn is None:
             return
+        conn = self._conn
         try:
-            await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-            await self._conn.commit()
-        finally:
-            await self._drop()
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            await conn.commit()
+        except Exception:
+            # The connection is unusable (a check cancelled mid-statement at shutdown, a failed
+            # transaction, the server gone). Back in the pool its session would keep the lock:
+            # end the session instead, which frees the lock on the server's side.
+            self._conn = None
+            await conn.invalidate()
+            return
+        await self._drop()
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

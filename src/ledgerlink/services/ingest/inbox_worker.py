@@ -188,7 +188,10 @@ class InboxWorker(WakeableWorker):
             records = [record for record, _ in batch]
             revoked: list[tuple[str, str]] = []
             try:
-                for record, payload in batch:
+                # One person after another (stable: each person's events stay in received order,
+                # and a thread is one person's), so every batch takes its threads' locks in the
+                # same order and two workers' batches cannot deadlock on each other (PostgreSQL).
+                for record, payload in sorted(batch, key=lambda held: held[0].person_id or ""):
                     consent = await _apply(deps, uow, record, payload)
                     if consent is not None:
                         revoked.append((record.partner_id, consent))
