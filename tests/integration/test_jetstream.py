@@ -356,3 +356,33 @@ async def test_while_nats_is_down_at_start_partners_get_503_and_nothing_is_store
 async def _count(stack: Stack, table: Table) -> int:
     async with stack.container.engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+@pytest.mark.postgres  # and NATS
+async def test_a_batch_slower_than_ack_wait_is_handled_once_per_event_and_never_redelivered(
+    nats_url: str, root: str
+) -> None:
+    """Fetched messages wait their turn in this process, and each takes longer than ack_wait to
+    handle; meanwhile they are kept in progress, so none is redelivered (issue 12: the delivery
+    count climbed to the dead letters in the crash test with no crash at all)."""
+    calls: list[str] = []
+
+    async def slow(event: AccountSyncRequested) -> None:
+        calls.append(event.account_id)
+        await asyncio.sleep(1.5)
+
+    bus = JetStreamBus(nats_url, root=root, relay=False, max_deliver=2, ack_wait=1.0)
+    bus.subscribe(AccountSyncRequested, slow, name="slow")
+    subject = f"{root}.events.AccountSyncRequested"
+    try:
+        await bus.start()
+        await bus.wait_ready()
+        for i in range(3):
+            await _publish(nats_url, subject, f'{{"account_id":"acc_{i}"}}'.encode())
+        await _until(lambda: len(calls) >= 3, seconds=20)
+        await asyncio.sleep(2.5)  # the last one handled, and a redelivery would have come by now
+        await bus.drain()
+        assert sorted(calls) == ["acc_0", "acc_1", "acc_2"]
+        assert bus.dead_lettered == 0
+    finally:
+        await bus.stop()

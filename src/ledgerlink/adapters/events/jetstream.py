@@ -284,16 +284,35 @@ class JetStreamBus:
                 _log.warning("jetstream_fetch_failed", consumer=consumer.durable, error=type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
-            for message in messages:
-                self._busy += 1
-                try:
-                    await self._handle(consumer, message)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # acking failed (connection lost): redelivered later
-                    _log.warning("jetstream_ack_failed", consumer=consumer.durable, error=type(exc).__name__)
-                finally:
-                    self._busy -= 1
+            waiting = list(messages)  # fetched, not yet acked: kept in progress meanwhile
+            keeper = asyncio.create_task(self._keep_in_progress(waiting))
+            try:
+                for message in messages:
+                    self._busy += 1
+                    try:
+                        await self._handle(consumer, message)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # acking failed (connection lost): redelivered later
+                        _log.warning("jetstream_ack_failed", consumer=consumer.durable,
+                                     error=type(exc).__name__)
+                    finally:
+                        self._busy -= 1
+                        waiting.remove(message)
+            finally:
+                keeper.cancel()
+
+    async def _keep_in_progress(self, waiting: list[Msg]) -> None:
+        """A fetched batch is handled one message at a time, and a slow batch would outlast
+        `ack_wait`: its tail redelivered to another worker while this one still works on it
+        (handled twice at once, and the delivery count climbing to the dead letters with no
+        crash at all). Every third of `ack_wait` the messages not yet acked say "in progress",
+        so only a process that stopped (died) has its messages redelivered."""
+        while True:
+            await asyncio.sleep(self._ack_wait / 3)
+            for message in list(waiting):
+                with contextlib.suppress(Exception):  # disconnected: redelivered after ack_wait
+                    await message.in_progress()
 
     async def _handle(self, consumer: _Consumer, message: Msg) -> None:
         attempt = message.metadata.num_delivered
