@@ -1,10 +1,8 @@
 """Linking a shop with OAuth + PKCE (issue 11, ADR 0031): merchant consents and the newest
 order version applied from a shop
 
-Revision ID: 0021_merchant_consents
-Revises: 0019_parcels (0020 did not exist when this was written; the brief orders it after 0020:
-re-point down_revision when 0020 lands. Until then it is a second head beside 0020, which
-`upgrade("heads")` applies too.)
+Revision ID: 0020_merchant_consents
+Revises: 0019_parcels
 """
 
 from collections.abc import Sequence
@@ -14,7 +12,7 @@ from alembic import op
 
 import ledgerlink.adapters.db.schema
 
-revision: str = "0021_merchant_consents"
+revision: str = "0020_merchant_consents"
 down_revision: str | None = "0019_parcels"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
