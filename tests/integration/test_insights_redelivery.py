@@ -41,3 +41,25 @@ async def test_overlapping_and_late_redeliveries_of_one_event_raise_its_alert_on
     await insights.on_transaction_changed(stack.deps, event)  # redelivered after its commit
     alerts = await _insight_alerts(stack, grant, thread_id)
     assert [a["alert"] for a in alerts] == [insights.DUPLICATE]
+
+
+async def _insights_reads(stack: Stack, person_id: str) -> list[str]:
+    a = schema.audit_log
+    async with stack.container.engine.connect() as conn:
+        rows = await conn.execute(select(a.c.action).where(a.c.person_id == person_id,
+                                                           a.c.actor.like("%insights%")))
+        return [str(r) for r in rows.scalars()]
+
+
+async def test_money_in_raises_no_insight_and_its_history_is_never_read(stack: Stack) -> None:
+    grant, _ = await _linked(stack)
+    await stack.container.drain()
+    before = await _insights_reads(stack, grant.person_id)
+    await stack.bank.deposit("alice", amount="250.00", description="Payroll")
+    await stack.container.drain()
+    event = TransactionChanged(person_id=grant.person_id, transaction_id=await _latest_transaction(stack),
+                               created=True, delivered=True)
+    await insights.on_transaction_changed(stack.deps, event)
+    new = (await _insights_reads(stack, grant.person_id))[len(before):]
+    assert new, "the consumer read the deposit itself"
+    assert len(new) == 2 and len(set(new)) == 1, new  # the deposit, once per delivery: no history

@@ -90,14 +90,14 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
         return
     try:
         txn = await access.read_transaction(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.id, at=now)
+        if not txn.amount.is_negative():
+            return  # money in raises no insight: its history is never read
         rules_list = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
         said = await access.read_corrections(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
         history = await access.read_transactions_between(
             deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account_ids=[account.id],
             start=now.date() - timedelta(days=HISTORY_DAYS), end=now.date() + timedelta(days=1), at=now)
     except (NotFound, PersonKeyMissing):
-        return
-    if not txn.amount.is_negative():
         return
     acts = activities([t for t in history if t.status is not TransactionStatus.REMOVED], said)
     this = next((a for a in acts if a.id == txn.id), None)
