@@ -125,8 +125,14 @@ async def test_replayed_forged_and_someone_elses_events_are_refused(stack: Stack
         fixed = f"msg_{secrets.token_hex(6)}"
         first = await client.post(path, content=body, headers=_signed(stack, body, msg_id=fixed))
         assert first.status_code == 202, first.text
+        # the shop's retry of an event already applied (its 2xx was lost): received, nothing again
         replay = await client.post(path, content=body, headers=_signed(stack, body, msg_id=fixed))
-        assert (replay.status_code, replay.json()["code"]) == (409, "duplicate_event")
+        assert (replay.status_code, replay.json()["status"]) == (200, "already_received")
+        # the same webhook-id reused for another version of the order: refused
+        bumped = dict(event, data={**event["data"], "version": int(event["data"]["version"]) + 5})
+        reused = json.dumps(bumped).encode()
+        reuse = await client.post(path, content=reused, headers=_signed(stack, reused, msg_id=fixed))
+        assert (reuse.status_code, reuse.json()["code"]) == (409, "duplicate_event")
         forged = await client.post(path, content=body, headers=_signed(
             stack, body, msg_id="msg_f", secret="whsec_" + "QUJD" * 8))
         assert (forged.status_code, forged.json()["code"]) == (401, "bad_signature")

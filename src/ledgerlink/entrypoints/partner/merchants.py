@@ -14,10 +14,14 @@ _MAX_BODY = 256 * 1024
 
 
 @router.post("/partners/merchants/{merchant_slug}/events", status_code=202,
-             responses={c: {"description": "a problem (RFC 9457)"} for c in (400, 401, 404, 409, 413, 422)})
+             responses={200: {"description": "a resend of an event already applied: nothing stored again"},
+                        **{c: {"description": "a problem (RFC 9457)"}
+                           for c in (400, 401, 404, 409, 413, 422)}})
 async def receive_merchant_event(merchant_slug: str, request: Request) -> JSONResponse:
     """Receive a signed merchant event (order.placed, shipment.updated, order.delivered,
-    refund.issued): verify, dedupe, store sealed, match to the card charge, then 202."""
+    refund.issued): verify, dedupe, store sealed, match to the card charge, then 202; a resend
+    of an event whose order version is applied: 200 already_received; the same id for another
+    version (or without one): 409 duplicate_event."""
     receipts = request.app.state.container.receipts
     body = await request.body()
     if len(body) > _MAX_BODY:
@@ -26,7 +30,8 @@ async def receive_merchant_event(merchant_slug: str, request: Request) -> JSONRe
         result = await receipts.receive(merchant_slug, body, dict(request.headers))
     except DomainError as exc:
         return _problem(exc, exc.status)
-    return JSONResponse(result, status_code=202)
+    # a resend of an event already applied: received (200), as for a bank's resend
+    return JSONResponse(result, status_code=200 if result.get("status") == "already_received" else 202)
 
 
 def _problem(exc: DomainError, status: int) -> JSONResponse:

@@ -83,6 +83,14 @@ class Receipts:
             if existing is not None and existing.person_id != link.person_id:
                 raise NotFound("no such order for this customer", code="unknown_order")
             if await uow.shop_receipts.seen(slug, event_id, link.person_id, now):
+                # A Standard Webhooks sender retries until it gets a 2xx: a resend of an event
+                # whose order version is applied is answered as received (nothing stored
+                # again). Without a version the content cannot be told apart: 409.
+                version = extra.get("version")
+                applied = await uow.merchant_consents.applied_version(slug, receipt.order_ref)
+                if version is not None and applied is not None and version <= applied:
+                    return {"id": event_id, "status": "already_received",
+                            "match": existing.match_state if existing else ""}
                 raise Conflict("this event was already received", code="duplicate_event")
             state = await self._apply(uow, link.person_id, slug, kind, extra, receipt, existing)
             await deps.commit_and_publish(uow)
@@ -120,6 +128,8 @@ class Receipts:
             if link is None or consent is None:
                 raise NotFound("no linked customer for this event", code="unknown_customer")
             if await uow.shop_receipts.seen(merchant.slug, event_id, link.person_id, now):
+                if consent.status != "active":  # the resend of a revocation that took effect
+                    return {"id": event_id, "status": "already_received", "link": "revoked"}
                 raise Conflict("this event was already received", code="duplicate_event")
             if consent.status == "active":
                 await end_consent(deps, uow, consent, by="shop", shop=merchant.name, at=now)
