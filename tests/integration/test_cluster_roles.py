@@ -68,3 +68,41 @@ async def test_the_embedded_default_runs_every_worker_and_its_periodic_tasks_its
     periodic = {"periodic:prompts", "periodic:sync", "periodic:consent_expiry", "periodic:audit_sign",
                 "periodic:retention", "periodic:digests", "periodic:parcels", "periodic:shop_sync"}
     assert running == {"inbox", "channels", "bank_outbox", "mail_listener"} | periodic
+
+
+@pytest.mark.postgres  # and NATS
+@pytest.mark.parametrize(("role", "pages", "socket"), [
+    ("api", True, True), ("gateway", False, True), ("worker", False, False), ("api,gateway", True, True),
+])
+async def test_each_role_serves_only_its_own_front_doors(
+    role: str, pages: bool, socket: bool, pg_url: str, nats_url: str, root: str, tmp_path: Path,
+) -> None:
+    """A gateway holds WebSockets and takes no bank event, page or partner call (it could store
+    and publish events otherwise); a worker answers only /healthz and /metrics."""
+    from fastapi import FastAPI
+    from starlette.routing import NoMatchFound
+
+    from ledgerlink.entrypoints.app import create_app
+
+    container = await bootstrap(_settings(tmp_path, database_url=pg_url, nats_url=nats_url, nats_root=root,
+                                          roles=role))
+    try:
+        app = create_app(container, manage_lifecycle=False)
+        inner = app
+        while not isinstance(inner, FastAPI):  # the outer middlewares keep the app they wrap
+            inner = inner.app  # type: ignore[attr-defined]
+
+        def served(name: str, **params: str) -> bool:
+            try:
+                inner.url_path_for(name, **params)
+            except NoMatchFound:
+                return False
+            return True
+
+        assert served("healthz") and served("metrics")
+        assert served("loginpage") is pages
+        assert served("receive_merchant_event", merchant_slug="acme") is pages
+        assert served("live") is socket
+        assert (type(app.app).__name__ == "BankEventFastPath") is pages  # type: ignore[attr-defined]
+    finally:
+        await container.stop()

@@ -62,8 +62,10 @@ def create_app(container: Container, *, manage_lifecycle: bool = True) -> NoStor
     """The platform as one ASGI app: bank events are answered in front of the framework (see
     `fastpath`), everything else goes to FastAPI (attributes such as `.state` pass through).
     Outermost, every answer without its own Cache-Control gets `no-store` (`caching`)."""
-    return NoStoreByDefault(BankEventFastPath(_fastapi_app(container, manage_lifecycle=manage_lifecycle),
-                                              ingest=container.ingest, limiter=container.deps.limiter))
+    app = _fastapi_app(container, manage_lifecycle=manage_lifecycle)
+    if "api" not in container.roles:  # a gateway or worker process takes no bank events (issue 12)
+        return NoStoreByDefault(app)
+    return NoStoreByDefault(BankEventFastPath(app, ingest=container.ingest, limiter=container.deps.limiter))
 
 
 def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
@@ -125,28 +127,32 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         await metrics_module.refresh(container.deps.bus)  # outbox depth, consumer lag (issue 12)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(partner_events.router)
-    app.include_router(partner_merchants.router)  # merchant events (issue 11)
-    app.include_router(partner_api.router)
-    app.include_router(public_audit.router)
-    app.include_router(consent_receipts.router)
-    app.include_router(privacy.router)
-    app.include_router(alerts.router)
-    app.include_router(channels.router)
-    app.include_router(dialogue.router)  # bank dialogue: quick replies
-    app.include_router(receipts_answers.router)  # receipts: "Is this your order?" (issue 11)
-    app.include_router(merchant_link.router)  # linking a shop (ADR 0031)
-    app.include_router(receipts_upload.router)  # receipts: a .eml uploaded into a thread (issue 11)
-    app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
-    app.include_router(messaging.router)
-    app.include_router(linking.router)
-    app.include_router(provider_links.router)  # bank-data providers (issue 10)
-    app.include_router(live.router)
-    app.include_router(platform_inbound.router)  # Messenger, WhatsApp webhooks (ADR 0023)
-    app.include_router(platform_channels.router)  # their account linking and settings
-    app.include_router(imports.router)  # statement imports from the messenger (issue 10)
-    app.include_router(insights.router)  # the Spending page and charts (issue 13)
-    app.include_router(insights_transactions.router)  # a transaction's detail, search (issue 13)
+    # Each role serves its own front doors (issue 12): `api` the pages, the partner endpoints
+    # and ingest; `gateway` the WebSockets. Every process answers /healthz and /metrics.
+    if "api" in container.roles:
+        app.include_router(partner_events.router)
+        app.include_router(partner_merchants.router)  # merchant events (issue 11)
+        app.include_router(partner_api.router)
+        app.include_router(public_audit.router)
+        app.include_router(consent_receipts.router)
+        app.include_router(privacy.router)
+        app.include_router(alerts.router)
+        app.include_router(channels.router)
+        app.include_router(dialogue.router)  # bank dialogue: quick replies
+        app.include_router(receipts_answers.router)  # receipts: "Is this your order?" (issue 11)
+        app.include_router(merchant_link.router)  # linking a shop (ADR 0031)
+        app.include_router(receipts_upload.router)  # receipts: a .eml uploaded into a thread (issue 11)
+        app.include_router(auth.router)  # sign-in, sessions, confirm the password (ADR 0019)
+        app.include_router(messaging.router)
+        app.include_router(linking.router)
+        app.include_router(provider_links.router)  # bank-data providers (issue 10)
+        app.include_router(platform_inbound.router)  # Messenger, WhatsApp webhooks (ADR 0023)
+        app.include_router(platform_channels.router)  # their account linking and settings
+        app.include_router(imports.router)  # statement imports from the messenger (issue 10)
+        app.include_router(insights.router)  # the Spending page and charts (issue 13)
+        app.include_router(insights_transactions.router)  # a transaction's detail, search (issue 13)
+    if container.roles & {"api", "gateway"}:
+        app.include_router(live.router)
     if container.graph_simulator_app is not None:  # the Graph API simulator standing in for Meta
         app.mount("/sandbox/graph", container.graph_simulator_app)
     if container.shop_app is not None:  # the embedded sandbox shop (issue 11)
