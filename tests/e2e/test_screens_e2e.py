@@ -105,14 +105,21 @@ async def test_the_composer_keeps_its_placeholder_whole_after_a_message_on_a_pho
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.reload()
     box = page.get_by_test_id("composer-text")
-    fits = "e => e.scrollHeight <= e.clientHeight + 1"  # an empty box's scrollHeight is its placeholder's
-    assert await box.evaluate(fits)
+
+    async def fits() -> None:
+        """The box grows to its placeholder (an empty box's scrollHeight is the placeholder's);
+        the script sizes it after load and on resize, so this waits for it (15 s at most)."""
+        await page.wait_for_function(
+            "() => { const e = document.querySelector('[data-testid=composer-text]');"
+            " return e !== null && e.scrollHeight <= e.clientHeight + 1; }", timeout=15_000)
+
+    await fits()
     await box.fill("balance")
     await box.press("Enter")
     await expect(box).to_have_value("")
     await expect(page.get_by_test_id("messages")).to_contain_text("Everyday Checking")
-    assert await box.evaluate(fits)  # its borders were left out: the placeholder's last line cut
+    await fits()  # its borders were left out: the placeholder's last line cut
     await page.set_viewport_size({"width": 320, "height": 700})  # narrower: three lines now
-    assert await box.evaluate(fits)
+    await fits()
     if shots := os.environ.get("LEDGERLINK_SHOTS"):
         await page.screenshot(path=str(Path(shots) / "composer-phone.png"))
