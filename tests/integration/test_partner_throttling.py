@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 import httpx
+import pytest
 from tests.conftest import Stack
 from tests.integration.test_bank_events import PATH, _bank_account, _inbox_count, _signed, _txn_event
 from tests.integration.test_dp_aggregates import BUDGET_URL, _partner_key
@@ -97,6 +98,9 @@ async def test_a_flood_of_bad_signatures_is_throttled_before_any_signature_work(
     assert await _inbox_count(stack) == 0
 
 
+# Slow on SQLite under the parallel run (104-113 s seen, 120 s is the default limit; the
+# cause, likely SQLite write-lock waits between the front door and the workers, is open).
+@pytest.mark.timeout(300)
 async def test_a_banks_burst_of_verified_events_is_never_throttled(stack: Stack) -> None:
     await _linked(stack)
     account = _bank_account(stack)
