@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from html import escape
+from pathlib import Path
 from typing import Any
 
+import jinja2
 from authlib.oauth2 import OAuth2Error
+from babel.numbers import format_currency
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
@@ -20,6 +23,10 @@ from ledgerlink.sandbox.merchant.shop import PRODUCTS, SandboxShop, ShopConfig, 
 
 SCOPE_TEXT = {"orders": "your orders: items, totals and order numbers",
               "shipments": "your parcels: carrier, tracking number and status"}
+
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
+                          autoescape=jinja2.select_autoescape(default=True))
 
 
 class CartBody(BaseModel):
@@ -145,6 +152,14 @@ def create_shop_app(config: ShopConfig) -> FastAPI:
     async def products() -> dict[str, Any]:
         return {"products": [{"sku": p.sku, "name": p.name, "price": str(p.price)}
                              for p in PRODUCTS.values()]}
+
+    @app.get("/shop", response_class=HTMLResponse)
+    async def storefront() -> HTMLResponse:
+        """The storefront's product list, server-rendered (cart and checkout pages: not yet)."""
+        rows = [{"sku": p.sku, "name": p.name, "price": format_currency(p.price, "USD", locale="en_US")}
+                for p in PRODUCTS.values()]
+        html = _env.get_template("shop/products.html").render(shop_name=config.name, products=rows)
+        return HTMLResponse(html)
 
     @app.post("/cart")
     async def add(body: CartBody) -> dict[str, Any]:
