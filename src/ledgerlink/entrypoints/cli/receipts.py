@@ -1,4 +1,5 @@
-"""`ledgerlink receipt verify`: check a consent receipt offline, with the published key set.
+"""`ledgerlink receipt verify`: check a consent receipt offline, with the published key set:
+a bank link's (`/receipts/{id}.jws`) or a shop link's (`/link/shop/{id}/receipt.jws`).
 
 Exit status: 0 valid; 1 bad signature, unknown key, expired, or (with --person) someone
 else's; 2 unreadable input (the file, the key set, or not a receipt at all).
@@ -23,6 +24,12 @@ from ledgerlink.services.linking.consent_receipts import (
     ReceiptMalformed,
     describe,
     verify_claims,
+)
+from ledgerlink.services.receipts.shop_receipt import (
+    ShopReceipt,
+    describe_shop,
+    is_shop_receipt,
+    verify_shop_claims,
 )
 
 app = typer.Typer(no_args_is_help=True)
@@ -80,8 +87,15 @@ def _load_jwks(source: str) -> dict[str, Any]:
     return data
 
 
-def _print(receipt: Receipt) -> None:
-    rows = describe(receipt)
+def _read_claims(claims: dict[str, Any], person: str | None) -> Receipt | ShopReceipt:
+    """A bank link's receipt or a shop link's (`kind: merchant_link`), by what it says it is."""
+    if is_shop_receipt(claims):
+        return verify_shop_claims(claims, person_id=person)
+    return verify_claims(claims, person_id=person)
+
+
+def _print(receipt: Receipt | ShopReceipt) -> None:
+    rows = describe_shop(receipt) if isinstance(receipt, ShopReceipt) else describe(receipt)
     width = max(len(label) for label, _ in rows) + 2
     for label, text in rows:
         first, *more = text.split("; ")  # lists (accounts, purposes): one item per line
@@ -114,16 +128,17 @@ def verify(
     keys = _load_jwks(source)
     try:
         claims = verify_receipt(token, keys, now=SystemClock().now())
-        result = verify_claims(claims, person_id=person)
+        result = _read_claims(claims, person)
     except ReceiptExpired as exc:
         try:
-            expired = verify_claims(exc.claims, person_id=person)
+            expired = _read_claims(exc.claims, person)
         except ReceiptInvalid as inner:
             _fail(inner.code, inner.detail, 2 if isinstance(inner, ReceiptMalformed) else 1)
         _print(expired)
+        what = "shop link" if isinstance(expired, ShopReceipt) else "consent"
         _fail(
             exc.code,
-            f"the consent this receipt records expired on {expired.expires_at:%Y-%m-%d %H:%M} UTC "
+            f"the {what} this receipt records expired on {expired.expires_at:%Y-%m-%d %H:%M} UTC "
             "(the signature itself is good)",
             1,
         )
