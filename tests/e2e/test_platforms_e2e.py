@@ -48,9 +48,11 @@ async def test_a_messenger_chat_links_answers_and_takes_a_fraud_reply_in_chromiu
     await stack.bank.purchase("alice", merchant="Blue Bottle Coffee", amount="4.50")
     await expect(entries.filter(has_text="Blue Bottle Coffee").first).to_be_visible(timeout=LIVE)
 
-    # "Was this you?" arrives with quick replies; "No" goes back to the bank, which freezes the card.
+    # "Was this you?" arrives with its buttons (a button template: they stay on the question when
+    # the balance update comes after it); "No" goes back to the bank, which freezes the card.
     txn_id, _ = await stack.bank.suspicious_purchase("alice", merchant="Shell", amount="249.00")
-    no = page.get_by_test_id("sim-quick-reply").filter(has_text="No")
+    question = entries.filter(has_text="Was this you? Shell")
+    no = question.get_by_test_id("sim-button").filter(has_text="No")
     await expect(no.first).to_be_visible(timeout=LIVE)
     await no.first.click()
     await expect(page.get_by_test_id("sim-log")).to_contain_text("froze", timeout=LIVE)

@@ -58,17 +58,17 @@ async def test_a_person_links_messenger_and_answers_was_this_you_with_a_tap(
         assert sim.world.user("pat").psid not in str(binding)  # only a keyed digest of the PSID is stored
         assert sim.world.subscribed["messenger"] is True  # the verify handshake ran before the first delivery
 
-        # A purchase comes as a generic template; its prompt with quick replies.
+        # A purchase comes as a generic template; its prompt as a button template (postback buttons).
         txn_id, _ = await s.stack.bank.suspicious_purchase("alice", merchant="Shell", amount="249.00")
         await until(
-            lambda: any(b.kind == "quick_reply" for e in sim.messages("messenger", "pat") for b in e.buttons),
+            lambda: any(b.kind == "postback" for e in sim.messages("messenger", "pat") for b in e.buttons),
             s.step,
         )
         cards = [e for e in sim.messages("messenger", "pat") if e.kind == "generic" and "Shell" in e.title]
         assert len(cards) == 1 and cards[0].title.startswith("Pending: Shell")
         assert cards[0].buttons[0].kind == "web_url" and thread_id in cards[0].buttons[0].url
         prompt = next(
-            e for e in sim.messages("messenger", "pat") if any(b.kind == "quick_reply" for b in e.buttons)
+            e for e in sim.messages("messenger", "pat") if any(b.kind == "postback" for b in e.buttons)
         )
         assert prompt.text.startswith("Sandbox Bank ✓ verified\nWas this you? Shell")
         assert [b.title for b in prompt.buttons] == ["Yes, it was me", "No, it wasn't me"]

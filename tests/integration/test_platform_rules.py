@@ -51,12 +51,12 @@ async def test_messenger_holds_updates_outside_the_window_and_tags_a_fraud_promp
         await s.stack.bank.suspicious_purchase("alice", merchant="Shell", amount="249.00")
         await until(
             lambda: any(
-                b.kind == "quick_reply" for e in sim.messages("messenger", "pat")[seen:] for b in e.buttons
+                b.kind == "postback" for e in sim.messages("messenger", "pat")[seen:] for b in e.buttons
             ),
             s.step,
         )
         new = sim.messages("messenger", "pat")[seen:]
-        [prompt] = [e for e in new if e.buttons and e.buttons[0].kind == "quick_reply"]
+        [prompt] = [e for e in new if e.buttons and e.buttons[0].kind == "postback"]
         assert (prompt.messaging_type, prompt.tag) == ("MESSAGE_TAG", "ACCOUNT_UPDATE")
         assert not any(e.kind == "generic" for e in new)  # the purchase card itself waited
 

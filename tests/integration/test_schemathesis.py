@@ -11,26 +11,24 @@ cases every time. Every case must pass `_CHECKS`; the figures (cases run, failur
 printed in the attack-suite summary of `./scripts/test`. What the schema cannot say is
 written down in docs/security.md, "Schemathesis".
 
-The cases are sent from a worker thread: the platform's uvicorn server runs on this test's
-event loop, which must stay free to answer them.
+The cases are sent from a child process (`_run` says why not a thread): the platform's uvicorn
+server runs on this test's event loop, which must stay free to answer them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
-import pkgutil
+import multiprocessing
 import re
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import hypothesis
 import pytest
 import requests
 import schemathesis
@@ -156,31 +154,17 @@ def _cases(operation: Any, mode: GenerationMode, attacker: Pass, *, base_url: st
              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))(test)()
 
 
-def _import_here(spec: dict[str, Any]) -> None:
-    """Load, on this (the event loop's) thread, the modules schemathesis and Hypothesis import
-    lazily on first use. Both are pytest plugins, so pytest's assertion rewriting runs
-    `ast.parse` on each module they import; on CPython 3.11 that parser's recursion counter is
-    shared by every thread (python/cpython#106905), so a first import in the worker thread while
-    this thread parses too raised `SystemError: AST constructor recursion depth mismatch` (seen
-    in CI, in schemathesis' loader). Nothing is sent: strategies are built, none is drawn."""
-    for package in (schemathesis, hypothesis):
-        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            if ".extra." in info.name or info.name.endswith((".extra", "__main__")) or ".cli" in info.name:
-                continue  # optional integrations (Django, NumPy, ...) and command lines
-            with contextlib.suppress(Exception):
-                importlib.import_module(info.name)
-    schema = schemathesis.openapi.from_dict(spec)
-    for result in schema.get_all_operations():
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            with contextlib.suppress(Exception):
-                result.ok().as_strategy(generation_mode=mode)
-
-
 async def _run(stack: Stack, attacker: Pass) -> Tally:
     async with stack.client() as http:
         spec = (await http.get("/openapi.json")).json()
-    _import_here(spec)
-    tally = await asyncio.to_thread(_attack, spec, stack.platform_url, attacker)
+    # A child process of its own (spawned: a fresh interpreter), not a thread: CPython 3.11's
+    # AST constructor keeps one recursion counter per process (python/cpython#106905), and the
+    # cases (Hypothesis, schemathesis, pytest's assertion rewriting of their lazy imports) and
+    # this loop's server (Jinja compiling templates) both build ASTs: from a thread that raised
+    # `SystemError: AST constructor recursion depth mismatch` in CI, twice.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        tally = await asyncio.get_running_loop().run_in_executor(
+            pool, _attack, spec, stack.platform_url, attacker)
     answered = ", ".join(f"{n} x {code}" for code, n in sorted(tally.statuses.items()))
     report_figure(f"schemathesis ({attacker.who}): {len(tally.cases)} operations, "
                   f"{sum(tally.cases.values())} cases, failures {len(tally.failures)} [{answered}]")

@@ -45,6 +45,8 @@ LINK_PROMPT = (
     "Tap Log in to link it: you sign in to Ledgerlink, and your updates come here."
 )
 MESSENGER_TEXT_MAX = 2000
+BUTTON_TEXT_MAX = 640  # a button template's text (Send API)
+BUTTONS_MAX = 3  # buttons on a button template
 WHATSAPP_TEXT_MAX = 4096
 _ACCOUNT_TAIL = re.compile(r"^(?P<head>.+?) \((?P<account>[^()]{1,80})\)(?P<rest>.*)$", re.S)
 
@@ -149,8 +151,21 @@ def messenger_payload(psid: str, out: Outgoing) -> dict[str, Any]:
     message = out.message
     if not out.follow_up and (generic := _generic(message)) is not None:
         return _envelope(psid, out.decision, generic)
-    content: dict[str, Any] = {"text": messenger_text(out)}
-    if message.quick_replies and message.prompt_status in (None, "open"):
+    text = messenger_text(out)
+    open_prompt = bool(message.quick_replies) and message.prompt_status in (None, "open")
+    if open_prompt and len(message.quick_replies) <= BUTTONS_MAX and len(text) <= BUTTON_TEXT_MAX:
+        # A button template, not quick replies: Messenger shows quick replies only under the
+        # newest message, so the balance update that follows a "Was this you?" would take its
+        # answers away; postback buttons stay on the question (a tap after it was answered is
+        # refused: "Not taken: this question was already answered").
+        buttons = [
+            {"type": "postback", "title": _cut(label, 20), "payload": reply_payload(message.message_id, rid)}
+            for rid, label in message.quick_replies
+        ]
+        template = {"template_type": "button", "text": text, "buttons": buttons}
+        return _envelope(psid, out.decision, {"attachment": {"type": "template", "payload": template}})
+    content: dict[str, Any] = {"text": text}
+    if open_prompt:
         content["quick_replies"] = [
             {
                 "content_type": "text",
