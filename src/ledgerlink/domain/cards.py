@@ -36,9 +36,12 @@ def account_label(account: AccountView) -> str:
     return f"{account.name} ••{account.last4}"
 
 
-def balance_card(account: AccountView) -> dict[str, Any]:
+def balance_card(account: AccountView, *, shared: bool = True) -> dict[str, Any]:
+    """`shared=False`: the link's consent leaves balances out (transactions only), and the card
+    says so instead of "not available yet"."""
     b = account.balance
-    return {
+    extra: dict[str, Any] = {} if shared else {"balance_shared": False}
+    return {**extra,
         "account_id": account.id,
         "account": account_label(account),
         "account_type": account.type.value,
@@ -106,6 +109,8 @@ def _plain_text(kind: CardKind, body: dict[str, Any]) -> str:
         extra = receipt_text(body)  # the receipt, parcel and refund on it (issue 11)
         return line + _card_use_text(body) + (f"\n{extra}" if extra else "")
     if kind is CardKind.BALANCE:
+        if body.get("balance_shared") is False:
+            return f"{body['account']}: balance not shared (you linked its transactions only)"
         if body["current"] is None:
             return f"{body['account']}: balance not available yet"
         line = f"{body['account']}: balance {body['current']} {body['currency']}"

@@ -71,6 +71,7 @@ _ACCEPTED = {
         202: {"description": "stored; it will be applied shortly", "content": _ACCEPTED},
         400: PROBLEM_SCHEMA,
         401: PROBLEM_SCHEMA,
+        403: PROBLEM_SCHEMA,  # scope_not_granted: the consent does not share what the event carries
         404: PROBLEM_SCHEMA,
         409: PROBLEM_SCHEMA,  # the same webhook-id with a different body
         410: PROBLEM_SCHEMA,

@@ -137,6 +137,7 @@ def header_rows(accounts: list[AccountLine], *, locale: str) -> list[dict[str, A
             "current": None if a.current is None else format_money(a.current.amount, a.current.currency),
             "available": None if a.available is None
             else format_money(a.available.amount, a.available.currency),
+            "shared": a.balances_shared,
         })
     return rows
 

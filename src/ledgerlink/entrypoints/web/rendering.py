@@ -111,6 +111,7 @@ def _card_context(view: MessageView, zone: tzinfo | None = None) -> dict[str, An
             available=None if body.get("available") is None
             else format_money(body["available"], currency),
             as_of=_format_instant(body.get("as_of")),
+            balance_shared=body.get("balance_shared") is not False,
         )
     elif view.kind.value == "declined":
         ctx.update(_declined_context(body))

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ledgerlink.domain import alerts
-from ledgerlink.domain.banking import AccountView
+from ledgerlink.domain.banking import AccountView, Scope
 from ledgerlink.domain.cards import account_label
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.countries import country_name, currency_countries
@@ -151,7 +151,7 @@ def decline_alert(decline: Decline, account: AccountView) -> alerts.Alert:
     )
 
 
-@account_event("card.declined", _validate)
+@account_event("card.declined", _validate, scope=Scope.TRANSACTIONS)
 async def _on_declined(
     deps: Deps, uow: UnitOfWork, account: AccountRecord, link: LinkRecord, data: dict[str, Any]
 ) -> None:

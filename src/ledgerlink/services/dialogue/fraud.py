@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ledgerlink.domain.banking import Scope
 from ledgerlink.domain.cards import account_label
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.errors import Conflict, InvalidInput
@@ -136,7 +137,7 @@ async def post_fraud_card(
     return None if record is None else record.id
 
 
-@account_event("fraud.alert", _validate)
+@account_event("fraud.alert", _validate, scope=Scope.ALERTS)
 async def _on_fraud_alert(
     deps: Deps, uow: UnitOfWork, account: AccountRecord, link: LinkRecord, data: dict[str, Any]
 ) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ledgerlink.domain.banking import Scope
+
 if TYPE_CHECKING:
     from ledgerlink.services.kernel.deps import Deps
     from ledgerlink.services.kernel.uow import UnitOfWork
@@ -33,19 +35,37 @@ class AccountEventHandler:
     event_type: str
     validate: Validate
     apply: Apply
+    scope: Scope  # what the link's consent must share for the event to be taken (issue 10)
 
 
 HANDLERS: dict[str, AccountEventHandler] = {}
 
 
-def account_event(event_type: str, validate: Validate) -> Callable[[Apply], Apply]:
-    """Register the handler of one account event type (decorates its apply function)."""
+def account_event(event_type: str, validate: Validate, *, scope: Scope) -> Callable[[Apply], Apply]:
+    """Register the handler of one account event type (decorates its apply function). `scope`:
+    the consent scope the event belongs to; a link that does not share it gets none of them."""
 
     def register(apply: Apply) -> Apply:
         if event_type in HANDLERS:
             raise RuntimeError(f"account event {event_type!r} registered twice")
-        HANDLERS[event_type] = AccountEventHandler(event_type, validate, apply)
+        HANDLERS[event_type] = AccountEventHandler(event_type, validate, apply, scope)
         return apply
 
     return register
 
+
+# The scope each core event belongs to; account events name theirs when they register.
+CORE_SCOPES = {
+    "transaction.updated": Scope.TRANSACTIONS,
+    "transaction.removed": Scope.TRANSACTIONS,
+    "balance.updated": Scope.BALANCES,
+}
+
+
+def required_scope(event_type: str) -> Scope | None:
+    """What a link's consent must share for a bank to push `event_type` (None: no account
+    data, e.g. consent.revoked)."""
+    if event_type in CORE_SCOPES:
+        return CORE_SCOPES[event_type]
+    handler = HANDLERS.get(event_type)
+    return None if handler is None else handler.scope

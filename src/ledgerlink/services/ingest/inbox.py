@@ -23,6 +23,15 @@ from ledgerlink.domain.events import BankEventsReceived, LinkRevoked
 from ledgerlink.services import access
 from ledgerlink.services.ingest import repeats  # a bank's resend of a stored event (issue 12)
 from ledgerlink.services.ingest.account_events import HANDLERS as ACCOUNT_EVENT_HANDLERS
+from ledgerlink.services.ingest.account_events import required_scope
+from ledgerlink.services.ingest.front_door import (
+    MAX_BODY,
+    MAX_WEBHOOK_ID,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    check_headers,
+    too_large,
+)
 from ledgerlink.services.ingest.inbox_worker import InboxWorker
 from ledgerlink.services.ingest.ports import InboxRecord, InboxWriter
 from ledgerlink.services.ingest.wire import parse_balance, parse_transaction
@@ -34,14 +43,11 @@ from ledgerlink.services.linking.ports import AccountRecord
 # InboxWorker lives in `ingest.inbox_worker`; it stays importable from here for the callers
 # that import it with `Ingest`.
 __all__ = ["ACCOUNT_EVENTS", "EVENT_TYPES", "MAX_BODY", "MAX_WEBHOOK_ID", "Accepted", "InboxWorker", "Ingest",
-           "LinkEnded", "PayloadTooLarge", "UnsupportedMediaType", "check_headers"]
+           "LinkEnded", "PayloadTooLarge", "ScopeNotGranted", "UnsupportedMediaType", "check_headers",
+           "too_large"]
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY = 256 * 1024
-# The inbox row id is "{partner id}:{webhook-id}" in a 200-character column; partner ids are at
-# most 40 characters (adapters/db/schema.py, `inbox.id` and `partners.id`).
-MAX_WEBHOOK_ID = 150
 ACCOUNT_EVENTS = frozenset({"transaction.updated", "transaction.removed", "balance.updated"})
 EVENT_TYPES = ACCOUNT_EVENTS | {"consent.revoked"}
 
@@ -53,35 +59,12 @@ class LinkEnded(DomainError):
     status = 410
 
 
-class PayloadTooLarge(DomainError):
-    """The body (declared or read) is over `MAX_BODY`: refused before any signature work."""
+class ScopeNotGranted(DomainError):
+    """The event carries data the person's consent does not share (balances on a
+    transactions-only link, say): refused, nothing stored; the bank should not send it (403)."""
 
-    code = "payload_too_large"
-    status = 413
-
-
-class UnsupportedMediaType(DomainError):
-    code = "unsupported_media_type"
-    status = 415
-
-
-def too_large() -> PayloadTooLarge:
-    return PayloadTooLarge("the event body is larger than 256 KiB: split the event")
-
-
-def check_headers(headers: Mapping[str, str]) -> None:
-    """What the headers alone decide, before the body is read: the declared size, the media type
-    and the length of the webhook id. `headers` has lower-case names (as ASGI gives them) or is
-    case-insensitive (Starlette's `Headers`)."""
-    declared = headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large()
-    media = headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-        raise UnsupportedMediaType("send the event as Content-Type: application/json")
-    if len(headers.get("webhook-id", "")) > MAX_WEBHOOK_ID:
-        raise InvalidInput(f"webhook-id must be at most {MAX_WEBHOOK_ID} characters",
-                           code="webhook_id_too_long")
+    code = "scope_not_granted"
+    status = 403
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +144,7 @@ class Ingest:
         # (partner, bank account, consent) -> (monotonic time, account or refusal). Short-lived
         # and dropped at once when a link of this process ends; other processes' revocations
         # are seen within the TTL (and processing re-checks the link before applying).
-        self._targets: dict[tuple[str, str, str | None], tuple[float, AccountRecord | DomainError]] = {}
+        self._targets: dict[tuple[str, str, str | None, str], tuple[float, AccountRecord | DomainError]] = {}
         self._resolve_ttl = resolve_ttl
         self._queue: asyncio.Queue[_Pending] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -275,7 +258,7 @@ class Ingest:
     def _cached(self, item: _Pending) -> AccountRecord | DomainError | None:
         if item.bank_account_id is None:
             return None
-        cached = self._targets.get((item.partner_id, item.bank_account_id, item.consent_id))
+        cached = self._targets.get((item.partner_id, item.bank_account_id, item.consent_id, item.event_type))
         if cached is not None and time.monotonic() - cached[0] < self._resolve_ttl:
             return cached[1]
         return None
@@ -297,12 +280,20 @@ class Ingest:
             if item.consent_id and link.bank_consent_id != item.consent_id:
                 continue
             if link.status == LinkStatus.ACTIVE.value:
+                scope = required_scope(item.event_type)
+                if scope is not None and scope.value not in link.scopes:
+                    found = ScopeNotGranted(
+                        f"{item.event_type} carries {scope.value}, which the person's consent for this "
+                        f"account does not share (it shares {', '.join(link.scopes) or 'nothing'})",
+                        code="scope_not_granted")
+                    break
                 found = account
                 break
             found = LinkEnded("the link for this account was revoked", code="link_revoked")
         if len(self._targets) > 100_000:
             self._targets.clear()
-        self._targets[(item.partner_id, item.bank_account_id, item.consent_id)] = (time.monotonic(), found)
+        self._targets[(item.partner_id, item.bank_account_id, item.consent_id, item.event_type)] = (
+            time.monotonic(), found)
         return found
 
     async def _resolve(self, batch: list[_Pending]) -> list[AccountRecord | DomainError | str]:

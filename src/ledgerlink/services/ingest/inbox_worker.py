@@ -25,6 +25,7 @@ from ledgerlink.domain.events import (
 from ledgerlink.domain.privacy import Grant
 from ledgerlink.services import access
 from ledgerlink.services.ingest.account_events import HANDLERS as ACCOUNT_EVENT_HANDLERS
+from ledgerlink.services.ingest.account_events import required_scope
 from ledgerlink.services.ingest.delivery import deliver_balance, deliver_transaction
 from ledgerlink.services.ingest.ports import InboxRecord
 from ledgerlink.services.ingest.wire import parse_balance, parse_transaction
@@ -55,6 +56,11 @@ async def _apply(
         return str(data["consent_id"])
     if account is None or link is None or link.status != LinkStatus.ACTIVE.value:
         return None  # the link ended after the event was accepted: nothing is applied
+    scope = required_scope(record.event_type)
+    if scope is not None and scope.value not in link.scopes:
+        # The consent changed after the event was accepted (renewed with less): not applied.
+        log.info("event_outside_scope", event_type=record.event_type, scope=scope.value)
+        return None
     handler = ACCOUNT_EVENT_HANDLERS.get(record.event_type)
     if handler is not None:  # fraud alerts, declines...: no reconciliation needed
         await handler.apply(deps, uow, account, link, data)

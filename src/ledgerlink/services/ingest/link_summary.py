@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import structlog
 
-from ledgerlink.domain.banking import LinkStatus, TransactionStatus
+from ledgerlink.domain.banking import LinkStatus, Scope, TransactionStatus
 from ledgerlink.domain.cards import account_label, text_card
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.locale_text import day, money
@@ -97,6 +97,7 @@ class AccountLine:
     current: Money | None
     available: Money | None
     as_of: datetime | None
+    balances_shared: bool = True  # False: the link's consent leaves balances out (issue 10)
 
 
 async def header_accounts(deps: Deps, grant: Grant, *, link_id: str) -> list[AccountLine]:
@@ -112,4 +113,5 @@ async def header_accounts(deps: Deps, grant: Grant, *, link_id: str) -> list[Acc
     return [AccountLine(id=v.id, label=account_label(v),
                         current=None if v.balance is None else v.balance.current,
                         available=None if v.balance is None else v.balance.available,
-                        as_of=None if v.balance is None else v.balance.as_of) for v in views]
+                        as_of=None if v.balance is None else v.balance.as_of,
+                        balances_shared=Scope.BALANCES.value in link.scopes) for v in views]

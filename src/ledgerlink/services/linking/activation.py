@@ -14,7 +14,7 @@ from babel import Locale
 from babel.numbers import format_decimal
 
 from ledgerlink.domain import locale_text
-from ledgerlink.domain.banking import LinkStatus
+from ledgerlink.domain.banking import LinkStatus, Scope
 from ledgerlink.domain.cards import balance_card
 from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.errors import Conflict
@@ -124,7 +124,7 @@ async def activate_link(
                 component,
                 thread,
                 CardKind.BALANCE,
-                balance_card(view),
+                balance_card(view, shared=Scope.BALANCES.value in link.scopes),
                 subject_key=f"balance:{view.id}",
             )
         uow.events.append(LinkActivated(person_id=link.person_id, link_id=link.id))

@@ -19,6 +19,7 @@ messenger's locale (`domain/locale_text.py`).
 
 from __future__ import annotations
 
+import difflib
 from datetime import date, timedelta
 
 from ledgerlink.domain import answer_text
@@ -131,3 +132,22 @@ async def answer(
         second = await _read(deps, grant, account_ids, question.other)
         return answer_text.compare_answer(question, first, second, said), []
     return await _spending(deps, grant, account_ids, question, today), []
+
+
+MERCHANT_LOOKBACK_DAYS = 90
+
+
+async def unknown_merchant_hint(deps: Deps, grant: Grant, thread: ThreadRecord, name: str) -> str:
+    """A muted name that matches none of the person's recent purchases is likely a typo: say
+    so, with the closest merchant names they do buy from."""
+
+    merchants = await recent_merchants(deps, grant, thread, days=MERCHANT_LOOKBACK_DAYS)
+    if any(name in m.lower() for m in merchants):
+        return ""
+    hint = (f" (You have no purchases matching \"{name}\" in the last {MERCHANT_LOOKBACK_DAYS} days; "
+            "it is muted anyway.")
+    close = difflib.get_close_matches(name, [m.lower() for m in merchants], n=2, cutoff=0.6)
+    if close:
+        by_lower = {m.lower(): m for m in merchants}
+        hint += " Did you mean " + " or ".join(f"\"{by_lower[c]}\"" for c in close) + "?"
+    return hint + ")"

@@ -6,13 +6,13 @@ the purpose under which it reads data; an unknown text gets the list of what can
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ledgerlink.domain import alerts
 from ledgerlink.domain import locale_text as fmt  # issue 13: answers in the messenger's locale
+from ledgerlink.domain.banking import Scope
 from ledgerlink.domain.cards import account_label
 from ledgerlink.domain.chat import CardKind, ThreadKind
 from ledgerlink.domain.countries import country_name
@@ -134,7 +134,9 @@ async def _balance(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Mat
         return "No linked accounts yet.", [{"label": "Link a bank", "href": "/link"}]
     lines = []
     for v in live:
-        if v.balance is None:
+        if Scope.BALANCES.value not in links[v.link_id].scopes:
+            lines.append(f"{account_label(v)}: balance not shared (you linked its transactions only)")
+        elif v.balance is None:
             lines.append(f"{account_label(v)}: not available yet")
         else:
             line = f"{account_label(v)}: {fmt.money(v.balance.current)}"
@@ -294,29 +296,10 @@ async def _alert_mute(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.
     if match["op"] == "mute":
         name = await rules.mute(deps, grant, match["merchant"])
         reply = f"Muted: no large-purchase alerts for {name}. Say \"unmute {name}\" to undo."
-        return reply + await _unknown_merchant_hint(deps, grant, thread, name), _SETTINGS_ACTION
+        return reply + await answers.unknown_merchant_hint(deps, grant, thread, name), _SETTINGS_ACTION
     if await rules.unmute(deps, grant, match["merchant"]):
         return f"Unmuted {match['merchant']}: its large purchases alert you again.", _SETTINGS_ACTION
     return f"{match['merchant']} was not muted.", _SETTINGS_ACTION
-
-
-MERCHANT_LOOKBACK_DAYS = 90
-
-
-async def _unknown_merchant_hint(deps: Deps, grant: Grant, thread: ThreadRecord, name: str) -> str:
-    """A muted name that matches none of the person's recent purchases is likely a typo: say
-    so, with the closest merchant names they do buy from."""
-
-    merchants = await answers.recent_merchants(deps, grant, thread, days=MERCHANT_LOOKBACK_DAYS)
-    if any(name in m.lower() for m in merchants):
-        return ""
-    hint = (f" (You have no purchases matching \"{name}\" in the last {MERCHANT_LOOKBACK_DAYS} days; "
-            "it is muted anyway.")
-    close = difflib.get_close_matches(name, [m.lower() for m in merchants], n=2, cutoff=0.6)
-    if close:
-        by_lower = {m.lower(): m for m in merchants}
-        hint += " Did you mean " + " or ".join(f"\"{by_lower[c]}\"" for c in close) + "?"
-    return hint + ")"
 
 
 async def _alert_list(deps: Deps, grant: Grant, thread: ThreadRecord, match: re.Match[str]) -> Reply:
