@@ -33,6 +33,11 @@ class SqlShopReceipts(_Repo):
         return await self._one(MerchantLinkRecord, select(t).where(
             t.c.merchant_slug == merchant_slug, t.c.customer_ref == customer_ref))
 
+    async def links_of(self, person_id: str) -> list[MerchantLinkRecord]:
+        t = s.merchant_links
+        return await self._many(MerchantLinkRecord, select(t).where(t.c.person_id == person_id)
+                                .order_by(t.c.created_at, t.c.id))
+
     async def seen(self, merchant_slug: str, event_id: str, person_id: str, at: datetime) -> bool:
         t = s.merchant_events
         found = (await self._conn.execute(select(t.c.id).where(

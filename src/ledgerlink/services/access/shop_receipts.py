@@ -63,6 +63,19 @@ async def read_aliases(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Pur
     return frozenset(out)
 
 
+async def open_aliases(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *,
+                       at: datetime) -> list[tuple[MerchantAliasRecord, dict[str, Any]]]:
+    """Every alias the person's answers made, opened, each read audited (the export)."""
+    out = []
+    for record in await uow.shop_receipts.aliases(grant.person_id):
+        _mine(grant, record.person_id, "merchant alias")
+        value = await vault.open(record.person_id, record.sealed, table="merchant_aliases", row_id=record.id)
+        await audit(uow, grant, purpose, action="read_merchant_alias", subject=f"merchant_alias:{record.id}",
+                    at=at)
+        out.append((record, value))
+    return out
+
+
 async def seal_receipt_address(vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *,
                                row_id: str, local: str, at: datetime) -> bytes:
     """The forwarding address's local part, sealed so it can be shown again (only its hash finds

@@ -1,5 +1,8 @@
-"""Receipts and parcels in the person's JSON export (issue 11; schema: docs/export-schema.json
-`shop_orders`, `parcels`): every order held for them (from a linked shop or a receipt email, its
+"""Shop links, receipts and parcels in the person's JSON export (issue 11; schema:
+docs/export-schema.json `shop_links`, `shop_consents`, `shop_aliases`, `shop_orders`, `parcels`):
+each shop link (the shop's customer id) and every consent given to a shop, with its signed
+receipt but never its tokens, PKCE verifier, OAuth state or feed cursor; the charges the person
+said were a shop; every order held for them (from a linked shop or a receipt email, its
 line items, totals, match and parcel with its timeline), a kept email that could not be read
 (the message itself, as it came), and each parcel followed from a pasted number with the
 carrier's steps its card showed. Opened through the access layer under person_export, each row
@@ -15,12 +18,13 @@ from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.domain.receipts import receipt_from_json
 from ledgerlink.services import access
 from ledgerlink.services.access.parcels import open_number
+from ledgerlink.services.access.shop_receipts import open_aliases
 from ledgerlink.services.access.vault import Vault
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.ports import MessageView
 from ledgerlink.services.receipts.ports import ShopOrderRecord
 
-__all__ = ["parcels_json", "shop_orders_json"]
+__all__ = ["parcels_json", "shop_aliases_json", "shop_consents_json", "shop_links_json", "shop_orders_json"]
 
 
 def _events(timeline: Sequence[Any]) -> list[dict[str, Any]]:
@@ -84,3 +88,34 @@ async def parcels_json(vault: Vault, uow: UnitOfWork, grant: Grant, messages: Se
             "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat(),
         })  # fmt: skip
     return out
+
+
+async def shop_links_json(uow: UnitOfWork, person_id: str) -> list[dict[str, Any]]:
+    """Ids, the shop and its customer id for the person: nothing sealed is held on a link row."""
+    return [{"id": link.id, "shop": link.merchant_slug, "customer_id": link.customer_ref,
+             "created_at": link.created_at.isoformat()}
+            for link in await uow.shop_receipts.links_of(person_id)]  # fmt: skip
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+async def shop_consents_json(uow: UnitOfWork, person_id: str) -> list[dict[str, Any]]:
+    """Every consent, started, given or ended. Its `sealed` secrets (the verifier, the tokens),
+    the OAuth state and the shop's feed cursor stay out: they are keys, not the person's data."""
+    return [{"id": c.id, "shop": c.merchant_slug, "link_id": c.link_id, "status": c.status,
+             "scopes": c.scopes.split(), "renews": c.renews, "ended_by": c.ended_by,
+             "expires_at": _iso(c.expires_at), "synced_at": _iso(c.synced_at),
+             "created_at": c.created_at.isoformat(), "updated_at": c.updated_at.isoformat(),
+             "consent_receipt_jws": c.receipt_jws}
+            for c in await uow.merchant_consents.of_person(person_id)]  # fmt: skip
+
+
+async def shop_aliases_json(vault: Vault, uow: UnitOfWork, grant: Grant, *,
+                            at: datetime) -> list[dict[str, Any]]:
+    """The descriptors the person's "Yes, that's it" taught as a shop's (opened, audited)."""
+    opened = await open_aliases(vault, uow, grant, Purpose.PERSON_EXPORT, at=at)
+    return [{"id": record.id, "shop": record.merchant_slug, "shop_name": str(value.get("shop", "")),
+             "descriptor": str(value.get("descriptor", "")), "created_at": record.created_at.isoformat()}
+            for record, value in opened]  # fmt: skip

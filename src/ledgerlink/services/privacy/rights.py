@@ -36,6 +36,7 @@ class ErasureReport:
     links_revoked: int
     key_destroyed: bool
     rows_deleted: dict[str, int]
+    shop_links_revoked: int = 0
 
 
 async def erase_person(deps: Deps, grant: Grant) -> ErasureReport:
@@ -58,6 +59,13 @@ async def erase_person(deps: Deps, grant: Grant) -> ErasureReport:
             with contextlib.suppress(DomainError):
                 await links.unlink(deps, grant, link_id=link.id)
                 revoked += 1
+    shops_told = 0
+    if deps.shop_links is not None:  # shops too (RFC 7009), while the key still opens their tokens
+        for consent in await deps.shop_links.consents(grant):
+            if consent["status"] == "active":
+                with contextlib.suppress(DomainError):
+                    await deps.shop_links.revoke(grant, str(consent["id"]), purpose=Purpose.PERSON_ERASURE)
+                    shops_told += 1
     async with deps.uow() as uow:  # the bot leaves the person's Matrix rooms once they are gone
         records = await uow.channels.for_person(grant.person_id)
         channels_ = {c.id: c.kind for c in records}
@@ -87,9 +95,10 @@ async def erase_person(deps: Deps, grant: Grant) -> ErasureReport:
             at=now,
         )
         await deps.commit_and_publish(uow)
-    log.info("person_erased", person_id=grant.person_id, links_revoked=revoked)
+    log.info("person_erased", person_id=grant.person_id, links_revoked=revoked, shop_links_revoked=shops_told)
     return ErasureReport(
-        person_id=grant.person_id, links_revoked=revoked, key_destroyed=destroyed, rows_deleted=deleted
+        person_id=grant.person_id, links_revoked=revoked, key_destroyed=destroyed, rows_deleted=deleted,
+        shop_links_revoked=shops_told,
     )
 
 
@@ -225,6 +234,9 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
         data = await access.read_for_export(deps.vault, uow, grant, at=now)
         shop_orders = await export_receipts.shop_orders_json(deps.vault, uow, grant, at=now)  # issue 11
         parcels = await export_receipts.parcels_json(deps.vault, uow, grant, data.messages, at=now)
+        shop_links = await export_receipts.shop_links_json(uow, grant.person_id)
+        shop_consents = await export_receipts.shop_consents_json(uow, grant.person_id)
+        shop_aliases = await export_receipts.shop_aliases_json(deps.vault, uow, grant, at=now)
         said = await access.read_corrections(deps.vault, uow, grant, Purpose.PERSON_EXPORT, at=now)
         banks = {p.id: p.name for p in await uow.partners.all()}
         person_links = await uow.links.for_person(grant.person_id)
@@ -261,7 +273,8 @@ async def export_person(deps: Deps, grant: Grant) -> dict[str, Any]:
         "channels": [_channel_json(c) for c in data.channels],
         "fraud_prompts": [_prompt_json(p, banks.get(p.partner_id)) for p in data.prompts],
         "bank_requests": [_bank_request_json(r, banks.get(r.partner_id)) for r in data.bank_requests],
-        "shop_orders": shop_orders, "parcels": parcels,  # receipts and parcels (issue 11)
+        "shop_links": shop_links, "shop_consents": shop_consents, "shop_aliases": shop_aliases,
+        "shop_orders": shop_orders, "parcels": parcels,  # shops, receipts and parcels (issue 11)
     })  # fmt: skip
 
 

@@ -301,9 +301,11 @@ class MerchantLinks:
             )
             await uow.commit()
 
-    async def revoke(self, grant: Grant, consent_id: str) -> None:
-        """The person revokes: the shop is told (RFC 7009) and the link ends here whatever it
-        answers; the tokens are dropped."""
+    async def revoke(
+        self, grant: Grant, consent_id: str, *, purpose: Purpose = Purpose.SHOW_TO_PERSON
+    ) -> None:
+        """The person revokes (or erases themselves: `purpose`): the shop is told (RFC 7009) and
+        the link ends here whatever it answers; the tokens are dropped."""
         deps, now = self._deps, self._deps.clock.now()
         async with deps.uow() as uow:
             consent = await uow.merchant_consents.get(consent_id[:40])
@@ -315,7 +317,7 @@ class MerchantLinks:
                 deps.vault,
                 uow,
                 grant,
-                Purpose.SHOW_TO_PERSON,
+                purpose,
                 person_id=grant.person_id,
                 consent_id=consent.id,
                 sealed=consent.sealed,
