@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,9 +67,16 @@ def _postgres(work: Path) -> Iterator[None]:
 def cluster(args: argparse.Namespace) -> int:
     started = time.monotonic()
     binary = str(Path(sys.executable).with_name("nats-server"))
-    with tempfile.TemporaryDirectory(prefix="ledgerlink-crash-cluster-") as work, _postgres(Path(work)):
-        figures = asyncio.run(crash_cluster_run(Path(work), nats_binary=binary, events=args.events,
-                                                kills=args.kills, seed=args.seed))
+    # The throwaway server runs as the postgres user (scripts/pg): its directory must be
+    # reachable by that user, which a TemporaryDirectory (mode 0700, owned by us) is not.
+    pg_root = Path(tempfile.mkdtemp(prefix="ledgerlink-crash-pg-"))
+    pg_root.chmod(0o755)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ledgerlink-crash-cluster-") as work, _postgres(pg_root):
+            figures = asyncio.run(crash_cluster_run(Path(work), nats_binary=binary, events=args.events,
+                                                    kills=args.kills, seed=args.seed))
+    finally:
+        shutil.rmtree(pg_root, ignore_errors=True)
     print(figures.line("cluster crash bench"))
     print(f"answers: {figures.answers}; {time.monotonic() - started:.0f} s")
     clean = (figures.lost, figures.duplicated, figures.duplicates, figures.out_of_order) == (0, 0, 0, 0)
