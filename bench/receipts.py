@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from _platform import link_person, quiet_logs, start_platform, write_ready
-from delivery import Usage, settle, wait_for_arrivals
+from delivery import Usage, _install_profiler, print_profile, settle, wait_for_arrivals
 from ingest import BENCH_PASSWORD, paced_load, pct, read_response, rss_kib, ws_login
 
 BANK_PATH = "/partners/sandbox-bank/events"
@@ -110,6 +110,7 @@ async def _serve(ready: Path, loop: str, data_dir: Path, database_url: str, hist
                             for a in records if a.type in CARD_TYPES]
         persons.append(info)
     seeded = await _seed_history(container, persons, history)
+    _install_profiler(ready.with_suffix(".prof"))  # --profile: SIGUSR1 starts cProfile, SIGUSR2 writes it
     async with container.deps.uow() as uow:
         stored = sum([len(await uow.transactions.for_account(a.id, limit=10**9))
                       for p in persons for a in await uow.accounts.for_person(p["person_id"])])
@@ -390,10 +391,14 @@ class Bench:
             reqs += [self.order(a), bank_event(self.host, self.bank_secret, self.run, b, posted=True)]
             kinds += [("attach", a), ("plain", b)]
         usage = Usage(self.args.server_pid)
+        if self.args.profile:
+            os.kill(self.args.server_pid, signal.SIGUSR1)
         paced = await paced_load(self.url, reqs, self.args.rate)
         total = self.args.grace
         await wait_for_arrivals(lambda: self.seen("attached", attach) + self.seen("posted", plain), 2 * n,
                                 stall=min(20.0, total), cap=total)
+        if self.args.profile:
+            os.kill(self.args.server_pid, signal.SIGUSR2)
         out: dict[str, Any] = {"attach": [], "plain": [], "misattached": 0, "rtt": paced.latencies,
                                "statuses": paced.statuses,
                                "unsent": paced.unsent + paced.unfinished + paced.errors}
@@ -415,16 +420,16 @@ class Bench:
         """Rounds: book `--round` pending charges on each card account, then a burst of one
         receipt per charge; time from the burst's first send to the last receipt on a card."""
         total, done, wall, http_wall = self.args.receipts, 0, 0.0, 0.0
-        sent_all, attached, misattached, rounds = Sent(), 0, 0, 0
-        cpu = 0.0
-        while done < total:
+        sent_all, attached, misattached, per_round = Sent(), 0, 0, []
+        cpu, started = 0.0, time.monotonic()
+        while done < total and time.monotonic() - started < self.args.max_seconds:
             per = min(self.args.round, -(-(total - done) // len(self.accounts)))
             charges = self.charges(per)[:total - done]
             await self.book(charges)
             await settle(self.args.server_pid)
             reqs = [self.order(c) for c in charges]
             usage = Usage(self.args.server_pid)
-            sent = await burst(self.url, reqs, self.args.connections, cap=300)
+            sent = await burst(self.url, reqs, self.args.connections, cap=self.args.max_seconds + 120)
             await wait_for_arrivals(lambda cs=charges: self.seen("attached", cs), len(charges),  # type: ignore[misc]
                                     stall=20, cap=self.args.grace)
             arrivals = [self.watchers[c.person].attached[c.key] for c in charges
@@ -438,10 +443,11 @@ class Bench:
             attached += len(arrivals)
             _merge(sent_all, sent)
             done += len(charges)
-            rounds += 1
-        return {"sent": total, "attached": attached, "misattached": misattached, "wall": wall,
+            per_round.append(len(arrivals) / (last - sent.first) if last > sent.first else float("nan"))
+            print(f"   round {len(per_round)}: {len(charges)} receipts, {per_round[-1]:.1f}/s", flush=True)
+        return {"sent": done, "wanted": total, "attached": attached, "misattached": misattached, "wall": wall,
                 "http_wall": http_wall, "statuses": sent_all.statuses, "matches": sent_all.matches,
-                "errors": sent_all.errors, "rounds": rounds, "cpu_s": cpu}
+                "errors": sent_all.errors, "rounds": len(per_round), "per_round": per_round, "cpu_s": cpu}
 
 
 def _cpu(usage: Usage) -> dict[str, float]:
@@ -449,7 +455,7 @@ def _cpu(usage: Usage) -> dict[str, float]:
 
     result = PhaseResult()
     usage.into(result)
-    return {"cpu_s": result.cpu_s, "cpu_pct": result.cpu_pct}
+    return {"cpu_s": result.cpu_s, "cpu_pct": result.cpu_pct, "runq_pct": result.runq_pct}
 
 
 # ============================================================================ report
@@ -477,6 +483,11 @@ def report(args: argparse.Namespace, info: dict[str, Any], lat: dict[str, Any], 
     http = thr["statuses"].get(202, 0) / thr["http_wall"] if thr["http_wall"] > 0 else float("nan")
     print(f"   receipts/s, first send -> last receipt on a WebSocket card   {rate:10.1f}")
     print(f"   receipts/s, HTTP answered (matched before the 202)           {http:10.1f}")
+    print(f"   receipts/s per round, in order (orders stored grow)          "
+          f"{' '.join(f'{r:.1f}' for r in thr['per_round'])}")
+    if thr["sent"] < thr["wanted"]:
+        print(f"   STOPPED at --max-seconds {args.max_seconds:g}: {thr['sent']} of {thr['wanted']} "
+              "receipts sent")
     print(f"   attached / sent / misattached                                {thr['attached']:>5} / "
           f"{thr['sent']} / {thr['misattached']}")
     print(f"   answers {thr['statuses']}, match states {thr['matches']}, socket errors {thr['errors']}")
@@ -500,7 +511,9 @@ def report(args: argparse.Namespace, info: dict[str, Any], lat: dict[str, Any], 
           f"p50 ratio {p50a / p50p:.2f}x")
     print(f"   missing: attach {lat['n'] - len(lat['attach'])}, plain {lat['n'] - len(lat['plain'])}; "
           f"misattached {lat['misattached']}; HTTP answers {lat['statuses']}, "
-          f"unsent/unanswered {lat['unsent']}; server CPU {lat['cpu']['cpu_pct']:.0f}% of a core")
+          f"unsent/unanswered {lat['unsent']}")
+    print(f"   server CPU {lat['cpu']['cpu_pct']:.0f}% of a core, its loop waiting for a CPU "
+          f"{lat['cpu']['runq_pct']:.0f}% of the wall time")
     print()
     print(f"3. Server memory: RSS at end {rss[0] // 1024} MiB, peak {rss[1] // 1024} MiB")
     return ok
@@ -533,6 +546,8 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
     finally:
         server.stop()
     report(args, server.info, lat, thr, load, rss)
+    if args.profile:
+        print_profile(server.ready_file.with_suffix(".prof"))
     if closed:
         print(f"note: the server closed {len(closed)} WebSocket(s): codes {closed}")
     logged = [line for line in server.log.read_text().splitlines() if line.strip()]
@@ -557,9 +572,11 @@ def main() -> int:
     parser.add_argument("--latency-events", type=int, default=200,
                         help="events in the latency phase: half receipts, half pending->posted updates "
                              "(2-400)")
-    parser.add_argument("--rate", type=float, default=10.0, help="events/s in the latency phase (0-100]")
+    parser.add_argument("--rate", type=float, default=5.0, help="events/s in the latency phase (0-100]")
     parser.add_argument("--connections", type=int, default=8,
                         help="keep-alive sender connections in bursts")
+    parser.add_argument("--max-seconds", type=float, default=240.0,
+                        help="no new throughput round after this long (the report says how many were sent)")
     parser.add_argument("--grace", type=float, default=60.0,
                         help="max wait for WebSocket frames after sending")
     parser.add_argument("--setup-timeout", type=float, default=600.0,
@@ -568,6 +585,8 @@ def main() -> int:
                         help="the server's event loop (uvicorn's --loop)")
     parser.add_argument("--db", default="sqlite", help="'sqlite' (embedded default) or the URL of an empty "
                                                        "database (e.g. postgresql://...)")
+    parser.add_argument("--profile", action="store_true",
+                        help="diagnostic: cProfile the server's event loop during the latency phase")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (database, server log)")
     args = parser.parse_args()
     if not (0 <= args.history <= 200_000 and 1 <= args.receipts <= 5000 and 1 <= args.round <= 90
