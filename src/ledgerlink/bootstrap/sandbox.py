@@ -186,7 +186,17 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
     hook and signs its events to the platform's merchant endpoint; with `oauth_secret` the
     platform is its OAuth client (linking a shop, ADR 0031)."""
     from ledgerlink.bootstrap.merchant_links import SHOP_CLIENT_ID, shop_redirect_uri
+    from ledgerlink.sandbox._model import Problem
     from ledgerlink.sandbox.merchant import ShopClient, ShopConfig, create_shop_app
+    from ledgerlink.sandbox.merchant.shop import ShopProblem
+
+    async def charge_card(**card: Any) -> tuple[str, str]:
+        """The checkout form's card, authorised at the embedded bank; its refusal, the shop's."""
+        try:
+            result: tuple[str, str] = await bank.card_purchase(**card)
+        except Problem as exc:  # the bank's words, which never repeat the card number
+            raise ShopProblem(exc.status, exc.code, exc.detail) from None
+        return result
 
     platform = settings.resolved_public_url
     config = ShopConfig(
@@ -197,6 +207,8 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
         pay=bank.purchase,
         capture=bank.post,
         refund_payment=bank.refund,
+        charge_card=charge_card,
+        void=bank.void,
         oauth_clients=[] if oauth_secret is None else [
             ShopClient(SHOP_CLIENT_ID, oauth_secret, (shop_redirect_uri(settings),))],
     )

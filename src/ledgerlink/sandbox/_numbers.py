@@ -16,8 +16,8 @@ def iban_de(rng: random.Random) -> str:
     return f"DE{check:02d}{bban}"
 
 
-def luhn_card(rng: random.Random) -> str:
-    body = "4" + _digits(rng, 14)
+def luhn_digit(body: str) -> str:
+    """The Luhn check digit to append to `body` (ISO/IEC 7812)."""
     total = 0
     for i, ch in enumerate(reversed(body)):
         d = int(ch)
@@ -26,7 +26,16 @@ def luhn_card(rng: random.Random) -> str:
             if d > 9:
                 d -= 9
         total += d
-    return body + str((10 - total % 10) % 10)
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return len(number) >= 2 and number.isdigit() and luhn_digit(number[:-1]) == number[-1]
+
+
+def luhn_card(rng: random.Random) -> str:
+    body = "4" + _digits(rng, 14)
+    return body + luhn_digit(body)
 
 
 def us_account(rng: random.Random) -> str:

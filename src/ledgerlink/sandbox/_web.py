@@ -189,8 +189,9 @@ def router(bank: SandboxBank, sessions: Sessions) -> APIRouter:
                 for c in bank.consents_of(session.login)]
         balances = {a.account_id: bank.ledger.balance(a.account_id, now=now)
                     for a in accounts.values()}
+        cards = {c.account_id: c for c in bank.cards_of(session.login)}  # to pay at the sandbox shop
         return page("portal.html", customer=bank.ledger.customer(session.login), rows=rows,
-                    accounts=list(accounts.values()), balances=balances, csrf=session.csrf)
+                    accounts=list(accounts.values()), balances=balances, cards=cards, csrf=session.csrf)
 
     @r.post("/portal/consents/{consent_id}/revoke")
     async def portal_revoke(request: Request, consent_id: str) -> Response:

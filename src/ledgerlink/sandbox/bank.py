@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ledgerlink.sandbox._agent import ServiceAgent
+from ledgerlink.sandbox._cards import CardDetails, card_of, find_card
 from ledgerlink.sandbox._fraud import FraudDesk
 from ledgerlink.sandbox._keys import BankKey, PlatformKeys
 from ledgerlink.sandbox._ledger import Ledger
@@ -55,6 +56,7 @@ class SandboxBank:
         self.config = config
         self.clock = config.clock
         self.ledger = Ledger(seed=config.seed, now=self.clock.now())
+        self.cards_issued = self.clock.now().date()  # cards run 2 to 4 years from the bank's start
         secrets_by_client = {c.client_id: c.webhook_secret for c in config.clients}
         self.auth = SandboxAuthServer(
             ledger=self.ledger, clients=config.clients, clock=self.clock,
@@ -141,6 +143,11 @@ class SandboxBank:
         return sorted((c for c in self.ledger.consents.values() if c.login == login),
                       key=lambda c: c.created_at, reverse=True)
 
+    def cards_of(self, login: str) -> list[CardDetails]:
+        """The customer's payment cards (number, expiry, CVC), for the bank's own portal."""
+        cards = (card_of(a, seed=self.config.seed, issued=self.cards_issued) for a in self.accounts_of(login))
+        return [c for c in cards if c is not None]
+
     def transaction(self, transaction_id: str) -> dict[str, Any]:
         return self.ledger.txn(transaction_id).wire()
 
@@ -207,6 +214,18 @@ class SandboxBank:
         """A card purchase: returns the id of the new pending transaction."""
         return self.apply(Activity("purchase", login=login, account_id=account_id,
                                    merchant=merchant, amount=to_amount(amount)))
+
+    async def card_purchase(self, *, pan: str, exp_month: int, exp_year: int, cvc: str, merchant: str,
+                            amount: AmountLike) -> tuple[str, str]:
+        """A shop's checkout authorising a purchase by card number, expiry and CVC, as a card
+        network would: (the pending transaction's id, the card's last 4). A wrong number,
+        expiry or CVC, or a card that cannot pay: a Problem that never repeats the number."""
+        card = find_card(list(self.ledger.accounts.values()), seed=self.config.seed, issued=self.cards_issued,
+                         today=self.clock.now().date(), pan=pan, exp_month=exp_month, exp_year=exp_year,
+                         cvc=cvc)
+        login = self.ledger.accounts[card.account_id].login
+        txn_id = await self.purchase(login, account_id=card.account_id, merchant=merchant, amount=amount)
+        return txn_id, card.last4
 
     async def post(self, transaction_id: str, *, final_amount: AmountLike | None = None) -> str:
         """Settle a pending charge (maybe for another amount: a tip); returns the posted id."""

@@ -1,4 +1,5 @@
-"""The shop's ASGI app: products, a cart, checkout and order pages as JSON; its OAuth
+"""The shop's ASGI app: the storefront in the browser (`_store`, under /shop); products, a
+cart and checkout as JSON; its OAuth
 authorization server (`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`, ADR 0031) and the
 cursor-synced `GET /orders` for a linked platform; admin hooks (advance a parcel, refund, revoke
 a customer's grants, lose the next events) for tests and the demo."""
@@ -7,26 +8,20 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from html import escape
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from authlib.oauth2 import OAuth2Error
-from babel.numbers import format_currency
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from ledgerlink.sandbox._oauth import HttpRequest, HttpResponse
+from ledgerlink.sandbox.merchant import _store
 from ledgerlink.sandbox.merchant._feed import CursorProblem
 from ledgerlink.sandbox.merchant.shop import PRODUCTS, SandboxShop, ShopConfig, ShopProblem
 
 SCOPE_TEXT = {"orders": "your orders: items, totals and order numbers",
               "shipments": "your parcels: carrier, tracking number and status"}
-
-
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
-                          autoescape=jinja2.select_autoescape(default=True))
 
 
 class CartBody(BaseModel):
@@ -75,6 +70,8 @@ def create_shop_app(config: ShopConfig) -> FastAPI:
     shop = SandboxShop(config)
     app = FastAPI(title=f"{config.name} (sandbox shop)", docs_url=None, redoc_url=None)
     app.state.shop = shop
+
+    app.include_router(_store.router(shop))  # the storefront pages under /shop
 
     @app.exception_handler(ShopProblem)
     async def on_problem(_: Request, exc: ShopProblem) -> JSONResponse:
@@ -152,14 +149,6 @@ def create_shop_app(config: ShopConfig) -> FastAPI:
     async def products() -> dict[str, Any]:
         return {"products": [{"sku": p.sku, "name": p.name, "price": str(p.price)}
                              for p in PRODUCTS.values()]}
-
-    @app.get("/shop", response_class=HTMLResponse)
-    async def storefront() -> HTMLResponse:
-        """The storefront's product list, server-rendered (cart and checkout pages: not yet)."""
-        rows = [{"sku": p.sku, "name": p.name, "price": format_currency(p.price, "USD", locale="en_US")}
-                for p in PRODUCTS.values()]
-        html = _env.get_template("shop/products.html").render(shop_name=config.name, products=rows)
-        return HTMLResponse(html)
 
     @app.post("/cart")
     async def add(body: CartBody) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,8 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from ledgerlink.domain.clock import Clock, SystemClock
+from ledgerlink.domain.errors import InvalidInput
+from ledgerlink.domain.tracking import parse_tracking_number
 from ledgerlink.sandbox._tls import tls_context
 from ledgerlink.sandbox.merchant import _feed
 from ledgerlink.sandbox.merchant._oauth import ShopAuthServer, ShopClient
@@ -30,6 +33,11 @@ Pay = Callable[..., Awaitable[str]]
 # amount=...) -> the refund's id: a return gives the money back on the card.
 Capture = Callable[[str], Awaitable[str]]
 RefundPayment = Callable[..., Awaitable[str]]
+# charge_card(pan=, exp_month=, exp_year=, cvc=, merchant=, amount=) -> (the bank's pending id,
+# the card's last 4): the checkout form's card, authorised by the bank as a card network would.
+# A refusal is a ShopProblem (402 card_unknown, card_cvc_wrong, ...) that never names the number.
+ChargeCard = Callable[..., Awaitable[tuple[str, str]]]
+Void = Callable[[str], Awaitable[str]]
 
 # How the shop is paid, and so which processor's name the card statement prints
 # (sandbox/merchants.py SHOPS: "PAYPAL *ACME", "SQ *ACME", "ACME OUTFITTERS").
@@ -38,6 +46,7 @@ PROCESSORS = {"direct": "Acme Outfitters", "paypal": "PayPal", "square": "Square
 # reference rate (domain/receipts_match.REFERENCE_RATES: EUR 1.0800) plus a 1.5 % card
 # markup, as a bank converting a foreign-currency purchase would.
 BANK_RATES = {"USD": Decimal(1), "EUR": Decimal("1.0962")}
+MAX_QUANTITY = 20
 STATUS_ORDER = ("label_created", "picked_up", "in_transit", "out_for_delivery", "delivered")
 
 
@@ -68,6 +77,8 @@ class ShopConfig:
     pay: Pay | None = None
     capture: Capture | None = None
     refund_payment: RefundPayment | None = None
+    charge_card: ChargeCard | None = None
+    void: Void | None = None  # a split order whose second parcel's charge failed: the first is voided
     carrier: str = "UPS"
     # OAuth (ADR 0031): the platform as a client, and the customers who can sign in (sandbox).
     oauth_clients: list[ShopClient] = field(default_factory=list)
@@ -75,6 +86,16 @@ class ShopConfig:
                                       repr=False)
     grant_days: int = 90
     cursor_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CardEntry:
+    """What the checkout form asks for. Kept only for the charge; the order keeps the last 4."""
+
+    number: str = field(repr=False)
+    exp_month: int
+    exp_year: int
+    cvc: str = field(repr=False)
 
 
 class ShopProblem(Exception):
@@ -97,6 +118,11 @@ class Order:
     captured: bool = False  # the charge settled (at pick-up) and can be refunded at the bank
     currency: str = "USD"  # the order's; the card is charged in USD at BANK_RATES
     parcels: list[str] = field(default_factory=list)  # a split shipment: each parcel's charge id
+    charges: list[Decimal] = field(default_factory=list)  # each parcel's charge, in the card's USD
+    card_refunded: list[Decimal] = field(default_factory=list)  # given back on each parcel's charge
+    trackings: list[str] = field(default_factory=list)  # each parcel's tracking number
+    returned: dict[int, int] = field(default_factory=dict)  # item index -> quantity sent back
+    processor: str = "paypal"
     version: int = 0  # one more at each change (placed, a parcel step, a refund)
     seq: int = 0  # the shop-wide change counter at its latest change: the orders feed's order
     kind: str = "order.placed"  # what its latest change was
@@ -150,41 +176,112 @@ class SandboxShop:
         return self._order_data(order)
 
     def add_to_cart(self, customer: str, sku: str, quantity: int = 1) -> list[tuple[str, int]]:
-        if sku not in PRODUCTS:
-            raise ShopProblem(404, "unknown_product", f"no product {sku!r}")
-        if not 1 <= quantity <= 20:
-            raise ShopProblem(422, "bad_quantity", "quantity is 1 to 20")
+        """Add to the cart (the same product again adds to its line)."""
+        product = self._product(sku)
         cart = self.carts.setdefault(customer, [])
-        cart.append((sku, quantity))
+        held = next((q for s, q in cart if s == sku), 0)
+        self._check_quantity(held + quantity, product.name)
+        if held:
+            cart[:] = [(s, q + quantity if s == sku else q) for s, q in cart]
+        else:
+            cart.append((sku, quantity))
         return cart
+
+    def set_quantity(self, customer: str, sku: str, quantity: int) -> list[tuple[str, int]]:
+        product = self._product(sku)
+        cart = self.carts.get(customer, [])
+        if all(s != sku for s, _ in cart):
+            raise ShopProblem(404, "not_in_cart", f"{product.name} is not in the cart")
+        self._check_quantity(quantity, product.name)
+        cart[:] = [(s, quantity if s == sku else q) for s, q in cart]
+        return cart
+
+    def remove_from_cart(self, customer: str, sku: str) -> list[tuple[str, int]]:
+        cart = self.carts.get(customer, [])
+        cart[:] = [(s, q) for s, q in cart if s != sku]
+        return cart
+
+    def _product(self, sku: str) -> Product:
+        if sku not in PRODUCTS:
+            raise ShopProblem(404, "unknown_product", f"there is no product {sku[:40]!r} in this shop")
+        return PRODUCTS[sku]
+
+    @staticmethod
+    def _check_quantity(quantity: int, name: str) -> None:
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise ShopProblem(422, "bad_quantity", f"{name}: a quantity of 1 to {MAX_QUANTITY}"
+                              + (" (Remove takes it out of the cart)" if quantity == 0 else ""))
 
     async def checkout(self, customer: str, *, account_id: str, card_last4: str,
                        processor: str = "paypal", parcels: int = 1, currency: str = "USD") -> Order:
-        """Pay the cart with the customer's sandbox card: the bank books the charge now. With
-        `parcels=2` the order ships in two parcels and the card is charged once per parcel
-        (each parcel's share of the total); in another `currency` the bank converts."""
-        cart = self.carts.pop(customer, [])
+        """Pay the cart from the customer's sandbox account (the API and tests): the bank books
+        the charge now. With `parcels=2` the order ships in two parcels and the card is charged
+        once per parcel (each parcel's share of the total); in another `currency` the bank converts."""
+        pay = self.config.pay
+        if pay is None:
+            raise ShopProblem(422, "unknown_processor", "this shop takes no account payments")
+
+        async def one(amount: Decimal) -> str:
+            assert pay is not None
+            return await pay(customer, account_id=account_id, merchant=self._processor(processor),
+                             amount=str(amount))
+        return await self._place(customer, one, card_last4, processor=processor, parcels=parcels,
+                                 currency=currency)
+
+    async def checkout_card(self, customer: str, card: CardEntry, *, processor: str = "paypal",
+                            parcels: int = 1, currency: str = "USD") -> Order:
+        """Pay the cart with the card typed into the checkout form, as a real shop does: the
+        bank checks number, expiry and CVC and authorises each parcel's charge."""
+        charge = self.config.charge_card
+        if charge is None:
+            raise ShopProblem(422, "cards_not_taken", "this shop takes no card payments")
+        last4: list[str] = []
+
+        async def one(amount: Decimal) -> str:
+            assert charge is not None
+            txn, four = await charge(pan=card.number, exp_month=card.exp_month, exp_year=card.exp_year,
+                                     cvc=card.cvc, merchant=self._processor(processor), amount=str(amount))
+            last4.append(four)
+            return txn
+        return await self._place(customer, one, lambda: last4[0], processor=processor, parcels=parcels,
+                                 currency=currency)
+
+    def _processor(self, processor: str) -> str:
+        if processor not in PROCESSORS:
+            raise ShopProblem(422, "unknown_processor", f"pay by one of {', '.join(PROCESSORS)}")
+        return PROCESSORS[processor]
+
+    async def _place(self, customer: str, pay_one: Callable[[Decimal], Awaitable[str]],
+                     last4: str | Callable[[], str], *, processor: str, parcels: int, currency: str) -> Order:
+        cart = list(self.carts.get(customer, []))
         if not cart:
             raise ShopProblem(409, "cart_empty", "the cart is empty")
-        if processor not in PROCESSORS or self.config.pay is None:
-            raise ShopProblem(422, "unknown_processor", f"pay by one of {', '.join(PROCESSORS)}")
+        self._processor(processor)
         if parcels not in (1, 2) or (parcels == 2 and sum(q for _, q in cart) < 2):
-            self.carts[customer] = cart
             raise ShopProblem(422, "bad_parcels", "1 parcel, or 2 for a cart of two items or more")
         if currency not in BANK_RATES:
-            self.carts[customer] = cart
             raise ShopProblem(422, "unknown_currency", f"an order in one of {', '.join(BANK_RATES)}")
-        self._n += 1
-        now = self.config.clock.now()
         items = [(PRODUCTS[sku], qty) for sku, qty in cart]
-        order = Order(f"{self.config.slug.upper()}-{self._n}", customer, items, card_last4, now, "",
-                      f"1Z{secrets.token_hex(8).upper()}", currency=currency)
+        ref = f"{self.config.slug.upper()}-{self._n + 1}"
+        order = Order(ref, customer, items, "", self.config.clock.now(), "", "", currency=currency,
+                      processor=processor)
         charged = (order.total * BANK_RATES[currency]).quantize(CENT)
         first = charged if parcels == 1 else (charged * Decimal("0.6")).quantize(CENT)
         for amount in (first, charged - first)[:parcels]:
-            order.parcels.append(await self.config.pay(customer, account_id=account_id,
-                                                       merchant=PROCESSORS[processor], amount=str(amount)))
-        order.transaction_id = order.parcels[0]
+            try:
+                order.parcels.append(await pay_one(amount))
+            except ShopProblem:
+                for pending in order.parcels:  # the first parcel's charge, when the second failed
+                    if self.config.void is not None:
+                        await self.config.void(pending)
+                raise
+            order.charges.append(amount)
+        self._n += 1
+        self.carts.pop(customer, None)
+        order.card_last4 = last4 if isinstance(last4, str) else last4()
+        order.card_refunded = [Decimal(0)] * len(order.parcels)
+        order.trackings = [tracking_number(f"{ref}/{n}") for n in range(parcels)]
+        order.transaction_id, order.tracking = order.parcels[0], order.trackings[0]
         self.orders[order.order_ref] = order
         await self._send("order.placed", self._changed(order, "order.placed"))
         return order
@@ -207,14 +304,52 @@ class SandboxShop:
         await self._send(kind, self._changed(order, kind))
         return status
 
-    async def refund(self, order_ref: str, amount: Decimal) -> None:
+    async def refund(self, order_ref: str, amount: Decimal, *, extra: dict[str, Any] | None = None) -> None:
         order = self._order(order_ref)
         if amount <= 0 or order.refunded + amount > order.total:
             raise ShopProblem(422, "refund_too_large", "more than was paid")
         order.refunded += amount
         if order.captured and self.config.refund_payment is not None:  # the money, on the card
-            await self.config.refund_payment(order.transaction_id, amount=str(amount))
-        await self._send("refund.issued", {**self._changed(order, "refund.issued"), "refund": str(amount)})
+            left = (amount * BANK_RATES[order.currency]).quantize(CENT)
+            for n, txn in enumerate(order.parcels):  # the first parcel's charge first
+                part = min(left, order.charges[n] - order.card_refunded[n]) if order.charges else left
+                if part > 0:
+                    await self.config.refund_payment(txn, amount=str(part))
+                    if order.charges:
+                        order.card_refunded[n] += part
+                    left -= part
+        await self._send("refund.issued", {**self._changed(order, "refund.issued"), **(extra or {}),
+                                           "refund": str(amount)})
+
+    async def return_items(self, customer: str, order_ref: str, quantities: dict[int, int]) -> Decimal:
+        """The customer sends items back (item index -> quantity): `return.requested`, then the
+        sandbox warehouse takes them in at once (`return.received`), and the refund (the items
+        and their tax) goes back on the same card (`refund.issued`). The amount refunded."""
+        order = self._order(order_ref)
+        if order.customer != customer:
+            raise ShopProblem(404, "order_not_found", "no such order")
+        if not order.statuses or order.statuses[-1][0] != "delivered":
+            raise ShopProblem(409, "not_delivered", "items can be returned once the parcel is delivered")
+        chosen = {i: q for i, q in quantities.items() if q}
+        if not chosen:
+            raise ShopProblem(422, "nothing_to_return", "choose at least one item and how many to return")
+        for i, q in chosen.items():
+            if not 0 <= i < len(order.items):
+                raise ShopProblem(422, "unknown_item", "that item is not in this order")
+            left = order.items[i][1] - order.returned.get(i, 0)
+            if not 0 < q <= left:
+                raise ShopProblem(422, "bad_return_quantity",
+                                  f"{order.items[i][0].name}: at most {left} can still be returned")
+        value = sum((order.items[i][0].price * q for i, q in chosen.items()), Decimal(0))
+        amount = min(value + (value * TAX_RATE).quantize(CENT), order.total - order.refunded)
+        sent_back = {"items": [{"name": order.items[i][0].name, "quantity": q} for i, q in chosen.items()],
+                     "amount": str(amount)}
+        for i, q in chosen.items():
+            order.returned[i] = order.returned.get(i, 0) + q
+        for kind in ("return.requested", "return.received"):
+            await self._send(kind, {**self._changed(order, kind), "return": sent_back})
+        await self.refund(order_ref, amount, extra={"return": sent_back})
+        return amount
 
     def _order(self, order_ref: str) -> Order:
         if order_ref not in self.orders:
@@ -228,7 +363,7 @@ class SandboxShop:
             "shop": self.config.name,
             "currency": o.currency, "card_last4": o.card_last4, "placed_at": o.placed_at.isoformat(),
             "shipped_at": None if shipped is None else shipped.isoformat(),
-            "order_url": f"{self.config.public_url}/orders/{o.order_ref}",
+            "order_url": f"{self.config.public_url}/shop/orders/{o.order_ref}",
             "items": [{"name": p.name, "quantity": q, "unit_price": str(p.price)} for p, q in o.items],
             "subtotal": str(o.subtotal), "tax": str(o.tax), "shipping": str(SHIPPING),
             "total": str(o.total), "refunded": str(o.refunded),
@@ -259,6 +394,17 @@ class SandboxShop:
         finally:
             if self.config.http is None:
                 await http.aclose()
+
+
+def tracking_number(seed: str) -> str:
+    """A UPS-shaped number whose check digit holds (domain/tracking), the same for the same seed."""
+    body = "1Z" + hashlib.sha256(seed.encode()).hexdigest()[:15].upper()
+    for digit in "0123456789":
+        try:
+            return parse_tracking_number(body + digit).number
+        except InvalidInput:
+            continue
+    raise AssertionError("one of ten check digits holds")  # pragma: no cover
 
 
 def days(n: float) -> timedelta:

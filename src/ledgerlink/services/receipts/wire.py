@@ -11,7 +11,9 @@ from ledgerlink.domain.errors import BadRequest, InvalidInput
 from ledgerlink.domain.receipts import SHIPMENT_STATUSES, LineItem, Receipt
 from ledgerlink.domain.text import display_line
 
-EVENT_TYPES = ("order.placed", "order.updated", "shipment.updated", "order.delivered", "refund.issued")
+RETURN_EVENTS = ("return.requested", "return.received")  # the items sent back (`data.return`)
+EVENT_TYPES = ("order.placed", "order.updated", "shipment.updated", "order.delivered", "refund.issued",
+               *RETURN_EVENTS)
 LINK_REVOKED = "link.revoked"  # the shop ended the person's link on its side (ADR 0031)
 
 
@@ -87,6 +89,28 @@ def _version(data: dict[str, Any]) -> int | None:
     return raw
 
 
+def _check_return(raw: Any, receipt: Receipt) -> None:
+    """A return names items of the order, at most as many as were bought, and what it is worth."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("items"), list) or not raw["items"]:
+        raise _bad("data.return", "an object with the returned items (name, quantity) and amount is required")
+    bought = {item.name: item.quantity for item in receipt.items}
+    for n, item in enumerate(raw["items"]):
+        quantity = item.get("quantity") if isinstance(item, dict) else None
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise _bad(f"data.return.items[{n}].quantity", "a whole number of 1 or more")
+        name = str(_text(item, "name"))
+        if name not in bought:
+            raise _bad(f"data.return.items[{n}].name", "not an item of this order")
+        if quantity > bought[name]:
+            raise _bad(f"data.return.items[{n}].quantity", f"more than the {bought[name]} bought")
+    try:
+        amount = _money(raw, "amount")
+    except InvalidInput:
+        raise _bad("data.return.amount", "a decimal string of zero or more, at most two decimals") from None
+    if amount > receipt.total:
+        raise _bad("data.return.amount", "more than the order's total")
+
+
 def parse_event(body: bytes, *, snapshot: bool = False) -> tuple[str, dict[str, Any], Receipt]:
     """An event, or with `snapshot` an order of the shop's orders feed (its latest state: a
     refund is what `refunded` grew by, so `refund` is not needed)."""
@@ -130,6 +154,8 @@ def parse_event(body: bytes, *, snapshot: bool = False) -> tuple[str, dict[str, 
         carrier=_text(ship, "carrier", optional=True), tracking=_text(ship, "tracking_number", optional=True),
         timeline=timeline, eta=_day(ship.get("estimated_delivery"), "data.shipment.estimated_delivery"))
     receipt.check()
+    if kind in RETURN_EVENTS:
+        _check_return(data.get("return"), receipt)
     refund = _money(data, "refund") if kind == "refund.issued" and not snapshot else Decimal(0)
     refunded = None if data.get("refunded") is None else _money(data, "refunded")
     return str(kind), {"customer_id": _text(data, "customer_id"), "refund": refund, "refunded": refunded,
