@@ -88,6 +88,7 @@ class Container:
     spending: Spending | None = None  # the Spending page and its charts (issue 13)
     receipts: Any = None  # receipts from merchants (issue 11): services.receipts.service.Receipts
     shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
+    market_app: Any = None  # the embedded marketplace Harbor Market (issue 11), at /sandbox/market
     carrier_app: Any = None  # the embedded sandbox carrier (issue 11), mounted at /sandbox/carrier
     receipt_mail: Any = None  # receipt emails (issue 11): services.receipts.emails.ReceiptMail
     merchant_links: Any = None  # linking a shop (ADR 0031): services.receipts.merchant_link.MerchantLinks
@@ -129,6 +130,10 @@ class Container:
                 await self.graph.start()
             if self.mail_listener is not None:  # receipt emails (issue 11)
                 await self.mail_listener.start()
+            for shop_app in (self.shop_app, self.market_app):  # sandbox shops: parcels on the clock
+                if shop_app is not None and shop_app.state.shop.config.simulate:
+                    self._tasks.append(asyncio.create_task(shop_app.state.shop.run_clock(),
+                                                           name=f"sandbox_shop:{shop_app.state.shop.config.slug}"))
         if "worker" in self.roles:
             self._start_workers()
 

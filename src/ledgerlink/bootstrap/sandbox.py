@@ -11,6 +11,7 @@ import os
 import secrets
 import tempfile
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,8 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
         refund_payment=bank.refund,
         charge_card=charge_card,
         void=bank.void,
+        simulate=settings.sandbox_simulate,  # parcels move on the clock, 8 h a step at speed 1
+        ship_step=timedelta(hours=8) / max(settings.sandbox_speed, 0.01),
         oauth_clients=[] if oauth_secret is None else [
             ShopClient(SHOP_CLIENT_ID, oauth_secret, (shop_redirect_uri(settings),))],
     )

@@ -6,6 +6,9 @@ a customer's grants, lose the next events) for tests and the demo."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 from html import escape
 from typing import Any
@@ -68,7 +71,20 @@ def _consent_page(shop: SandboxShop, query: str, scopes: list[str], error: str =
 
 def create_shop_app(config: ShopConfig) -> FastAPI:
     shop = SandboxShop(config)
-    app = FastAPI(title=f"{config.name} (sandbox shop)", docs_url=None, redoc_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        """Its own process: the parcels move on the clock (embedded, the container runs it)."""
+        task = asyncio.create_task(shop.run_clock(), name="sandbox_shop_clock") if config.simulate else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title=f"{config.name} (sandbox shop)", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.shop = shop
 
     app.include_router(_store.router(shop))  # the storefront pages under /shop

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,9 @@ from ledgerlink.domain.tracking import parse_tracking_number
 from ledgerlink.sandbox._tls import tls_context
 from ledgerlink.sandbox.merchant import _feed
 from ledgerlink.sandbox.merchant._oauth import ShopAuthServer, ShopClient
+from ledgerlink.sandbox.merchant.carrier import plan
+
+log = logging.getLogger("ledgerlink.sandbox.shop")
 
 CENT = Decimal("0.01")
 TAX_RATE = Decimal("0.08")
@@ -47,7 +52,6 @@ PROCESSORS = {"direct": "Acme Outfitters", "paypal": "PayPal", "square": "Square
 # markup, as a bank converting a foreign-currency purchase would.
 BANK_RATES = {"USD": Decimal(1), "EUR": Decimal("1.0962")}
 MAX_QUANTITY = 20
-STATUS_ORDER = ("label_created", "picked_up", "in_transit", "out_for_delivery", "delivered")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,11 @@ class ShopConfig:
     charge_card: ChargeCard | None = None
     void: Void | None = None  # a split order whose second parcel's charge failed: the first is voided
     carrier: str = "UPS"
+    # The parcels move on the clock when `simulate` (between two steps: `ship_step`, checked
+    # every `tick_seconds`); always by the admin hook.
+    simulate: bool = False
+    ship_step: timedelta = timedelta(hours=8)
+    tick_seconds: float = 5.0
     # OAuth (ADR 0031): the platform as a client, and the customers who can sign in (sandbox).
     oauth_clients: list[ShopClient] = field(default_factory=list)
     customers: dict[str, str] = field(default_factory=lambda: {"alice": "sandbox", "bob": "sandbox"},
@@ -123,6 +132,7 @@ class Order:
     trackings: list[str] = field(default_factory=list)  # each parcel's tracking number
     returned: dict[int, int] = field(default_factory=dict)  # item index -> quantity sent back
     processor: str = "paypal"
+    plan: list[tuple[str, datetime]] = field(default_factory=list)  # the parcels' whole journey
     version: int = 0  # one more at each change (placed, a parcel step, a refund)
     seq: int = 0  # the shop-wide change counter at its latest change: the orders feed's order
     kind: str = "order.placed"  # what its latest change was
@@ -282,27 +292,53 @@ class SandboxShop:
         order.card_refunded = [Decimal(0)] * len(order.parcels)
         order.trackings = [tracking_number(f"{ref}/{n}") for n in range(parcels)]
         order.transaction_id, order.tracking = order.parcels[0], order.trackings[0]
+        # The journey, chosen by the order number like the carrier's: now and then delayed, a
+        # failed attempt, or an exception; the label is made one step after the order.
+        order.plan = plan(ref, order.placed_at + self.config.ship_step, self.config.ship_step)
         self.orders[order.order_ref] = order
         await self._send("order.placed", self._changed(order, "order.placed"))
         return order
 
     async def advance(self, order_ref: str, status: str | None = None) -> str:
-        """Move the parcel on (to `status`, or the next one), stamped with the shop's clock."""
+        """Move the parcel on now (to `status`, or its next planned step), stamped with the
+        shop's clock: the admin hook for tests and the demo."""
         order = self._order(order_ref)
-        done = [s for s, _ in order.statuses]
         if status is None:
-            left = [s for s in STATUS_ORDER if s not in done]
-            if not left:
-                raise ShopProblem(409, "already_delivered", "the parcel is delivered")
-            status = left[0]
-        order.statuses.append((status, self.config.clock.now()))
+            if len(order.statuses) >= len(order.plan):
+                raise ShopProblem(409, "already_delivered", "the parcel's journey is over "
+                                  f"({order.statuses[-1][0] if order.statuses else 'no plan'})")
+            status = order.plan[len(order.statuses)][0]
+        await self._step(order, status, self.config.clock.now())
+        return status
+
+    async def tick(self) -> int:
+        """Every parcel step whose planned time the clock has passed, in order, each stamped
+        with its planned time and sent as its event; how many were taken."""
+        now, taken = self.config.clock.now(), 0
+        for order in sorted(self.orders.values(), key=lambda o: o.placed_at):
+            while len(order.statuses) < len(order.plan) and order.plan[len(order.statuses)][1] <= now:
+                status, at = order.plan[len(order.statuses)]
+                await self._step(order, status, at)
+                taken += 1
+        return taken
+
+    async def run_clock(self) -> None:
+        """The parcels move by themselves: `tick` every `tick_seconds` (a lifespan task)."""
+        while True:
+            await asyncio.sleep(self.config.tick_seconds)
+            try:
+                await self.tick()
+            except Exception:  # a platform that is down must not stop the parcels
+                log.exception("sandbox_shop_tick_failed")
+
+    async def _step(self, order: Order, status: str, at: datetime) -> None:
+        order.statuses.append((status, at))
         if status == "picked_up" and self.config.capture is not None and not order.captured:
             order.parcels = [await self.config.capture(pending) for pending in order.parcels]
             order.transaction_id = order.parcels[0]
             order.captured = True
         kind = "order.delivered" if status == "delivered" else "shipment.updated"
         await self._send(kind, self._changed(order, kind))
-        return status
 
     async def refund(self, order_ref: str, amount: Decimal, *, extra: dict[str, Any] | None = None) -> None:
         order = self._order(order_ref)
