@@ -14,9 +14,9 @@ each finding names the activity that raised it, the key the caller dedupes on (r
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 
@@ -160,3 +160,53 @@ def unusual_tips(activities: Iterable[Activity], *, threshold: Decimal = TIP_UNU
                                   Money(authorised, a.amount.currency), _size(a),
                                   Money(tip, a.amount.currency), share.quantize(Decimal("0.01"))))
     return sorted(out, key=lambda t: t.activity_id)
+
+
+# --------------------------------------------------------------------------- one series, unopened
+# The insight consumer reads only the rows of the new charge's series (its merchant, currency and
+# direction: a blind index, ADR 0033), and of those only what a rule can need. Every rule above
+# looks at one series: a price increase at the series, a trial at its first two charges, a
+# duplicate at the charge just before within the window. These say which rows those are from
+# what is stored in clear (ids, days, instants), before any row is opened.
+
+
+@dataclass(frozen=True, slots=True)
+class Unopened:
+    """A stored row of the series: its id, bank day and first-seen instant, as `Activity` has
+    them (`day`, `at`)."""
+
+    id: str
+    day: date
+    at: datetime
+
+
+def in_series_order(rows: Iterable[Unopened]) -> list[Unopened]:
+    """As `recurring.series` orders a series: by day, instant, id."""
+    return sorted(rows, key=lambda r: (r.day, r.at, r.id))
+
+
+def trial_candidate(ordered: Sequence[Unopened], this_id: str) -> str | None:
+    """The first charge of the series when `this_id` is its second (only then can it end a
+    trial), else None."""
+    return ordered[0].id if len(ordered) >= 2 and ordered[1].id == this_id else None
+
+
+def duplicate_candidates(rows: Iterable[Unopened], this: Unopened, *,
+                         window: timedelta = DUPLICATE_WINDOW) -> list[str]:
+    """The rows before `this` (by instant, id) within the window, nearest first: the first of
+    them with the same amount is the charge `duplicates` pairs it with."""
+    before = [r for r in rows if (r.at, r.id) < (this.at, this.id) and this.at - r.at <= window]
+    return [r.id for r in sorted(before, key=lambda r: (r.at, r.id), reverse=True)]
+
+
+def same_day_before(ordered: Sequence[Unopened], this: Unopened) -> list[str]:
+    """The rows before `this` in series order on its day, nearest first: when one of them is not
+    zero, `this` is a same-day repeat, left out of the series' charges, and raises no price
+    increase."""
+    out = []
+    for r in ordered:
+        if r.id == this.id:
+            break
+        if r.day == this.day:
+            out.append(r.id)
+    return out[::-1]

@@ -1,13 +1,80 @@
-"""SQL repository of insights: category corrections and budgets (see `InsightRepository` in
-ledgerlink.services.insights.ports)."""
+"""SQL repository of insights: category corrections and budgets, and the insight consumer's
+merchant tags (see `InsightRepository` in ledgerlink.services.insights.ports)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, or_, select, update
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db._repo import _Repo, _values
-from ledgerlink.services.insights.ports import BudgetRecord, CorrectionRecord
+from ledgerlink.adapters.db.lean import lean
+from ledgerlink.services.ingest.ports import TransactionRecord
+from ledgerlink.services.insights.ports import (
+    BudgetRecord,
+    CorrectionRecord,
+    InsightKeyRecord,
+    InsightTagRecord,
+)
+
+_TAG_KEY = lean(select(s.insight_keys).where(s.insight_keys.c.person_id == bindparam("person_id")))
+
+
+def _dated() -> Any:
+    """Booked in [start, end], or not booked yet and created in [since, until): as
+    `SqlTransactions.for_account_between` dates a row."""
+    t = s.transactions
+    booked = t.c.booking_date.is_not(None) & t.c.booking_date.between(bindparam("start"), bindparam("end"))
+    unbooked = (t.c.booking_date.is_(None) & (t.c.created_at >= bindparam("since"))
+                & (t.c.created_at < bindparam("until")))
+    return or_(booked, unbooked)
+
+
+def _untagged() -> Any:
+    t, g = s.transactions, s.insight_tags
+    return lean(
+        select(*t.c)
+        .select_from(t.outerjoin(g, g.c.transaction_id == t.c.id))
+        .where(t.c.account_id == bindparam("account_id"), _dated(),
+               or_(g.c.transaction_id.is_(None), g.c.tagged_at != t.c.updated_at))
+        .order_by(t.c.id)
+    )
+
+
+def _tagged() -> Any:
+    t, g = s.transactions, s.insight_tags
+    return lean(
+        select(*t.c)
+        .select_from(g.join(t, t.c.id == g.c.transaction_id))
+        .where(g.c.account_id == bindparam("account_id"), g.c.tag == bindparam("tag"),
+               g.c.tagged_at == t.c.updated_at, t.c.status != "removed", _dated())
+    )
+
+
+_UNTAGGED, _TAGGED = _untagged(), _tagged()
+_PUT_TAGS: dict[str, Any] = {}
+
+
+def _put_tags(dialect: str) -> Any:
+    stmt = _PUT_TAGS.get(dialect)
+    if stmt is None:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(s.insight_tags)
+        stmt = _PUT_TAGS[dialect] = ins.on_conflict_do_update(
+            index_elements=["transaction_id"],
+            set_={"tag": ins.excluded.tag, "tagged_at": ins.excluded.tagged_at,
+                  "account_id": ins.excluded.account_id},
+        )
+    return stmt
+
+
+def _range(account_id: str, start: date, end: date) -> dict[str, Any]:
+    return {"account_id": account_id, "start": start, "end": end,
+            "since": datetime.combine(start, time.min, tzinfo=UTC),
+            "until": datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)}
 
 
 class SqlInsights(_Repo):
@@ -57,3 +124,24 @@ class SqlInsights(_Repo):
             .values(warned_month=month, warned_level=level)
         )
         return bool(result.rowcount)
+
+    async def tag_key(self, person_id: str) -> InsightKeyRecord | None:
+        return await self._one(InsightKeyRecord, _TAG_KEY, {"person_id": person_id})
+
+    async def add_tag_key(self, record: InsightKeyRecord) -> bool:
+        ins = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        result = await self._conn.execute(
+            ins(s.insight_keys).on_conflict_do_nothing().values(**_values(record, s.insight_keys)))
+        return bool(result.rowcount)
+
+    async def untagged(self, account_id: str, start: date, end: date) -> list[TransactionRecord]:
+        return await self._many(TransactionRecord, _UNTAGGED, _range(account_id, start, end))
+
+    async def put_tags(self, records: Sequence[InsightTagRecord]) -> None:
+        if records:
+            ordered = sorted(records, key=lambda r: r.transaction_id)
+            await self._conn.execute(_put_tags(self._conn.dialect.name),
+                                     [_values(r, s.insight_tags) for r in ordered])
+
+    async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TransactionRecord]:
+        return await self._many(TransactionRecord, _TAGGED, {**_range(account_id, start, end), "tag": tag})

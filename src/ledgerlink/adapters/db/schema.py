@@ -726,6 +726,29 @@ budgets = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+# The insight consumer's blind index (issue 12, ADR 0033): per transaction, a keyed tag
+# (HMAC-SHA256 under the person's sealed insight key) of its series (cleaned merchant,
+# currency, direction), so one merchant's rows are read, not the whole history. No merchant
+# in clear; a tag means nothing without the key. Tagged as of the row's `updated_at`.
+insight_keys = Table(
+    "insight_keys",
+    metadata,
+    Column("person_id", String(40), ForeignKey("persons.id"), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),  # JSON: the person's tag key
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+insight_tags = Table(
+    "insight_tags",
+    metadata,
+    Column("transaction_id", String(40), ForeignKey("transactions.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("account_id", String(40), nullable=False),
+    Column("tag", String(64), nullable=False),
+    Column("tagged_at", UtcDateTime(), nullable=False),  # the row's updated_at when it was tagged
+    Index("ix_insight_tags_account_tag", "account_id", "tag"),
+)
+
 # Scale-out profile (issue 12, ADR 0027): the transactional outbox. With the NATS profile, the
 # events a unit of work collected are written here in its own transaction, and the relay
 # publishes each row to JetStream with `Nats-Msg-Id` = `id`, then deletes it. Ids, the subject

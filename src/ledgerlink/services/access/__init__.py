@@ -53,10 +53,14 @@ from ledgerlink.services.access.imports import (  # statement imports (ADR 0022)
     store_file_rows,
 )
 from ledgerlink.services.access.insights import (  # corrections and budgets (issue 13)
+    SeriesTags,
+    open_transactions,
     read_budgets,
     read_corrections,
+    series_tags,
     store_budget,
     store_correction,
+    tag_transactions,
 )
 from ledgerlink.services.access.links import (
     open_inbox_payload,
@@ -91,6 +95,7 @@ __all__ = [
     "HeldAlertView",
     "ImportTokens",
     "ReceiptView",
+    "SeriesTags",
     "SpendingRow",
     "TransactionChange",
     "audit",
@@ -106,6 +111,7 @@ __all__ = [
     "open_order",  # issue 11
     "open_platform_quote",
     "open_receipt_address",  # issue 11
+    "open_transactions",
     "put_message",
     "read_account",
     "read_accounts",
@@ -131,6 +137,7 @@ __all__ = [
     "seal_link_secrets",
     "seal_platform_quote",
     "seal_receipt_address",  # issue 11
+    "series_tags",
     "store_alert_rule",
     "store_balance",
     "store_bank_tokens",
@@ -142,6 +149,7 @@ __all__ = [
     "store_order",  # issue 11
     "store_receipt",
     "store_transaction_note",
+    "tag_transactions",
     "upsert_transaction",
     "written_view",
 ]

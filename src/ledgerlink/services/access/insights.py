@@ -1,26 +1,45 @@
 """Category corrections and budgets (issue 13): sealed per person; a merchant someone corrects
-and what they budget for say what they buy. Read to answer, to deliver or to show them."""
+and what they budget for say what they buy. Read to answer, to deliver or to show them.
+
+Also the insight consumer's blind index (issue 12, ADR 0033): a keyed tag of each transaction's
+series (cleaned merchant, currency, direction), so the consumer opens one merchant's rows, not
+the whole history.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
+from ledgerlink.domain.banking import Transaction
 from ledgerlink.domain.budgets import Budget
-from ledgerlink.domain.categories import Correction
+from ledgerlink.domain.categories import Correction, merchant_key
 from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.mcc import Category
 from ledgerlink.domain.money import Money
 from ledgerlink.domain.privacy import Grant, Purpose
-from ledgerlink.services.access._gate import audit
+from ledgerlink.services.access import accounts as _accounts
+from ledgerlink.services.access._gate import _mine, audit
 from ledgerlink.services.access.vault import Vault
-from ledgerlink.services.insights.ports import BudgetRecord, CorrectionRecord
+from ledgerlink.services.ingest.ports import TransactionRecord
+from ledgerlink.services.insights.ports import (
+    BudgetRecord,
+    CorrectionRecord,
+    InsightKeyRecord,
+    InsightTagRecord,
+)
 from ledgerlink.services.kernel.uow import UnitOfWork
 
 _PURPOSES = frozenset({Purpose.ANSWER_QUESTION, Purpose.DELIVER_UPDATE, Purpose.SHOW_TO_PERSON,
                        Purpose.PERSON_EXPORT})
 _CORRECTIONS = "category_corrections"
 _BUDGETS = "budgets"
+_KEYS = "insight_keys"
 
 
 def _check(purpose: Purpose) -> None:
@@ -92,3 +111,80 @@ async def store_budget(
     sealed = await vault.seal(grant.person_id, value, table=_BUDGETS, row_id=row_id)
     await uow.insights.put_budget(BudgetRecord(row_id, grant.person_id, sealed, None, 0, at))
     return Budget(row_id, category, limit)
+
+
+# --------------------------------------------------------------------------- merchant tags (ADR 0033)
+
+
+class SeriesTags:
+    """Keyed tags (HMAC-SHA256 under the person's insight key) of a transaction's series: the
+    same cleaned merchant, currency and direction give the same tag for this person, and a tag
+    says nothing about the merchant without the key. Another person's tags differ."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "SeriesTags(<key>)"
+
+    def of(self, txn: Transaction) -> str:
+        """As `recurring.series` groups activities: merchant key, currency, money in or out."""
+        key = merchant_key(txn.merchant, txn.descriptor)
+        direction = "in" if txn.amount.amount > 0 else "out"
+        value = f"series\x00{key}\x00{txn.amount.currency}\x00{direction}".encode()
+        return hmac.new(self._key, value, hashlib.sha256).hexdigest()
+
+
+async def series_tags(vault: Vault, uow: UnitOfWork, person_id: str, *, at: datetime) -> SeriesTags:
+    """The person's tag key, made on first use."""
+    record = await uow.insights.tag_key(person_id)
+    if record is None:
+        key = secrets.token_bytes(32)
+        sealed = await vault.seal(person_id, {"key": base64.b64encode(key).decode()}, table=_KEYS,
+                                  row_id=person_id)
+        if await uow.insights.add_tag_key(InsightKeyRecord(person_id, sealed, at)):
+            return SeriesTags(key)
+        record = await uow.insights.tag_key(person_id)  # a concurrent first use won
+        if record is None:  # pragma: no cover - the winner's row is visible once it committed
+            raise RuntimeError("the insight key row vanished")
+    value = await vault.open(person_id, record.sealed, table=_KEYS, row_id=person_id)
+    return SeriesTags(base64.b64decode(value["key"]))
+
+
+async def open_transactions(
+    vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, records: Sequence[TransactionRecord],
+    *, account_id: str, at: datetime,
+) -> list[Transaction]:
+    """Open rows of one of the grant's accounts that the caller selected by their tags (one
+    audit entry; none when there is nothing to open)."""
+    _check(purpose)
+    for r in records:
+        _mine(grant, r.person_id, "transaction")
+        if r.account_id != account_id:
+            raise ValueError("a row of another account")
+    txns = [await _accounts._open_txn(vault, uow, r) for r in records]
+    if txns:
+        await audit(uow, grant, purpose, action="read_transactions",
+                    subject=f"account:{account_id} transactions:{len(txns)}", at=at)
+    return txns
+
+
+async def tag_transactions(
+    vault: Vault, uow: UnitOfWork, grant: Grant, purpose: Purpose, *, account_id: str, start: date, end: date,
+    tags: SeriesTags, opened: Sequence[Transaction] = (), at: datetime,
+) -> None:
+    """Tag every row of the account dated in [start, end] that has no tag or a stale one (the
+    first time: the whole range; then the rows changed since). Rows in `opened` are not opened
+    again."""
+    stale = await uow.insights.untagged(account_id, start, end)
+    if not stale:
+        return
+    as_stored = {r.id: r.updated_at for r in stale}
+    fresh = [t for t in opened if t.id in as_stored and as_stored[t.id] == t.updated_at]
+    done = {t.id for t in fresh}
+    rest = [r for r in stale if r.id not in done]
+    txns = [*fresh, *await open_transactions(vault, uow, grant, purpose, rest, account_id=account_id, at=at)]
+    await uow.insights.put_tags([InsightTagRecord(t.id, t.person_id, t.account_id, tags.of(t), t.updated_at)
+                                 for t in txns])

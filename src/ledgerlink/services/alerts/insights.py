@@ -10,6 +10,7 @@ quiet hours and never repeats a subject. A muted merchant, or a kind switched of
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 
 import structlog
@@ -23,8 +24,17 @@ from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import TransactionChanged
 from ledgerlink.domain.insight_rules import (
     INSIGHT_SWITCHES,
+    Duplicate,
+    PriceIncrease,
+    TrialEnded,
+    Unopened,
+    UnusualTip,
+    duplicate_candidates,
     duplicates,
+    in_series_order,
     price_increases,
+    same_day_before,
+    trial_candidate,
     trials_turned_paid,
     unusual_tips,
 )
@@ -42,26 +52,79 @@ PRICE, TRIAL, DUPLICATE, TIP = "price_increase", "trial_paid", "duplicate_charge
 HISTORY_DAYS = 400  # a yearly subscription's previous charge is in reach
 
 
+def _price_text(p: PriceIncrease) -> tuple[str, str]:
+    return PRICE, f"{p.merchant} went from {fmt.money(p.before)} to {fmt.money(p.after)}."
+
+
+def _trial_text(t: TrialEnded) -> tuple[str, str]:
+    return TRIAL, (f"Your free trial at {t.merchant} turned paid: {fmt.money(t.paid)} "
+                   f"charged (the trial on {fmt.day(t.trial_day)} was {fmt.money(t.trial)}).")
+
+
+def _duplicate_text(d: Duplicate) -> tuple[str, str]:
+    minutes = max(1, round(d.gap / timedelta(minutes=1)))
+    return DUPLICATE, (f"Possible duplicate charge: {d.merchant} charged {fmt.money(d.amount)} "
+                       f"twice within {minutes} minute{'s' if minutes != 1 else ''}.")
+
+
+def _tip_text(tip: UnusualTip) -> tuple[str, str]:
+    return TIP, (f"Unusual tip at {tip.merchant}: authorised {fmt.money(tip.authorised)}, "
+                 f"posted {fmt.money(tip.posted)} (a {fmt.money(tip.tip)} tip, "
+                 f"{fmt.percent(tip.share)}).")
+
+
 def findings(acts: list[Activity], this: Activity) -> list[tuple[str, str]]:
-    """(kind, text) of every finding that `this` activity raised, in the messenger's locale."""
+    """(kind, text) of every finding that `this` activity raised, in the messenger's locale,
+    over the whole history `acts` (the reference `series_findings` gives the same from less)."""
     today = this.day
+    out = [_price_text(p) for p in price_increases(detect(acts, today=today)) if p.activity_id == this.id]
+    out += [_trial_text(t) for t in trials_turned_paid(acts) if t.activity_id == this.id]
+    out += [_duplicate_text(d) for d in duplicates(acts) if d.activity_id == this.id]
+    out += [_tip_text(tip) for tip in unusual_tips([this])]
+    return out
+
+
+Opener = Callable[[list[str]], Awaitable[list[Activity]]]
+
+
+def _growing(ids: list[str]) -> Iterator[list[str]]:
+    """1, 2, 4, ... ids at a time: the first row usually decides, and a long run of candidates
+    is still opened in few reads (each read is one audit entry)."""
+    size, i = 1, 0
+    while i < len(ids):
+        yield ids[i : i + size]
+        i, size = i + size, size * 2
+
+
+async def series_findings(rows: list[Unopened], this: Activity, open_rows: Opener) -> list[tuple[str, str]]:
+    """`findings(history, this)`, from the rows of `this`'s series only (`rows`, unopened,
+    `this` among them), opening (`open_rows`, in the order given) only what a rule can need:
+    the charge before it in the duplicate window, the first charge when `this` is the second,
+    and the whole series only when `this` is its first charge of the day."""
+    ordered = in_series_order(rows)
+    me = next(r for r in ordered if r.id == this.id)
     out: list[tuple[str, str]] = []
-    for p in price_increases(detect(acts, today=today)):
-        if p.activity_id == this.id:
-            out.append((PRICE, f"{p.merchant} went from {fmt.money(p.before)} to {fmt.money(p.after)}."))
-    for t in trials_turned_paid(acts):
-        if t.activity_id == this.id:
-            out.append((TRIAL, f"Your free trial at {t.merchant} turned paid: {fmt.money(t.paid)} "
-                               f"charged (the trial on {fmt.day(t.trial_day)} was {fmt.money(t.trial)})."))
-    for d in duplicates(acts):
-        if d.activity_id == this.id:
-            minutes = max(1, round(d.gap / timedelta(minutes=1)))
-            out.append((DUPLICATE, f"Possible duplicate charge: {d.merchant} charged {fmt.money(d.amount)} "
-                                   f"twice within {minutes} minute{'s' if minutes != 1 else ''}."))
-    for tip in unusual_tips([this]):
-        out.append((TIP, f"Unusual tip at {tip.merchant}: authorised {fmt.money(tip.authorised)}, "
-                         f"posted {fmt.money(tip.posted)} (a {fmt.money(tip.tip)} tip, "
-                         f"{fmt.percent(tip.share)})."))
+    repeat = False
+    for chunk in _growing(same_day_before(ordered, me)):
+        if any(a.size != 0 for a in await open_rows(chunk)):
+            repeat = True  # a same-day repeat is not one of the series' charges
+            break
+    if not repeat and ordered[0].id != this.id:
+        series = [this, *await open_rows([r.id for r in ordered if r.id != this.id])]
+        out += [_price_text(p) for p in price_increases(detect(series, today=this.day))
+                if p.activity_id == this.id]
+    first = trial_candidate(ordered, this.id)
+    if first is not None:
+        out += [_trial_text(t) for t in trials_turned_paid([*await open_rows([first]), this])
+                if t.activity_id == this.id]
+    before: Activity | None = None
+    for chunk in _growing(duplicate_candidates(rows, me)):
+        before = next((a for a in await open_rows(chunk)
+                       if not a.money_in and a.size > 0 and a.amount == this.amount), None)
+        if before is not None:
+            out += [_duplicate_text(d) for d in duplicates([before, this]) if d.activity_id == this.id]
+            break
+    out += [_tip_text(tip) for tip in unusual_tips([this])]
     return out
 
 
@@ -94,17 +157,32 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
             return  # money in raises no insight: its history is never read
         rules_list = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
         said = await access.read_corrections(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
-        history = await access.read_transactions_between(
-            deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account_ids=[account.id],
-            start=now.date() - timedelta(days=HISTORY_DAYS), end=now.date() + timedelta(days=1), at=now)
+        start, end = now.date() - timedelta(days=HISTORY_DAYS), now.date() + timedelta(days=1)
+        # Only this charge's series is read (ADR 0033): the rows whose blind-index tag (merchant,
+        # currency, direction) is this one's; rows new or changed since they were tagged are
+        # tagged first.
+        tags = await access.series_tags(deps.vault, uow, person_id, at=now)
+        await access.tag_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account_id=account.id,
+                                      start=start, end=end, tags=tags, opened=[txn], at=now)
+        records = {r.id: r for r in await uow.insights.tagged(account.id, tags.of(txn), start, end)}
     except (NotFound, PersonKeyMissing):
         return
-    acts = activities([t for t in history if t.status is not TransactionStatus.REMOVED], said)
-    this = next((a for a in acts if a.id == txn.id), None)
+    this = next(iter(activities([txn], said)), None) if txn.id in records else None
     alerts: list[Alert] = []
     if this is not None and not _muted(rules_list, this.merchant):
+        opened: dict[str, Activity] = {this.id: this}
+
+        async def open_rows(ids: list[str]) -> list[Activity]:
+            wanted = [records[i] for i in ids if i not in opened]
+            txns = await access.open_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, wanted,
+                                                  account_id=account.id, at=now)
+            opened.update((a.id, a) for a in activities(txns, said))
+            return [opened[i] for i in ids]
+
+        rows = [Unopened(r.id, r.booking_date or r.created_at.date(), r.created_at) for r in records.values()]
+        found = await series_findings(rows, this, open_rows)
         alerts += [Alert(kind, f"insight:{kind}:{txn.id}", text, "warning")
-                   for kind, text in findings(acts, this) if enabled(rules_list, kind)]
+                   for kind, text in found if enabled(rules_list, kind)]
     alerts += await budgets.warnings(deps, uow, grant, txn, said, rules_list)  # each level marked once
     if not alerts:
         return  # nothing to send: no lock taken, so this never waits on (or deadlocks with) a batch

@@ -1,11 +1,16 @@
-"""Insights' vocabulary: stored category corrections and budgets (issue 13)."""
+"""Insights' vocabulary: stored category corrections and budgets (issue 13), and the insight
+consumer's blind index of merchants (issue 12, ADR 0033)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ledgerlink.services.ingest.ports import TransactionRecord
 
 
 @dataclass(slots=True)
@@ -26,8 +31,24 @@ class BudgetRecord:
     updated_at: datetime
 
 
+@dataclass(slots=True)
+class InsightKeyRecord:
+    person_id: str
+    sealed: bytes  # JSON: the person's tag key (base64)
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class InsightTagRecord:
+    transaction_id: str
+    person_id: str
+    account_id: str
+    tag: str  # keyed HMAC of the row's series (merchant key, currency, direction)
+    tagged_at: datetime  # the row's updated_at when tagged: a later change makes the tag stale
+
+
 class InsightRepository(Protocol):
-    """Category corrections and budgets (owner: the insights feature)."""
+    """Category corrections and budgets, and the merchant tags (owner: the insights feature)."""
 
     async def corrections(self, person_id: str) -> list[CorrectionRecord]: ...
     async def add_correction(self, record: CorrectionRecord) -> None: ...
@@ -40,6 +61,21 @@ class InsightRepository(Protocol):
     async def mark_warned(self, person_id: str, budget_id: str, *, month: str, level: int) -> bool:
         """Record a warning of `level` in `month` unless one as high was recorded: True when
         this call recorded it (so two deliveries never warn twice)."""
+        ...
+    async def tag_key(self, person_id: str) -> InsightKeyRecord | None: ...
+    async def add_tag_key(self, record: InsightKeyRecord) -> bool:
+        """Insert unless the person has one (False: a concurrent first use won)."""
+        ...
+    async def untagged(self, account_id: str, start: date, end: date) -> list[TransactionRecord]:
+        """The account's rows dated in [start, end] (as `for_account_between`) with no tag, or a
+        tag older than the row's last change."""
+        ...
+    async def put_tags(self, records: Sequence[InsightTagRecord]) -> None:
+        """Insert or replace each row's tag (in transaction id order: concurrent writers of
+        overlapping sets wait for each other instead of deadlocking)."""
+        ...
+    async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TransactionRecord]:
+        """The account's rows dated in [start, end] whose current tag is `tag`, not removed."""
         ...
 
 
