@@ -64,7 +64,7 @@ from ledgerlink.services.access.vault import Vault
 from ledgerlink.services.auth.factors import SecondFactors  # second factor (ADR 0021)
 
 # declines and prompts register the bank events they apply (services/ingest/account_events.py)
-from ledgerlink.services.dialogue import declines, prompts  # noqa: F401
+from ledgerlink.services.dialogue import declines, prompts, replies  # noqa: F401
 from ledgerlink.services.dialogue.bank_dialogue import BankOutboxWorker
 from ledgerlink.services.imports.importer import StatementImporter  # statement imports (ADR 0022)
 from ledgerlink.services.ingest.inbox import InboxWorker, Ingest
@@ -236,10 +236,10 @@ async def bootstrap(
         )
         adapters["matrix"] = MatrixChannel(deps, container.matrix_client)
         container.matrix_inbound = MatrixInbound(
-            deps, container.matrix_client, handle_text=commands.handle_text, replies=prompts.Replies(),
+            deps, container.matrix_client, handle_text=commands.handle_text, replies=replies.Replies(),
             timeout_seconds=settings.matrix_sync_timeout_seconds)
     platforms = build_platforms(settings, deps, http, handle_text=commands.handle_text,  # Messenger, WhatsApp
-                                answer=prompts.answer)
+                                answer=replies.answer)  # bank prompts and receipt questions
     adapters.update(platforms.channels)
     container.platform_channels, container.platform_gates = platforms.channels, platforms.gates
     container.platform_inbound, container.graph_simulator_app = platforms.inbound, platforms.simulator_app
@@ -274,6 +274,7 @@ def _receipts(settings: Settings, container: Container) -> None:
 
     secret = "whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode()  # per start: embedded only
     container.receipts = Receipts(container.deps, [MerchantPartner("acme", "Acme Outfitters", (secret,))])
+    container.deps.receipts = container.receipts  # its questions answered from every channel
     container.deps.bus.subscribe(TransactionChanged, container.receipts.on_transaction_changed)
     container.deps.card_extras.append(container.receipts.card_extras)  # delivery's edits keep it
     from ledgerlink.adapters.receipts_markup import read_mail

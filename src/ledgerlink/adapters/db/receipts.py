@@ -6,7 +6,7 @@ import zlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, or_, select, text, update
+from sqlalchemy import delete, insert, literal, or_, select, text, update
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db._repo import _Repo, _values
@@ -17,6 +17,7 @@ from ledgerlink.services.receipts.ports import (
     ReceiptAddressRecord,
     ShopOrderRecord,
 )
+from ledgerlink.services.receipts.questions import SUBJECT_PREFIX
 
 
 class SqlShopReceipts(_Repo):
@@ -37,6 +38,23 @@ class SqlShopReceipts(_Repo):
         t = s.merchant_links
         return await self._many(MerchantLinkRecord, select(t).where(t.c.person_id == person_id)
                                 .order_by(t.c.created_at, t.c.id))
+
+    async def question_of(self, person_id: str, message_id: str) -> str | None:
+        m = s.messages
+        row = (await self._conn.execute(select(m.c.subject_key).where(
+            m.c.id == message_id, m.c.person_id == person_id))).first()
+        key = None if row is None else row[0]
+        return key.removeprefix(SUBJECT_PREFIX) if key and key.startswith(SUBJECT_PREFIX) else None
+
+    async def open_question(self, person_id: str, thread_id: str) -> tuple[str, datetime] | None:
+        m, o = s.messages, s.shop_orders
+        row = (await self._conn.execute(
+            select(o.c.id, m.c.created_at)
+            .select_from(m.join(o, m.c.subject_key == literal(SUBJECT_PREFIX) + o.c.id))
+            .where(m.c.thread_id == thread_id, m.c.person_id == person_id, o.c.person_id == person_id,
+                   o.c.match_state == "doubtful")
+            .order_by(m.c.seq.desc()).limit(1))).first()
+        return None if row is None else (str(row[0]), row[1])
 
     async def seen(self, merchant_slug: str, event_id: str, person_id: str, at: datetime) -> bool:
         t = s.merchant_events

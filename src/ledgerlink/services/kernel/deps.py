@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ledgerlink.services.privacy.ports import CheckpointLog, DpMechanism
     from ledgerlink.services.receipts.merchant_link import MerchantLinks
     from ledgerlink.services.receipts.ports import CarrierClient
+    from ledgerlink.services.receipts.service import Receipts
 
 
 # (uow, grant, transaction id, the card so far) -> fields a capability above ingest adds to that
@@ -66,6 +67,8 @@ class Deps:
     receipt_address: Callable[[Grant], Awaitable[str]] | None = None  # the person's receipt email address
     refresher: AttendedRefresher | None = None  # "refresh" in chat (issue 10); None: not offered
     shop_links: MerchantLinks | None = None  # "unlink my shop" in chat (ADR 0031); None: not offered
+    # Answers "Is this your … order?" tapped or typed in Matrix, Messenger, WhatsApp (issue 11).
+    receipts: Receipts | None = None
 
     async def commit_and_publish(self, uow: UnitOfWork) -> None:
         """Commit, then publish what the work collected: events never leave before the data."""

@@ -22,10 +22,11 @@ from ledgerlink.services.messaging.outgoing import put_card
 from ledgerlink.services.messaging.ports import ThreadRecord
 
 REPLIES = ({"id": "yes", "label": "Yes, that's it"}, {"id": "no", "label": "No, it isn't"})
+SUBJECT_PREFIX = "receipt-question:"  # the card's subject key, then the order id
 
 
 def subject(order_id: str) -> str:
-    return f"receipt-question:{order_id}"
+    return f"{SUBJECT_PREFIX}{order_id}"
 
 
 async def charge_thread(deps: Deps, uow: UnitOfWork, grant: Grant, txn: Transaction) -> ThreadRecord | None:
