@@ -18,12 +18,13 @@ from ledgerlink.domain.ids import new_id
 from ledgerlink.domain.privacy import Grant, Purpose
 from ledgerlink.domain.tracking import Carrier, TrackingNumber, masked
 from ledgerlink.services import access
-from ledgerlink.services.access.parcels import open_number, seal_number
+from ledgerlink.services.access.parcels import open_number, open_parcel, seal_number
 from ledgerlink.services.alerts import rules as alert_rules
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.outgoing import put_card
 from ledgerlink.services.messaging.ports import ThreadRecord
+from ledgerlink.services.receipts.order_parcels import apply_to_order, order_with
 from ledgerlink.services.receipts.ports import ParcelRecord, ParcelStatus
 
 __all__ = ["PARCEL_ALERT", "follow", "poll", "run_poller"]
@@ -72,23 +73,36 @@ async def follow(deps: Deps, grant: Grant, thread: ThreadRecord, parcel: Trackin
                     deps.vault, uow, grant, Purpose.DELIVER_UPDATE, known, at=now) == parcel.number:
                 await deps.commit_and_publish(uow)
                 return f"I'm already following your {parcel.carrier.label} parcel {parcel.masked}."
+        order = await order_with(deps, uow, grant, parcel.number)  # a receipt's parcel: its card
+        order_id = None if order is None else order.id
         parcel_id = new_id("pcl")
         record = ParcelRecord(id=parcel_id, person_id=grant.person_id, thread_id=thread.id,
                               carrier=parcel.carrier.value, status="",
                               sealed=await seal_number(deps.vault, grant, parcel_id=parcel_id,
-                                                       number=parcel.number),
+                                                       number=parcel.number, order_id=order_id),
                               notified="", active=1, created_at=now, updated_at=now)
-        await _apply(deps, uow, grant, thread, record, parcel.masked, status)
+        shown_on = await _apply(deps, uow, grant, thread, record, parcel.masked, status, order_id=order_id)
         await deps.commit_and_publish(uow)
-    log.info("parcel_followed", carrier=parcel.carrier.value, parcel_id=parcel_id)
+    log.info("parcel_followed", carrier=parcel.carrier.value, parcel_id=parcel_id, of_order=order is not None)
+    if order is not None:
+        where = ("that purchase's card" if shown_on else
+                 "its receipt, and on the purchase's card once the receipt is attached to its charge")
+        return (f"That's the {parcel.carrier.label} parcel {parcel.masked} of your order {order.order_ref}: "
+                f"I'll follow it and show its steps on {where}.")
     return f"Following your {parcel.carrier.label} parcel {parcel.masked}: I'll update its card as it moves."
 
 
 async def _apply(deps: Deps, uow: UnitOfWork, grant: Grant, thread: ThreadRecord, record: ParcelRecord,
-                 shown: str, status: ParcelStatus) -> None:
+                 shown: str, status: ParcelStatus, *, order_id: str | None = None) -> str | None:
+    """The status on the parcel's own card, or on its order's purchase card (`order_id`: then
+    the charge whose card shows it, None while the receipt is not attached); then what is told."""
     carrier = Carrier(record.carrier)
-    await put_card(deps, uow, grant, thread, CardKind.TEXT, _card(carrier, shown, status),
-                   subject_key=f"parcel:{record.id}")
+    shown_on = None
+    if order_id is not None:
+        shown_on = await apply_to_order(deps, uow, grant, order_id, status)
+    else:
+        await put_card(deps, uow, grant, thread, CardKind.TEXT, _card(carrier, shown, status),
+                       subject_key=f"parcel:{record.id}")
     told = set(filter(None, record.notified.split(",")))
     seen = {s for s, _ in status.events}
     words = {"carrier": carrier.label, "masked": shown}
@@ -113,6 +127,7 @@ async def _apply(deps: Deps, uow: UnitOfWork, grant: Grant, thread: ThreadRecord
         id=record.id, person_id=record.person_id, thread_id=record.thread_id, carrier=record.carrier,
         sealed=record.sealed, status=status.status, notified=",".join(sorted(told)),
         active=0 if status.status in _DONE else 1, created_at=record.created_at, updated_at=deps.clock.now()))
+    return shown_on
 
 
 async def poll(deps: Deps, *, batch: int = 200) -> int:
@@ -126,8 +141,8 @@ async def poll(deps: Deps, *, batch: int = 200) -> int:
     for record in parcels:
         grant = Grant.for_component(record.person_id, "delivery")
         async with deps.uow() as uow:
-            number = await open_number(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record,
-                                       at=deps.clock.now())
+            number, order_id = await open_parcel(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record,
+                                                 at=deps.clock.now())
             await uow.commit()
         try:
             status = await deps.carrier.track(number)
@@ -140,7 +155,7 @@ async def poll(deps: Deps, *, batch: int = 200) -> int:
         async with deps.uow() as uow:
             thread = await uow.threads.get(record.thread_id)
             if thread is not None:
-                await _apply(deps, uow, grant, thread, record, masked(number), status)
+                await _apply(deps, uow, grant, thread, record, masked(number), status, order_id=order_id)
                 moved += 1
             await deps.commit_and_publish(uow)
     return moved

@@ -253,6 +253,11 @@ class Receipts:
         for one in ids:
             await self._render_one(uow, grant, one, receipt, why)
 
+    async def show(self, uow: UnitOfWork, grant: Grant, txn_id: str, receipt: Receipt, why: str) -> None:
+        """Edit a matched receipt's purchase card(s) after a change that came another way (the
+        carrier's steps of its parcel, `order_parcels`)."""
+        await self._render(uow, grant, txn_id, receipt, why)
+
     async def _render_one(self, uow: UnitOfWork, grant: Grant, txn_id: str, receipt: Receipt | None,
                           why: str) -> None:
         deps, now = self._deps, self._deps.clock.now()
