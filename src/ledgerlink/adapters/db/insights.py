@@ -19,8 +19,14 @@ from ledgerlink.services.insights.ports import (
     CorrectionRecord,
     InsightKeyRecord,
     InsightTagRecord,
+    TaggedRow,
 )
 
+_CORRECTIONS = lean(select(s.category_corrections)
+                    .where(s.category_corrections.c.person_id == bindparam("person_id"))
+                    .order_by(s.category_corrections.c.created_at, s.category_corrections.c.id))
+_BUDGETS = lean(select(s.budgets).where(s.budgets.c.person_id == bindparam("person_id"))
+                .order_by(s.budgets.c.updated_at, s.budgets.c.id))
 _TAG_KEY = lean(select(s.insight_keys).where(s.insight_keys.c.person_id == bindparam("person_id")))
 
 
@@ -48,7 +54,7 @@ def _untagged() -> Any:
 def _tagged() -> Any:
     t, g = s.transactions, s.insight_tags
     return lean(
-        select(*t.c)
+        select(t.c.id, t.c.booking_date, t.c.created_at)
         .select_from(g.join(t, t.c.id == g.c.transaction_id))
         .where(g.c.account_id == bindparam("account_id"), g.c.tag == bindparam("tag"),
                g.c.tagged_at == t.c.updated_at, t.c.status != "removed", _dated())
@@ -63,11 +69,11 @@ def _put_tags(dialect: str) -> Any:
     stmt = _PUT_TAGS.get(dialect)
     if stmt is None:
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(s.insight_tags)
-        stmt = _PUT_TAGS[dialect] = ins.on_conflict_do_update(
+        stmt = _PUT_TAGS[dialect] = lean(ins.on_conflict_do_update(
             index_elements=["transaction_id"],
             set_={"tag": ins.excluded.tag, "tagged_at": ins.excluded.tagged_at,
                   "account_id": ins.excluded.account_id},
-        )
+        ))
     return stmt
 
 
@@ -79,9 +85,8 @@ def _range(account_id: str, start: date, end: date) -> dict[str, Any]:
 
 class SqlInsights(_Repo):
     async def corrections(self, person_id: str) -> list[CorrectionRecord]:
-        c = s.category_corrections
-        stmt = select(c).where(c.c.person_id == person_id).order_by(c.c.created_at, c.c.id)
-        return await self._many(CorrectionRecord, stmt)
+        # Prebuilt: every charge's delivery reads them (the insight and alert consumers).
+        return await self._many(CorrectionRecord, _CORRECTIONS, {"person_id": person_id})
 
     async def add_correction(self, record: CorrectionRecord) -> None:
         c = s.category_corrections
@@ -95,9 +100,7 @@ class SqlInsights(_Repo):
         return bool(result.rowcount)
 
     async def budgets(self, person_id: str) -> list[BudgetRecord]:
-        b = s.budgets
-        stmt = select(b).where(b.c.person_id == person_id).order_by(b.c.updated_at, b.c.id)
-        return await self._many(BudgetRecord, stmt)
+        return await self._many(BudgetRecord, _BUDGETS, {"person_id": person_id})
 
     async def put_budget(self, record: BudgetRecord) -> None:
         b = s.budgets
@@ -143,5 +146,6 @@ class SqlInsights(_Repo):
             await self._conn.execute(_put_tags(self._conn.dialect.name),
                                      [_values(r, s.insight_tags) for r in ordered])
 
-    async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TransactionRecord]:
-        return await self._many(TransactionRecord, _TAGGED, {**_range(account_id, start, end), "tag": tag})
+    async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TaggedRow]:
+        result = await self._conn.execute(_TAGGED, {**_range(account_id, start, end), "tag": tag})
+        return [TaggedRow(row[0], row[1], row[2]) for row in result.all()]

@@ -164,22 +164,23 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
         tags = await access.series_tags(deps.vault, uow, person_id, at=now)
         await access.tag_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account_id=account.id,
                                       start=start, end=end, tags=tags, opened=[txn], at=now)
-        records = {r.id: r for r in await uow.insights.tagged(account.id, tags.of(txn), start, end)}
+        rows = [Unopened(r.id, r.booking_date or r.created_at.date(), r.created_at)
+                for r in await uow.insights.tagged(account.id, tags.of(txn), start, end)]
     except (NotFound, PersonKeyMissing):
         return
-    this = next(iter(activities([txn], said)), None) if txn.id in records else None
+    this = next(iter(activities([txn], said)), None) if any(r.id == txn.id for r in rows) else None
     alerts: list[Alert] = []
     if this is not None and not _muted(rules_list, this.merchant):
         opened: dict[str, Activity] = {this.id: this}
 
         async def open_rows(ids: list[str]) -> list[Activity]:
-            wanted = [records[i] for i in ids if i not in opened]
+            stored = [await uow.transactions.get(i) for i in ids if i not in opened]
+            wanted = [r for r in stored if r is not None]
             txns = await access.open_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, wanted,
                                                   account_id=account.id, at=now)
             opened.update((a.id, a) for a in activities(txns, said))
-            return [opened[i] for i in ids]
+            return [opened[i] for i in ids if i in opened]
 
-        rows = [Unopened(r.id, r.booking_date or r.created_at.date(), r.created_at) for r in records.values()]
         found = await series_findings(rows, this, open_rows)
         alerts += [Alert(kind, f"insight:{kind}:{txn.id}", text, "warning")
                    for kind, text in found if enabled(rules_list, kind)]

@@ -47,6 +47,15 @@ class InsightTagRecord:
     tagged_at: datetime  # the row's updated_at when tagged: a later change makes the tag stale
 
 
+@dataclass(frozen=True, slots=True)
+class TaggedRow:
+    """A row of one series as the index gives it, unopened."""
+
+    id: str
+    booking_date: date | None
+    created_at: datetime
+
+
 class InsightRepository(Protocol):
     """Category corrections and budgets, and the merchant tags (owner: the insights feature)."""
 
@@ -74,7 +83,7 @@ class InsightRepository(Protocol):
         """Insert or replace each row's tag (in transaction id order: concurrent writers of
         overlapping sets wait for each other instead of deadlocking)."""
         ...
-    async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TransactionRecord]:
+    async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TaggedRow]:
         """The account's rows dated in [start, end] whose current tag is `tag`, not removed."""
         ...
 
