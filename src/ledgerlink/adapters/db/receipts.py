@@ -98,6 +98,11 @@ class SqlShopReceipts(_Repo):
             t.c.transaction_id == transaction_id,
             t.c.id.in_(select(more.c.order_id).where(more.c.transaction_id == transaction_id)))))
 
+    async def orders_for_transaction(self, transaction_id: str) -> list[ShopOrderRecord]:
+        t = s.shop_orders
+        return await self._many(ShopOrderRecord, select(t).where(t.c.transaction_id == transaction_id)
+                                .order_by(t.c.order_ref, t.c.id))
+
     async def set_charges(self, order_id: str, person_id: str, transaction_ids: Sequence[str]) -> None:
         """The order's charges after its first (`shop_orders.transaction_id`): a split shipment."""
         more = s.shop_order_charges

@@ -32,7 +32,7 @@ from ledgerlink.services.access.shop_receipts import read_aliases, store_alias
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.outgoing import put_card
-from ledgerlink.services.receipts import questions
+from ledgerlink.services.receipts import baskets, questions
 from ledgerlink.services.receipts.merchant_consent import end_consent, usable
 from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderRecord
 from ledgerlink.services.receipts.refunds import link_refund, looks_like_refund, refund_extras
@@ -235,10 +235,18 @@ class Receipts:
                                       account.last4, t.mcc))
         aliases = await read_aliases(vault, uow, grant, why, merchant_slug=slug, at=now)
         match = match_receipt(receipt, charges, aliases=aliases, refused=frozenset(refused))
+        waiting = [] if match is not None else await baskets.waiting_of(  # opened only when needed
+            self._deps, uow, grant, slug=slug, exclude=order_id)
+        if waiting:  # several orders in one charge: this one and others still waiting
+            match = match_receipt(receipt, charges, aliases=aliases, refused=frozenset(refused),
+                                  waiting=[w.receipt for w in waiting])
         if match is None or (len(match.transaction_ids) > 1 and order_id is None):
             return None, "waiting", ""
         if order_id is not None:
             await uow.shop_receipts.set_charges(order_id, grant.person_id, match.transaction_ids[1:])
+        if match.order_refs and match.sure:  # the basket's other orders attach with this one
+            await baskets.attach(self._deps, uow, grant, waiting, match.order_refs,
+                                 transaction_id=match.transaction_id, why=match.why)
         # A doubtful match is asked in chat (questions.py), never shown before the answer.
         return match.transaction_id, "matched" if match.sure else "doubtful", match.why
 
@@ -276,7 +284,9 @@ class Receipts:
         body.update(await self.card_extras(uow, grant, txn.id, body))
         if receipt is not None:  # this unit of work's receipt, whatever is stored
             body["merchant"] = receipt.shop
-            body["receipt"] = receipt_section(receipt, why=why, charged=-Decimal(txn.amount.amount))
+            charged = -Decimal(txn.amount.amount)
+            body["receipt"] = (await baskets.combined_section(deps, uow, grant, txn.id, charged=charged)
+                               or receipt_section(receipt, why=why, charged=charged))
         await put_card(deps, uow, grant, thread, CardKind.TRANSACTION, body, subject_key=f"txn:{txn.id}")
 
     async def card_extras(self, uow: UnitOfWork, grant: Grant, transaction_id: str,
@@ -300,7 +310,8 @@ class Receipts:
         kept = await access.open_order(deps.vault, uow, mine, Purpose.DELIVER_UPDATE, record, at=now)
         receipt = receipt_from_json(kept["receipt"])
         charged = -Decimal(str(card["amount"]))
-        section = receipt_section(receipt, why=str(kept["why"]), charged=charged)
+        section = (await baskets.combined_section(deps, uow, mine, transaction_id, charged=charged)
+                   or receipt_section(receipt, why=str(kept["why"]), charged=charged))
         return {**extras, "merchant": receipt.shop, "receipt": section}
 
     async def on_transaction_changed(self, event: TransactionChanged) -> None:
@@ -377,5 +388,6 @@ class Receipts:
                                      transaction_id=txn_id, match_state=state, value=value, at=now)
             await questions.close(deps, uow, mine, order_id=record.id, txn=txn, reply_id=reply_id)
             if state == "matched":
+                await baskets.attach_confirmed(deps, uow, mine, record, receipt, txn, str(value["why"]))
                 await self._render(uow, mine, txn.id, receipt, str(value["why"]))
             await deps.commit_and_publish(uow)
