@@ -202,6 +202,10 @@ def router(shop: SandboxShop) -> APIRouter:
             "count": sum(q for _, q in lines),
         }
 
+    @r.get("/")
+    async def home(request: Request) -> Response:
+        return redirect(request, "/shop")
+
     @r.get("/shop", response_class=HTMLResponse)
     async def storefront(request: Request) -> Response:
         fresh, session = session_of(request)
