@@ -20,6 +20,10 @@ _FOR_PERSON = lean(  # read on every delivered transaction: built once (see _rep
     .where(s.alert_rules.c.person_id == bindparam("person_id"))
     .order_by(s.alert_rules.c.created_at, s.alert_rules.c.id)
 )
+_IS_HELD = lean(  # asked before every alert sent (an insight per charge in a burst): built once
+    select(exists().where(s.held_alerts.c.thread_id == bindparam("thread_id"),
+                          s.held_alerts.c.subject_key == bindparam("subject_key")))
+)
 
 
 class SqlAlertRules(_Repo):
@@ -111,9 +115,8 @@ class SqlDigests(_Repo):
         return (await self._conn.execute(stmt)).first() is not None
 
     async def is_held(self, thread_id: str, subject_key: str) -> bool:
-        h = s.held_alerts
-        stmt = select(exists().where(h.c.thread_id == thread_id, h.c.subject_key == subject_key))
-        return bool((await self._conn.execute(stmt)).scalar())
+        result = await self._conn.execute(_IS_HELD, {"thread_id": thread_id, "subject_key": subject_key})
+        return bool(result.scalar())
 
     async def held_pending(
         self, person_id: str, *, held_before: datetime, release_due: datetime | None = None
