@@ -47,6 +47,7 @@ from ledgerlink.bootstrap.sandbox import (
     build_carrier_app,  # issue 11
     build_sandbox_app,
     build_shop_app,  # issue 11
+    shop_webhook_secret,  # issue 11: shared with `ledgerlink sandbox-merchant` through the data dir
 )
 from ledgerlink.bootstrap.scaleout import (  # scale-out profile (issue 12)
     cluster_schedule,
@@ -265,14 +266,13 @@ async def bootstrap(
 def _receipts(settings: Settings, container: Container) -> None:
     """Receipts from merchants (issue 11): the merchant partner, its event handler, and the
     embedded sandbox shop paying through the embedded sandbox bank's purchase hook."""
-    import base64
     import secrets as _secrets
 
     from ledgerlink.bootstrap.merchant_links import wire_merchant_links
     from ledgerlink.domain.events import TransactionChanged
     from ledgerlink.services.receipts.service import MerchantPartner, Receipts
 
-    secret = "whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode()  # per start: embedded only
+    secret = shop_webhook_secret(settings.data_dir, "acme")  # the embedded shop's, or its own process's
     container.receipts = Receipts(container.deps, [MerchantPartner("acme", "Acme Outfitters", (secret,))])
     container.deps.receipts = container.receipts  # its questions answered from every channel
     container.deps.bus.subscribe(TransactionChanged, container.receipts.on_transaction_changed)
@@ -299,4 +299,7 @@ def _receipts(settings: Settings, container: Container) -> None:
 
         container.carrier_app = build_carrier_app(clock=container.deps.clock)  # pasted numbers followed
         carrier_url = f"{settings.resolved_public_url}/sandbox/carrier"
-        container.deps.carrier = HttpCarrierClient(container.http, carrier_url)
+        from ledgerlink.bootstrap.carrier_push import wire_carrier_push  # pushed updates, when on
+
+        container.deps.carrier = HttpCarrierClient(container.http, carrier_url,
+                                                   **wire_carrier_push(settings, container))

@@ -181,6 +181,48 @@ def build_graph_simulator(
     return create_graph_app(config)
 
 
+SHOP_SECRETS_FILE = "sandbox-shops.json"
+
+
+def shop_webhook_secret(data_dir: Path, slug: str) -> str:
+    """The Standard Webhooks secret a sandbox shop signs its events with, shared by the platform
+    and a shop in its own process (`ledgerlink sandbox-merchant`) through the data dir, as the
+    sandbox bank's registration is: one per shop slug, made on first use, the file 0600."""
+    path = data_dir / SHOP_SECRETS_FILE
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if slug not in stored:
+        stored[slug] = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh)
+        os.replace(name, path)
+    return stored[slug]
+
+
+def build_standalone_shop_app(settings: Settings, *, bank_url: str, shop_url: str, clock: Clock,
+                              http: httpx.AsyncClient) -> Any:
+    """The sandbox shop in its own process (`ledgerlink sandbox-merchant`): it pays through the
+    sandbox bank at `bank_url` over HTTP with the bank's admin token (the registration file of
+    `ledgerlink sandbox` in the same data dir) and signs its events to the platform's merchant
+    endpoint with the secret both read from the data dir."""
+    from ledgerlink.sandbox.merchant import ShopConfig, create_shop_app
+    from ledgerlink.sandbox.merchant._bank_http import BankOverHttp
+
+    creds = SandboxCredentials.load_or_create(settings.data_dir / SANDBOX_BANKS[0].credentials_file)
+    bank = BankOverHttp(bank_url, admin_token=creds.admin_token, http=http)
+    platform = settings.resolved_public_url
+    config = ShopConfig(
+        public_url=shop_url.rstrip("/"),
+        events_url=f"{platform}/partners/merchants/acme/events",
+        webhook_secret=shop_webhook_secret(settings.data_dir, "acme"),
+        clock=clock, http=http, pay=bank.pay, capture=bank.capture, refund_payment=bank.refund,
+        charge_card=bank.charge_card, void=bank.void,
+        simulate=settings.sandbox_simulate, ship_step=timedelta(hours=8) / max(settings.sandbox_speed, 0.01),
+    )
+    return create_shop_app(config)
+
+
 def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
                    oauth_secret: str | None = None) -> Any:
     """The embedded sandbox shop (issue 11): it charges through the embedded bank's purchase

@@ -35,6 +35,15 @@ class SimulateBody(BaseModel):
     description: str | None = Field(default=None, max_length=120)
 
 
+class CardPaymentBody(BaseModel):  # a shop's checkout, by card number (the sandbox shop)
+    card_number: str = Field(min_length=1, max_length=40)
+    exp_month: int = Field(ge=0, le=99)
+    exp_year: int = Field(ge=0, le=9999)
+    cvc: str = Field(max_length=8)
+    merchant: str = Field(min_length=1, max_length=80)
+    amount: str = Field(pattern=r"^\d+(\.\d{1,2})?$")
+
+
 class DeclineBody(BaseModel):  # declined cards (message templates)
     login: str
     account_id: str | None = None
@@ -150,6 +159,16 @@ def router(bank: SandboxBank) -> APIRouter:
         require_admin(authorization)
         await bank.revoke_consent(consent_id)
         return Response(status_code=204)
+
+    @r.post("/sandbox/card-payments", status_code=201, tags=["sandbox"])
+    async def card_payment(body: CardPaymentBody, authorization: Auth = None) -> dict[str, Any]:
+        """A shop authorising a purchase by card number, expiry and CVC: the pending charge's id
+        and the card's last 4 (the number is never repeated, in an answer or an error)."""
+        require_admin(authorization)
+        txn_id, last4 = await bank.card_purchase(pan=body.card_number, exp_month=body.exp_month,
+                                                 exp_year=body.exp_year, cvc=body.cvc, merchant=body.merchant,
+                                                 amount=body.amount)
+        return {"transaction_id": txn_id, "last4": last4}
 
     # Declined cards and broken refresh tokens (message templates); before /simulate/{kind}.
     @r.post("/sandbox/simulate/decline", status_code=201, tags=["sandbox"])

@@ -20,7 +20,7 @@ from ledgerlink.bootstrap.scaleout import ROLES, parse_roles  # --role (issue 12
 from ledgerlink.config import Settings
 from ledgerlink.domain.clock import SystemClock
 from ledgerlink.domain.errors import Conflict, DomainError
-from ledgerlink.entrypoints.cli import audit, imports, keys, ops, partners, receipts
+from ledgerlink.entrypoints.cli import audit, imports, keys, ops, partners, receipts, shop
 from ledgerlink.entrypoints.cli._console import console
 from ledgerlink.entrypoints.readiness import PartnersWaitUntilReady  # NATS profile (issue 12)
 
@@ -35,6 +35,7 @@ app.add_typer(keys.app, name="keys", help="Manage encryption and signing keys.")
 app.add_typer(partners.app, name="partners", help="Partner API keys and privacy budgets.")
 app.add_typer(ops.app, name="ops", help="The scale-out profile while it runs: dead letters (issue 12).")
 app.command("import")(imports.import_files)  # statement files (docs/imports.md)
+app.command("sandbox-merchant")(shop.sandbox_merchant)  # the sandbox shop on its own (issue 11)
 
 DEMO_HANDLE = "demo"
 DEMO_PASSWORD = "ledgerlink sandbox"  # >= 12 characters, not the handle (domain/passwords.py)
