@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     receipt_mail_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="largest receipt email")
     # Followed parcels (docs/receipts.md): how often the carrier is asked about parcels still moving.
     parcel_poll_seconds: float = Field(default=900.0, ge=0, description="parcel status poll period; 0 = off")
+    carrier_push_seconds: float = Field(default=0.0, ge=0,  # the embedded sandbox carrier's webhooks
+                                        description="embedded sandbox carrier pushes tracking updates "
+                                                    "this often (signed webhooks); 0 = off: polled only")
     shop_sync_seconds: float = Field(default=900.0, ge=0,  # ADR 0031
                                      description="linked shops' orders feed pull period; 0 = off")
 

@@ -12,8 +12,40 @@ from ledgerlink.services.receipts.ports import ParcelStatus
 
 
 class HttpCarrierClient:
-    def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
+    """With `events_url` and `secret`, `watch` subscribes once (`POST /v1/subscriptions`) and
+    asks the carrier to push each followed shipment's updates there, Standard Webhooks signed
+    with `secret` (`POST /partners/carriers/{slug}/events`); without, parcels are polled only."""
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, *, events_url: str | None = None,
+                 secret: str | None = None) -> None:
         self._client, self._base = client, base_url.rstrip("/")
+        self._events_url, self._secret = events_url, secret
+        self._subscription: str | None = None
+
+    async def _post(self, path: str, body: dict[str, str]) -> httpx.Response:
+        try:
+            return await self._client.post(f"{self._base}{path}", json=body, timeout=10)
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"the carrier could not be reached ({type(exc).__name__})") from None
+
+    async def watch(self, number: str, *, reference: str) -> bool:
+        if self._events_url is None or self._secret is None:
+            return False
+        if self._subscription is None:
+            answer = await self._post("/v1/subscriptions", {"url": self._events_url, "secret": self._secret})
+            if answer.status_code != 201:
+                raise ConnectionError(f"the carrier refused the subscription ({answer.status_code})")
+            self._subscription = str(answer.json()["id"])
+        answer = await self._post(f"/v1/subscriptions/{self._subscription}/shipments",
+                                  {"number": number, "reference": reference})
+        if answer.status_code == 404 and answer.json().get("code") == "unknown_subscription":
+            self._subscription = None  # the carrier forgot us (restarted): subscribe again next time
+            raise ConnectionError("the carrier no longer knows the subscription")
+        if answer.status_code == 404:
+            raise InvalidInput("the carrier has no shipment with that number", code="unknown_shipment")
+        if answer.status_code != 201:
+            raise ConnectionError(f"the carrier answered {answer.status_code}")
+        return True
 
     async def track(self, number: str) -> ParcelStatus:
         try:

@@ -90,6 +90,7 @@ class Container:
     shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
     market_app: Any = None  # the embedded marketplace Harbor Market (issue 11), at /sandbox/market
     carrier_app: Any = None  # the embedded sandbox carrier (issue 11), mounted at /sandbox/carrier
+    carrier_events: Any = None  # its pushed tracking updates: services.receipts.carrier_events.CarrierEvents
     receipt_mail: Any = None  # receipt emails (issue 11): services.receipts.emails.ReceiptMail
     merchant_links: Any = None  # linking a shop (ADR 0031): services.receipts.merchant_link.MerchantLinks
     merchant_sync: Any = None  # its orders-feed sync: services.receipts.merchant_sync.MerchantSync
@@ -176,6 +177,8 @@ class Container:
             ("parcels", settings.parcel_poll_seconds,  # followed parcels (issue 11)
              lambda: parcels.run_poller(self.deps, settings.parcel_poll_seconds,
                                         tick=settings.schedule_tick_seconds)),
+            ("carrier_push", settings.carrier_push_seconds if self.carrier_events else 0,  # the sandbox's own
+             lambda: self.carrier_app.state.carrier.run(settings.carrier_push_seconds)),
             ("shop_sync", settings.shop_sync_seconds if self.merchant_sync else 0,  # ADR 0031
              lambda: self.merchant_sync.run_syncer(settings.shop_sync_seconds,
                                                    tick=settings.schedule_tick_seconds)),

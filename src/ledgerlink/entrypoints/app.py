@@ -21,6 +21,7 @@ from ledgerlink.entrypoints import metrics as metrics_module
 from ledgerlink.entrypoints import problems
 from ledgerlink.entrypoints.caching import NoStoreByDefault
 from ledgerlink.entrypoints.partner import api as partner_api
+from ledgerlink.entrypoints.partner import carriers as partner_carriers  # issue 11: pushed tracking
 from ledgerlink.entrypoints.partner import events as partner_events
 from ledgerlink.entrypoints.partner import merchants as partner_merchants  # issue 11
 from ledgerlink.entrypoints.partner.fastpath import BankEventFastPath
@@ -132,6 +133,7 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
     if "api" in container.roles:
         app.include_router(partner_events.router)
         app.include_router(partner_merchants.router)  # merchant events (issue 11)
+        app.include_router(partner_carriers.router)  # carrier tracking events (issue 11)
         app.include_router(partner_api.router)
         app.include_router(public_audit.router)
         app.include_router(consent_receipts.router)
@@ -157,6 +159,8 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         app.mount("/sandbox/graph", container.graph_simulator_app)
     if container.shop_app is not None:  # the embedded sandbox shop (issue 11)
         app.mount("/sandbox/shop", container.shop_app)
+    if container.market_app is not None:  # the embedded marketplace Harbor Market (issue 11)
+        app.mount("/sandbox/market", container.market_app)
     if container.carrier_app is not None:  # the embedded sandbox carrier (issue 11)
         app.mount("/sandbox/carrier", container.carrier_app)
     for path, simulator in container.provider_simulator_apps.items():  # bank-data providers (issue 10)

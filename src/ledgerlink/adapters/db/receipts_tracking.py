@@ -17,6 +17,10 @@ class SqlParcels(_Repo):
         if not done.rowcount:
             await self._conn.execute(insert(t).values(values))
 
+    async def get(self, parcel_id: str) -> ParcelRecord | None:
+        t = s.parcels
+        return await self._one(ParcelRecord, select(t).where(t.c.id == parcel_id))
+
     async def for_person(self, person_id: str) -> list[ParcelRecord]:
         t = s.parcels
         return await self._many(ParcelRecord, select(t).where(t.c.person_id == person_id)

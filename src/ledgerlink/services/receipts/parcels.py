@@ -27,7 +27,7 @@ from ledgerlink.services.messaging.ports import ThreadRecord
 from ledgerlink.services.receipts.order_parcels import apply_to_order, order_with
 from ledgerlink.services.receipts.ports import ParcelRecord, ParcelStatus
 
-__all__ = ["PARCEL_ALERT", "follow", "poll", "run_poller"]
+__all__ = ["PARCEL_ALERT", "apply_status", "follow", "poll", "run_poller"]
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +83,13 @@ async def follow(deps: Deps, grant: Grant, thread: ThreadRecord, parcel: Trackin
                               notified="", active=1, created_at=now, updated_at=now)
         shown_on = await _apply(deps, uow, grant, thread, record, parcel.masked, status, order_id=order_id)
         await deps.commit_and_publish(uow)
-    log.info("parcel_followed", carrier=parcel.carrier.value, parcel_id=parcel_id, of_order=order is not None)
+    try:  # pushed updates as well as polling, when the carrier offers them
+        pushed = await deps.carrier.watch(parcel.number, reference=parcel_id)
+    except (InvalidInput, ConnectionError) as exc:
+        pushed = False
+        log.warning("carrier_watch_failed", carrier=parcel.carrier.value, reason=type(exc).__name__)
+    log.info("parcel_followed", carrier=parcel.carrier.value, parcel_id=parcel_id, of_order=order is not None,
+             pushed=pushed)
     if order is not None:
         where = ("that purchase's card" if shown_on else
                  "its receipt, and on the purchase's card once the receipt is attached to its charge")
@@ -141,8 +147,8 @@ async def poll(deps: Deps, *, batch: int = 200) -> int:
     for record in parcels:
         grant = Grant.for_component(record.person_id, "delivery")
         async with deps.uow() as uow:
-            number, order_id = await open_parcel(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record,
-                                                 at=deps.clock.now())
+            number, _ = await open_parcel(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record,
+                                          at=deps.clock.now())
             await uow.commit()
         try:
             status = await deps.carrier.track(number)
@@ -153,12 +159,27 @@ async def poll(deps: Deps, *, batch: int = 200) -> int:
         if status.status == record.status:
             continue
         async with deps.uow() as uow:
-            thread = await uow.threads.get(record.thread_id)
-            if thread is not None:
-                await _apply(deps, uow, grant, thread, record, masked(number), status, order_id=order_id)
+            fresh = await uow.parcels.get(record.id)  # a pushed update may have come meanwhile
+            if fresh is not None and await apply_status(deps, uow, fresh, status):
                 moved += 1
             await deps.commit_and_publish(uow)
     return moved
+
+
+async def apply_status(deps: Deps, uow: UnitOfWork, record: ParcelRecord, status: ParcelStatus) -> bool:
+    """A carrier's status for a followed parcel, polled or pushed (carrier_events), inside the
+    caller's unit of work: its card (or its receipt's) edited, the steps told once. False when
+    it says nothing new (the same status and steps) or the parcel's thread is gone."""
+    grant = Grant.for_component(record.person_id, "delivery")
+    if status.status == record.status:
+        return False
+    thread = await uow.threads.get(record.thread_id)
+    if thread is None:
+        return False
+    number, order_id = await open_parcel(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record,
+                                         at=deps.clock.now())
+    await _apply(deps, uow, grant, thread, record, masked(number), status, order_id=order_id)
+    return True
 
 
 async def run_poller(deps: Deps, interval: float, *, tick: float = 1.0) -> None:

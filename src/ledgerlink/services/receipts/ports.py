@@ -144,10 +144,16 @@ class CarrierClient(Protocol):
         """The shipment's status; InvalidInput (code `unknown_shipment`) when the carrier has
         none, ConnectionError when it cannot be reached. Never logs the number."""
         ...
+    async def watch(self, number: str, *, reference: str) -> bool:
+        """Ask the carrier to push this shipment's updates (signed webhooks naming `reference`,
+        our parcel id, never the number); False when this client has no webhook subscription
+        (the parcel is polled only); ConnectionError / InvalidInput as `track`."""
+        ...
 
 
 class ParcelRepository(Protocol):
     async def put(self, record: ParcelRecord) -> None: ...
+    async def get(self, parcel_id: str) -> ParcelRecord | None: ...
     async def for_person(self, person_id: str) -> list[ParcelRecord]: ...
     async def active(self, limit: int) -> list[ParcelRecord]:
         """Parcels still moving, least recently polled first."""
