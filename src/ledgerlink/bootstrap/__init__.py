@@ -45,6 +45,7 @@ from ledgerlink.bootstrap.sandbox import (
     SandboxBankSpec,
     SandboxCredentials,
     build_carrier_app,  # issue 11
+    build_market_app,  # issue 11: the marketplace Harbor Market
     build_sandbox_app,
     build_shop_app,  # issue 11
     shop_webhook_secret,  # issue 11: shared with `ledgerlink sandbox-merchant` through the data dir
@@ -273,7 +274,9 @@ def _receipts(settings: Settings, container: Container) -> None:
     from ledgerlink.services.receipts.service import MerchantPartner, Receipts
 
     secret = shop_webhook_secret(settings.data_dir, "acme")  # the embedded shop's, or its own process's
-    container.receipts = Receipts(container.deps, [MerchantPartner("acme", "Acme Outfitters", (secret,))])
+    harbor = shop_webhook_secret(settings.data_dir, "harbor")  # the marketplace Harbor Market's
+    container.receipts = Receipts(container.deps, [MerchantPartner("acme", "Acme Outfitters", (secret,)),
+                                                   MerchantPartner("harbor", "Harbor Market", (harbor,))])
     container.deps.receipts = container.receipts  # its questions answered from every channel
     container.deps.bus.subscribe(TransactionChanged, container.receipts.on_transaction_changed)
     container.deps.card_extras.append(container.receipts.card_extras)  # delivery's edits keep it
@@ -295,6 +298,8 @@ def _receipts(settings: Settings, container: Container) -> None:
     if container.sandbox_app is not None:
         container.shop_app = build_shop_app(settings, secret=secret, bank=container.sandbox,
                                             clock=container.deps.clock, oauth_secret=oauth_secret)
+        container.market_app = build_market_app(settings, secret=harbor, bank=container.sandbox,
+                                                clock=container.deps.clock)
         from ledgerlink.adapters.carrier_http import HttpCarrierClient
 
         container.carrier_app = build_carrier_app(clock=container.deps.clock)  # pasted numbers followed

@@ -217,20 +217,14 @@ def build_standalone_shop_app(settings: Settings, *, bank_url: str, shop_url: st
         events_url=f"{platform}/partners/merchants/acme/events",
         webhook_secret=shop_webhook_secret(settings.data_dir, "acme"),
         clock=clock, http=http, pay=bank.pay, capture=bank.capture, refund_payment=bank.refund,
-        charge_card=bank.charge_card, void=bank.void,
-        simulate=settings.sandbox_simulate, ship_step=timedelta(hours=8) / max(settings.sandbox_speed, 0.01),
+        charge_card=bank.charge_card, void=bank.void, **_moving(settings),
     )
     return create_shop_app(config)
 
 
-def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
-                   oauth_secret: str | None = None) -> Any:
-    """The embedded sandbox shop (issue 11): it charges through the embedded bank's purchase
-    hook and signs its events to the platform's merchant endpoint; with `oauth_secret` the
-    platform is its OAuth client (linking a shop, ADR 0031)."""
-    from ledgerlink.bootstrap.merchant_links import SHOP_CLIENT_ID, shop_redirect_uri
+def _bank_hooks(bank: Any) -> dict[str, Any]:
+    """The embedded bank's hooks a sandbox shop pays through, in-process."""
     from ledgerlink.sandbox._model import Problem
-    from ledgerlink.sandbox.merchant import ShopClient, ShopConfig, create_shop_app
     from ledgerlink.sandbox.merchant.shop import ShopProblem
 
     async def charge_card(**card: Any) -> tuple[str, str]:
@@ -241,23 +235,47 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
             raise ShopProblem(exc.status, exc.code, exc.detail) from None
         return result
 
+    return {"pay": bank.purchase, "capture": bank.post, "refund_payment": bank.refund,
+            "charge_card": charge_card, "void": bank.void}
+
+
+def _moving(settings: Settings) -> dict[str, Any]:
+    return {"simulate": settings.sandbox_simulate,  # parcels move on the clock, 8 h a step at speed 1
+            "ship_step": timedelta(hours=8) / max(settings.sandbox_speed, 0.01)}
+
+
+def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
+                   oauth_secret: str | None = None) -> Any:
+    """The embedded sandbox shop (issue 11): it charges through the embedded bank's purchase
+    hook and signs its events to the platform's merchant endpoint; with `oauth_secret` the
+    platform is its OAuth client (linking a shop, ADR 0031)."""
+    from ledgerlink.bootstrap.merchant_links import SHOP_CLIENT_ID, shop_redirect_uri
+    from ledgerlink.sandbox.merchant import ShopClient, ShopConfig, create_shop_app
+
     platform = settings.resolved_public_url
     config = ShopConfig(
         public_url=f"{platform}/sandbox/shop",
         events_url=f"{platform}/partners/merchants/acme/events",
         webhook_secret=secret,
         clock=clock,
-        pay=bank.purchase,
-        capture=bank.post,
-        refund_payment=bank.refund,
-        charge_card=charge_card,
-        void=bank.void,
-        simulate=settings.sandbox_simulate,  # parcels move on the clock, 8 h a step at speed 1
-        ship_step=timedelta(hours=8) / max(settings.sandbox_speed, 0.01),
+        **_bank_hooks(bank),
+        **_moving(settings),
         oauth_clients=[] if oauth_secret is None else [
             ShopClient(SHOP_CLIENT_ID, oauth_secret, (shop_redirect_uri(settings),))],
     )
     return create_shop_app(config)
+
+
+def build_market_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) -> Any:
+    """The embedded marketplace Harbor Market (issue 11), mounted at /sandbox/market beside the
+    shop: its own products, partner slug `harbor` and webhook secret, paid at the same bank."""
+    from ledgerlink.sandbox.merchant import create_shop_app
+    from ledgerlink.sandbox.merchant.market import market_config
+
+    platform = settings.resolved_public_url
+    return create_shop_app(market_config(
+        public_url=f"{platform}/sandbox/market", events_url=f"{platform}/partners/merchants/harbor/events",
+        webhook_secret=secret, clock=clock, **_bank_hooks(bank), **_moving(settings)))
 
 
 def build_carrier_app(*, clock: Clock) -> Any:

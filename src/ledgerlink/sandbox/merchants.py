@@ -79,6 +79,8 @@ SHOPS: tuple[Merchant, ...] = (
     _m("Acme Outfitters", "ACME OUTFITTERS #{store}", "5699", "1.00", "500.00", online=True),
     _m("PayPal", "PAYPAL *ACME", "5699", "1.00", "500.00", online=True),
     _m("Square", "SQ *ACME", "5699", "1.00", "500.00", online=True),
+    # The marketplace Harbor Market (sandbox/merchant/market.py): its name and order code.
+    _m("Harbor Market", "HARBOR MKT*{code}", "5399", "1.00", "500.00", online=True),
 )
 
 # The customer's own country, by account currency (the sandbox's US and German customers).

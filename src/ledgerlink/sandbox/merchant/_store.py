@@ -27,7 +27,6 @@ from starlette.datastructures import FormData
 from ledgerlink.sandbox.merchant.shop import (
     BANK_RATES,
     MAX_QUANTITY,
-    PRODUCTS,
     SHIPPING,
     TAX_RATE,
     CardEntry,
@@ -178,7 +177,7 @@ def router(shop: SandboxShop) -> APIRouter:
         return form, session
 
     def cart_view(customer: str) -> dict[str, Any]:
-        lines = [(PRODUCTS[sku], q) for sku, q in shop.carts.get(customer, [])]
+        lines = [(config.products[sku], q) for sku, q in shop.carts.get(customer, [])]
         subtotal = sum((p.price * q for p, q in lines), Decimal(0))
         tax = (subtotal * TAX_RATE).quantize(Decimal("0.01"))
         total = subtotal + tax + SHIPPING if lines else Decimal(0)
@@ -209,9 +208,10 @@ def router(shop: SandboxShop) -> APIRouter:
     @r.get("/shop", response_class=HTMLResponse)
     async def storefront(request: Request) -> Response:
         fresh, session = session_of(request)
-        rows = [{"sku": p.sku, "name": p.name, "price": money(p.price)} for p in PRODUCTS.values()]
+        rows = [{"sku": p.sku, "name": p.name, "price": money(p.price), "seller": p.seller}
+                for p in config.products.values()]
         added = request.query_params.get("added")
-        name = PRODUCTS[added].name if added in PRODUCTS else None
+        name = config.products[added].name if added in config.products else None
         return page(request, "shop/products.html", fresh=fresh, session=session, products=rows, added=name)
 
     @r.get("/shop/signin", response_class=HTMLResponse)
@@ -323,9 +323,9 @@ def router(shop: SandboxShop) -> APIRouter:
             session=session,
             cart=cart_view(session.customer),
             error=error,
-            options=PAY_OPTIONS,
+            options=[(v, t) for v, t in PAY_OPTIONS if v in config.processors],
             currencies=list(BANK_RATES),
-            chosen=chosen or {"processor": "paypal", "parcels": "1", "currency": "USD"},
+            chosen=chosen or {"processor": next(iter(config.processors)), "parcels": "1", "currency": "USD"},
         )
 
     @r.get("/shop/checkout", response_class=HTMLResponse)

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from ledgerlink.sandbox._oauth import HttpRequest, HttpResponse
 from ledgerlink.sandbox.merchant import _store
 from ledgerlink.sandbox.merchant._feed import CursorProblem
-from ledgerlink.sandbox.merchant.shop import PRODUCTS, SandboxShop, ShopConfig, ShopProblem
+from ledgerlink.sandbox.merchant.shop import SandboxShop, ShopConfig, ShopProblem
 
 SCOPE_TEXT = {"orders": "your orders: items, totals and order numbers",
               "shipments": "your parcels: carrier, tracking number and status"}
@@ -164,7 +164,7 @@ def create_shop_app(config: ShopConfig) -> FastAPI:
     @app.get("/products")
     async def products() -> dict[str, Any]:
         return {"products": [{"sku": p.sku, "name": p.name, "price": str(p.price)}
-                             for p in PRODUCTS.values()]}
+                             for p in config.products.values()]}
 
     @app.post("/cart")
     async def add(body: CartBody) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class Product:
     sku: str
     name: str
     price: Decimal
+    seller: str | None = None  # a marketplace's: who really sells it
 
 
 PRODUCTS: dict[str, Product] = {p.sku: p for p in (
@@ -84,6 +85,9 @@ class ShopConfig:
     charge_card: ChargeCard | None = None
     void: Void | None = None  # a split order whose second parcel's charge failed: the first is voided
     carrier: str = "UPS"
+    products: dict[str, Product] = field(default_factory=lambda: dict(PRODUCTS))
+    # How the shop can be paid -> the bank merchant whose descriptor the card statement prints.
+    processors: dict[str, str] = field(default_factory=lambda: dict(PROCESSORS))
     # The parcels move on the clock when `simulate` (between two steps: `ship_step`, checked
     # every `tick_seconds`); always by the admin hook.
     simulate: bool = False
@@ -212,9 +216,10 @@ class SandboxShop:
         return cart
 
     def _product(self, sku: str) -> Product:
-        if sku not in PRODUCTS:
+        products = self.config.products
+        if sku not in products:
             raise ShopProblem(404, "unknown_product", f"there is no product {sku[:40]!r} in this shop")
-        return PRODUCTS[sku]
+        return products[sku]
 
     @staticmethod
     def _check_quantity(quantity: int, name: str) -> None:
@@ -257,9 +262,10 @@ class SandboxShop:
                                  currency=currency)
 
     def _processor(self, processor: str) -> str:
-        if processor not in PROCESSORS:
-            raise ShopProblem(422, "unknown_processor", f"pay by one of {', '.join(PROCESSORS)}")
-        return PROCESSORS[processor]
+        processors = self.config.processors
+        if processor not in processors:
+            raise ShopProblem(422, "unknown_processor", f"pay by one of {', '.join(processors)}")
+        return processors[processor]
 
     async def _place(self, customer: str, pay_one: Callable[[Decimal], Awaitable[str]],
                      last4: str | Callable[[], str], *, processor: str, parcels: int, currency: str) -> Order:
@@ -271,7 +277,7 @@ class SandboxShop:
             raise ShopProblem(422, "bad_parcels", "1 parcel, or 2 for a cart of two items or more")
         if currency not in BANK_RATES:
             raise ShopProblem(422, "unknown_currency", f"an order in one of {', '.join(BANK_RATES)}")
-        items = [(PRODUCTS[sku], qty) for sku, qty in cart]
+        items = [(self.config.products[sku], qty) for sku, qty in cart]
         ref = f"{self.config.slug.upper()}-{self._n + 1}"
         order = Order(ref, customer, items, "", self.config.clock.now(), "", "", currency=currency,
                       processor=processor)
