@@ -526,7 +526,42 @@ def report_latency(args: argparse.Namespace, lat: dict[str, Any]) -> bool:
           f"unsent/unanswered {lat['unsent']}")
     print(f"   server CPU {lat['cpu']['cpu_pct']:.0f}% of a core, its loop waiting for a CPU "
           f"{lat['cpu']['runq_pct']:.0f}% of the wall time")
+    if lat["unsent"] or p50p > 1.0 or p50a > 1.0:
+        print("   WARNING: saturated (a p50 above 1 s or requests unsent): these latencies are mostly "
+              "queueing; rerun with a lower --rate")
     return ok
+
+
+# Where a receipt's attach and a bank update spend their time: (file suffix, function) pairs.
+PATHS = (
+    ("entrypoints/partner/merchants.py", "receive_merchant_event"),
+    ("services/receipts/service.py", "_match"),
+    ("services/access/accounts.py", "read_recent_transactions"),
+    ("adapters/db/ingest.py", "for_account"),
+    ("services/access/accounts.py", "_open_txn"),
+    ("adapters/db/receipts.py", "for_transaction"),
+    ("services/receipts/service.py", "_render"),
+    ("services/messaging/outgoing.py", "put_card"),
+    ("services/receipts/service.py", "on_transaction_changed"),
+    ("services/ingest/delivery.py", "on_transaction_changed"),
+    ("services/alerts/insights.py", "on_transaction_changed"),
+    ("domain/categories.py", "categorise"),
+)
+
+
+def print_paths(path: Path) -> None:
+    """Cumulative time and calls of the functions named in PATHS (cProfile's wall time)."""
+    import pstats
+
+    if not path.exists():
+        return
+    stats = pstats.Stats(str(path))
+    total = stats.total_tt  # type: ignore[attr-defined]
+    print("-- the receipt and bank-update paths (cumulative s, % of profiled time, calls)")
+    for suffix, name in PATHS:
+        for (file, line, func), (_, calls, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
+            if func == name and file.endswith(suffix):
+                print(f"   {ct:7.2f} {100 * ct / total:5.1f}% {calls:>8}  {suffix}:{line}({func})")
 
 
 # ============================================================================ main
@@ -565,6 +600,7 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
         print(f"note: {note}")
     if args.profile:
         print_profile(server.ready_file.with_suffix(".prof"))
+        print_paths(server.ready_file.with_suffix(".prof"))
     if closed:
         print(f"note: the server closed {len(closed)} WebSocket(s): codes {closed}")
     logged = [line for line in server.log.read_text().splitlines() if line.strip()]
@@ -583,16 +619,16 @@ def main() -> int:
                         help="transactions seeded in the store before the run (0-200000)")
     parser.add_argument("--receipts", type=int, default=2000,
                         help="order.placed events in the throughput phase (1-5000)")
-    parser.add_argument("--round", type=int, default=80,
+    parser.add_argument("--round", type=int, default=40,
                         help="pending charges per card account booked before each throughput burst (1-90): "
                              "matching looks at an account's 100 latest transactions")
-    parser.add_argument("--latency-events", type=int, default=200,
+    parser.add_argument("--latency-events", type=int, default=100,
                         help="events in the latency phase: half receipts, half pending->posted updates "
                              "(2-400)")
-    parser.add_argument("--rate", type=float, default=5.0, help="events/s in the latency phase (0-100]")
+    parser.add_argument("--rate", type=float, default=2.0, help="events/s in the latency phase (0-100]")
     parser.add_argument("--connections", type=int, default=8,
                         help="keep-alive sender connections in bursts")
-    parser.add_argument("--max-seconds", type=float, default=240.0,
+    parser.add_argument("--max-seconds", type=float, default=150.0,
                         help="no new throughput round after this long (the report says how many were sent)")
     parser.add_argument("--grace", type=float, default=60.0,
                         help="max wait for WebSocket frames after sending")
