@@ -81,3 +81,25 @@ async def test_the_second_order_of_a_basket_charged_first_attaches_both(stack: S
     assert orders["EM-7"].transaction_id == orders["EM-8"].transaction_id
     [card] = [c for c in await _txn_cards(stack, grant, thread_id) if c.body.get("receipt")]
     assert card.body["receipt"]["order_ref"] == "EM-7 + EM-8" and card.body["receipt"]["total"] == "41.50"
+
+
+async def test_a_doubtful_basket_is_asked_once_and_a_yes_attaches_every_order_it_paid(stack: Stack) -> None:
+    grant, thread_id = await _linked(stack)
+    acc = next(a for a in stack.bank.accounts_of("alice") if a.type == "checking")
+    await _take(stack, grant, _order(stack, "EM-3", acc.mask, ("Trail socks", 1, "12.00")))
+    await _take(stack, grant, _order(stack, "EM-4", acc.mask, ("Rain hat", 1, "19.99")))
+    await stack.bank.post(await stack.bank.purchase("alice", account_id=acc.account_id,
+                                                    merchant="Amazon", amount="31.99"))
+    await stack.container.drain()
+    orders = await _orders(stack, grant)
+    asked = [ref for ref, o in orders.items() if o.match_state == "doubtful"]
+    assert len(asked) == 1  # the charge names no Acme: asked, never guessed
+    assert not [c for c in await _txn_cards(stack, grant, thread_id) if c.body.get("receipt")]
+
+    await stack.container.receipts.answer_question(grant, order_id=orders[asked[0]].id, reply_id="yes")
+    orders = await _orders(stack, grant)
+    assert {o.match_state for o in orders.values()} == {"matched"}
+    assert orders["EM-3"].transaction_id == orders["EM-4"].transaction_id
+    [card] = [c for c in await _txn_cards(stack, grant, thread_id) if c.body.get("receipt")]
+    assert card.body["receipt"]["order_ref"] == "EM-3 + EM-4" and card.body["receipt"]["total"] == "31.99"
+    assert card.body["receipt"]["why"].startswith("matched: you said so; 2 orders in one charge, ")
