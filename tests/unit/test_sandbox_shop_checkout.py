@@ -76,6 +76,7 @@ def test_every_card_of_the_bank_has_a_luhn_valid_number_an_expiry_and_a_cvc(bank
     for card in cards:
         assert luhn_valid(card.pan) and len(card.pan) == 16 and re.fullmatch(r"\d{3}", card.cvc)
         assert not card.expired(START.date())
+        assert card.last4 == bank.ledger.accounts[card.account_id].mask  # what the bank's API shows
     again = SandboxBank(SandboxConfig(seed=42, simulate=False, clock=FrozenClock(START)))
     assert again.cards_of("alice") == cards  # derived: the same on every start
 
@@ -247,3 +248,41 @@ async def test_an_empty_cart_a_missing_token_and_someone_elses_order(
     signed_out = httpx.AsyncClient(transport=client._transport, base_url="http://shop")
     async with signed_out:
         assert (await signed_out.get("/shop/cart")).headers["location"] == "/shop/signin"
+
+
+async def test_the_restaurant_takes_a_tip_in_the_form_and_the_card_posts_bill_and_tip(
+    bank: SandboxBank,
+) -> None:
+    from ledgerlink.bootstrap.sandbox import build_bistro_app
+
+    app = build_bistro_app(
+        Settings(public_url="http://127.0.0.1:9"),
+        secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        bank=bank,
+        clock=bank.clock,
+    )
+    app.state.shop.config.events_url = None
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bistro") as client:
+        csrf = await _sign_in(client)
+        await _form(client, "/shop/cart", csrf, sku="CHOWDER", quantity="2")  # 2 x 12.50 + 8 % tax = 27.00
+        form = await client.get("/shop/checkout")
+        assert 'name="tip"' in form.text and 'name="parcels"' not in form.text and "Shipping" not in form.text
+        card = bank.cards_of("alice")[0]
+        fields = {
+            "processor": "direct",
+            "currency": "USD",
+            "card_number": card.pan,
+            "card_expiry": card.expiry,
+            "card_cvc": card.cvc,
+        }
+        too_much = await _form(client, "/shop/checkout", csrf, tip="40", **fields)
+        assert too_much.status_code == 422 and "A tip of 0 to 30 % of the bill." in too_much.text
+        done = await _form(client, "/shop/checkout", csrf, tip="20", **fields)
+        assert done.status_code == 303
+        page = await client.get(done.headers["location"])
+    order = next(iter(app.state.shop.orders.values()))
+    assert order.total == Decimal("27.00") and order.tip == Decimal("5.40")
+    charge = bank.ledger.txn(order.transaction_id)
+    assert charge.status == "posted" and charge.amount == Decimal("-32.40") and charge.mcc == "5812"
+    assert "$5.40" in page.text and "$32.40" in page.text
+    assert "Parcel" not in page.text and "Return items" not in page.text  # nothing ships at a restaurant

@@ -44,6 +44,7 @@ from ledgerlink.bootstrap.sandbox import (
     SANDBOX_PARTNER_SLUG,
     SandboxBankSpec,
     SandboxCredentials,
+    build_bistro_app,  # issue 11: the restaurant Harbor Bistro (tips)
     build_carrier_app,  # issue 11
     build_market_app,  # issue 11: the marketplace Harbor Market
     build_sandbox_app,
@@ -275,8 +276,10 @@ def _receipts(settings: Settings, container: Container) -> None:
 
     secret = shop_webhook_secret(settings.data_dir, "acme")  # the embedded shop's, or its own process's
     harbor = shop_webhook_secret(settings.data_dir, "harbor")  # the marketplace Harbor Market's
+    bistro = shop_webhook_secret(settings.data_dir, "bistro")  # the restaurant Harbor Bistro's
     container.receipts = Receipts(container.deps, [MerchantPartner("acme", "Acme Outfitters", (secret,)),
-                                                   MerchantPartner("harbor", "Harbor Market", (harbor,))])
+                                                   MerchantPartner("harbor", "Harbor Market", (harbor,)),
+                                                   MerchantPartner("bistro", "Harbor Bistro", (bistro,))])
     container.deps.receipts = container.receipts  # its questions answered from every channel
     container.deps.bus.subscribe(TransactionChanged, container.receipts.on_transaction_changed)
     container.deps.card_extras.append(container.receipts.card_extras)  # delivery's edits keep it
@@ -299,6 +302,8 @@ def _receipts(settings: Settings, container: Container) -> None:
         container.shop_app = build_shop_app(settings, secret=secret, bank=container.sandbox,
                                             clock=container.deps.clock, oauth_secret=oauth_secret)
         container.market_app = build_market_app(settings, secret=harbor, bank=container.sandbox,
+                                                clock=container.deps.clock)
+        container.bistro_app = build_bistro_app(settings, secret=bistro, bank=container.sandbox,
                                                 clock=container.deps.clock)
         from ledgerlink.adapters.carrier_http import HttpCarrierClient
 

@@ -89,6 +89,7 @@ class Container:
     receipts: Any = None  # receipts from merchants (issue 11): services.receipts.service.Receipts
     shop_app: Any = None  # the embedded sandbox shop (issue 11), mounted at /sandbox/shop
     market_app: Any = None  # the embedded marketplace Harbor Market (issue 11), at /sandbox/market
+    bistro_app: Any = None  # the embedded restaurant Harbor Bistro (issue 11), at /sandbox/bistro
     carrier_app: Any = None  # the embedded sandbox carrier (issue 11), mounted at /sandbox/carrier
     carrier_events: Any = None  # its pushed tracking updates: services.receipts.carrier_events.CarrierEvents
     receipt_mail: Any = None  # receipt emails (issue 11): services.receipts.emails.ReceiptMail

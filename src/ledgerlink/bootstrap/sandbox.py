@@ -278,6 +278,18 @@ def build_market_app(settings: Settings, *, secret: str, bank: Any, clock: Clock
         webhook_secret=secret, clock=clock, **_bank_hooks(bank), **_moving(settings)))
 
 
+def build_bistro_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) -> Any:
+    """The embedded restaurant Harbor Bistro (issue 11), at /sandbox/bistro: orders with a tip
+    (MCC 5812; the charge posts for the bill and the tip), partner slug `bistro`."""
+    from ledgerlink.sandbox.merchant import create_shop_app
+    from ledgerlink.sandbox.merchant.restaurant import restaurant_config
+
+    platform = settings.resolved_public_url
+    return create_shop_app(restaurant_config(
+        public_url=f"{platform}/sandbox/bistro", events_url=f"{platform}/partners/merchants/bistro/events",
+        webhook_secret=secret, clock=clock, **_bank_hooks(bank)))
+
+
 def build_carrier_app(*, clock: Clock) -> Any:
     """The embedded sandbox carrier-tracking API (issue 11), mounted at /sandbox/carrier: a
     tracking number pasted in the demo is followed on its timeline, on the platform's clock."""

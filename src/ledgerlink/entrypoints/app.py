@@ -161,6 +161,8 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         app.mount("/sandbox/shop", container.shop_app)
     if container.market_app is not None:  # the embedded marketplace Harbor Market (issue 11)
         app.mount("/sandbox/market", container.market_app)
+    if container.bistro_app is not None:  # the embedded restaurant Harbor Bistro (issue 11)
+        app.mount("/sandbox/bistro", container.bistro_app)
     if container.carrier_app is not None:  # the embedded sandbox carrier (issue 11)
         app.mount("/sandbox/carrier", container.carrier_app)
     for path, simulator in container.provider_simulator_apps.items():  # bank-data providers (issue 10)

@@ -2,7 +2,8 @@
 
 A credit card account's number is its card number already (a Luhn-valid test PAN); a checking
 account gets a debit card whose number is derived from the bank's seed and the account id, so
-it is the same on every start. Expiry and security code are derived the same way. The customer
+it is the same on every start, and ends with the account's last 4 (the mask the bank's API
+shows, which a shop's receipt is matched on). Expiry and security code are derived the same way. The customer
 sees them on the bank's own portal page; a shop sends them to `SandboxBank.card_purchase`, which
 answers with the last 4 only. A full card number never goes into a log, a URL or an error."""
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ledgerlink.sandbox._model import Account, Problem
-from ledgerlink.sandbox._numbers import luhn_digit, luhn_valid
+from ledgerlink.sandbox._numbers import luhn_valid
 
 __all__ = ["CardDetails", "card_of", "find_card"]
 
@@ -56,9 +57,10 @@ def card_of(account: Account, *, seed: int, issued: date) -> CardDetails | None:
         return None
     if account.type == "credit_card" and luhn_valid(account.number):
         pan = account.number
-    else:  # a debit card: "4" (Visa-like test range) and 14 digits from the digest, then Luhn
-        body = "4" + str(int.from_bytes(_digest(seed, account.account_id, "pan")[:8], "big"))[-14:].zfill(14)
-        pan = body + luhn_digit(body)
+    else:  # a debit card: "4" (Visa-like test range), digits from the digest, a digit that makes
+        # the Luhn sum hold, and the account's last 4, which the bank's API shows as its mask
+        digits = str(int.from_bytes(_digest(seed, account.account_id, "pan")[:8], "big"))[-10:].zfill(10)
+        pan = next(p for p in ("4" + digits + d + account.mask for d in "0123456789") if luhn_valid(p))
     more = _digest(seed, account.account_id, "exp-cvc")
     return CardDetails(account.account_id, pan, 1 + more[0] % 12, issued.year + 2 + more[1] % 3,
                        f"{int.from_bytes(more[2:4], 'big') % 1000:03d}")

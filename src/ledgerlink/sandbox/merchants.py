@@ -81,6 +81,8 @@ SHOPS: tuple[Merchant, ...] = (
     _m("Square", "SQ *ACME", "5699", "1.00", "500.00", online=True),
     # The marketplace Harbor Market (sandbox/merchant/market.py): its name and order code.
     _m("Harbor Market", "HARBOR MKT*{code}", "5399", "1.00", "500.00", online=True),
+    # The restaurant Harbor Bistro (sandbox/merchant/restaurant.py): an eating place, tips post.
+    _m("Harbor Bistro", "HARBOR BISTRO #{store}", "5812", "1.00", "500.00", online=True),
 )
 
 # The customer's own country, by account currency (the sandbox's US and German customers).

@@ -65,10 +65,9 @@ class BankOverHttp:
         )
         return str(got["transaction_id"])
 
-    async def capture(self, transaction_id: str) -> str:
-        return str(
-            (await self._post("/sandbox/simulate/post", {"transaction_id": transaction_id}))["transaction_id"]
-        )
+    async def capture(self, transaction_id: str, *, final_amount: str | None = None) -> str:
+        body = {"transaction_id": transaction_id, **({"final_amount": final_amount} if final_amount else {})}
+        return str((await self._post("/sandbox/simulate/post", body))["transaction_id"])
 
     async def refund(self, transaction_id: str, *, amount: str) -> str:
         got = await self._post(

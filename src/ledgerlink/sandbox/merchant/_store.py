@@ -27,7 +27,6 @@ from starlette.datastructures import FormData
 from ledgerlink.sandbox.merchant.shop import (
     BANK_RATES,
     MAX_QUANTITY,
-    SHIPPING,
     TAX_RATE,
     CardEntry,
     Order,
@@ -180,7 +179,7 @@ def router(shop: SandboxShop) -> APIRouter:
         lines = [(config.products[sku], q) for sku, q in shop.carts.get(customer, [])]
         subtotal = sum((p.price * q for p, q in lines), Decimal(0))
         tax = (subtotal * TAX_RATE).quantize(Decimal("0.01"))
-        total = subtotal + tax + SHIPPING if lines else Decimal(0)
+        total = subtotal + tax + config.shipping if lines else Decimal(0)
         return {
             "lines": [
                 {
@@ -194,7 +193,7 @@ def router(shop: SandboxShop) -> APIRouter:
             ],
             "subtotal": money(subtotal),
             "tax": money(tax),
-            "shipping": money(SHIPPING),
+            "shipping": money(config.shipping),
             "total": money(total),
             "total_eur": money(total, "EUR"),
             "max_quantity": MAX_QUANTITY,
@@ -325,7 +324,10 @@ def router(shop: SandboxShop) -> APIRouter:
             error=error,
             options=[(v, t) for v, t in PAY_OPTIONS if v in config.processors],
             currencies=list(BANK_RATES),
-            chosen=chosen or {"processor": next(iter(config.processors)), "parcels": "1", "currency": "USD"},
+            chosen=chosen
+            or {"processor": next(iter(config.processors)), "parcels": "1", "currency": "USD", "tip": "18"},
+            ships=config.ships,
+            tips=config.tips,
         )
 
     @r.get("/shop/checkout", response_class=HTMLResponse)
@@ -344,18 +346,22 @@ def router(shop: SandboxShop) -> APIRouter:
             return got
         form, session = got
         assert session.customer is not None
-        chosen = {k: str(form.get(k) or "")[:20] for k in ("processor", "parcels", "currency")}
+        chosen = {k: str(form.get(k) or "")[:20] for k in ("processor", "parcels", "currency", "tip")}
         try:
             card = _card(form)
             parcels = _int(chosen["parcels"], 1)
             if parcels is None:
                 raise ShopProblem(422, "bad_parcels", "ship in 1 or 2 parcels")
+            tip = _int(chosen["tip"], 0)
+            if tip is None:
+                raise ShopProblem(422, "bad_tip", "a tip of 0 to 30 % of the bill")
             order = await shop.checkout_card(
                 session.customer,
                 card,
                 processor=chosen["processor"],
                 parcels=parcels,
                 currency=chosen["currency"],
+                tip_percent=tip,
             )
         except ShopProblem as exc:
             if exc.code == "cart_empty":
@@ -497,7 +503,9 @@ def order_view(shop: SandboxShop, o: Order) -> dict[str, Any]:
         ],
         "subtotal": money(o.subtotal, c),
         "tax": money(o.tax, c),
-        "shipping": money(SHIPPING, c),
+        "shipping": money(o.shipping, c),
+        "tip": money(o.tip, c) if o.tip else "",
+        "ships": shop.config.ships,
         "total": money(o.total, c),
         "refunded": money(o.refunded, c) if o.refunded else "",
         "charged": [money(a) for a in o.charges],
@@ -505,7 +513,7 @@ def order_view(shop: SandboxShop, o: Order) -> dict[str, Any]:
         "paid_via": dict(PAY_OPTIONS).get(o.processor, o.processor),
         "parcels": [
             {"n": n + 1, "carrier": shop.config.carrier, "tracking": t, "timeline": timeline}
-            for n, t in enumerate(o.trackings or [o.tracking])
+            for n, t in enumerate(o.trackings)
         ],
         "delivered": delivered,
         "can_return": delivered and any(q > o.returned.get(n, 0) for n, (_, q) in enumerate(o.items)),

@@ -181,6 +181,11 @@ def create_shop_app(config: ShopConfig) -> FastAPI:
     async def advance(order_ref: str) -> dict[str, Any]:
         return {"status": await shop.advance(order_ref)}
 
+    @app.post("/admin/orders/{order_ref}/resend")
+    async def resend(order_ref: str) -> dict[str, Any]:
+        await shop.resend(order_ref)
+        return {"resent": order_ref}
+
     @app.post("/admin/orders/{order_ref}/refund")
     async def refund(order_ref: str, body: RefundBody) -> dict[str, Any]:
         try:

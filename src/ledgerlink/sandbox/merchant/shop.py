@@ -36,7 +36,7 @@ Pay = Callable[..., Awaitable[str]]
 # capture(the bank's pending id) -> the posted id: e-commerce charges at shipment (the card
 # network's capture), so the parcel's pick-up settles the charge. refund_payment(posted id,
 # amount=...) -> the refund's id: a return gives the money back on the card.
-Capture = Callable[[str], Awaitable[str]]
+Capture = Callable[..., Awaitable[str]]  # (pending id, final_amount=None): a tip posts more
 RefundPayment = Callable[..., Awaitable[str]]
 # charge_card(pan=, exp_month=, exp_year=, cvc=, merchant=, amount=) -> (the bank's pending id,
 # the card's last 4): the checkout form's card, authorised by the bank as a card network would.
@@ -86,6 +86,11 @@ class ShopConfig:
     void: Void | None = None  # a split order whose second parcel's charge failed: the first is voided
     carrier: str = "UPS"
     products: dict[str, Product] = field(default_factory=lambda: dict(PRODUCTS))
+    shipping: Decimal = SHIPPING
+    ships: bool = True  # False: nothing to ship (a restaurant), so no parcels
+    # A restaurant: the customer adds a tip (0 to 30 % of the bill); the card is authorised for
+    # the bill and posts for the bill and the tip, as a card network settles a restaurant's charge.
+    tips: bool = False
     # How the shop can be paid -> the bank merchant whose descriptor the card statement prints.
     processors: dict[str, str] = field(default_factory=lambda: dict(PROCESSORS))
     # The parcels move on the clock when `simulate` (between two steps: `ship_step`, checked
@@ -136,6 +141,8 @@ class Order:
     trackings: list[str] = field(default_factory=list)  # each parcel's tracking number
     returned: dict[int, int] = field(default_factory=dict)  # item index -> quantity sent back
     processor: str = "paypal"
+    shipping: Decimal = SHIPPING
+    tip: Decimal = Decimal(0)  # in the order's currency; not part of its total
     plan: list[tuple[str, datetime]] = field(default_factory=list)  # the parcels' whole journey
     version: int = 0  # one more at each change (placed, a parcel step, a refund)
     seq: int = 0  # the shop-wide change counter at its latest change: the orders feed's order
@@ -151,7 +158,7 @@ class Order:
 
     @property
     def total(self) -> Decimal:
-        return self.subtotal + self.tax + SHIPPING
+        return self.subtotal + self.tax + self.shipping
 
 
 class SandboxShop:
@@ -244,7 +251,7 @@ class SandboxShop:
                                  currency=currency)
 
     async def checkout_card(self, customer: str, card: CardEntry, *, processor: str = "paypal",
-                            parcels: int = 1, currency: str = "USD") -> Order:
+                            parcels: int = 1, currency: str = "USD", tip_percent: int = 0) -> Order:
         """Pay the cart with the card typed into the checkout form, as a real shop does: the
         bank checks number, expiry and CVC and authorises each parcel's charge."""
         charge = self.config.charge_card
@@ -259,7 +266,7 @@ class SandboxShop:
             last4.append(four)
             return txn
         return await self._place(customer, one, lambda: last4[0], processor=processor, parcels=parcels,
-                                 currency=currency)
+                                 currency=currency, tip_percent=tip_percent)
 
     def _processor(self, processor: str) -> str:
         processors = self.config.processors
@@ -268,19 +275,23 @@ class SandboxShop:
         return processors[processor]
 
     async def _place(self, customer: str, pay_one: Callable[[Decimal], Awaitable[str]],
-                     last4: str | Callable[[], str], *, processor: str, parcels: int, currency: str) -> Order:
+                     last4: str | Callable[[], str], *, processor: str, parcels: int, currency: str,
+                     tip_percent: int = 0) -> Order:
         cart = list(self.carts.get(customer, []))
         if not cart:
             raise ShopProblem(409, "cart_empty", "the cart is empty")
         self._processor(processor)
-        if parcels not in (1, 2) or (parcels == 2 and sum(q for _, q in cart) < 2):
+        if parcels not in (1, 2) or (parcels == 2 and (sum(q for _, q in cart) < 2 or not self.config.ships)):
             raise ShopProblem(422, "bad_parcels", "1 parcel, or 2 for a cart of two items or more")
+        if (tip_percent and not self.config.tips) or not 0 <= tip_percent <= 30:
+            raise ShopProblem(422, "bad_tip", "a tip of 0 to 30 % of the bill" if self.config.tips
+                              else "this shop takes no tips")
         if currency not in BANK_RATES:
             raise ShopProblem(422, "unknown_currency", f"an order in one of {', '.join(BANK_RATES)}")
         items = [(self.config.products[sku], qty) for sku, qty in cart]
         ref = f"{self.config.slug.upper()}-{self._n + 1}"
         order = Order(ref, customer, items, "", self.config.clock.now(), "", "", currency=currency,
-                      processor=processor)
+                      processor=processor, shipping=self.config.shipping)
         charged = (order.total * BANK_RATES[currency]).quantize(CENT)
         first = charged if parcels == 1 else (charged * Decimal("0.6")).quantize(CENT)
         for amount in (first, charged - first)[:parcels]:
@@ -296,11 +307,17 @@ class SandboxShop:
         self.carts.pop(customer, None)
         order.card_last4 = last4 if isinstance(last4, str) else last4()
         order.card_refunded = [Decimal(0)] * len(order.parcels)
-        order.trackings = [tracking_number(f"{ref}/{n}") for n in range(parcels)]
-        order.transaction_id, order.tracking = order.parcels[0], order.trackings[0]
-        # The journey, chosen by the order number like the carrier's: now and then delayed, a
-        # failed attempt, or an exception; the label is made one step after the order.
-        order.plan = plan(ref, order.placed_at + self.config.ship_step, self.config.ship_step)
+        if self.config.ships:
+            order.trackings = [tracking_number(f"{ref}/{n}") for n in range(parcels)]
+            # The journey, chosen by the order number like the carrier's: now and then delayed, a
+            # failed attempt, or an exception; the label is made one step after the order.
+            order.plan = plan(ref, order.placed_at + self.config.ship_step, self.config.ship_step)
+        order.transaction_id, order.tracking = order.parcels[0], (order.trackings or [""])[0]
+        if self.config.tips and self.config.capture is not None:  # the bill settles with its tip
+            order.tip = (order.total * tip_percent / 100).quantize(CENT)
+            with_tip = order.charges[0] + (order.tip * BANK_RATES[currency]).quantize(CENT)
+            order.parcels = [await self.config.capture(order.parcels[0], final_amount=str(with_tip))]
+            order.transaction_id, order.charges, order.captured = order.parcels[0], [with_tip], True
         self.orders[order.order_ref] = order
         await self._send("order.placed", self._changed(order, "order.placed"))
         return order
@@ -316,6 +333,12 @@ class SandboxShop:
             status = order.plan[len(order.statuses)][0]
         await self._step(order, status, self.config.clock.now())
         return status
+
+    async def resend(self, order_ref: str) -> None:
+        """Send the order's latest state again, as `order.updated` (its next version): the admin
+        hook for an event that was lost on the way (tests, the demo)."""
+        order = self._order(order_ref)
+        await self._send("order.updated", self._changed(order, "order.updated"))
 
     async def tick(self) -> int:
         """Every parcel step whose planned time the clock has passed, in order, each stamped
@@ -407,11 +430,13 @@ class SandboxShop:
             "shipped_at": None if shipped is None else shipped.isoformat(),
             "order_url": f"{self.config.public_url}/shop/orders/{o.order_ref}",
             "items": [{"name": p.name, "quantity": q, "unit_price": str(p.price)} for p, q in o.items],
-            "subtotal": str(o.subtotal), "tax": str(o.tax), "shipping": str(SHIPPING),
+            "subtotal": str(o.subtotal), "tax": str(o.tax), "shipping": str(o.shipping),
+            **({"tip": str(o.tip)} if o.tip else {}),
             "total": str(o.total), "refunded": str(o.refunded),
             "shipment": {"carrier": self.config.carrier, "tracking_number": o.tracking,
                          "estimated_delivery": (o.placed_at + days(4)).date().isoformat(),
-                         "events": [{"status": s, "at": at.isoformat()} for s, at in o.statuses]},
+                         "events": [{"status": s, "at": at.isoformat()} for s, at in o.statuses]}
+            if self.config.ships else {"events": []},  # a restaurant's bill: nothing ships
         }
 
     async def _send(self, kind: str, data: dict[str, Any]) -> None:
