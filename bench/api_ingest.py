@@ -47,6 +47,8 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from connections import cpu_seconds  # noqa: E402
+from delivery import PhaseResult  # noqa: E402
+from delivery_synapse_pg import CpuOf, postmaster_pid  # noqa: E402
 
 
 async def inbox_state(engine: Any) -> dict[str, int]:
@@ -118,6 +120,7 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                     pids = {s.name: s.proc.pid for s in slots if s.proc is not None}
                     pids["nats-server"] = nats.proc.pid if nats.proc is not None else 0
                     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                    pg = CpuOf([], postmaster_pid(db_url))  # the PostgreSQL server and its backends
                     print(f"api process ({args.workers} worker process(es) beside it), {args.seconds:g} s...",
                           flush=True)
                     began = time.monotonic()
@@ -127,6 +130,7 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                     wall = time.monotonic() - began
                     out["cpu_pct"] = {name: 100 * (cpu_seconds(pid) - before[name]) / wall
                                       for name, pid in pids.items()}
+                    out["cpu_pct"]["postgresql"] = 100 * pg.into(PhaseResult()) / wall
                     out["after"] = await inbox_state(engine)
                     out["load_end"] = os.getloadavg()[0]
                     out["pool"] = per * threads
