@@ -9,122 +9,28 @@ into the session, a URL, a log line or an error (the bank's errors never repeat 
 from __future__ import annotations
 
 import hmac
-import re
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import jinja2
-from babel.numbers import format_currency
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from ledgerlink.sandbox.merchant.shop import (
-    BANK_RATES,
-    MAX_QUANTITY,
-    TAX_RATE,
-    CardEntry,
-    Order,
-    SandboxShop,
-    ShopProblem,
+from ledgerlink.sandbox.merchant._store_session import COOKIE, Session, Sessions, base_path, set_cookie
+from ledgerlink.sandbox.merchant._store_views import (
+    PAY_OPTIONS,
+    STATUS_TEXT,
+    card_of_form,
+    cart_view,
+    env,
+    int_field,
+    money,
+    order_view,
+    sentence,
 )
+from ledgerlink.sandbox.merchant.shop import BANK_RATES, MAX_QUANTITY, Order, SandboxShop, ShopProblem
 
-COOKIE = "shop_session"
-SESSION_TTL = timedelta(hours=1)
-MAX_SESSIONS = 10_000
-PAY_OPTIONS = (  # value, what the customer reads
-    ("direct", "Card, paid to the shop directly"),
-    ("paypal", "PayPal-like wallet"),
-    ("square", "Square-like processor"),
-    ("marketplace", "Through a marketplace"),
-)
-STATUS_TEXT = {
-    "label_created": "Label created",
-    "picked_up": "Picked up",
-    "in_transit": "In transit",
-    "delayed": "Delayed",
-    "out_for_delivery": "Out for delivery",
-    "failed_attempt": "Delivery attempt failed",
-    "exception": "Exception: returned to the shop",
-    "delivered": "Delivered",
-}
-_EXPIRY = re.compile(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*")
-
-env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
-    autoescape=jinja2.select_autoescape(default=True),
-)
-
-
-def money(amount: Decimal, currency: str = "USD") -> str:
-    return format_currency(amount, currency, locale="en_US")
-
-
-@dataclass
-class Session:
-    csrf: str
-    expires_at: datetime
-    customer: str | None = None  # signed in as this shop customer
-
-
-class Sessions:
-    def __init__(self, shop: SandboxShop) -> None:
-        self._shop = shop
-        self._by_id: dict[str, Session] = {}
-
-    def _now(self) -> datetime:
-        return self._shop.config.clock.now()
-
-    def new(self, customer: str | None = None) -> tuple[str, Session]:
-        now = self._now()
-        if len(self._by_id) >= MAX_SESSIONS:  # expired ones first; then the oldest
-            self._by_id = {k: v for k, v in self._by_id.items() if v.expires_at > now}
-            while len(self._by_id) >= MAX_SESSIONS:
-                self._by_id.pop(next(iter(self._by_id)))
-        sid = secrets.token_urlsafe(32)
-        self._by_id[sid] = Session(secrets.token_urlsafe(24), now + SESSION_TTL, customer)
-        return sid, self._by_id[sid]
-
-    def get(self, request: Request) -> Session | None:
-        session = self._by_id.get(request.cookies.get(COOKIE, ""))
-        if session is None or self._now() >= session.expires_at:
-            return None
-        return session
-
-    def drop(self, request: Request) -> None:
-        self._by_id.pop(request.cookies.get(COOKIE, ""), None)
-
-
-def _base(request: Request) -> str:
-    return str(request.scope.get("root_path") or "").rstrip("/")
-
-
-def _int(raw: object, default: int | None = None) -> int | None:
-    text = str(raw if raw is not None else "").strip()
-    if not text and default is not None:
-        return default
-    return int(text) if re.fullmatch(r"-?\d{1,7}", text) else None
-
-
-def _card(form: FormData) -> CardEntry:
-    number = str(form.get("card_number") or "")
-    if not number.strip():
-        raise ShopProblem(422, "card_number_missing", "Enter the card number.")
-    expiry = _EXPIRY.fullmatch(str(form.get("card_expiry") or ""))
-    if expiry is None:
-        raise ShopProblem(
-            422, "card_expiry_invalid", "Enter the expiry date as MM/YY, as printed on the card."
-        )
-    cvc = str(form.get("card_cvc") or "").strip()
-    if not re.fullmatch(r"\d{3,4}", cvc):
-        raise ShopProblem(422, "card_cvc_invalid", "Enter the 3-digit security code (CVC) from the card.")
-    year = int(expiry.group(2))
-    return CardEntry(number[:40], int(expiry.group(1)), year + 2000 if year < 100 else year, cvc)
+__all__ = ["router"]
 
 
 def router(shop: SandboxShop) -> APIRouter:
@@ -146,7 +52,7 @@ def router(shop: SandboxShop) -> APIRouter:
         cart = shop.carts.get(customer, []) if customer else []
         html = env.get_template(name).render(
             shop_name=config.name,
-            base=_base(request),
+            base=base_path(request),
             csrf=session.csrf,
             customer=customer,
             cart_count=sum(q for _, q in cart),
@@ -154,13 +60,13 @@ def router(shop: SandboxShop) -> APIRouter:
         )
         resp = HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
         if fresh is not None:
-            _set_cookie(request, resp, fresh)
+            set_cookie(request, resp, fresh)
         return resp
 
     def redirect(request: Request, path: str, fresh: str | None = None) -> RedirectResponse:
-        resp = RedirectResponse(_base(request) + path, status_code=303)
+        resp = RedirectResponse(base_path(request) + path, status_code=303)
         if fresh is not None:
-            _set_cookie(request, resp, fresh)
+            set_cookie(request, resp, fresh)
         return resp
 
     async def posted(request: Request) -> tuple[FormData, Session] | Response:
@@ -175,31 +81,6 @@ def router(shop: SandboxShop) -> APIRouter:
             return redirect(request, "/shop/signin")
         return form, session
 
-    def cart_view(customer: str) -> dict[str, Any]:
-        lines = [(config.products[sku], q) for sku, q in shop.carts.get(customer, [])]
-        subtotal = sum((p.price * q for p, q in lines), Decimal(0))
-        tax = (subtotal * TAX_RATE).quantize(Decimal("0.01"))
-        total = subtotal + tax + config.shipping if lines else Decimal(0)
-        return {
-            "lines": [
-                {
-                    "sku": p.sku,
-                    "name": p.name,
-                    "quantity": q,
-                    "unit": money(p.price),
-                    "amount": money(p.price * q),
-                }
-                for p, q in lines
-            ],
-            "subtotal": money(subtotal),
-            "tax": money(tax),
-            "shipping": money(config.shipping),
-            "total": money(total),
-            "total_eur": money(total, "EUR"),
-            "max_quantity": MAX_QUANTITY,
-            "count": sum(q for _, q in lines),
-        }
-
     @r.get("/")
     async def home(request: Request) -> Response:
         return redirect(request, "/shop")
@@ -207,8 +88,10 @@ def router(shop: SandboxShop) -> APIRouter:
     @r.get("/shop", response_class=HTMLResponse)
     async def storefront(request: Request) -> Response:
         fresh, session = session_of(request)
-        rows = [{"sku": p.sku, "name": p.name, "price": money(p.price), "seller": p.seller}
-                for p in config.products.values()]
+        rows = [
+            {"sku": p.sku, "name": p.name, "price": money(p.price), "seller": p.seller}
+            for p in config.products.values()
+        ]
         added = request.query_params.get("added")
         name = config.products[added].name if added in config.products else None
         return page(request, "shop/products.html", fresh=fresh, session=session, products=rows, added=name)
@@ -255,7 +138,7 @@ def router(shop: SandboxShop) -> APIRouter:
             return got
         sessions.drop(request)
         resp = redirect(request, "/shop")
-        resp.delete_cookie(COOKIE, path=_base(request) or "/")
+        resp.delete_cookie(COOKIE, path=base_path(request) or "/")
         return resp
 
     @r.get("/shop/cart", response_class=HTMLResponse)
@@ -268,7 +151,7 @@ def router(shop: SandboxShop) -> APIRouter:
             "shop/cart.html",
             fresh=fresh,
             session=session,
-            cart=cart_view(session.customer),
+            cart=cart_view(shop, session.customer),
             error="",
         )
 
@@ -281,7 +164,7 @@ def router(shop: SandboxShop) -> APIRouter:
         form, session = got
         assert session.customer is not None
         action, sku = str(form.get("action") or "add"), str(form.get("sku") or "")
-        quantity = _int(form.get("quantity"), 1)
+        quantity = int_field(form.get("quantity"), 1)
         try:
             if quantity is None:
                 raise ShopProblem(
@@ -301,7 +184,7 @@ def router(shop: SandboxShop) -> APIRouter:
                 exc.status,
                 fresh=None,
                 session=session,
-                cart=cart_view(session.customer),
+                cart=cart_view(shop, session.customer),
                 error=exc.detail,
             )
         return redirect(request, "/shop/cart")
@@ -320,7 +203,7 @@ def router(shop: SandboxShop) -> APIRouter:
             status,
             fresh=None,
             session=session,
-            cart=cart_view(session.customer),
+            cart=cart_view(shop, session.customer),
             error=error,
             options=[(v, t) for v, t in PAY_OPTIONS if v in config.processors],
             currencies=list(BANK_RATES),
@@ -348,11 +231,11 @@ def router(shop: SandboxShop) -> APIRouter:
         assert session.customer is not None
         chosen = {k: str(form.get(k) or "")[:20] for k in ("processor", "parcels", "currency", "tip")}
         try:
-            card = _card(form)
-            parcels = _int(chosen["parcels"], 1)
+            card = card_of_form(form)
+            parcels = int_field(chosen["parcels"], 1)
             if parcels is None:
                 raise ShopProblem(422, "bad_parcels", "ship in 1 or 2 parcels")
-            tip = _int(chosen["tip"], 0)
+            tip = int_field(chosen["tip"], 0)
             if tip is None:
                 raise ShopProblem(422, "bad_tip", "a tip of 0 to 30 % of the bill")
             order = await shop.checkout_card(
@@ -371,10 +254,10 @@ def router(shop: SandboxShop) -> APIRouter:
                     409,
                     fresh=None,
                     session=session,
-                    cart=cart_view(session.customer),
+                    cart=cart_view(shop, session.customer),
                     error="Your cart is empty: add something first.",
                 )
-            return checkout_page(request, session, exc.status, _sentence(exc.detail), chosen)
+            return checkout_page(request, session, exc.status, sentence(exc.detail), chosen)
         return redirect(request, f"/shop/orders/{order.order_ref}?placed=1")
 
     def order_of(request: Request, session: Session, order_ref: str) -> Order | None:
@@ -453,7 +336,7 @@ def router(shop: SandboxShop) -> APIRouter:
             return page(request, "shop/missing.html", 404, fresh=None, session=session)
         quantities: dict[int, int] = {}
         for n in range(len(order.items)):
-            q = _int(form.get(f"qty_{n}"), 0)
+            q = int_field(form.get(f"qty_{n}"), 0)
             if q is None or q < 0:
                 return order_page(
                     request,
@@ -466,71 +349,7 @@ def router(shop: SandboxShop) -> APIRouter:
         try:
             await shop.return_items(session.customer, order.order_ref, quantities)
         except ShopProblem as exc:
-            return order_page(request, session, order, status=exc.status, error=_sentence(exc.detail))
+            return order_page(request, session, order, status=exc.status, error=sentence(exc.detail))
         return redirect(request, f"/shop/orders/{order.order_ref}?returned=1")
 
     return r
-
-
-def order_view(shop: SandboxShop, o: Order) -> dict[str, Any]:
-    c = o.currency
-    delivered = bool(o.statuses) and o.statuses[-1][0] == "delivered"
-    timeline = [
-        {"status": s, "text": STATUS_TEXT.get(s, s), "at": at.strftime("%d %b %Y, %H:%M UTC")}
-        for s, at in o.statuses
-    ] or [
-        {
-            "status": "ordered",
-            "text": "Order received, not shipped yet",
-            "at": o.placed_at.strftime("%d %b %Y, %H:%M UTC"),
-        }
-    ]
-    return {
-        "ref": o.order_ref,
-        "placed": o.placed_at.strftime("%d %b %Y"),
-        "currency": c,
-        "lines": [
-            {
-                "n": n,
-                "name": p.name,
-                "quantity": q,
-                "unit": money(p.price, c),
-                "amount": money(p.price * q, c),
-                "returnable": q - o.returned.get(n, 0),
-                "returned": o.returned.get(n, 0),
-            }
-            for n, (p, q) in enumerate(o.items)
-        ],
-        "subtotal": money(o.subtotal, c),
-        "tax": money(o.tax, c),
-        "shipping": money(o.shipping, c),
-        "tip": money(o.tip, c) if o.tip else "",
-        "ships": shop.config.ships,
-        "total": money(o.total, c),
-        "refunded": money(o.refunded, c) if o.refunded else "",
-        "charged": [money(a) for a in o.charges],
-        "card_last4": o.card_last4,
-        "paid_via": dict(PAY_OPTIONS).get(o.processor, o.processor),
-        "parcels": [
-            {"n": n + 1, "carrier": shop.config.carrier, "tracking": t, "timeline": timeline}
-            for n, t in enumerate(o.trackings)
-        ],
-        "delivered": delivered,
-        "can_return": delivered and any(q > o.returned.get(n, 0) for n, (_, q) in enumerate(o.items)),
-    }
-
-
-def _sentence(detail: str) -> str:
-    return detail[:1].upper() + detail[1:] + ("" if detail.endswith(".") else ".")
-
-
-def _set_cookie(request: Request, resp: Response, sid: str) -> None:
-    resp.set_cookie(
-        COOKIE,
-        sid,
-        httponly=True,
-        samesite="lax",
-        path=_base(request) or "/",
-        max_age=int(SESSION_TTL.total_seconds()),
-        secure=request.url.scheme == "https",
-    )
