@@ -123,6 +123,11 @@ def _banner(container: Container, *, with_demo_person: bool) -> None:
         table.add_row("Bank logins", logins)
     if container.sandbox2 is not None:
         table.add_row(SANDBOX_BANKS[1].name, settings.resolved_second_sandbox_url)
+    for path, shop_app in (("shop", container.shop_app), ("market", container.market_app),
+                           ("bistro", container.bistro_app)):  # the sandbox merchants (issue 11)
+        if shop_app is not None:
+            table.add_row(shop_app.state.shop.config.name, f"{settings.resolved_public_url}/sandbox/{path}/ "
+                          "(alice / sandbox; the card is on the bank's portal)")
     table.add_row("Data", str(settings.data_dir.resolve()))
     table.add_row("API docs", f"{settings.resolved_public_url}/docs")
     console.print(table)
