@@ -32,7 +32,7 @@ from ledgerlink.services.access.shop_receipts import read_aliases, store_alias
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.messaging.outgoing import put_card
-from ledgerlink.services.receipts import baskets, questions
+from ledgerlink.services.receipts import baskets, questions, shipment_news
 from ledgerlink.services.receipts.merchant_consent import end_consent, usable
 from ledgerlink.services.receipts.ports import MerchantLinkRecord, ShopOrderRecord
 from ledgerlink.services.receipts.refunds import link_refund, looks_like_refund, refund_extras
@@ -149,11 +149,12 @@ class Receipts:
                 return "already_applied"
             await uow.merchant_consents.set_version(slug, receipt.order_ref, person_id, version, now)
         grant = Grant.for_component(person_id, "receipts")
-        txn_id, state, why, refused = None, "waiting", "", []
+        txn_id, state, why, refused, before = None, "waiting", "", [], None
         if existing is not None:
             kept = await access.open_order(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
                                            existing, at=now)
-            receipt.refunded = receipt_from_json(kept["receipt"]).refunded
+            before = receipt_from_json(kept["receipt"])
+            receipt.refunded = before.refunded
             txn_id, state, why = existing.transaction_id, existing.match_state, kept["why"]
             refused = list(kept.get("refused") or [])
         if kind == "refund.issued" and not snapshot:
@@ -174,6 +175,9 @@ class Receipts:
                                         "refused": refused}, at=now)
         if state == "matched" and txn_id is not None:
             await self._render(uow, grant, txn_id, receipt, why)
+            if was == "matched" and before is not None:  # steps it had when it attached: on the card
+                await shipment_news.tell(deps, uow, grant, txn_id=txn_id, order_id=order_id, receipt=receipt,
+                                         new=shipment_news.steps(receipt) - shipment_news.steps(before))
         elif state == "doubtful" and was == "waiting" and txn_id is not None:
             await questions.ask(deps, uow, grant, order_id=order_id, receipt=receipt, txn_id=txn_id)
         return state
