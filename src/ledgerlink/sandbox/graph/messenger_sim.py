@@ -5,6 +5,7 @@ documented limits and error codes) and the webhook bodies a person's actions pro
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ledgerlink.sandbox.graph.model import (
@@ -120,18 +121,62 @@ def _template(entry: Entry, attachment: dict[str, Any]) -> None:
         entry.kind, entry.text = "button", _str(payload, "text", 640)
         entry.buttons = _buttons(payload.get("buttons"))
     elif kind == "receipt":
-        for name in ("recipient_name", "order_number", "currency", "payment_method"):
-            _str(payload, name, 200)
-        total = (
-            payload.get("summary", {}).get("total_cost") if isinstance(payload.get("summary"), dict) else None
-        )
-        if total is None:
-            raise GraphFault(100, "(#100) summary.total_cost is required")
-        entry.kind = "receipt"
-        entry.title = f"Receipt {payload['order_number']}"
-        entry.subtitle = f"{total} {payload['currency']} · {payload['payment_method']}"
+        _receipt(entry, payload)
     else:
         raise GraphFault(100, "(#100) unsupported template_type")
+
+
+def _number(obj: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    """A documented number field: a JSON number or a decimal string (never a float's rounding
+    in the simulator: it is shown as given)."""
+    value = obj.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise GraphFault(100, f"(#100) {name} must be a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise GraphFault(100, f"(#100) {name} must be a number") from None
+    if not number.is_finite():
+        raise GraphFault(100, f"(#100) {name} must be a number")
+    return str(value)
+
+
+def _receipt(entry: Entry, payload: dict[str, Any]) -> None:
+    """The receipt template's documented fields: the four strings, up to 100 elements (title,
+    price; quantity, currency optional), the summary (total_cost required), order_url."""
+    for name in ("recipient_name", "order_number", "currency", "payment_method"):
+        _str(payload, name, 200)
+    _str(payload, "merchant_name", 200, required=False)
+    if payload.get("order_url") is not None:
+        _str(payload, "order_url", 2000)
+    summary = payload.get("summary")
+    if not isinstance(summary, dict):
+        raise GraphFault(100, "(#100) summary.total_cost is required")
+    total = _number(summary, "total_cost", required=True)
+    for name in ("subtotal", "shipping_cost", "total_tax"):
+        _number(summary, name)
+    elements = payload.get("elements", [])
+    if not isinstance(elements, list) or len(elements) > 100:
+        raise GraphFault(100, "(#100) elements must be a list of at most 100")
+    lines = []
+    for element in elements:
+        if not isinstance(element, dict):
+            raise GraphFault(100, "(#100) an element must be an object")
+        title = _str(element, "title", 80)
+        price = _number(element, "price", required=True)
+        quantity = element.get("quantity")
+        whole = isinstance(quantity, int) and not isinstance(quantity, bool) and quantity >= 0
+        if quantity is not None and not whole:
+            raise GraphFault(100, "(#100) quantity must be a whole number")
+        _str(element, "currency", 3, required=False)
+        lines.append(f"{quantity or 1}× {title} {price}")
+    entry.kind = "receipt"
+    entry.title = f"Receipt {payload['order_number']}"
+    entry.subtitle = f"{total} {payload['currency']} · {payload['payment_method']}"
+    entry.header = str(payload.get("merchant_name") or "")
+    entry.text = "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- webhook bodies

@@ -40,6 +40,35 @@ class ChannelDeliveryRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptCard:
+    """The merchant receipt on a purchase card (issue 11), as the chat channels show it: the
+    Messenger receipt template, Matrix's formatted body. Taken from the card's `receipt` section
+    (domain/receipts.receipt_section) and only at the `full` disclosure level. Money stays the
+    decimal strings of the section, in `currency`."""
+
+    order_number: str
+    currency: str
+    payment_method: str  # "Card ••2760": the last four only
+    recipient_name: str
+    merchant_name: str
+    lines: tuple[tuple[str, int, str], ...]  # (title, quantity, unit price as a decimal string)
+    total: str
+    subtotal: str | None = None
+    shipping: str | None = None
+    tax: str | None = None
+    order_url: str | None = None
+    parcel: str | None = None  # "Parcel: in transit (UPS 1Z…), arrives 2026-12-09"
+    refund: str | None = None  # "Refunded 19.99 of 48.17 USD"
+
+    @property
+    def key(self) -> str:
+        """What makes it a different receipt (items and totals): a parcel or refund line does not."""
+        return "\x1f".join([self.order_number, self.currency, self.total, self.subtotal or "",
+                             self.shipping or "", self.tax or "",
+                             *(f"{t}\x1e{q}\x1e{p}" for t, q, p in self.lines)])
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """One message revision as a channel sends it: ids and the preview text only."""
 
@@ -61,6 +90,7 @@ class OutboundMessage:
     verified: bool = False  # a bank message whose signature was checked
     quick_replies: tuple[tuple[str, str], ...] = ()  # (reply id, label), while the prompt is open
     prompt_status: str | None = None  # open | answered | expired, for prompt cards
+    receipt: ReceiptCard | None = None  # issue 11: a purchase card's receipt, at the full level
 
 
 @dataclass(frozen=True, slots=True)

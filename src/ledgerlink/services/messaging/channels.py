@@ -35,6 +35,7 @@ from ledgerlink.services.messaging.channel_ports import (
     RoomChannel,
     SendResult,
 )
+from ledgerlink.services.messaging.channel_receipts import receipt_card
 from ledgerlink.services.messaging.matrix_channel import parse_mxid  # Matrix channel
 from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
 from ledgerlink.services.messaging.ports import ThreadRecord
@@ -226,6 +227,8 @@ class ChannelWorker(TimedWorker):
             kind=view.kind.value, text=preview_text(view.kind, view.body, person.disclosure),
             thread_url=f"{deps.public_url}/threads/{view.thread_id}", at=now,
             **_chat_fields(view.body, channel, thread),  # Matrix channel
+            receipt=receipt_card(view.kind, view.body, level=person.disclosure,
+                                 recipient_name=person.display_name),  # issue 11
         )
         try:
             result = await self._adapters[channel.kind].send(config=config, message=message)

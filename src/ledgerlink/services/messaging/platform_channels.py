@@ -44,7 +44,10 @@ from ledgerlink.services.messaging.platform_render import (
     TemplateSpec,
     messenger_payload,
     messenger_plain,
-    state_of,
+    purchase_category,
+    receipt_is_new,
+    same_view,
+    state_key,
     whatsapp_payload,
     whatsapp_plain,
 )
@@ -95,10 +98,6 @@ def address_key(setup: PlatformSetup, address: str) -> str:
     return hmac.new(setup.id_key, f"{setup.platform}:{address}".encode(), hashlib.sha256).hexdigest()
 
 
-def _state_key(setup: PlatformSetup, message: OutboundMessage) -> str:
-    return hmac.new(setup.id_key, b"state\x00" + state_of(message).encode(), hashlib.sha256).hexdigest()
-
-
 def chat_address(platform: str, config: Mapping[str, Any]) -> str:
     """The chat a channel's sealed config names: the Messenger PSID or the WhatsApp id."""
     return str(config["psid" if platform == MESSENGER else "wa_id"])
@@ -146,11 +145,13 @@ class PlatformChannel:
             return SendResult.delivered()  # sent before a crash kept us from recording it
         if binding is None or person is None:
             return SendResult.failed(error="not_linked")
-        state = _state_key(self.setup, message)
-        if first is not None and first.state_key == state:
+        state = state_key(self.setup.id_key, message)
+        if first is not None and same_view(first.state_key, state):
             return SendResult.skipped("unchanged")
+        receipt = receipt_is_new(None if first is None else first.state_key, state, message)  # issue 11
         decision = await self._decide(
-            message, binding, meta.subject_key if meta else None, follow_up=first is not None, now=now
+            message, binding, meta.subject_key if meta else None, follow_up=first is not None, now=now,
+            receipt=receipt,
         )
         if not decision.send:
             return SendResult.skipped(decision.reason)
@@ -175,6 +176,7 @@ class PlatformChannel:
             follow_up=first is not None,
             quote=quote,
             reply_to=None if first is None else first.first_mid,
+            receipt=receipt and self.platform == MESSENGER,
         )
         address = self.address_of(config)
         payload = (
@@ -237,8 +239,10 @@ class PlatformChannel:
         *,
         follow_up: bool,
         now: datetime,
+        receipt: bool = False,
     ) -> Decision:
         category = categorize(kind=message.kind, subject_key=subject_key, author=message.author)
+        category = purchase_category(category, message, receipt_new=receipt)
         if category is Category.CUSTOMER_SERVICE and not window_open(binding.last_inbound_at, now):
             # Outside the window a bank's own message needs its kind (an agent's reply, or the
             # outcome of a fraud answer): only in the sealed body, read for this (audited).

@@ -1,9 +1,11 @@
 """What one message revision looks like on Messenger and on WhatsApp (pure: no I/O).
 
 The input is the channel worker's `OutboundMessage`, whose text is already cut to the person's
-disclosure level; nothing here reads the card body, so a template can never show more than the
-level allows. Transaction and balance cards become a Messenger generic template (title and
-subtitle taken from that text) unless the level is `minimal`; prompts carry quick replies
+disclosure level (and whose receipt is there only at the `full` level); nothing here reads the
+card body, so a template can never show more than the level allows. A purchase card's receipt
+goes as the receipt template when it is new or its items or totals change. Transaction and
+balance cards become a Messenger generic template (title and subtitle taken from that text)
+unless the level is `minimal`; prompts carry quick replies
 (Messenger) or reply buttons (WhatsApp) whose payload names the message and the answer.
 The platforms cannot edit a sent message: a later revision is a short follow-up that quotes
 the first (Messenger: in words; WhatsApp: as a reply to it).
@@ -11,14 +13,17 @@ the first (Messenger: in words; WhatsApp: as a reply to it).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from ledgerlink.domain.cards import MESSAGE_PREVIEW, MINIMAL_PREVIEW
 from ledgerlink.domain.text import displayable
-from ledgerlink.services.messaging.channel_ports import OutboundMessage
-from ledgerlink.services.messaging.platform_window import Decision
+from ledgerlink.services.messaging.channel_ports import OutboundMessage, ReceiptCard
+from ledgerlink.services.messaging.platform_window import Category, Decision
 
 __all__ = [
     "LINK_PROMPT",
@@ -31,7 +36,11 @@ __all__ = [
     "messenger_receipt",
     "messenger_text",
     "parse_reply_payload",
+    "purchase_category",
+    "receipt_is_new",
     "reply_payload",
+    "same_view",
+    "state_key",
     "state_of",
     "whatsapp_payload",
     "whatsapp_plain",
@@ -85,6 +94,7 @@ class Outgoing:
     follow_up: bool = False
     quote: str | None = None  # Messenger follow-up: the first text, when it may be shown again
     reply_to: str | None = None  # WhatsApp follow-up: the first message's wamid
+    receipt: bool = False  # Messenger: send the receipt template (new, or its items/totals changed)
 
 
 def _headline(message: OutboundMessage) -> str:
@@ -101,6 +111,9 @@ def _follow_up_text(out: Outgoing) -> str:
         return f"Answered: {quoted}"
     if message.prompt_status == "expired":
         return f"This question has expired: {quoted}"
+    receipt = message.receipt
+    if receipt is not None and (news := [x for x in (receipt.parcel, receipt.refund) if x]):
+        return f"Update to {quoted}:\n" + "\n".join(news)  # the receipt itself was sent already
     return f"Update to {quoted}:\n{message.text}"
 
 
@@ -149,6 +162,8 @@ def _envelope(psid: str, decision: Decision, message: dict[str, Any]) -> dict[st
 def messenger_payload(psid: str, out: Outgoing) -> dict[str, Any]:
     """The Send API body for one revision."""
     message = out.message
+    if out.receipt and message.receipt is not None:
+        return _envelope(psid, out.decision, messenger_receipt(message.receipt))
     if not out.follow_up and (generic := _generic(message)) is not None:
         return _envelope(psid, out.decision, generic)
     text = messenger_text(out)
@@ -211,38 +226,58 @@ def messenger_plain(
 # --------------------------------------------------------------------------- receipts (issue 11)
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptCard:
-    """The seam for issue 11: what a merchant receipt would hand the Messenger receipt template.
-    Nothing builds one yet; when receipts exist, their card maps to this and `categorize`
-    already sends `receipt:` subjects under POST_PURCHASE_UPDATE."""
-
-    order_number: str
-    currency: str
-    payment_method: str  # "Visa ••2760": the last four only
-    recipient_name: str
-    lines: tuple[tuple[str, int, str], ...]  # (title, quantity, price as a decimal string)
-    total: str
-    order_url: str | None = None
-
-
 def messenger_receipt(card: ReceiptCard) -> dict[str, Any]:
-    """The Send API `message` of a receipt template."""
+    """The Send API `message` of a receipt template. An element's `price` is the line's price
+    (quantity times unit price, as in the platform's own example); amounts are decimal strings."""
+    elements = [
+        {"title": _cut(t, 80), "quantity": q, "price": str(Decimal(p) * q), "currency": card.currency}
+        for t, q, p in card.lines[:100]
+    ]
+    summary = {"total_cost": card.total}
+    parts = (("subtotal", card.subtotal), ("shipping_cost", card.shipping), ("total_tax", card.tax))
+    for name, value in parts:
+        if value is not None:
+            summary[name] = value
     payload: dict[str, Any] = {
         "template_type": "receipt",
         "recipient_name": _cut(card.recipient_name, 80),
-        "order_number": card.order_number[:64],
+        "order_number": _cut(card.order_number, 64),
         "currency": card.currency,
         "payment_method": card.payment_method,
-        "elements": [
-            {"title": _cut(t, 80), "quantity": q, "price": p, "currency": card.currency}
-            for t, q, p in card.lines[:100]
-        ],
-        "summary": {"total_cost": card.total},
+        "elements": elements,
+        "summary": summary,
     }
+    if card.merchant_name:
+        payload["merchant_name"] = _cut(card.merchant_name, 80)
     if card.order_url:
         payload["order_url"] = card.order_url
     return {"attachment": {"type": "template", "payload": payload}}
+
+
+def state_key(key: bytes, message: OutboundMessage) -> str:
+    """The keyed digest of what a conversation shows of a revision (`state_of`), then of its
+    receipt's items and totals: 48 + 1 + 15 characters, the column's 64."""
+    view = hmac.new(key, b"state\x00" + state_of(message).encode(), hashlib.sha256).hexdigest()[:48]
+    receipt = "-" if message.receipt is None else message.receipt.key
+    return f"{view}:{hmac.new(key, b'receipt' + receipt.encode(), hashlib.sha256).hexdigest()[:15]}"
+
+
+def same_view(old: str, new: str) -> bool:
+    """Nothing the person sees changed (an older full-length digest never matches: one re-send)."""
+    return old[:49] == new[:49]
+
+
+def receipt_is_new(old: str | None, new: str, message: OutboundMessage) -> bool:
+    """The revision carries a receipt not shown yet in this chat, or with other items or totals."""
+    return message.receipt is not None and (old is None or old[48:] != new[48:])
+
+
+def purchase_category(category: Category, message: OutboundMessage, *, receipt_new: bool) -> Category:
+    """A purchase card with a receipt falls under the post-purchase rules: the receipt itself
+    (new, or its items or totals changed) as RECEIPT, a parcel or refund line as SHIPPING."""
+    if message.receipt is None or category is not Category.UPDATE:
+        return category
+    return Category.RECEIPT if receipt_new else Category.SHIPPING
 
 
 # --------------------------------------------------------------------------- WhatsApp
