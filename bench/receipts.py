@@ -599,6 +599,7 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
     for note in bench.notes:
         print(f"note: {note}")
     if args.profile:
+        print("\n(the profile below covers the LATENCY phase: receipts and bank updates, interleaved)")
         print_profile(server.ready_file.with_suffix(".prof"))
         print_paths(server.ready_file.with_suffix(".prof"))
     if closed:
