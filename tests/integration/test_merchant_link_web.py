@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from tests.conftest import Stack
 from tests.integration.test_channel_pages import _csrf, _signed_in
 from tests.integration.test_linking_flow import _linked
@@ -98,3 +99,25 @@ async def test_unlink_my_shop_in_chat_revokes_it_at_the_shop_and_here(stack: Sta
     assert (await _last(stack, grant, thread_id))["text"].startswith("Acme Outfitters is unlinked")
     assert (await _consent(stack, consent_id)).status == "revoked"
     assert [g.revoked_by for g in _shop(stack).auth.grants_of("alice")] == ["client"]
+
+
+@pytest.mark.parametrize(("slug", "name", "path"), [("harbor", "Harbor Market", "/sandbox/market"),
+                                                    ("bistro", "Harbor Bistro", "/sandbox/bistro")])
+async def test_the_marketplace_and_the_restaurant_link_like_the_shop(
+        stack: Stack, slug: str, name: str, path: str) -> None:
+    async with httpx.AsyncClient(base_url=stack.platform_url, timeout=10.0) as http:
+        await _signed_in(stack, http, f"pat{slug}")
+        page = await http.get("/link/shop")
+        assert f'data-testid="shop-{slug}"' in page.text and name in page.text
+        start = await http.post("/link/shop", data={"csrf": _csrf(page.text), "shop": slug})
+        assert start.status_code == 303
+        authorize = start.headers["location"]
+        assert f"{path}/oauth/authorize?" in authorize and "code_challenge_method=S256" in authorize
+        async with httpx.AsyncClient(timeout=10.0) as browser:
+            back = await browser.post(authorize, data={"customer": "alice", "password": "sandbox",
+                                                       "decision": "approve"})
+        assert back.status_code == 302, back.text
+        done = await http.get(back.headers["location"])
+        assert (done.status_code, done.headers["location"]) == (303, "/link/shop?linked=1")
+        listed = await http.get("/link/shop")
+        assert 'data-state="active"' in listed.text and name in listed.text

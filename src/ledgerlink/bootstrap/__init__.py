@@ -302,9 +302,9 @@ def _receipts(settings: Settings, container: Container) -> None:
         container.shop_app = build_shop_app(settings, secret=secret, bank=container.sandbox,
                                             clock=container.deps.clock, oauth_secret=oauth_secret)
         container.market_app = build_market_app(settings, secret=harbor, bank=container.sandbox,
-                                                clock=container.deps.clock)
+                                                clock=container.deps.clock, oauth_secret=oauth_secret)
         container.bistro_app = build_bistro_app(settings, secret=bistro, bank=container.sandbox,
-                                                clock=container.deps.clock)
+                                                clock=container.deps.clock, oauth_secret=oauth_secret)
         from ledgerlink.adapters.carrier_http import HttpCarrierClient
 
         container.carrier_app = build_carrier_app(clock=container.deps.clock)  # pasted numbers followed

@@ -266,7 +266,18 @@ def build_shop_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
     return create_shop_app(config)
 
 
-def build_market_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) -> Any:
+def _oauth_clients(settings: Settings, oauth_secret: str | None) -> list[Any]:
+    """This platform as an OAuth client of an embedded merchant (ADR 0031), or none."""
+    from ledgerlink.bootstrap.merchant_links import SHOP_CLIENT_ID, shop_redirect_uri
+    from ledgerlink.sandbox.merchant import ShopClient
+
+    if oauth_secret is None:
+        return []
+    return [ShopClient(SHOP_CLIENT_ID, oauth_secret, (shop_redirect_uri(settings),))]
+
+
+def build_market_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
+                     oauth_secret: str | None = None) -> Any:
     """The embedded marketplace Harbor Market (issue 11), mounted at /sandbox/market beside the
     shop: its own products, partner slug `harbor` and webhook secret, paid at the same bank."""
     from ledgerlink.sandbox.merchant import create_shop_app
@@ -275,10 +286,12 @@ def build_market_app(settings: Settings, *, secret: str, bank: Any, clock: Clock
     platform = settings.resolved_public_url
     return create_shop_app(market_config(
         public_url=f"{platform}/sandbox/market", events_url=f"{platform}/partners/merchants/harbor/events",
-        webhook_secret=secret, clock=clock, **_bank_hooks(bank), **_moving(settings)))
+        webhook_secret=secret, clock=clock, oauth_clients=_oauth_clients(settings, oauth_secret),
+        **_bank_hooks(bank), **_moving(settings)))
 
 
-def build_bistro_app(settings: Settings, *, secret: str, bank: Any, clock: Clock) -> Any:
+def build_bistro_app(settings: Settings, *, secret: str, bank: Any, clock: Clock,
+                     oauth_secret: str | None = None) -> Any:
     """The embedded restaurant Harbor Bistro (issue 11), at /sandbox/bistro: orders with a tip
     (MCC 5812; the charge posts for the bill and the tip), partner slug `bistro`."""
     from ledgerlink.sandbox.merchant import create_shop_app
@@ -287,7 +300,8 @@ def build_bistro_app(settings: Settings, *, secret: str, bank: Any, clock: Clock
     platform = settings.resolved_public_url
     return create_shop_app(restaurant_config(
         public_url=f"{platform}/sandbox/bistro", events_url=f"{platform}/partners/merchants/bistro/events",
-        webhook_secret=secret, clock=clock, **_bank_hooks(bank)))
+        webhook_secret=secret, clock=clock, oauth_clients=_oauth_clients(settings, oauth_secret),
+        **_bank_hooks(bank)))
 
 
 def build_carrier_app(*, clock: Clock) -> Any:
