@@ -1,14 +1,17 @@
 """Email: a plain-text message with the preview and a link to the thread (stdlib smtplib,
-run in a thread so the event loop never waits on the mail server)."""
+run in a thread so the event loop never waits on the mail server). A purchase with a receipt
+(issue 11) also gets an HTML part: the card's line and the receipt's items, all escaped."""
 
 from __future__ import annotations
 
 import asyncio
+import html
 import smtplib
 from email.message import EmailMessage
 from typing import Any
 
 from ledgerlink.services.messaging.channel_ports import OutboundMessage, SendResult
+from ledgerlink.services.messaging.channel_receipts import receipt_html
 
 __all__ = ["SmtpChannel"]
 
@@ -30,6 +33,14 @@ class SmtpChannel:
         mail["Subject"] = "Ledgerlink: " + ("an update" if edited else "new message")
         mail["Message-ID"] = f"<{message.delivery_id}@ledgerlink>"
         mail.set_content(f"{message.text}\n\nOpen the conversation: {message.thread_url}\n")
+        if message.receipt is not None:
+            line = html.escape(message.text.split("\n", 1)[0])
+            url = html.escape(message.thread_url)
+            mail.add_alternative(
+                f"<!DOCTYPE html><html><body><p>{line}</p>{receipt_html(message.receipt)}"
+                f"<p><a href=\"{url}\">Open the conversation</a></p></body></html>\n",
+                subtype="html",
+            )
         return mail
 
     def _send_now(self, mail: EmailMessage) -> None:

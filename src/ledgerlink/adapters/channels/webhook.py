@@ -17,9 +17,9 @@ from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.domain.clock import Clock
 from ledgerlink.domain.destinations import parse_destination
 from ledgerlink.domain.errors import InvalidInput
-from ledgerlink.services.messaging.channel_ports import OutboundMessage, SendResult
+from ledgerlink.services.messaging.channel_ports import OutboundMessage, ReceiptCard, SendResult
 
-__all__ = ["WebhookChannel", "parse_retry_after"]
+__all__ = ["WebhookChannel", "parse_retry_after", "payload", "receipt_json"]
 
 TIMEOUT = httpx.Timeout(10.0)
 
@@ -42,17 +42,35 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
 
 
 def payload(message: OutboundMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "thread_id": message.thread_id,
+        "message_id": message.message_id,
+        "seq": message.seq,
+        "rev": message.rev,
+        "kind": message.kind,
+        "text": message.text,
+    }
+    if message.receipt is not None:
+        data["receipt"] = receipt_json(message.receipt)
+    return {"type": message.type, "timestamp": message.at.isoformat(), "data": data}
+
+
+def receipt_json(r: ReceiptCard) -> dict[str, Any]:
+    """A purchase's receipt for the person's own endpoint (issue 11, docs/receipts.md): amounts
+    are decimal strings in `currency`, the card by its last four only."""
     return {
-        "type": message.type,
-        "timestamp": message.at.isoformat(),
-        "data": {
-            "thread_id": message.thread_id,
-            "message_id": message.message_id,
-            "seq": message.seq,
-            "rev": message.rev,
-            "kind": message.kind,
-            "text": message.text,
-        },
+        "shop": r.merchant_name,
+        "order_number": r.order_number,
+        "order_url": r.order_url,
+        "currency": r.currency,
+        "payment_method": r.payment_method,
+        "items": [{"name": t, "quantity": q, "unit_price": p} for t, q, p in r.lines],
+        "subtotal": r.subtotal,
+        "tax": r.tax,
+        "shipping": r.shipping,
+        "total": r.total,
+        "parcel": r.parcel,
+        "refund": r.refund,
     }
 
 

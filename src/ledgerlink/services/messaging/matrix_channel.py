@@ -29,6 +29,7 @@ from ledgerlink.services.messaging.channel_ports import (
     OutboundMessage,
     SendResult,
 )
+from ledgerlink.services.messaging.channel_receipts import receipt_html
 
 __all__ = ["KEYCAPS", "MatrixChannel", "edit_content", "parse_mxid", "render"]
 
@@ -90,11 +91,15 @@ def render(message: OutboundMessage) -> dict[str, Any]:
                     + (" <em>✓ verified</em>" if message.verified else "") + "</p>")
     text = message.text
     plain.append(text)
+    if message.receipt is not None:  # the card's line, then the receipt as a list (issue 11)
+        text = text.split("\n", 1)[0]
     head, sep, rest = text.partition(": ")
     if message.kind in ("transaction", "balance", "declined") and sep and "\n" not in head:
         rich.append(f"<p><strong>{html.escape(head)}</strong>: {html.escape(rest)}</p>")
     else:
         rich.append(_paragraphs(text))
+    if message.receipt is not None:
+        rich.append(receipt_html(message.receipt))
     if message.quick_replies:
         options = [(KEYCAPS[i], label) for i, (_, label) in enumerate(message.quick_replies[: len(KEYCAPS)])]
         plain.append("\n".join(f"Reply {i + 1} — {label}" for i, (_, label) in enumerate(options)))
