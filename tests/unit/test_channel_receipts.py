@@ -16,7 +16,7 @@ from ledgerlink.adapters.channels.webhook import payload
 from ledgerlink.domain.cards import plain_text
 from ledgerlink.domain.chat import CardKind
 from ledgerlink.services.messaging.channel_ports import OutboundMessage
-from ledgerlink.services.messaging.channel_receipts import receipt_card
+from ledgerlink.services.messaging.channel_receipts import channel_text, receipt_card
 from ledgerlink.services.messaging.matrix_channel import render
 from ledgerlink.services.messaging.platform_render import (
     Outgoing,
@@ -148,3 +148,16 @@ def test_the_webhook_carries_the_receipt_section() -> None:
     assert data["receipt"]["payment_method"] == "Card ••2760"
     assert data["receipt"]["parcel"] == "Parcel: delivered (UPS 1Z999)"
     assert "receipt" not in payload(_message(_body(), level="minimal"))["data"]
+
+
+def test_a_receipt_question_carries_the_charge_line_on_the_text_channels_at_the_full_level() -> None:
+    body = {"text": "Is this your $42.10 order from Acme?", "tone": "info", "actions": [],
+            "receipt_question": {"order_id": "ord_1", "transaction_id": "txn_1", "order_ref": "A-1",
+                                 "charge": "AMZN MKTP*2K4 · 26 Nov 2026 · Checking ••2760"},
+            "quick_replies": [{"id": "yes", "label": "Yes"}], "prompt_status": "open"}
+    text = plain_text(CardKind.TEXT, body)
+    assert channel_text(CardKind.TEXT, body, text, level="full") == (
+        "Is this your $42.10 order from Acme?\nAMZN MKTP*2K4 · 26 Nov 2026 · Checking ••2760")
+    hidden = "You have a new message"
+    assert channel_text(CardKind.TEXT, body, hidden, level="minimal") == hidden
+    assert channel_text(CardKind.TEXT, {"text": "hello"}, "hello", level="full") == "hello"

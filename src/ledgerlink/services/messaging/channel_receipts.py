@@ -15,7 +15,7 @@ from ledgerlink.domain.chat import CardKind
 from ledgerlink.domain.text import displayable
 from ledgerlink.services.messaging.channel_ports import ReceiptCard
 
-__all__ = ["parcel_line", "receipt_card", "receipt_html", "refund_line"]
+__all__ = ["channel_text", "parcel_line", "receipt_card", "receipt_html", "refund_line"]
 
 _LAST4 = re.compile(r"••(\d{4})$")
 
@@ -29,6 +29,17 @@ def _amount(value: Any) -> str | None:
     except InvalidOperation:
         return None
     return str(number) if number.is_finite() else None
+
+
+def channel_text(kind: CardKind, body: dict[str, Any], text: str, *, level: str) -> str:
+    """The text a channel sends: the preview, and under a doubtful-match question ("Is this your
+    $42.10 order from Acme?") the charge it asks about (descriptor, day, account), which the web
+    card shows beside the question. Below the full level the question is not previewed at all."""
+    question = body.get("receipt_question")
+    if kind is not CardKind.TEXT or level != "full" or not isinstance(question, dict):
+        return text
+    charge = question.get("charge")
+    return f"{text}\n{displayable(str(charge))}" if charge else text
 
 
 def parcel_line(section: dict[str, Any]) -> str | None:

@@ -35,7 +35,7 @@ from ledgerlink.services.messaging.channel_ports import (
     RoomChannel,
     SendResult,
 )
-from ledgerlink.services.messaging.channel_receipts import receipt_card
+from ledgerlink.services.messaging.channel_receipts import channel_text, receipt_card
 from ledgerlink.services.messaging.matrix_channel import parse_mxid  # Matrix channel
 from ledgerlink.services.messaging.messenger import ensure_system_thread, post_text
 from ledgerlink.services.messaging.ports import ThreadRecord
@@ -224,7 +224,9 @@ class ChannelWorker(TimedWorker):
             delivery_id=row.id,
             type="message.created" if view.edited_at is None else "message.updated",
             thread_id=view.thread_id, message_id=view.id, seq=view.seq, rev=view.rev,
-            kind=view.kind.value, text=preview_text(view.kind, view.body, person.disclosure),
+            kind=view.kind.value, text=channel_text(  # + a receipt question's charge line
+                view.kind, view.body, preview_text(view.kind, view.body, person.disclosure),
+                level=person.disclosure),
             thread_url=f"{deps.public_url}/threads/{view.thread_id}", at=now,
             **_chat_fields(view.body, channel, thread),  # Matrix channel
             receipt=receipt_card(view.kind, view.body, level=person.disclosure,
