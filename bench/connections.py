@@ -376,6 +376,16 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                 figures["rss_after_kib"] = status_kib(gateway.pid, "VmRSS")
                 figures["rss_peak_kib"] = status_kib(gateway.pid, "VmHWM")
                 figures["gateway_alive"] = gateway.alive()
+                # what the gateway logged at warning and above (event -> count, with error types)
+                logged: dict[str, int] = {}
+                for entry in list(gateway.logs):
+                    if entry.get("level") in ("warning", "error", "critical"):
+                        why = entry.get("error", entry.get("exc_info", ""))
+                        name = f"{entry.get('event', '?')} {why}"[:120].strip()
+                        logged[name] = logged.get(name, 0) + 1
+                tracebacks = [line for line in gateway.text if "Error" in line and not line.startswith("{")]
+                figures["gateway_log"] = dict(sorted(logged.items(), key=lambda kv: -kv[1])[:8])
+                figures["gateway_errors"] = tracebacks[-5:]
                 figures["load_end"] = os.getloadavg()[0]
                 latencies = [t - due[(p, m)] for r in results for p, m, t in r.get("arrivals", [])]
                 own = [t - left[(p, m)] for r in results for p, m, t in r.get("arrivals", [])]
@@ -439,6 +449,10 @@ def report(f: dict[str, Any], args: argparse.Namespace, load: str, limits: tuple
               "its queue; rerun with a lower --rate")
     if any(f["errors"].values()):
         print(f"client-side errors by type: {f['errors']}")
+    if f["gateway_log"]:
+        print(f"gateway log, warnings and errors by event: {f['gateway_log']}")
+    for line in f["gateway_errors"]:
+        print(f"gateway: {line.rstrip()[:200]}")
     clean = (f["failed"], f["short"], f["duplicates"], f["misrouted"], f["missing_results"]) == (0,) * 5
     return clean and f["gateway_alive"]
 
