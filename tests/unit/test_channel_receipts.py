@@ -106,7 +106,8 @@ def test_the_template_goes_again_only_when_items_or_totals_change() -> None:
     # A parcel update is a short follow-up: the parcel line, not the receipt again in words.
     out = Outgoing(shipped, Decision(True, "in_window", "UPDATE"), follow_up=True, quote="Posted: Acme")
     text = messenger_payload("psid-1", out)["message"]["text"]
-    assert text.splitlines()[1] == "Parcel: in transit (UPS 1Z999), arrives 2026-11-30"
+    assert text.splitlines()[1:] == ["Posted: Acme Outfitters -48.17 USD (Checking ••2760), online",
+                                     "Parcel: in transit (UPS 1Z999), arrives 2026-11-30"]
     assert "Canvas cap" not in text
 
 

@@ -112,8 +112,9 @@ def _follow_up_text(out: Outgoing) -> str:
     if message.prompt_status == "expired":
         return f"This question has expired: {quoted}"
     receipt = message.receipt
-    if receipt is not None and (news := [x for x in (receipt.parcel, receipt.refund) if x]):
-        return f"Update to {quoted}:\n" + "\n".join(news)  # the receipt itself was sent already
+    if receipt is not None:  # the receipt itself was sent already: the card's line, parcel, refund
+        news = [message.text.split("\n", 1)[0], *(x for x in (receipt.parcel, receipt.refund) if x)]
+        return f"Update to {quoted}:\n" + "\n".join(news)
     return f"Update to {quoted}:\n{message.text}"
 
 
