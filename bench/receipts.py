@@ -429,7 +429,7 @@ class Bench:
         """Rounds: book `--round` pending charges on each card account, then a burst of one
         receipt per charge; time from the burst's first send to the last receipt on a card."""
         total, done, wall, http_wall = self.args.receipts, 0, 0.0, 0.0
-        sent_all, attached, misattached, per_round = Sent(), 0, 0, []
+        sent_all, attached, misattached, per_round, cpu_round = Sent(), 0, 0, [], []
         cpu, started = 0.0, time.monotonic()
         while done < total and time.monotonic() - started < self.args.max_seconds:
             per = min(self.args.round, -(-(total - done) // len(self.accounts)))
@@ -447,15 +447,19 @@ class Bench:
             last = max((at for at, _ in arrivals), default=sent.last)
             wall += last - sent.first
             http_wall += sent.last - sent.first
-            cpu += _cpu(usage)["cpu_s"]
+            round_cpu = _cpu(usage)["cpu_s"]
+            cpu += round_cpu
             attached += len(arrivals)
             _merge(sent_all, sent)
             done += len(charges)
             per_round.append(len(arrivals) / (last - sent.first) if last > sent.first else float("nan"))
-            print(f"   round {len(per_round)}: {len(charges)} receipts, {per_round[-1]:.1f}/s", flush=True)
+            cpu_round.append(1000 * round_cpu / len(arrivals) if arrivals else float("nan"))
+            print(f"   round {len(per_round)}: {len(charges)} receipts, {per_round[-1]:.1f}/s, server CPU "
+                  f"{cpu_round[-1]:.0f} ms per receipt", flush=True)
         return {"sent": done, "wanted": total, "attached": attached, "misattached": misattached, "wall": wall,
                 "http_wall": http_wall, "statuses": sent_all.statuses, "matches": sent_all.matches,
-                "errors": sent_all.errors, "rounds": len(per_round), "per_round": per_round, "cpu_s": cpu}
+                "errors": sent_all.errors, "rounds": len(per_round), "per_round": per_round, "cpu_s": cpu,
+                "cpu_round": cpu_round}
 
 
 def _cpu(usage: Usage) -> dict[str, float]:
@@ -495,6 +499,8 @@ def report_throughput(args: argparse.Namespace, thr: dict[str, Any]) -> None:
     print(f"   receipts/s, HTTP answered (matched before the 202)           {http:10.1f}")
     print(f"   receipts/s per round, in order (orders stored grow)          "
           f"{' '.join(f'{r:.1f}' for r in thr['per_round'])}")
+    print(f"   server CPU ms per receipt per round (all threads)            "
+          f"{' '.join(f'{r:.0f}' for r in thr['cpu_round'])}")
     if thr["sent"] < thr["wanted"]:
         print(f"   STOPPED at --max-seconds {args.max_seconds:g}: {thr['sent']} of {thr['wanted']} "
               "receipts sent")
