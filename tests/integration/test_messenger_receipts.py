@@ -5,11 +5,13 @@ window the charge's generic card comes first and the receipt follows as its temp
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tests.integration.test_doubtful_receipts import _checkout_via_marketplace
 from tests.integration.test_linking_flow import _linked
 from tests.integration.test_shop_receipts import _checkout, _shop
 from tests.platform_support import SimStack, link_messenger, live_against_simulator, until
@@ -59,7 +61,7 @@ async def test_a_receipt_goes_as_the_receipt_template_with_a_tag_and_parcel_and_
             "MESSAGE_TAG", "POST_PURCHASE_UPDATE")
         assert update.text.startswith("Update to “Posted: Acme Outfitters") or update.text.startswith(
             "Update to “Pending: Acme Outfitters")
-        assert update.text.splitlines()[1].startswith("Parcel: label created")
+        assert update.text.splitlines()[2].startswith("Parcel: label created")
         assert "Trail socks" not in update.text  # the receipt was not sent again in words
 
         seen = len(_page(s))
@@ -80,7 +82,24 @@ async def test_inside_the_window_the_charge_card_comes_first_and_its_receipt_fol
         [receipt] = _receipts(s)
         assert (receipt.messaging_type, receipt.tag) == ("UPDATE", None)
         assert acc.mask in receipt.subtitle and order.order_ref in receipt.title
-        charge = [e for e in _page(s) if e.kind == "generic" and "ACME" in e.title.upper()]
+        purchase = ("Pending: ", "Posted: ")
+        charge = [e for e in _page(s) if e.kind == "generic" and e.title.startswith(purchase)]
         assert len(charge) <= 1  # the charge card, unless the receipt came before it was sent
         if charge:
             assert _page(s).index(charge[0]) < _page(s).index(receipt)
+
+
+async def test_a_doubtful_match_question_shows_the_charge_it_asks_about(tmp_path: Path, db_url: str) -> None:
+    async with live_against_simulator(tmp_path, db_url) as s:
+        grant, _ = await _linked(s.stack)
+        await link_messenger(s)
+        await s.container.receipts.link_merchant(grant.person_id, slug="acme", customer_ref="alice")
+        await _checkout_via_marketplace(s.stack)
+        asked = "Is this your $26.58 order from Acme Outfitters?"
+        await until(lambda: any(asked in e.text and e.buttons for e in _page(s)), s.step)
+        [question] = [e for e in _page(s) if asked in e.text and e.buttons]
+        lines = question.text.splitlines()
+        charge = lines[lines.index(asked) + 1].split(" · ")
+        # The web card's charge line: the descriptor, the day, the account by its last four.
+        assert charge[0].startswith("AMZN MKTP*") and len(charge) == 3
+        assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", charge[1]) and "••" in charge[2]
