@@ -122,11 +122,16 @@ async def client_main(spec_path: Path, out_path: Path) -> None:
         attempts = 0
         while not stopping.is_set():
             attempts += 1
+            # A slot of the ramp is held until the replay arrived, not only for the WebSocket
+            # handshake: the gateway accepts first and then looks the session up, subscribes and
+            # replays, so a ramp over handshakes alone does not bound the work it has in flight.
+            held = not ready[k].is_set()
+            if held:
+                await gate.acquire()
             try:
-                async with gate:
-                    ws = await connect(url, additional_headers={"Cookie": cookie}, open_timeout=30,
-                                       max_size=None, ping_interval=None, compression=None)
-                    await ws.send(json.dumps({"type": "resume", "threads": marks, "all": True}))
+                ws = await connect(url, additional_headers={"Cookie": cookie}, open_timeout=30,
+                                   max_size=None, ping_interval=None, compression=None)
+                await ws.send(json.dumps({"type": "resume", "threads": marks, "all": True}))
                 async with ws:
                     async for raw in ws:
                         now = time.monotonic()
@@ -139,6 +144,9 @@ async def client_main(spec_path: Path, out_path: Path) -> None:
                         seen[k].add(key)
                         marks[frame["thread_id"]] = max(marks.get(frame["thread_id"], 0), frame["rev"])
                         ready[k].set()  # the replay came: the gateway has this client's subscription
+                        if held:
+                            gate.release()
+                            held = False
                         found = TOKEN.search(frame.get("text", ""))
                         if found is None:
                             continue
@@ -165,6 +173,9 @@ async def client_main(spec_path: Path, out_path: Path) -> None:
                 if ready[k].is_set():
                     counters["reconnects"] += 1
                 await asyncio.sleep(0.5)
+            finally:
+                if held:
+                    gate.release()
 
     tasks = [asyncio.create_task(one(k, p, c)) for k, (p, c) in enumerate(clients)]
     began = time.monotonic()
