@@ -38,8 +38,8 @@ class Category(enum.StrEnum):
     LOW_BALANCE = "low_balance"
     CONSENT_EXPIRING = "consent_expiring"
     CUSTOMER_SERVICE = "customer_service"  # a bank agent's reply to the person
-    RECEIPT = "receipt"  # issue 11: not built yet (the seam)
-    SHIPPING = "shipping"  # issue 11: not built yet (the seam)
+    RECEIPT = "receipt"  # issue 11: a receipt template (a receipt new on its card, or its items changed)
+    SHIPPING = "shipping"  # issue 11: parcel steps and refunds of a receipt card, out for delivery, delivered
     REPLY = "reply"  # ledgerlink's answer to what the person asked
     UPDATE = "update"  # transaction and balance cards, digests, anything else
     OWN = "own"  # the person's own words: never echoed
