@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     retention_transactions_days: int = Field(default=730, ge=0, description="after the booking date")
     retention_messages_days: int = Field(default=730, ge=0, description="after the last edit")
     retention_abandoned_links_days: int = Field(default=7, ge=0, description="unfinished consent flows")
+    retention_receipts_days: int = Field(default=730, ge=0,
+                                         description="shop orders and parcels, after the last change")
     retention_batch_size: int = Field(default=500, ge=1, description="rows deleted per statement")
     consent_check_interval_seconds: float = Field(
         default=3600.0, ge=0, description="how often consents are checked for expiry; 0 = off"

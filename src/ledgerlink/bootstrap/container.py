@@ -195,6 +195,7 @@ class Container:
             transactions_days=settings.retention_transactions_days,
             messages_days=settings.retention_messages_days,
             abandoned_links_days=settings.retention_abandoned_links_days,
+            receipts_days=settings.retention_receipts_days,
             batch_size=settings.retention_batch_size,
         )
         await retention.run_purger(self.deps, settings.retention_interval_seconds, policy=policy)

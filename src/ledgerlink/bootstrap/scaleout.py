@@ -102,6 +102,7 @@ def periodic_jobs(settings: Settings, container: Container) -> list[PeriodicJob]
         inbox_days=settings.retention_inbox_days, transactions_days=settings.retention_transactions_days,
         messages_days=settings.retention_messages_days,
         abandoned_links_days=settings.retention_abandoned_links_days,
+        receipts_days=settings.retention_receipts_days,
         batch_size=settings.retention_batch_size,
     )
 

@@ -172,6 +172,24 @@ class SqlRetention(_Repo):
         deleted = await self._delete(h, and_(h.c.released_at.is_not(None), h.c.released_at < before), limit)
         return deleted + await self._delete(d, d.c.sent_at < before, limit)
 
+    async def purge_receipts(self, *, before: datetime, limit: int) -> int:
+        o, c, v, p = s.shop_orders, s.shop_order_charges, s.merchant_order_versions, s.parcels
+        old = select(o.c.id, o.c.merchant_slug, o.c.order_ref).where(o.c.updated_at < before).limit(limit)
+        rows = (await self._conn.execute(old)).all()
+        if rows:
+            ids = [r.id for r in rows]
+            await self._conn.execute(delete(c).where(c.c.order_id.in_(ids)))
+            await self._conn.execute(delete(v).where(tuple_(v.c.merchant_slug, v.c.order_ref).in_(
+                [(r.merchant_slug, r.order_ref) for r in rows])))
+            await self._conn.execute(delete(o).where(o.c.id.in_(ids)))
+        return len(rows) + await self._delete(p, and_(p.c.active == 0, p.c.updated_at < before), limit)
+
+    async def purge_merchant_events(self, *, before: datetime, limit: int) -> int:
+        e = s.merchant_events
+        keys = select(e.c.merchant_slug, e.c.id).where(e.c.received_at < before).limit(limit)
+        result = await self._conn.execute(delete(e).where(tuple_(e.c.merchant_slug, e.c.id).in_(keys)))
+        return int(result.rowcount or 0)
+
     async def purge_bank_dialogue(self, *, before: datetime, limit: int) -> int:
         """Closed prompts, finished outbox rows and bank-message ids older than the cutoff.
         Open prompts and pending requests are never purged."""

@@ -149,6 +149,16 @@ class RetentionRepository(Protocol):
         older than the cutoff (their messages follow the messages' own limit)."""
         ...
 
+    async def purge_receipts(self, *, before: datetime, limit: int) -> int:
+        """Shop orders (receipts, line items, parcels) last changed before the cutoff, with
+        their further charges and applied versions; followed parcels that stopped moving
+        before it. Parcels still moving are kept."""
+        ...
+
+    async def purge_merchant_events(self, *, before: datetime, limit: int) -> int:
+        """The ids of merchant events received before the cutoff (kept only to refuse replays)."""
+        ...
+
     async def purge_digests(self, *, before: datetime, limit: int) -> int:
         """Alerts held for quiet hours and released before the cutoff (their text went into a
         digest or "while you were away" message), and records of digests sent before it.

@@ -29,6 +29,7 @@ class RetentionPolicy:
     transactions_days: int = 730  # counted from the booking date
     messages_days: int = 730  # counted from the last edit
     abandoned_links_days: int = 7  # consent flows that never became a link
+    receipts_days: int = 730  # shop orders (receipts) and followed parcels, from the last change
     batch_size: int = 500  # rows per statement and unit of work
     max_batches: int = 200  # per data type per run, so one run stays short
 
@@ -63,6 +64,10 @@ async def _purge_kind(deps: Deps, kind: str, cutoff: datetime, policy: Retention
                 n = await repo.purge_bank_dialogue(before=cutoff, limit=policy.batch_size)
             elif kind == "digests":
                 n = await repo.purge_digests(before=cutoff, limit=policy.batch_size)
+            elif kind == "receipts":
+                n = await repo.purge_receipts(before=cutoff, limit=policy.batch_size)
+            elif kind == "merchant_events":
+                n = await repo.purge_merchant_events(before=cutoff, limit=policy.batch_size)
             else:
                 n = await repo.purge_abandoned_links(before=cutoff, limit=policy.batch_size)
             await uow.commit()
@@ -85,6 +90,8 @@ async def purge(deps: Deps, policy: RetentionPolicy | None = None) -> PurgeRepor
         "digests": policy.messages_days,  # released held alerts: their text is in a message
         "transactions": policy.transactions_days,
         "abandoned_links": policy.abandoned_links_days,
+        "receipts": policy.receipts_days,
+        "merchant_events": policy.inbox_days,  # seen webhook ids: a replay is stale after 5 minutes
     }
     for kind, days in limits.items():
         if days <= 0:
