@@ -612,7 +612,8 @@ async def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
         print(f"note: the server closed {len(closed)} WebSocket(s): codes {closed}")
     logged = [line for line in server.log.read_text().splitlines() if line.strip()]
     if logged:
-        print(f"server log: {len(logged)} lines ({server.log}); last: {logged[-1][:200]}")
+        where = server.log if args.keep else "removed with the work dir; --keep keeps it"
+        print(f"server log: {len(logged)} lines ({where}); last: {logged[-1][:200]}")
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
 
