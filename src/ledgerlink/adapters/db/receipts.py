@@ -98,6 +98,17 @@ class SqlShopReceipts(_Repo):
             t.c.transaction_id == transaction_id,
             t.c.id.in_(select(more.c.order_id).where(more.c.transaction_id == transaction_id)))))
 
+    async def claims(self, transaction_ids: Sequence[str]) -> dict[str, set[str]]:
+        t, more = s.shop_orders, s.shop_order_charges
+        ids, out = list(transaction_ids), dict[str, set[str]]()
+        if ids:
+            first = select(t.c.transaction_id, t.c.id).where(t.c.transaction_id.in_(ids))
+            further = select(more.c.transaction_id, more.c.order_id).where(more.c.transaction_id.in_(ids))
+            for stmt in (first, further):
+                for transaction_id, order_id in (await self._conn.execute(stmt)).all():
+                    out.setdefault(transaction_id, set()).add(order_id)
+        return out
+
     async def orders_for_transaction(self, transaction_id: str) -> list[ShopOrderRecord]:
         t = s.shop_orders
         return await self._many(ShopOrderRecord, select(t).where(t.c.transaction_id == transaction_id)

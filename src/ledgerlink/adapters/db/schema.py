@@ -146,6 +146,7 @@ transactions = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("account_id", "source_key", name="uq_transactions_account_source"),
     Index("ix_transactions_pending", "account_id", "pending_source_key"),
+    Index("ix_transactions_account_created", "account_id", "created_at"),  # an account's latest (0022)
 )
 
 threads = Table(
@@ -785,7 +786,7 @@ shop_orders = Table(
     Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
     Column("merchant_slug", String(60), nullable=False),
     Column("order_ref", String(200), nullable=False),
-    Column("transaction_id", String(40)),  # the bank's charge it matched; None: waiting
+    Column("transaction_id", String(40), index=True),  # the bank's charge it matched; None: waiting
     Column("match_state", String(20), nullable=False),  # waiting | matched | doubtful
     Column("sealed", LargeBinary, nullable=False),  # JSON: domain/receipts.receipt_to_json + why
     Column("updated_at", UtcDateTime(), nullable=False),

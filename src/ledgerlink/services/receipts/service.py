@@ -227,12 +227,12 @@ class Receipts:
         charges: list[Charge] = []
         vault, why = self._deps.vault, Purpose.DELIVER_UPDATE
         for account in await access.read_accounts(vault, uow, grant, why, at=now):
-            for t in await access.read_recent_transactions(vault, uow, grant, why, account.id, at=now,
-                                                           limit=100):
-                if not t.amount.is_negative():
-                    continue
-                claimed = await uow.shop_receipts.for_transaction(t.id)
-                if claimed is not None and claimed.id != order_id:
+            recent = [t for t in await access.read_recent_transactions(vault, uow, grant, why, account.id,
+                                                                       at=now, limit=100)
+                      if t.amount.is_negative()]
+            claims = await uow.shop_receipts.claims([t.id for t in recent])
+            for t in recent:
+                if claims.get(t.id, set()) - {order_id}:  # it paid another order
                     continue
                 charges.append(Charge(t.id, -t.amount.amount, t.amount.currency,
                                       t.booking_date or t.created_at.date(), t.descriptor, t.merchant,
