@@ -82,7 +82,9 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     nats = NatsServer(str(Path(sys.executable).with_name("nats-server")), nats_port, monitor, work / "nats")
     nats_conf(nats, always=True)
     await nats.start()
-    slots = [Slot("api", 0, api_port), *(Slot("worker", k, 0) for k in range(args.workers))]
+    # one worker at least for the set-up (the link's first sync is applied by a worker); with
+    # --workers 0 it leaves (SIGTERM) before the runs
+    slots = [Slot("api", 0, api_port), *(Slot("worker", k, 0) for k in range(max(1, args.workers)))]
     bare = Server("bare", work, "auto")
     try:
         async with fresh_database("postgres", work) as db_url:
@@ -99,6 +101,10 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                 ready = {"bank_account_id": account.bank_account_id, "currency": account.currency,
                          "secret": stack.container.sandbox_credentials.webhook_secret}
                 await asyncio.to_thread(bare.wait_ready)
+                if args.workers == 0:
+                    setup_worker = slots.pop()
+                    if setup_worker.proc is not None:
+                        setup_worker.proc.stop()
                 api_url = f"http://127.0.0.1:{api_port}"
                 engine = create_engine(db_url, pool_size=2)
                 try:
