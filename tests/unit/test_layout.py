@@ -175,3 +175,12 @@ def test_web_modules_are_named_after_a_capability_or_one_of_its_modules() -> Non
     # like adapters/db, a capability's pages may be split further: imports.py, imports_upload.py
     strays = sorted(n for n in web - services - service_modules if n.split("_")[0] not in services)
     assert not strays, f"entrypoints/web modules named after no capability: {strays}"
+
+
+def test_test_modules_have_unique_names() -> None:
+    """The test directories are not packages: two modules of one name (tests/unit/test_x.py and
+    tests/integration/test_x.py) make pytest refuse to collect the second ("import file
+    mismatch"), as it did in CI."""
+    tests = Path(__file__).parents[1]
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
