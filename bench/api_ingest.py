@@ -201,13 +201,8 @@ def main() -> int:
     quiet_logs()
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     started = time.monotonic()
-    pg_root = Path(tempfile.mkdtemp(prefix="ll-apiingest-pg-"))
-    pg_root.chmod(0o755)  # the throwaway server runs as the postgres user (scripts/pg)
-    try:
-        with tempfile.TemporaryDirectory(prefix="ll-apiingest-") as work, _postgres(pg_root):
-            out = asyncio.run(run(Path(work), args))
-    finally:
-        shutil.rmtree(pg_root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="ll-apiingest-") as work, _postgres("ll-apiingest-pg-"):
+        out = asyncio.run(run(Path(work), args))
     ok = report(out, args, load)
     print(f"total {time.monotonic() - started:.0f} s")
     return 0 if ok else 1

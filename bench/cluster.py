@@ -36,7 +36,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -360,13 +359,8 @@ def main() -> int:
         parser.error("out of bounds: --events 1-5000, --phase-cap 5-300")
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     started = time.monotonic()
-    pg_root = Path(tempfile.mkdtemp(prefix="ll-cluster-pg-"))
-    pg_root.chmod(0o755)  # the throwaway server runs as the postgres user (scripts/pg)
-    try:
-        with tempfile.TemporaryDirectory(prefix="ll-cluster-bench-") as work, _postgres(pg_root):
-            phases = asyncio.run(run(Path(work), args))
-    finally:
-        shutil.rmtree(pg_root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="ll-cluster-bench-") as work, _postgres("ll-cluster-pg-"):
+        phases = asyncio.run(run(Path(work), args))
     report(phases, load)
     print(f"total {time.monotonic() - started:.0f} s")
     return 0

@@ -48,7 +48,6 @@ import os
 import re
 import resource
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -499,13 +498,8 @@ def main() -> int:
     quiet_logs()
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     started = time.monotonic()
-    pg_root = Path(tempfile.mkdtemp(prefix="ll-conn-pg-"))
-    pg_root.chmod(0o755)  # the throwaway server runs as the postgres user (scripts/pg)
-    try:
-        with tempfile.TemporaryDirectory(prefix="ll-conn-bench-") as work, _postgres(pg_root):
-            figures = asyncio.run(run(Path(work), args))
-    finally:
-        shutil.rmtree(pg_root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="ll-conn-bench-") as work, _postgres("ll-conn-pg-"):
+        figures = asyncio.run(run(Path(work), args))
     ok = report(figures, args, load, limits)
     print(f"total {time.monotonic() - started:.0f} s")
     return 0 if ok else 1

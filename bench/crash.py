@@ -46,37 +46,39 @@ PG_URL_ENV = "LEDGERLINK_TEST_PG_URL"
 
 
 @contextlib.contextmanager
-def _postgres(work: Path) -> Iterator[None]:
-    """LEDGERLINK_TEST_PG_URL as given, or a throwaway server (scripts/pg), stopped by its PID."""
+def _postgres(prefix: str) -> Iterator[None]:
+    """LEDGERLINK_TEST_PG_URL as given, or a throwaway server (scripts/pg) in a new directory
+    named by `prefix`, stopped by its PID and removed. The server runs as the postgres user:
+    its directory must be reachable by that user, which a TemporaryDirectory (mode 0700,
+    owned by us) is not."""
     if os.environ.get(PG_URL_ENV):
         yield
         return
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run(["bash", str(ROOT / "scripts/pg"), "start", str(work / "pg"), str(port)], check=True)
     try:
-        subprocess.run(["/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1", "-p", str(port),
-                        "-U", "postgres", "ledgerlink_bench"], check=True)
-        os.environ[PG_URL_ENV] = f"postgresql+psycopg://postgres@127.0.0.1:{port}/ledgerlink_bench"
-        yield
+        subprocess.run(["bash", str(ROOT / "scripts/pg"), "start", str(work / "pg"), str(port)], check=True)
+        try:
+            subprocess.run(["/usr/lib/postgresql/15/bin/createdb", "-h", "127.0.0.1", "-p", str(port),
+                            "-U", "postgres", "ledgerlink_bench"], check=True)
+            os.environ[PG_URL_ENV] = f"postgresql+psycopg://postgres@127.0.0.1:{port}/ledgerlink_bench"
+            yield
+        finally:
+            subprocess.run(["bash", str(ROOT / "scripts/pg"), "stop", str(work / "pg")], check=False)
     finally:
-        subprocess.run(["bash", str(ROOT / "scripts/pg"), "stop", str(work / "pg")], check=False)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def cluster(args: argparse.Namespace) -> int:
     started = time.monotonic()
     binary = str(Path(sys.executable).with_name("nats-server"))
-    # The throwaway server runs as the postgres user (scripts/pg): its directory must be
-    # reachable by that user, which a TemporaryDirectory (mode 0700, owned by us) is not.
-    pg_root = Path(tempfile.mkdtemp(prefix="ledgerlink-crash-pg-"))
-    pg_root.chmod(0o755)
-    try:
-        with tempfile.TemporaryDirectory(prefix="ledgerlink-crash-cluster-") as work, _postgres(pg_root):
-            figures = asyncio.run(crash_cluster_run(Path(work), nats_binary=binary, events=args.events,
-                                                    kills=args.kills, seed=args.seed))
-    finally:
-        shutil.rmtree(pg_root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="ledgerlink-crash-cluster-") as work, \
+            _postgres("ledgerlink-crash-pg-"):
+        figures = asyncio.run(crash_cluster_run(Path(work), nats_binary=binary, events=args.events,
+                                                kills=args.kills, seed=args.seed))
     print(figures.line("cluster crash bench"))
     print(f"answers: {figures.answers}; {time.monotonic() - started:.0f} s")
     clean = (figures.lost, figures.duplicated, figures.duplicates, figures.out_of_order) == (0, 0, 0, 0)

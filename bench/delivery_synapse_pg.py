@@ -302,12 +302,10 @@ def main() -> int:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     run = f"{int(time.time()) % 100000:05d}"
     started = time.monotonic()
-    pg_root = Path(tempfile.mkdtemp(prefix="ll-dsp-pg-"))
-    pg_root.chmod(0o755)  # the throwaway server runs as the postgres user (scripts/pg)
     work = Path(tempfile.mkdtemp(prefix="ll-dsp-"))
     synapse = SynapseProcess(work, 0)
     try:
-        with _postgres(pg_root):
+        with _postgres("ll-dsp-pg-"):
             db_url = os.environ[PG_URL_ENV]
             postmaster = postmaster_pid(db_url)
             ll = asyncio.run(run_scaleout(args, work, run, postmaster))
@@ -322,7 +320,6 @@ def main() -> int:
         return 2
     finally:
         synapse.stop()
-        shutil.rmtree(pg_root, ignore_errors=True)
     report(args, ll, mx, load)
     print(f"PostgreSQL server CPU s (postmaster + backends), ledgerlink / Synapse: latency phase "
           f"{ll['pg_cpu'].get('latency', 0):.1f} / {mx['pg_cpu'].get('latency', 0):.1f}, throughput phase "
