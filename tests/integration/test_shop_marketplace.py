@@ -21,7 +21,7 @@ from ledgerlink.services.messaging import messenger
 
 async def _receipt_cards(stack: Stack, grant: Grant, thread_id: str, want: int) -> list[Any]:
     cards: list[Any] = []
-    for _ in range(100):  # the shops' signed events come over HTTP: wait for them (bounded, 10 s)
+    for _ in range(300):  # the shops' signed events come over HTTP: wait for them (bounded, 30 s)
         await stack.container.drain()
         msgs = await messenger.thread_messages(stack.deps, grant, thread_id)
         cards = [m for m in msgs if m.kind is CardKind.TRANSACTION and m.body.get("receipt")]
