@@ -81,7 +81,10 @@ class SqlTransactions(_Remembering):
         t = s.transactions
         return await self._many(
             TransactionRecord,
-            select(t).where(t.c.account_id == account_id).order_by(t.c.created_at.desc()).limit(limit),
+            # id breaks ties: a link's history is stored in one instant, and an export, a summary
+            # or a match must read it in one order whatever plan the database picks
+            select(t).where(t.c.account_id == account_id).order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(limit),
         )
 
     async def for_account_between(
