@@ -73,6 +73,18 @@ def test_two_equal_candidates_are_doubtful_and_the_closest_day_is_offered() -> N
     assert "same day as shipping" in match.why
 
 
+def test_the_one_charge_of_the_amount_that_names_the_shop_is_sure_beside_another_shops() -> None:
+    """Two orders of one amount at two shops, one card, one day: each receipt is sure of the
+    charge that names its shop, whatever other charges of that amount are already there (a CI
+    run saw both receipts asked about when both charges were stored before the receipts)."""
+    other = _charge("market", descriptor="HARBOR MKT*DAF2PV NEW YORK NY", merchant=None)
+    mine = _charge("acme", descriptor="ACME OUTFITTERS #6918 NEW YORK NY", merchant=None)
+    for charges in ([other, mine], [mine, other], [mine]):
+        match = match_receipt(_receipt(), charges)
+        assert match is not None
+        assert (match.transaction_id, match.sure) == ("acme", True)
+
+
 def test_an_unshipped_order_matches_from_the_order_date() -> None:
     match = match_receipt(_receipt(shipped=None), [_charge("t1", day=1)])
     assert match is not None

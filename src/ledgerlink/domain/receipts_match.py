@@ -129,8 +129,8 @@ def match_receipt(receipt: Receipt, charges: Sequence[Charge], *, aliases: froze
                   rates: Mapping[tuple[str, str], Decimal] = REFERENCE_RATES) -> Match | None:
     """The rule of docs/receipts.md. Hard keys (card last 4) and the time window from the ship
     date filter the charges; then, in this order:
-    1. one charge whose amount fits (`amount_fits`): sure when it is the only one and passes
-       the merchant test, else doubtful (the nearest in time is asked about);
+    1. one charge whose amount fits (`amount_fits`): sure when exactly one of those passes the
+       merchant test, else doubtful (the nearest in time is asked about);
     2. several charges of the order's currency that add up to the total exactly (a split
        shipment): sure when one such set exists and every charge in it passes the merchant test;
     3. one charge that pays this order and other waiting orders of the same shop and card
@@ -142,7 +142,9 @@ def match_receipt(receipt: Receipt, charges: Sequence[Charge], *, aliases: froze
     if single:
         named = [p for p in single if p[0].named]
         s, why = min(named or single, key=lambda p: abs(p[0].offset))
-        sure = len(single) == 1 and s.named
+        # Sure when exactly one fitting charge names the shop, even beside charges of the same
+        # amount from other shops (two $27.67 orders at two shops, one card, one day).
+        sure = len(named) == 1
         return Match((s.charge.transaction_id,), sure, _why(receipt, s, why))
     split = _split(receipt, seen)
     if split is not None:
