@@ -9,9 +9,15 @@ ADR 0027).
   again after a growing delay; after `max_deliver` attempts, or at once for a message that is
   not an event this code knows, the message goes to the dead-letter stream `<ROOT>_DEAD`
   (`<root>.dead.<EventType>`) and is terminated, so it never blocks the consumer. The
-  consumer's server-side limit is one more delivery than ours, so a message that kills its
-  process every time still reaches the dead letters. Handlers are idempotent (inbox ids,
-  subject keys): a crash before the ack only means the event is handled again.
+  consumer's server-side limit is one more delivery than ours; that last delivery is still
+  handled, with its dead letter written first and deleted when it succeeds, so a message that
+  kills its process every time reaches the dead letters and one whose deliveries were used up
+  by kills of other work does not (ADR 0035). Handlers are idempotent (inbox ids, subject
+  keys): a crash before the ack only means the event is handled again.
+- A process fetches only what it will start on soon (about `FETCH_BUDGET` of handling, one
+  message while the consumer is idle or its speed unknown): JetStream counts a delivery when
+  it sends a message, so every message fetched by a process that is then killed is charged a
+  delivery, attempted or not.
 - NATS down at start: `start` returns at once and connects in the background; `ready` says
   when the bus is usable (the api answers partners 503 until then). Down while running: the
   client reconnects, the outbox keeps the events and the relay catches up.
@@ -23,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +58,7 @@ __all__ = ["JetStreamBus"]
 
 _log = structlog.get_logger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+FETCH_BUDGET = 0.25  # seconds of handling fetched at once (the bound on what a kill charges)
 
 
 @dataclass
@@ -60,6 +68,19 @@ class _Consumer:
     durable: str
     task: asyncio.Task[None] | None = None
     sub: Any = None
+    seconds: float | None = None  # handling time per message: follows a slow-down at once
+    backlog: bool = False  # more was waiting after the last message fetched
+
+    def batch(self, cap: int) -> int:
+        """How many to fetch: one while idle (a lingering fetch of more waits for all of them
+        or its timeout before it returns the first) or while the handler's speed is unknown;
+        with a backlog, what is handled within FETCH_BUDGET."""
+        if not self.backlog or self.seconds is None:
+            return 1
+        return max(1, min(cap, int(FETCH_BUDGET / max(self.seconds, 1e-4))))
+
+    def observe(self, seconds: float) -> None:
+        self.seconds = seconds if self.seconds is None else max(seconds, 0.8 * self.seconds + 0.2 * seconds)
 
 
 class JetStreamBus:
@@ -275,8 +296,9 @@ class JetStreamBus:
     async def _run(self, consumer: _Consumer) -> None:
         while True:
             try:
-                messages = await consumer.sub.fetch(self._fetch_batch, timeout=1.0)
+                messages = await consumer.sub.fetch(consumer.batch(self._fetch_batch), timeout=1.0)
             except (nats.errors.TimeoutError, TimeoutError):
+                consumer.backlog = False
                 continue
             except asyncio.CancelledError:
                 raise
@@ -284,6 +306,7 @@ class JetStreamBus:
                 _log.warning("jetstream_fetch_failed", consumer=consumer.durable, error=type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
+            consumer.backlog = bool(messages) and bool(messages[-1].metadata.num_pending)
             waiting = list(messages)  # fetched, not yet acked: kept in progress meanwhile
             keeper = asyncio.create_task(self._keep_in_progress(waiting))
             try:
@@ -317,14 +340,19 @@ class JetStreamBus:
     async def _handle(self, consumer: _Consumer, message: Msg) -> None:
         attempt = message.metadata.num_delivered
         type_name = message.subject.rsplit(".", 1)[-1]
-        if attempt > self._max_deliver:  # it killed its process on every attempt
-            await self._dead_letter(consumer, message, "gave_up_after_crashes")
-            return
         try:
             event = decode_event(type_name, message.data)
         except UnknownEvent:
             await self._dead_letter(consumer, message, "unknown_event")
             return
+        last: int | None = None
+        if attempt > self._max_deliver:
+            # The server's last delivery: each earlier one ended with its process gone, but
+            # not each was an attempt (a kill charges everything the process had fetched, and
+            # a delivery it was waiting to acknowledge). So this one is tried too; its dead
+            # letter is written first, and stays only if this attempt kills the process again.
+            last = await self._dead_letter(consumer, message, "gave_up_after_crashes", final=False)
+        started = time.monotonic()
         try:
             await consumer.handler(event)
         except Exception as exc:
@@ -332,27 +360,45 @@ class JetStreamBus:
                        "error": type(exc).__name__, "attempt": attempt}
             if attempt >= self._max_deliver:
                 _log.error("event_handler_gave_up", **context)
+                await self._withdraw(last)
                 await self._dead_letter(consumer, message, type(exc).__name__)
             else:
                 _log.warning("event_handler_failed", **context)
                 await message.nak(delay=self._backoff * 2 ** (attempt - 1))
             return
+        finally:
+            consumer.observe(time.monotonic() - started)
         await message.ack()
+        if last is not None:
+            await self._withdraw(last)
+            _log.info("event_handled_on_last_delivery", consumer=consumer.durable, deliveries=attempt)
 
-    async def _dead_letter(self, consumer: _Consumer, message: Msg, reason: str) -> None:
+    async def _dead_letter(self, consumer: _Consumer, message: Msg, reason: str, *,
+                           final: bool = True) -> int:
+        """Copies the message to the dead letters; `final`: and terminates it (not `final`: a
+        provisional copy, withdrawn if the message is handled after all). Its sequence there."""
         assert self._js is not None
         msg_id = (message.headers or {}).get("Nats-Msg-Id", f"seq{message.metadata.sequence.stream}")
-        await self._js.publish(
+        ack = await self._js.publish(
             f"{self.root}.dead.{_UNSAFE.sub('_', message.subject.rsplit('.', 1)[-1])[:80]}",
             message.data, timeout=5, stream=self.dead_stream,
-            headers={"Nats-Msg-Id": f"{msg_id}:{consumer.durable}", "Ledgerlink-Consumer": consumer.durable,
+            headers={"Nats-Msg-Id": f"{msg_id}:{consumer.durable}{'' if final else ':last'}",
+                     "Ledgerlink-Consumer": consumer.durable,
                      "Ledgerlink-Reason": reason[:80], "Ledgerlink-Subject": message.subject[:200],
                      "Ledgerlink-Event-Id": msg_id[:80],
                      "Ledgerlink-Deliveries": str(message.metadata.num_delivered)},
         )
-        await message.term()
-        self.dead_lettered += 1
-        _log.error("event_dead_lettered", consumer=consumer.durable, reason=reason)
+        if final:
+            await message.term()
+            self.dead_lettered += 1
+            _log.error("event_dead_lettered", consumer=consumer.durable, reason=reason)
+        return int(ack.seq)
+
+    async def _withdraw(self, seq: int | None) -> None:
+        """Deletes a provisional dead letter (the message was handled, or has a final one)."""
+        if seq is not None and self._js is not None:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self._js.delete_msg(self.dead_stream, seq)
 
     async def _link_changed(self) -> None:
         """Disconnected or back: invalidations and live notices may have been missed, so caches
