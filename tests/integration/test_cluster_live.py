@@ -122,7 +122,7 @@ async def test_a_worker_stored_message_reaches_the_socket_on_gateway_a_and_resum
         client = Client()
 
         url_a = f"ws://127.0.0.1:{ports['a']}/ws"
-        async with connect(url_a, additional_headers={"Cookie": cookie}, open_timeout=5) as ws:
+        async with connect(url_a, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
             await ws.send(json.dumps({"type": "resume", "threads": {}, "all": True}))
             await client.until_ready(ws)
             before = len(client.frames)
@@ -140,7 +140,7 @@ async def test_a_worker_stored_message_reaches_the_socket_on_gateway_a_and_resum
         killed_at = len(client.frames)
 
         url_b = f"ws://127.0.0.1:{ports['b']}/ws"
-        async with connect(url_b, additional_headers={"Cookie": cookie}, open_timeout=5) as ws:
+        async with connect(url_b, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
             await ws.send(json.dumps({"type": "resume", "threads": dict(client.marks)}))
             await client.until_ready(ws)
             for _ in range(2):  # and live on B from now on
@@ -206,8 +206,8 @@ async def test_signing_out_through_one_process_closes_the_sessions_socket_on_ano
         person_id, cookie = await signed_in(stack, "pat")
         _, other_cookie = await _second_sign_in(stack, "pat")
         url = f"ws://127.0.0.1:{port}/ws"
-        async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=5) as ws, \
-                connect(url, additional_headers={"Cookie": other_cookie}, open_timeout=5) as other:
+        async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws, \
+                connect(url, additional_headers={"Cookie": other_cookie}, open_timeout=30) as other:
             for socket_ in (ws, other):
                 await socket_.send(json.dumps({"type": "resume", "threads": {}}))
                 await Client().until_ready(socket_)

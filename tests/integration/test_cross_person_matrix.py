@@ -261,7 +261,7 @@ async def _websocket(stack: Stack, http_a: httpx.AsyncClient, path: str, b_threa
     cookie = f"ll_session={http_a.cookies['ll_session']}"
     sent = 0
     async with connect(url, additional_headers={"Cookie": cookie, "Origin": stack.platform_url},
-                       open_timeout=5) as ws:
+                       open_timeout=30) as ws:
         await ws.send(json.dumps({"type": "resume", "threads": dict.fromkeys(b_threads, 0), "all": True}))
         sent += 1
         frames: list[str] = []

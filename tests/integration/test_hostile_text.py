@@ -191,7 +191,7 @@ async def test_a_stored_bad_row_never_takes_the_live_feed_down(stack: Stack) -> 
     url = stack.platform_url.replace("http://", "ws://") + "/ws"
     frames: list[dict[str, Any]] = []
     async with connect(url, additional_headers={"Cookie": cookie}, origin=Origin(stack.platform_url),
-                       open_timeout=5) as ws:
+                       open_timeout=30) as ws:
         await ws.send(json.dumps({"type": "resume", "threads": threads}))
         while True:
             raw = await asyncio.wait_for(ws.recv(), 5)

@@ -48,7 +48,7 @@ async def test_the_live_feed_refuses_another_origin_before_the_handshake(stack: 
 
 
 async def _open(url: str, headers: dict[str, str]) -> None:
-    async with connect(url, additional_headers=headers, open_timeout=5) as ws:
+    async with connect(url, additional_headers=headers, open_timeout=30) as ws:
         await ws.send(json.dumps({"type": "resume", "threads": {}}))
         await asyncio.wait_for(ws.recv(), 5)
 
@@ -57,7 +57,7 @@ async def test_the_live_feed_answers_its_own_origin(stack: Stack) -> None:
     async with stack.client() as http:
         cookie = await _signed_up(stack, http)
     headers = {"Cookie": cookie, "Origin": stack.platform_url}
-    async with connect(_ws_url(stack), additional_headers=headers, open_timeout=5) as ws:
+    async with connect(_ws_url(stack), additional_headers=headers, open_timeout=30) as ws:
         await ws.send(json.dumps({"type": "resume", "threads": {}}))
         frames = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(2)]
     assert frames[-1]["type"] in ("ready", "thread")

@@ -318,7 +318,7 @@ async def test_erasure_from_settings_needs_the_handle_then_says_what_went(
     with pytest.raises(NotFound):
         await messenger.get_person(stack.deps, grant.person_id)
     url = stack.platform_url.replace("http://", "ws://") + "/ws"
-    async with connect(url, additional_headers={"Cookie": stale_cookie}, open_timeout=5) as ws:
+    async with connect(url, additional_headers={"Cookie": stale_cookie}, open_timeout=30) as ws:
         with pytest.raises(ConnectionClosed) as closed:  # the session ended with the erasure
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
@@ -398,7 +398,7 @@ async def test_a_chosen_disclosure_level_persists_and_cuts_the_live_preview(
 
     url = stack.platform_url.replace("http://", "ws://") + "/ws"
     cookie = f"ll_session={client.cookies['ll_session']}"
-    async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=5) as ws:
+    async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
         await ws.send(json.dumps({"type": "resume", "threads": {}}))
         while json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] != "ready":
             pass

@@ -54,7 +54,7 @@ async def live(stack: Stack, cookie: str | None, resume: dict[str, Any] | None
                ) -> AsyncIterator[ClientConnection]:
     url = stack.platform_url.replace("http://", "ws://") + "/ws"
     headers = {"Cookie": cookie} if cookie else {}
-    async with connect(url, additional_headers=headers, open_timeout=5) as ws:
+    async with connect(url, additional_headers=headers, open_timeout=30) as ws:
         if resume is not None:
             await ws.send(json.dumps({"type": "resume", **resume}))
         yield ws

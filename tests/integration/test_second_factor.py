@@ -122,7 +122,7 @@ async def _live_feed_refused(url: str, cookie: str, origin: str) -> bool:
     """The WebSocket is refused (before or right after the handshake) as signed out."""
     try:
         headers = {"Cookie": cookie, "Origin": origin}
-        async with connect(url, additional_headers=headers, open_timeout=5) as ws:
+        async with connect(url, additional_headers=headers, open_timeout=30) as ws:
             await ws.send('{"type":"resume","threads":{}}')
             await asyncio.wait_for(ws.recv(), 5)
     except InvalidStatus:

@@ -192,14 +192,14 @@ async def test_signing_out_closes_that_sessions_live_connection(stack: Stack) ->
         await sign_up(pat)
         cookie = f"ll_session={pat.cookies['ll_session']}"
         url = stack.platform_url.replace("http://", "ws://") + "/ws"
-        async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=5) as ws:
+        async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
             await ws.send('{"type":"resume","threads":{}}')
             token = await csrf(pat, "/")
             await pat.post("/logout", data={"csrf": token})
             with pytest.raises(ConnectionClosed) as closed:
                 await _until_closed(ws)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_UNAUTHORIZED
-        async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=5) as ws:
+        async with connect(url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
             with pytest.raises(ConnectionClosed) as refused:
                 await _until_closed(ws)
         assert refused.value.rcvd is not None and refused.value.rcvd.code == CLOSE_UNAUTHORIZED
