@@ -18,7 +18,8 @@ PostgreSQL: LEDGERLINK_TEST_PG_URL, else a throwaway server started with scripts
     .venv/bin/python bench/crash.py --profile cluster      # 10000 events, 200 kills
 
 Prints "cluster crash bench: N events, acknowledged, applied, delivered, duplicates, lost, ...,
-kills K (per role)"; exits 1 if anything was lost, duplicated or shown twice.
+kills K (per role), dead letters (poison, others by consumer)"; exits 1 if anything was lost,
+duplicated or shown twice, or a well-formed event was dead-lettered.
 """
 
 from __future__ import annotations
@@ -82,7 +83,13 @@ def cluster(args: argparse.Namespace) -> int:
     print(figures.line("cluster crash bench"))
     print(f"answers: {figures.answers}; {time.monotonic() - started:.0f} s")
     clean = (figures.lost, figures.duplicated, figures.duplicates, figures.out_of_order) == (0, 0, 0, 0)
-    return 0 if clean and figures.acknowledged + figures.already_received == figures.events else 1
+    # every event is well-formed: a dead letter other than the poison message's is a defect
+    dead_clean = not figures.dead_by_consumer and figures.poison_dead == figures.poison_expected
+    if not dead_clean:
+        print(f"dead letters of well-formed events, by consumer: {figures.dead_by_consumer}; "
+              f"poison dead-lettered {figures.poison_dead} times of {figures.poison_expected}")
+    complete = figures.acknowledged + figures.already_received == figures.events
+    return 0 if clean and dead_clean and complete else 1
 
 
 def main() -> int:

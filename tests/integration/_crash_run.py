@@ -7,7 +7,12 @@ which four persons register and link their bank (alice, bob, carol, dave). Then 
 `events` signed events (spread over the persons and the two api processes) in chunks, while each
 person's client stays connected, and between chunks, at seeded random moments, a process is
 killed with SIGKILL: an api, a worker, the relay's lease holder, a gateway or the nats-server.
-Each killed process is started again (in the background; traffic goes on meanwhile)."""
+Each killed process is started again (in the background; traffic goes on meanwhile).
+
+Before the traffic, one poison message (not an event: `not json`) is published on the
+TransactionChanged subject: each consumer of it must dead-letter it once. Every other message
+of the run is a well-formed event, so any other dead letter is a defect (an insight or alert
+never evaluated): the figures count them per consumer and the test fails on any."""
 
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from tests.integration.test_realtime import signed_in
 from ledgerlink.adapters.db import schema
 from ledgerlink.adapters.db.engine import create_engine
 from ledgerlink.adapters.db.migrate import upgrade_async
+from ledgerlink.adapters.events.dead_letters import DeadLetter, read_dead_letters
 from ledgerlink.domain.privacy import Grant
 
 LOGINS = ("alice", "bob", "carol", "dave")
@@ -42,6 +48,8 @@ QUIET = {f"{job}_seconds": 0 for job in ("sync_interval", "prompt_check_interval
                                          "audit_sign_interval", "retention_interval", "digest_interval")}
 TARGETS = ("api", "worker", "relay", "gateway", "nats")
 NATS_GAP = 8.0  # seconds between two kills of the nats-server at least
+POISON_ID = "evt_crash_poison"  # the Nats-Msg-Id of the one poison message
+POISON_EVENT = "TransactionChanged"
 
 
 def _ports(n: int) -> list[int]:
@@ -73,6 +81,7 @@ async def crash_cluster_run(work: Path, *, nats_binary: str, events: int, kills:
             engine = create_engine(db_url, pool_size=2)
             try:
                 await cluster.start_all()
+                poison_expected = await _inject_poison(cluster)
                 persons = []
                 for login in LOGINS:
                     person_id, cookie = await signed_in(stack, f"p{login}")
@@ -90,7 +99,23 @@ async def crash_cluster_run(work: Path, *, nats_binary: str, events: int, kills:
                 cluster.stop()
                 await engine.dispose()
     figures.seconds = time.monotonic() - started
+    figures.poison_expected = poison_expected
     return figures
+
+
+async def _inject_poison(cluster: Cluster) -> int:
+    """Publishes the poison message; how many consumers take its subject (each must
+    dead-letter it once)."""
+    root = cluster.env["LEDGERLINK_NATS_ROOT"]
+    subject = f"{root}.events.{POISON_EVENT}"
+    nc = await nats.connect(cluster.nats.url, connect_timeout=2, allow_reconnect=False)
+    try:
+        js = nc.jetstream()
+        infos = await js.consumers_info(f"{root.upper().replace('-', '_')}_EVENTS")
+        await js.publish(subject, b"not json", headers={"Nats-Msg-Id": POISON_ID})
+    finally:
+        await nc.close()
+    return sum(1 for i in infos if i.config.filter_subject == subject)
 
 
 async def _traffic(cluster: Cluster, engine: AsyncEngine, persons: list[Person], secret: str,
@@ -230,7 +255,8 @@ async def _jetstream(cluster: Cluster) -> tuple[int, int]:
 async def _print_retries(cluster: Cluster) -> None:
     """Why events were retried or dead-lettered: handler failures from every process's log and
     the dead letters' headers (consumer, reason, deliveries: nothing of the contents)."""
-    names = {"event_dead_lettered", "event_handler_gave_up", "event_handler_failed"}
+    names = {"event_dead_lettered", "event_handler_gave_up", "event_handler_failed",
+             "event_handled_on_last_delivery"}
     procs = [*cluster.retired, *(s.proc for s in cluster.slots if s.proc is not None)]
     seen: Counter[str] = Counter()
     for proc in procs:
@@ -240,18 +266,19 @@ async def _print_retries(cluster: Cluster) -> None:
                 seen[f"{entry['event']} {entry.get('consumer')} {why}"] += 1
     if seen:
         print(f"handler retries: {dict(seen)}", flush=True)
-    root = cluster.env["LEDGERLINK_NATS_ROOT"].upper().replace("-", "_")
-    nc = await nats.connect(cluster.nats.url, connect_timeout=2, allow_reconnect=False)
-    try:
-        js = nc.jetstream()
-        state = (await js.stream_info(f"{root}_DEAD")).state
-        for seq in range(int(state.first_seq or 1), int(state.last_seq or 0) + 1):
-            with contextlib.suppress(nats.errors.Error):
-                headers = (await js.get_msg(f"{root}_DEAD", seq)).headers or {}
-                print("dead letter:", {k: headers.get(f"Ledgerlink-{k}")
-                                       for k in ("Consumer", "Reason", "Deliveries", "Subject")}, flush=True)
-    finally:
-        await nc.close()
+    kinds = Counter(f"{d.consumer} {d.reason} after {d.deliveries} deliveries"
+                    + (" (the poison message)" if d.event_id == POISON_ID else "")
+                    for d in await _dead(cluster))
+    for kind, n in sorted(kinds.items()):
+        print(f"dead letters: {n} x {kind}", flush=True)
+
+
+async def _dead(cluster: Cluster) -> list[DeadLetter]:
+    """Every dead letter (headers only: consumer, reason, deliveries, event id)."""
+    total, dead = await read_dead_letters(cluster.nats.url, cluster.env["LEDGERLINK_NATS_ROOT"],
+                                          limit=1_000_000)
+    assert len(dead) == total, (len(dead), total)
+    return dead
 
 
 async def _pending(cluster: Cluster) -> int:
@@ -311,4 +338,7 @@ async def _figures(engine: AsyncEngine, cluster: Cluster, bank: Bank, watchers: 
     figures.out_of_order = sum(w.out_of_order() for w in watchers)
     figures.outbox, figures.unapplied = await _outbox(engine), await _unapplied(engine)
     figures.pending, figures.dead_letters = await _jetstream(cluster)
+    dead = await _dead(cluster)
+    figures.poison_dead = sum(d.event_id == POISON_ID for d in dead)
+    figures.dead_by_consumer = dict(Counter(d.consumer for d in dead if d.event_id != POISON_ID))
     return figures

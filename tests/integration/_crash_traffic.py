@@ -171,7 +171,10 @@ class Figures:
     outbox: int = -1
     pending: int = -1
     unapplied: int = -1
-    dead_letters: int = -1
+    dead_letters: int = -1  # all of them, the poison message's included
+    poison_dead: int = 0  # dead letters of the poison message (one per consumer of its subject)
+    poison_expected: int = 0
+    dead_by_consumer: dict[str, int] = field(default_factory=dict)  # every other one: a defect
     restart_p50: float = 0.0
     seconds: float = 0.0
 
@@ -183,5 +186,6 @@ class Figures:
                 f"duplicated {self.duplicated}, out of order {self.out_of_order}; kills "
                 f"{sum(self.kills.values())} ({kills}); resent {self.resent}, reconnects {self.reconnects}; "
                 f"outbox {self.outbox}, consumer pending {self.pending}, unapplied {self.unapplied}, "
-                f"dead letters {self.dead_letters}; restart p50 {self.restart_p50:.1f} s; "
+                f"dead letters {self.dead_letters} (poison {self.poison_dead} of {self.poison_expected}, "
+                f"others by consumer {self.dead_by_consumer or 0}); restart p50 {self.restart_p50:.1f} s; "
                 f"{self.seconds:.0f} s")
