@@ -32,6 +32,7 @@ from ledgerlink.domain.cards import preview_text
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored, ThreadRead
 from ledgerlink.domain.privacy import Grant
+from ledgerlink.entrypoints.web.admission import Admission
 from ledgerlink.entrypoints.web.rendering import render_message
 from ledgerlink.services.kernel.bus import Handler
 from ledgerlink.services.kernel.deps import Deps
@@ -121,8 +122,10 @@ class Connection:
 class Hub:
     """Fans `MessageStored` out to the person's open connections (this process only)."""
 
-    def __init__(self, deps: Deps, *, queue_size: int = 1000, events: EventSource | None = None) -> None:
+    def __init__(self, deps: Deps, *, queue_size: int = 1000, events: EventSource | None = None,
+                 admission: Admission | None = None) -> None:
         self._deps = deps
+        self.admission = admission or Admission()  # new connections: lookup, subscribe, replay
         self._events: EventSource = events if events is not None else deps.bus
         self._queue_size = queue_size
         self._by_person: dict[str, set[Connection]] = {}

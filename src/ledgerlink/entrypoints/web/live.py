@@ -5,7 +5,9 @@ URL; anything else is refused before the handshake). The tab signs in with its s
 (a live server-side session, ADR 0019) and sends `resume` first (the highest rev it has seen
 per thread); the hub (`hub.py`) replays what it missed and then streams every change. Later
 frames from the tab: `ping` (answered `pong`) and `read` (the open thread was seen). Close
-codes are the hub's `CLOSE_*`. Protocol: docs/messenger.md.
+codes are the hub's `CLOSE_*`, and 1013 "try again later" (with `retry_after_ms` in the reason)
+from the hub's admission control (`admission.py`): from the session lookup to the end of the
+replay a new connection holds one of a bounded number of slots. Protocol: docs/messenger.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import structlog
 from fastapi import APIRouter, WebSocket
 
 from ledgerlink.entrypoints.dependencies import current_session
+from ledgerlink.entrypoints.web.admission import CLOSE_TRY_AGAIN_LATER, Busy, Ticket
 from ledgerlink.entrypoints.web.hub import CLOSE_UNAUTHORIZED, Connection, Hub, get_hub
 from ledgerlink.entrypoints.web.kit import same_origin
 
@@ -91,11 +94,26 @@ async def live(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_POLICY_VIOLATION)
         return
     await websocket.accept()  # accept first: a close code cannot travel on a refused handshake
+    hub = get_hub(websocket)
+    try:
+        ticket = await hub.admission.enter()
+    except Busy as busy:
+        _log.info("realtime_try_again_later", retry_after_ms=round(busy.retry_after * 1000))
+        with contextlib.suppress(Exception):
+            await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason=busy.reason)
+        return
+    try:
+        await _admitted(websocket, hub, ticket)
+    finally:
+        ticket.release()
+
+
+async def _admitted(websocket: WebSocket, hub: Hub, ticket: Ticket) -> None:
+    """The connection from its session lookup on; `ticket` is released once it is live."""
     session = await current_session(websocket)
     if session is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in first")
         return
-    hub = get_hub(websocket)
     # Registered before the replay: nothing committed meanwhile is lost. Ending the session
     # (sign-out, erasure) closes this connection.
     conn = hub.register(session.person.id, session.id)
@@ -121,6 +139,7 @@ async def live(websocket: WebSocket) -> None:
         while True:
             done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if done == {replay} and replay.exception() is None:
+                ticket.release()  # live now: the next new connection may start
                 continue  # the replay is over: stream live until something ends
             break
         if replay in done and replay.exception() is not None:

@@ -156,9 +156,11 @@
     }
   }
 
-  function scheduleReconnect() {
+  function scheduleReconnect(hintMs) {
     if (reconnectTimer !== null) return;
     var delay = Math.min(5000, 250 * Math.pow(2, attempt)) * (0.8 + Math.random() * 0.4);
+    // 1013 "try again later" from a busy gateway: its hint (already jittered) wins
+    if (typeof hintMs === "number" && hintMs > 0) delay = Math.min(hintMs, 30000);
     attempt += 1;
     setStatus("reconnecting", "Reconnecting…");
     reconnectTimer = setTimeout(function () { reconnectTimer = null; connect(); }, delay);
@@ -186,7 +188,8 @@
       socket = null;
       ready = false;
       if (event.code === 4401) { location.href = "/login"; return; }
-      scheduleReconnect();
+      var hint = event.code === 1013 ? /retry_after_ms=(\d+)/.exec(event.reason || "") : null;
+      scheduleReconnect(hint ? parseInt(hint[1], 10) : undefined);
     };
   }
 
