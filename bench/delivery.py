@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -40,9 +39,10 @@ from ingest import (
     Paced,
     Server,
     Watcher,
-    merchant_of,
+    index_of_card,
     paced_load,
     pct,
+    purchase_of,
     read_response,
     rss_kib,
     sign_events,
@@ -312,15 +312,16 @@ async def wait_for_arrivals(count: Callable[[], int], target: int, *, stall: flo
 
 
 class SyncWatcher:
-    """One Matrix receiver long-polling /sync: arrival time of each bench message (by the index
-    in its body), taken when the sync answer is in, before it is parsed."""
+    """One Matrix receiver long-polling /sync: arrival time of each bench message (by the
+    purchase its body names, `index_of_card`), taken when the sync answer is in, before it is
+    parsed."""
 
     def __init__(self, base: str, token: str, run: str) -> None:
         self.arrivals: dict[int, float] = {}
         self.limited = 0  # sync answers whose timeline was cut (a gap: messages not delivered)
         self.errors = 0
         self._base, self._token = base, token
-        self._pattern = re.compile(re.escape(f"Bench {run}-") + r"(\d{7})")
+        self._run = run
         self._task: asyncio.Task[None] | None = None
         self._since = ""
 
@@ -354,9 +355,9 @@ class SyncWatcher:
                 timeline = room.get("timeline", {})
                 self.limited += bool(timeline.get("limited"))
                 for event in timeline.get("events", []):
-                    found = self._pattern.search(str(event.get("content", {}).get("body", "")))
-                    if found:
-                        self.arrivals.setdefault(int(found.group(1)), now)
+                    index = index_of_card(self._run, str(event.get("content", {}).get("body", "")))
+                    if index is not None:
+                        self.arrivals.setdefault(index, now)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -458,7 +459,7 @@ async def _ll_watchers(url: str, persons: list[dict[str, Any]], run: str,
                        owners: list[tuple[int, int]]) -> list[Watcher]:
     watchers = []
     for c, person in enumerate(persons):
-        watcher = Watcher(run, sum(1 for o, _ in owners if o == c))
+        watcher = Watcher(run, sum(1 for o, _ in owners if o == c), person["currency"])
         await watcher.connect(url, await ws_login(url, person["handle"], BENCH_PASSWORD))
         watchers.append(watcher)
     return watchers
@@ -620,8 +621,9 @@ def _mx_requests(mx: Matrix, run: str, total: int) -> tuple[list[bytes], list[tu
         chunk = []
         for k in range(per):
             index = base[c] + k
-            body = json.dumps({"msgtype": "m.text", "body": f"Pending: -4.50 USD at "
-                               f"{merchant_of(run, index)} (BENCH {index})"}).encode()
+            buy = purchase_of(run, index)
+            body = json.dumps({"msgtype": "m.text", "body": f"Pending: {buy.merchant} {buy.amount} USD "
+                               f"(Checking) {buy.descriptor}"}).encode()
             path = f"{CLIENT}/rooms/{quote(room, safe='')}/send/m.room.message/t{run}{index}"
             chunk.append(f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {mx.sender_token}"
                          f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -226,26 +226,95 @@ class Signed:
         return f"{self.msg_id}\t{self.timestamp}\t{self.signature}\t{self.body.decode()}\n"
 
 
-def merchant_of(run: str, index: int) -> str:
-    return f"Bench {run}-{index:07d}"
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """One bench card purchase: a real-looking merchant, descriptor, MCC and amount."""
+
+    merchant: str
+    descriptor: str
+    mcc: str
+    amount: str  # signed, as the card shows it ("-12.34")
+
+
+@dataclass
+class _Stream:
+    rng: Any
+    items: list[Purchase] = field(default_factory=list)
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+_STREAMS: dict[tuple[str, str], _Stream] = {}
+# The card text's first line: "Pending: Trader Joe's -23.17 USD (Checking ••1234)".
+_CARD_LINE = re.compile(r"^[A-Za-z]+: (.+) (-?\d+(?:\.\d+)?) [A-Z]{3} \(")
+
+
+def _stream(run: str, currency: str) -> _Stream:
+    import random
+
+    key = (run, currency)
+    if key not in _STREAMS:
+        _STREAMS[key] = _Stream(random.Random(f"ledgerlink-bench:{run}"))
+    return _STREAMS[key]
+
+
+def purchases(run: str, count: int, currency: str = "USD") -> list[Purchase]:
+    """The first `count` purchases of run `run`: deterministic from the run tag, drawn from the
+    sandbox's merchants by their weights (coffee, groceries, rides most often; subscriptions with
+    their one price), each amount within the merchant's range. Within a run no two purchases
+    share merchant and amount, so a card's text names its event, and no bench event is a
+    duplicate charge of another (a subscription is charged once a run, like once a month)."""
+    from ledgerlink.domain.money import Money
+    from ledgerlink.sandbox.merchants import MERCHANTS
+
+    stream = _stream(run, currency)
+    rng = stream.rng
+    weights = [m.weight for m in MERCHANTS]
+    while len(stream.items) < count:
+        for _ in range(1000):
+            merchant = rng.choices(MERCHANTS, weights)[0]
+            cents = rng.randint(int(merchant.low * 100), int(merchant.high * 100))
+            amount = str(Money.from_minor(-cents, currency).amount)  # minor units of the account
+            if (merchant.name, amount) not in stream.index:
+                break
+        else:  # pragma: no cover - 1000 draws all taken: the run is far longer than any bench
+            raise RuntimeError(f"bench run {run}: no unused merchant and amount left")
+        descriptor = merchant.descriptor.format(store=rng.randrange(100, 9999),
+                                                code=f"{rng.randrange(16**6):06X}")
+        stream.index[(merchant.name, amount)] = len(stream.items)
+        stream.items.append(Purchase(merchant.name, descriptor, merchant.mcc, amount))
+    return stream.items[:count]
+
+
+def purchase_of(run: str, index: int, currency: str = "USD") -> Purchase:
+    return purchases(run, index + 1, currency)[index]
+
+
+def index_of_card(run: str, text: str, currency: str = "USD") -> int | None:
+    """The index of the run's purchase a transaction card's text shows; None if none of its."""
+    found = _CARD_LINE.match(text)
+    if found is None:
+        return None
+    return _stream(run, currency).index.get((found.group(1), found.group(2)))
 
 
 def sign_events(ready: dict[str, Any], run: str, start: int, count: int) -> list[Signed]:
-    """`count` new pending purchases, each with its own webhook-id, transaction id and merchant."""
+    """`count` new pending purchases (`purchases`), each with its own webhook-id and transaction id."""
     from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 
     signer = StandardWebhooksSigner()
     now = datetime.now(UTC)
     stamp = now.isoformat().replace("+00:00", "Z")
     account, secret = ready["bank_account_id"], ready["secret"]
+    bought = purchases(run, start + count, ready["currency"])
     out = []
     for index in range(start, start + count):
+        buy = bought[index]
         body = json.dumps({"type": "transaction.updated", "timestamp": stamp, "data": {
             "consent_id": None, "account_id": account, "transaction": {
                 "transaction_id": f"btx_{run}_{index:07d}", "account_id": account, "status": "pending",
-                "pending_transaction_id": None, "amount": "-4.50", "currency": ready["currency"],
-                "booking_date": None, "value_date": None, "merchant_name": merchant_of(run, index),
-                "descriptor": f"BENCH {index}", "mcc": "5814"}}}, separators=(",", ":")).encode()
+                "pending_transaction_id": None, "amount": buy.amount, "currency": ready["currency"],
+                "booking_date": None, "value_date": None, "merchant_name": buy.merchant,
+                "descriptor": buy.descriptor, "mcc": buy.mcc}}}, separators=(",", ":")).encode()
         headers = signer.sign(secret, f"msg_{run}_{index:07d}", now, body)
         out.append(Signed(headers["webhook-id"], headers["webhook-timestamp"],
                           headers["webhook-signature"], body))
@@ -384,15 +453,15 @@ async def ws_login(url: str, handle: str = BENCH_HANDLE, password: str = BENCH_P
 
 
 class Watcher:
-    """One WebSocket tab of the bench person: arrival time of the first `message` frame per
-    merchant index."""
+    """One WebSocket tab of the bench person: arrival time of the first transaction card of
+    each of the run's purchases (by its index, `index_of_card`)."""
 
-    def __init__(self, run: str, expected: int) -> None:
+    def __init__(self, run: str, expected: int, currency: str = "USD") -> None:
         self.arrivals: dict[int, float] = {}
         self.expected = expected
         self.complete = asyncio.Event()
         self.frames = 0
-        self._pattern = re.compile(re.escape(f"Bench {run}-") + r"(\d{7})")
+        self._run, self._currency = run, currency
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
 
@@ -417,9 +486,11 @@ class Watcher:
             if '"type":"message"' not in raw:
                 continue
             frame = json.loads(raw)
-            found = self._pattern.search(frame.get("text", ""))
-            if found:
-                self.arrivals.setdefault(int(found.group(1)), now)
+            if frame.get("kind") != "transaction":
+                continue
+            index = index_of_card(self._run, frame.get("text", ""), self._currency)
+            if index is not None:
+                self.arrivals.setdefault(index, now)
                 if len(self.arrivals) >= self.expected:
                     self.complete.set()
 
@@ -545,7 +616,7 @@ async def latency_phase(args: argparse.Namespace, bare: Server, ll: Server, run:
     bare_res = await paced_load(bare_url, bare_reqs, args.rate)
     bare_use = usage(before, bare.snap(), count)
 
-    watcher = Watcher(run, 0 if args.ingest_only else count)
+    watcher = Watcher(run, 0 if args.ingest_only else count, ll.info["currency"])
     await watcher.connect(ll_url, await ws_login(ll_url))
     events = [s.raw(ll_host) for s in sign_events(ll.info, run, 0, count)]
     before = ll.snap()
