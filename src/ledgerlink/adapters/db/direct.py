@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 
 from ledgerlink.adapters.db import lean
+from ledgerlink.adapters.db.engine import PREBEGUN, READONLY_OPTION, take_write_lock
 
 
 def _keys(parameters: Any) -> frozenset[str] | None:
@@ -47,6 +48,11 @@ class DirectConnection:
         return self
 
     async def begin(self) -> None:
+        if not self._conn.get_execution_options().get(READONLY_OPTION, False):
+            # The write lock is waited for with the loop running, never in SQLite's busy
+            # handler on the loop thread (see `engine.LOOP_BUSY_MS`).
+            await take_write_lock(self._conn.connection.driver_connection)
+            self._conn.info[PREBEGUN] = True
         self._conn.begin()
 
     async def commit(self) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +89,40 @@ def create_sqlite_direct_engine(url: str) -> Engine:
     loop for far less than a hop costs. See ADR 0009."""
     url = normalise_url(url).replace("sqlite+aiosqlite", "sqlite+pysqlite", 1)
     private_sqlite_file(url)
-    engine = sa_create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-    _configure_sqlite(engine)
+    engine = sa_create_engine(url, connect_args={"timeout": LOOP_BUSY_MS / 1000, "check_same_thread": False})
+    _configure_sqlite(engine, busy_ms=LOOP_BUSY_MS)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+# A connection on the event-loop thread must never sit in SQLite's busy handler: while it
+# waits, the loop is frozen, and a writer outside the in-process gate (an aiosqlite connection
+# of the async engine, whose statements finish through the loop; the import CLI; another
+# process) cannot finish either, until the busy timeout ends it (30 s: a CI test spent 66 s
+# this way). Such a connection waits at most this long inside SQLite; the write lock itself
+# is waited for on the loop (`take_write_lock`), which keeps running.
+LOOP_BUSY_MS = 20
+WRITE_LOCK_WAIT_S = 30.0
+PREBEGUN = "ledgerlink_write_lock_taken"
+
+
+async def take_write_lock(raw: Any, *, wait_s: float = WRITE_LOCK_WAIT_S) -> None:
+    """`BEGIN IMMEDIATE` on the pysqlite connection `raw`, retried on "database is locked" with
+    the loop free between tries (1 ms doubling to 50 ms), for at most `wait_s` seconds; then
+    the last error is raised, as the busy timeout would have."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.001
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _configure_sqlite(engine: AsyncEngine | Engine, *, busy_ms: int = 30000) -> None:
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync_engine, "connect")
@@ -104,11 +135,13 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Readers (WAL) never wait for the writer; writers lock from their first statement.
+        if conn.info.pop(PREBEGUN, False):
+            return  # `take_write_lock` began it, waiting on the loop
         readonly = conn.get_execution_options().get(READONLY_OPTION, False)
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
