@@ -3,6 +3,14 @@ scale-out profile, each receiving its own messages; the gateway's RSS and the de
 
     .venv/bin/python bench/connections.py                      # 10000 clients, 1 message each, 40/s
     .venv/bin/python bench/connections.py --clients 2000 --messages 2 --rate 200
+    .venv/bin/python bench/connections.py --clients 2000 --messages 2 --rate 100 --storm
+
+`--storm`: a reconnect storm. Once every client is up, the gateway is SIGKILLed and a new one is
+started on its port while the messages are posted; every client reconnects at once (no ramp
+for a reconnect) with its marks, and a client told 1013 "try again later" by the gateway's
+admission control waits the `retry_after_ms` of the close reason, as the browser does. Printed
+besides: how many clients reconnected and resumed (a `ready` after the kill), when the last
+did, how many 1013s; it fails unless every client resumed and got every message once.
 
 (Named `connections.py`, not `websockets.py`: the benches run with bench/ first on sys.path, so a
 bench/websockets.py would shadow the `websockets` library for every other bench that uses it:
@@ -60,6 +68,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 TOKEN = re.compile(r"wsbench p(\d+) m(\d+)")
+RETRY_HINT = re.compile(r"retry_after_ms=(\d+)")  # in a 1013 close reason (gateway admission control)
 PASSWORD = "correct horse battery"
 
 
@@ -109,7 +118,10 @@ async def client_main(spec_path: Path, out_path: Path) -> None:
     ready = [asyncio.Event() for _ in clients]
     got = [0] * len(clients)
     seen: list[set[tuple[str, int]]] = [set() for _ in clients]
-    counters = {"failed": 0, "dropped": 0, "duplicates": 0, "misrouted": 0, "reconnects": 0}
+    counters = {"failed": 0, "dropped": 0, "duplicates": 0, "misrouted": 0, "reconnects": 0,
+                "try_again_later": 0}
+    last_ready = [0.0] * len(clients)  # when each client's latest replay ended (its `ready` frame)
+    connects = [0] * len(clients)
     all_in = asyncio.Event()
     complete = [0]  # clients that have every expected message
     gate = asyncio.Semaphore(spec["ramp"])
@@ -130,10 +142,14 @@ async def client_main(spec_path: Path, out_path: Path) -> None:
             try:
                 ws = await connect(url, additional_headers={"Cookie": cookie}, open_timeout=30,
                                    max_size=None, ping_interval=None, compression=None)
+                connects[k] += 1
                 await ws.send(json.dumps({"type": "resume", "threads": marks, "all": True}))
                 async with ws:
                     async for raw in ws:
                         now = time.monotonic()
+                        if isinstance(raw, str) and '"ready"' in raw and json.loads(raw)["type"] == "ready":
+                            last_ready[k] = now
+                            continue
                         if isinstance(raw, bytes) or '"type":"message"' not in raw:
                             continue
                         frame = json.loads(raw)
@@ -165,6 +181,15 @@ async def client_main(spec_path: Path, out_path: Path) -> None:
                 rcvd = getattr(exc, "rcvd", None)  # a close frame from the server: its code
                 name = type(exc).__name__ + (f" {rcvd.code}" if rcvd is not None else "")
                 errors[name] = errors.get(name, 0) + 1
+                hint = RETRY_HINT.search(rcvd.reason) if rcvd is not None and rcvd.code == 1013 else None
+                if hint is not None:  # the gateway is busy: back after its hint, as the browser does
+                    counters["try_again_later"] += 1
+                    attempts -= 1  # not a failure
+                    if held:
+                        gate.release()
+                        held = False
+                    await asyncio.sleep(int(hint.group(1)) / 1000)
+                    continue
                 if attempts >= 3 and not ready[k].is_set():
                     counters["failed"] += 1
                     ready[k].set()
@@ -193,7 +218,8 @@ async def client_main(spec_path: Path, out_path: Path) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    figures = {"arrivals": arrivals, "up": up, "expected_per_client": expect,
+    figures = {"arrivals": arrivals, "up": up, "expected_per_client": expect, "last_ready": last_ready,
+               "connects": connects,
                "short": sum(n < expect for n in got), "errors": errors, **counters}
     await asyncio.to_thread(out_path.write_text, json.dumps(figures))
 
@@ -364,6 +390,18 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                             await post_text(deps, uow, thread, f"wsbench p{person} m{m}")
                             await deps.commit_and_publish(uow)
 
+                restart: asyncio.Task[None] | None = None
+                if args.storm:
+                    # The reconnect storm: the gateway SIGKILLed (by its PID) and a new one started
+                    # on its port; every client reconnects at once (no ramp for a reconnect) with its
+                    # marks, while the messages below are posted (before and after it is up).
+                    figures["storm_killed_at"] = time.monotonic()
+                    gateway.kill()
+
+                    async def restart_gateway() -> None:
+                        await start(slots[1], env, work)
+                        figures["storm_up_at"] = time.monotonic()
+                    restart = asyncio.create_task(restart_gateway())
                 print(f"sending {total} messages at {args.rate}/s...", flush=True)
                 cpu0 = cpu_seconds(gateway.pid)
                 t0 = time.monotonic() + 0.5
@@ -377,6 +415,11 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                     posts.append(asyncio.create_task(send(k, at)))
                 await asyncio.gather(*posts)
                 figures["send_s"] = time.monotonic() - t0
+                if restart is not None:
+                    await restart
+                    gateway = slots[1].proc
+                    assert gateway is not None
+                    cpu0 = 0.0  # the new gateway's whole CPU: the storm and the delivery
                 figures["post_late_p50_ms"] = 1000 * pct(late, 0.5)
                 figures["post_late_max_ms"] = 1000 * max(late, default=0.0)
                 for c in clients:
@@ -409,6 +452,12 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                     **{k: sum(r.get(k, 0) for r in results)
                        for k in ("failed", "dropped", "duplicates", "misrouted", "reconnects")})
                 figures["missing_results"] = sum(not r for r in results)
+                if args.storm:  # every client's latest replay ended after the kill: on the new gateway
+                    readies = [t for r in results for t in r.get("last_ready", [])]
+                    figures["storm_resumed"] = sum(t > figures["storm_killed_at"] for t in readies)
+                    figures["storm_last_s"] = max(readies, default=0.0) - figures["storm_up_at"]
+                    figures["try_again_later"] = sum(r.get("try_again_later", 0) for r in results)
+                    figures["gateway_refused"] = len(gateway.events("realtime_try_again_later"))
                 errors: dict[str, int] = {}
                 for r in results:
                     for name, n in r.get("errors", {}).items():
@@ -463,7 +512,15 @@ def report(f: dict[str, Any], args: argparse.Namespace, load: str, limits: tuple
         print(f"gateway log, warnings and errors by event: {f['gateway_log']}")
     for line in f["gateway_errors"]:
         print(f"gateway: {line.rstrip()[:200]}")
+    if args.storm:
+        print(f"reconnect storm: the gateway SIGKILLed with {f['up']} clients up and started again on its "
+              f"port: {f['storm_resumed']} of {f['up']} clients reconnected and resumed, the last "
+              f"{f['storm_last_s']:.1f} s after the new gateway was up; told to try again later (1013) "
+              f"{f['try_again_later']} times (gateway log: {f['gateway_refused']}); every message once: "
+              f"short {f['short']}, duplicates {f['duplicates']}")
     clean = (f["failed"], f["short"], f["duplicates"], f["misrouted"], f["missing_results"]) == (0,) * 5
+    if args.storm:
+        clean = clean and f["storm_resumed"] == f["up"] == args.clients
     return clean and f["gateway_alive"]
 
 
@@ -482,6 +539,9 @@ def main() -> int:
     parser.add_argument("--connect-cap", type=float, default=900.0,
                         help="max seconds to connect every client")
     parser.add_argument("--grace", type=float, default=120.0, help="max seconds after the last send")
+    parser.add_argument("--storm", action="store_true",
+                        help="once all are up, SIGKILL the gateway and start it again: every client "
+                             "reconnects at once and resumes while the messages are sent")
     args = parser.parse_args()
     if not (10 <= args.clients <= 15000 and 1 <= args.tabs <= 20 and 1 <= args.messages <= 20
             and 1 <= args.rate <= 2000 and 1 <= args.procs <= 8 and 1 <= args.ramp <= 1000
