@@ -12,7 +12,7 @@ from tests.conftest import Stack
 from tests.integration.test_realtime import frames_until_ready, live, signed_in
 from websockets.exceptions import ConnectionClosed
 
-from ledgerlink.entrypoints.web.admission import CLOSE_TRY_AGAIN_LATER, Admission
+from ledgerlink.entrypoints.web.messaging_admission import CLOSE_TRY_AGAIN_LATER, Admission
 
 
 async def _until(check: object, seconds: float = 10.0) -> None:

@@ -4,7 +4,7 @@ the consumer is idle."""
 
 from __future__ import annotations
 
-from ledgerlink.adapters.events.jetstream import FETCH_BUDGET, _Consumer
+from ledgerlink.adapters.events.jetstream_consumer import FETCH_BUDGET, Consumer
 from ledgerlink.domain.events import AccountSyncRequested, Event
 
 
@@ -13,7 +13,7 @@ async def _handler(event: Event) -> None:
 
 
 def test_a_consumer_fetches_one_message_while_idle_and_a_budget_of_work_with_a_backlog() -> None:
-    consumer = _Consumer(AccountSyncRequested, _handler, "probe")
+    consumer = Consumer(AccountSyncRequested, _handler, "probe")
     assert consumer.batch(64) == 1  # speed unknown
     consumer.backlog = True
     assert consumer.batch(64) == 1

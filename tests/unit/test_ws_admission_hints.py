@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from ledgerlink.entrypoints.web.admission import MAX_RETRY, Admission, Busy
+from ledgerlink.entrypoints.web.messaging_admission import MAX_RETRY, Admission, Busy
 
 
 async def test_the_hint_grows_with_the_queue_and_the_jitter_spreads_it() -> None:

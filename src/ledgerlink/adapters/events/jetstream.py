@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import nats
@@ -42,6 +40,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
+from ledgerlink.adapters.events.jetstream_consumer import Consumer, durable_name, handler_name
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.domain.events import Event
 from ledgerlink.services.kernel.bus import Handler
@@ -58,29 +57,6 @@ __all__ = ["JetStreamBus"]
 
 _log = structlog.get_logger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-FETCH_BUDGET = 0.25  # seconds of handling fetched at once (the bound on what a kill charges)
-
-
-@dataclass
-class _Consumer:
-    event_type: type[Event]
-    handler: Handler
-    durable: str
-    task: asyncio.Task[None] | None = None
-    sub: Any = None
-    seconds: float | None = None  # handling time per message: follows a slow-down at once
-    backlog: bool = False  # more was waiting after the last message fetched
-
-    def batch(self, cap: int) -> int:
-        """How many to fetch: one while idle (a lingering fetch of more waits for all of them
-        or its timeout before it returns the first) or while the handler's speed is unknown;
-        with a backlog, what is handled within FETCH_BUDGET."""
-        if not self.backlog or self.seconds is None:
-            return 1
-        return max(1, min(cap, int(FETCH_BUDGET / max(self.seconds, 1e-4))))
-
-    def observe(self, seconds: float) -> None:
-        self.seconds = seconds if self.seconds is None else max(seconds, 0.8 * self.seconds + 0.2 * seconds)
 
 
 class JetStreamBus:
@@ -110,7 +86,7 @@ class JetStreamBus:
         self._backoff = backoff
         self._duplicate_window = duplicate_window
         self._fetch_batch = fetch_batch
-        self._consumers: dict[str, _Consumer] = {}
+        self._consumers: dict[str, Consumer] = {}
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._ready = asyncio.Event()
@@ -132,8 +108,8 @@ class JetStreamBus:
     def subscribe(self, event_type: type[Event], handler: Handler, *, name: str | None = None) -> None:
         """One durable consumer per (event type, handler), named after the handler unless `name`
         says otherwise; the same name in several processes shares the work."""
-        durable = _durable(event_type, name or _handler_name(handler))
-        self._consumers.setdefault(durable, _Consumer(event_type, handler, durable))
+        durable = durable_name(event_type, name or handler_name(handler))
+        self._consumers.setdefault(durable, Consumer(event_type, handler, durable))
 
     async def publish(self, event: Event) -> None:
         """Into the outbox (durable at once); the relay takes it to the stream. Never raises:
@@ -293,7 +269,7 @@ class JetStreamBus:
 
     # ---------------------------------------------------------------- consuming
 
-    async def _run(self, consumer: _Consumer) -> None:
+    async def _run(self, consumer: Consumer) -> None:
         while True:
             try:
                 messages = await consumer.sub.fetch(consumer.batch(self._fetch_batch), timeout=1.0)
@@ -337,7 +313,7 @@ class JetStreamBus:
                 with contextlib.suppress(Exception):  # disconnected: redelivered after ack_wait
                     await message.in_progress()
 
-    async def _handle(self, consumer: _Consumer, message: Msg) -> None:
+    async def _handle(self, consumer: Consumer, message: Msg) -> None:
         attempt = message.metadata.num_delivered
         type_name = message.subject.rsplit(".", 1)[-1]
         try:
@@ -373,7 +349,7 @@ class JetStreamBus:
             await self._withdraw(last)
             _log.info("event_handled_on_last_delivery", consumer=consumer.durable, deliveries=attempt)
 
-    async def _dead_letter(self, consumer: _Consumer, message: Msg, reason: str, *,
+    async def _dead_letter(self, consumer: Consumer, message: Msg, reason: str, *,
                            final: bool = True) -> int:
         """Copies the message to the dead letters; `final`: and terminates it (not `final`: a
         provisional copy, withdrawn if the message is handled after all). Its sequence there."""
@@ -418,20 +394,3 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.add_stream(config)
     except nats.js.errors.BadRequestError:  # exists with other settings: bring it in line
         await js.update_stream(config)
-
-
-def _durable(event_type: type[Event], handler_name: str) -> str:
-    name = _UNSAFE.sub("_", f"{event_type.__name__}-{handler_name}")
-    if len(name) > 120:
-        name = f"{name[:100]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
-    return name
-
-
-def _handler_name(handler: Any) -> str:
-    target = handler
-    with contextlib.suppress(AttributeError):
-        while True:  # unwrap functools.partial
-            target = target.func
-    module = getattr(target, "__module__", None) or ""
-    name = getattr(target, "__qualname__", None) or type(target).__qualname__
-    return f"{module}.{name}" if module else name

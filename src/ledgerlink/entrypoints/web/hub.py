@@ -32,7 +32,7 @@ from ledgerlink.domain.cards import preview_text
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import LinkActivated, LinkRevoked, MessageStored, ThreadRead
 from ledgerlink.domain.privacy import Grant
-from ledgerlink.entrypoints.web.admission import Admission
+from ledgerlink.entrypoints.web.messaging_admission import Admission
 from ledgerlink.entrypoints.web.rendering import render_message
 from ledgerlink.services.kernel.bus import Handler
 from ledgerlink.services.kernel.deps import Deps
