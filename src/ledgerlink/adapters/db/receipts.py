@@ -6,10 +6,11 @@ import zlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, literal, or_, select, text, update
+from sqlalchemy import bindparam, delete, exists, insert, literal, or_, select, text, update
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db._repo import _Repo, _values
+from ledgerlink.adapters.db.lean import lean
 from ledgerlink.services.receipts.ports import (
     BankRefundRecord,
     MerchantAliasRecord,
@@ -18,6 +19,18 @@ from ledgerlink.services.receipts.ports import (
     ShopOrderRecord,
 )
 from ledgerlink.services.receipts.questions import SUBJECT_PREFIX
+
+# Asked on every charge (the receipts consumer, and delivery's card extras), almost always
+# answered no: one indexed statement each, on the lean path (built once, see lean.py).
+_TXN = bindparam("transaction_id", type_=s.shop_orders.c.transaction_id.type)
+_ORDERED = exists().where(s.shop_orders.c.transaction_id == _TXN)
+_CHARGED = exists().where(s.shop_order_charges.c.transaction_id == _TXN)
+_CONCERNS = lean(select(or_(
+    exists().where(s.shop_orders.c.person_id == bindparam("person_id"),
+                   s.shop_orders.c.match_state == "waiting"),
+    _ORDERED, _CHARGED)))
+_HAS_EXTRAS = lean(select(or_(
+    exists().where(s.bank_refunds.c.original_transaction_id == _TXN), _ORDERED, _CHARGED)))
 
 
 class SqlShopReceipts(_Repo):
@@ -91,6 +104,15 @@ class SqlShopReceipts(_Repo):
         t = s.shop_orders
         return await self._many(ShopOrderRecord, select(t).where(t.c.person_id == person_id)
                                .order_by(t.c.updated_at, t.c.id))
+
+    async def concerns(self, person_id: str, transaction_id: str) -> bool:
+        given = {"person_id": person_id, "transaction_id": transaction_id}
+        result = await self._conn.execute(_CONCERNS, given)
+        return bool(result.scalar())
+
+    async def has_extras(self, transaction_id: str) -> bool:
+        result = await self._conn.execute(_HAS_EXTRAS, {"transaction_id": transaction_id})
+        return bool(result.scalar())
 
     async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None:
         t, more = s.shop_orders, s.shop_order_charges

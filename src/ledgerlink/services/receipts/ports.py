@@ -86,6 +86,14 @@ class ShopReceiptRepository(Protocol):
     async def orders_of(self, person_id: str) -> list[ShopOrderRecord]:
         """Every order of the person, whatever its state, oldest first (questions, export)."""
         ...
+    async def concerns(self, person_id: str, transaction_id: str) -> bool:
+        """True when the person has a waiting order or an order paid (first or further charge)
+        by this charge: False means `waiting` is empty and `for_transaction` is None."""
+        ...
+    async def has_extras(self, transaction_id: str) -> bool:
+        """True when the bank refunded some of this charge or it paid an order: False means
+        `refunds_of` is empty and `for_transaction` is None."""
+        ...
     async def for_transaction(self, transaction_id: str) -> ShopOrderRecord | None: ...
     async def claims(self, transaction_ids: Sequence[str]) -> dict[str, set[str]]:
         """Of these charges, those that paid an order (first charge or a further one): charge

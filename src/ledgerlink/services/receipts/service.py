@@ -307,6 +307,8 @@ class Receipts:
                 return {}
             await self._render(uow, mine, original)
             return {"shown_on": original}
+        if not await uow.shop_receipts.has_extras(transaction_id):  # most charges: one query
+            return {}
         extras = await refund_extras(deps, uow, mine, card, transaction_id)
         record = await uow.shop_receipts.for_transaction(transaction_id)
         if record is None or record.match_state != "matched":
@@ -330,6 +332,8 @@ class Receipts:
             # whichever runs second reads what the first committed (this event leaves after the
             # charge's commit), so one of the two matches.
             await uow.shop_receipts.lock_person(event.person_id)
+            if not await uow.shop_receipts.concerns(event.person_id, event.transaction_id):
+                return  # nothing waits and nothing is paid by it (most charges): nothing to write
             pending = await uow.shop_receipts.waiting(event.person_id)
             mine = await uow.shop_receipts.for_transaction(event.transaction_id)
             for record in ([mine] if mine is not None else []) + pending:
