@@ -137,6 +137,7 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                     out["cpu_pct"] = {name: 100 * (cpu_seconds(pid) - before[name]) / wall
                                       for name, pid in pids.items()}
                     out["cpu_pct"]["postgresql"] = 100 * pg.into(PhaseResult()) / wall
+                    out["cpu_s"] = {name: pct * wall / 100 for name, pct in out["cpu_pct"].items()}
                     out["after"] = await inbox_state(engine)
                     out["load_end"] = os.getloadavg()[0]
                     out["pool"] = per * threads
@@ -172,6 +173,10 @@ def report(out: dict[str, Any], args: argparse.Namespace, load: str) -> bool:
         print(f"   WARNING: the pool of {out['pool']} pre-signed events ran out: raise --pool")
     cpu = ", ".join(f"{name} {pct:.0f}%" for name, pct in out["cpu_pct"].items())
     print(f"   CPU over the api run (% of one core): {cpu}")
+    accepted = a["n202"]
+    if accepted:
+        per = ", ".join(f"{name} {1000 * sec / accepted:.3f}" for name, sec in out["cpu_s"].items())
+        print(f"   CPU per accepted event, ms (shared cores: the figure to compare): {per}")
     after = out["after"]
     print(f"   right after the api run: inbox {after['stored']} stored, {after['applied']} applied "
           f"(backlog {after['stored'] - after['applied']}), outbox {after['outbox']} unpublished; "

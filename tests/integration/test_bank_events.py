@@ -13,7 +13,7 @@ from tests.conftest import Stack
 from tests.integration.test_linking_flow import _linked
 
 from ledgerlink.adapters.db import schema
-from ledgerlink.adapters.db.ingest_writer import SqliteInboxWriter, UowInboxWriter
+from ledgerlink.adapters.db.ingest_writer import PgInboxWriter, SqliteInboxWriter
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID
 from ledgerlink.domain.chat import CardKind
@@ -178,7 +178,7 @@ async def test_events_are_group_committed_by_the_writer_for_the_platform_databas
     # named like the database URL), so SQLite silently got the slower generic writer.
     writer = stack.container.ingest.writer
     sqlite = stack.container.engine.dialect.name == "sqlite"
-    assert isinstance(writer, SqliteInboxWriter if sqlite else UowInboxWriter)
+    assert isinstance(writer, SqliteInboxWriter if sqlite else PgInboxWriter)
 
 
 async def test_an_event_stored_but_never_announced_is_still_applied(stack: Stack) -> None:

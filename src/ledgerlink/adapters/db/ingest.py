@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from ledgerlink.adapters.db import schema as s
 from ledgerlink.adapters.db._repo import _INSERT, _UPDATE, _by, _Remembering, _Repo, _set, _values
@@ -110,6 +110,30 @@ class SqlTransactions(_Remembering):
         self._remember(txn.id, txn)
 
 
+# Bank-event ingest's insert on PostgreSQL, in psycopg's placeholders (`ingest_writer` sends it on
+# the raw driver connection, `SqlInbox` with `exec_driver_sql`). One array per
+# column, so the statement's text is the same for every batch size: psycopg converts and
+# prepares it once (a multi-row VALUES was converted anew per batch: bench/README.md).
+INBOX_INSERT_PG = (
+    "INSERT INTO inbox (id, partner_id, person_id, event_type, sealed, received_at, processed_at, attempts, "
+    "last_error) SELECT * FROM unnest("
+    "%(id)s::text[], %(partner_id)s::text[], %(person_id)s::text[], %(event_type)s::text[], "
+    "%(sealed)s::bytea[], %(received_at)s::timestamptz[], %(processed_at)s::timestamptz[], "
+    "%(attempts)s::integer[], %(last_error)s::text[]"
+    ") ON CONFLICT (id) DO NOTHING RETURNING inbox.id"
+)
+_INBOX_FIELDS = ("id", "partner_id", "person_id", "event_type", "sealed", "received_at", "processed_at",
+                 "attempts", "last_error")
+
+
+def inbox_columns(records: Sequence[InboxRecord]) -> dict[str, list[Any]]:
+    """`INBOX_INSERT_PG`'s parameters: one list per column."""
+    for r in records:  # as `schema.UtcDateTime` does, which this statement bypasses
+        if r.received_at.tzinfo is None or (r.processed_at is not None and r.processed_at.tzinfo is None):
+            raise ValueError("naive datetime given to the database; use aware UTC")
+    return {name: [getattr(r, name) for r in records] for name in _INBOX_FIELDS}
+
+
 class SqlInbox(_Repo):
     async def add(self, record: InboxRecord) -> bool:
         return bool(await self.add_many([record]))
@@ -117,10 +141,16 @@ class SqlInbox(_Repo):
     async def add_many(self, records: Sequence[InboxRecord]) -> set[str]:
         """Insert, skipping ids already present; returns the ids actually inserted.
 
-        One indexed lookup and one cached executemany per batch (a multi-row VALUES statement
+        PostgreSQL: one INSERT .. SELECT FROM unnest(..) ON CONFLICT DO NOTHING RETURNING id
+        (`INBOX_INSERT_PG`); the rows that conflict (stored before, or by a concurrent writer
+        in this or another process) are neither written nor returned. SQLite (one writer at a
+        time): one indexed lookup and one cached executemany (a multi-row VALUES statement
         would be compiled anew for every batch size)."""
         if not records:
             return set()
+        if self._conn.dialect.name == "postgresql":
+            rows = (await self._conn.exec_driver_sql(INBOX_INSERT_PG, inbox_columns(records))).all()
+            return {row[0] for row in rows}
         ids = [r.id for r in records]
         present = {
             row[0]
@@ -128,9 +158,7 @@ class SqlInbox(_Repo):
         }
         fresh = [r for r in records if r.id not in present]
         if fresh:
-            ins = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-            # ON CONFLICT covers a concurrent writer in another process (PostgreSQL).
-            stmt = ins(s.inbox).on_conflict_do_nothing(index_elements=["id"])
+            stmt = sqlite.insert(s.inbox).on_conflict_do_nothing(index_elements=["id"])
             await self._conn.execute(stmt, [_values(r, s.inbox) for r in fresh])
         return {r.id for r in fresh}
 

@@ -241,19 +241,42 @@ class Ingest:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
+        await self._writer.aclose()
 
     async def _flush_forever(self, queue: asyncio.Queue[_Pending]) -> None:
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < self._max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
-            try:
-                await self._flush(batch)
-            except Exception as exc:
-                log.exception("ingest_flush_failed", size=len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+        """Up to `writer.concurrency` batches in flight: while one waits for the database, the
+        next is taken (a free slot first, then the queue, so a busy writer gathers bigger
+        batches)."""
+        slots = asyncio.Semaphore(max(1, self._writer.concurrency))
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await slots.acquire()
+                try:
+                    batch = [await queue.get()]
+                except BaseException:
+                    slots.release()
+                    raise
+                while len(batch) < self._max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                task = asyncio.create_task(self._flush_one(batch, slots))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _flush_one(self, batch: list[_Pending], slots: asyncio.Semaphore) -> None:
+        try:
+            await self._flush(batch)
+        except Exception as exc:
+            log.exception("ingest_flush_failed", size=len(batch))
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+        finally:
+            slots.release()
 
     def _cached(self, item: _Pending) -> AccountRecord | DomainError | None:
         if item.bank_account_id is None:
@@ -306,8 +329,9 @@ class Ingest:
         return [t for t in targets if t is not None]
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        """Everything but the insert happens before taking the writer, so the write lock is
-        held for one lookup, one executemany and the commit."""
+        """Everything but the insert happens before taking the writer, so the write lock
+        (SQLite) is held for one lookup, one executemany and the commit; PostgreSQL's
+        transaction is one INSERT .. RETURNING (and the outbox row) and the commit."""
         deps = self._deps
         now = deps.clock.now()
         accepted: list[_Pending] = []
@@ -340,7 +364,15 @@ class Ingest:
             accepted.append(item)
         inserted: set[str] = set()
         if records:
-            inserted = await self._writer.add_many(records)
+            partner_of = {r.id: r.partner_id for r in records}
+
+            def announce(ids: list[str]) -> BankEventsReceived:
+                return BankEventsReceived(partner_ids=tuple(sorted({partner_of[i] for i in ids})),
+                                          inbox_ids=tuple(ids))
+
+            # Scale-out profile: the announcement commits with the rows (outbox); otherwise it
+            # is published below, after the commit, to the in-process bus.
+            inserted = await self._writer.add_many(records, announce=announce)
         for record in records:
             if record.id in inserted and self._stored_limit:
                 self._stored[record.id] = (record, payloads[record.id])
@@ -349,7 +381,7 @@ class Ingest:
         for index, error in errors.items():
             batch[index].future.set_exception(error)
         stored = [item for item in accepted if item.inbox_id in inserted]
-        if stored:
+        if stored and not self._writer.announces:
             await deps.bus.publish(BankEventsReceived(
                 partner_ids=tuple(sorted({i.partner_id for i in stored})),
                 inbox_ids=tuple(i.inbox_id for i in stored),

@@ -4,10 +4,12 @@ the inbox writer (group commit, ADR 0005).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
+
+from ledgerlink.domain.events import Event
 
 
 class SignatureVerifier(Protocol):
@@ -98,6 +100,21 @@ class InboxRepository(Protocol):
 class InboxWriter(Protocol):
     """The durable group-commit insert of accepted bank events (ingest's hot path)."""
 
-    async def add_many(self, records: Sequence[InboxRecord]) -> set[str]:
+    # How many batches may be written at once (each on its own connection); 1: one at a time.
+    concurrency: int
+
+    @property
+    def announces(self) -> bool:
+        """True when `add_many` commits `announce(inserted ids)` in its own transaction (the
+        outbox of the scale-out profile); False: the caller publishes it after the commit."""
+        ...
+
+    async def add_many(
+        self, records: Sequence[InboxRecord], *, announce: Callable[[list[str]], Event] | None = None
+    ) -> set[str]:
         """Insert, skipping ids already present; returns the ids inserted. Durable on return."""
+        ...
+
+    async def aclose(self) -> None:
+        """Give back the connections it holds (at shutdown, before the engine is disposed)."""
         ...
