@@ -36,7 +36,7 @@ from ledgerlink.domain.questions import NotUnderstood, Question, parse_question
 from ledgerlink.services.dialogue import bank_dialogue
 from ledgerlink.services.dialogue.declines import Decline, parse_decline
 from ledgerlink.services.dialogue.fraud import FraudAlert, parse_fraud_alert
-from ledgerlink.services.ingest import inbox, wire
+from ledgerlink.services.ingest import front_door, inbox, wire
 from ledgerlink.services.ingest.account_events import HANDLERS
 from ledgerlink.services.linking.ports import BankBalance
 from ledgerlink.services.questions import commands
@@ -232,7 +232,7 @@ def check_balance(obj: Any) -> None:
 
 
 def check_envelope(obj: Any) -> None:
-    out = _refused_or(inbox._validate, obj)
+    out = _refused_or(front_door.validate_event, obj)
     if out is not None:
         event_type, data, account_id, consent_id = out
         assert event_type in inbox.EVENT_TYPES or event_type in HANDLERS
@@ -353,7 +353,8 @@ def _one(base: dict[str, Any]) -> st.SearchStrategy[Any]:
 PROPERTIES: dict[str, tuple[st.SearchStrategy[tuple[Any, ...]], Callable[..., None]]] = {
     "wire.parse_transaction": (st.tuples(_one(TRANSACTION)), check_transaction),
     "wire.parse_balance": (st.tuples(_one(BALANCE)), check_balance),
-    "inbox._validate": (st.tuples(st.one_of(*[mutated(e) for e in ENVELOPES], JSON)), check_envelope),
+    "front_door.validate_event": (st.tuples(st.one_of(*[mutated(e) for e in ENVELOPES], JSON)),
+                                  check_envelope),
     "inbox.check_headers": (st.tuples(HEADERS), check_headers),
     "declines.parse_decline": (st.tuples(_one(DECLINE)), check_decline),
     "fraud.parse_fraud_alert": (st.tuples(_one(FRAUD)), check_fraud_alert),
@@ -398,7 +399,8 @@ REGRESSIONS: list[tuple[str, tuple[Any, ...]]] = [
     # Money.quantize raised decimal.InvalidOperation past 28 digits (domain/money.py)
     ("wire.parse_balance", ({**BALANCE, "current": "9" * 40},)),
     ("wire.parse_transaction", ({**TRANSACTION, "amount": "1e100"},)),
-    ("inbox._validate", (_envelope("balance.updated", {"balance": {**BALANCE, "current": "9" * 40}}),)),
+    ("front_door.validate_event",
+     (_envelope("balance.updated", {"balance": {**BALANCE, "current": "9" * 40}}),)),
     ("declines.parse_decline", ({"decline": {**DECLINE["decline"], "amount": "5" * 30}},)),
     # on_no_answer not hashable: TypeError from `policy not in POLICIES` (dialogue/fraud.py)
     ("fraud.parse_fraud_alert", ({"alert": {**FRAUD["alert"], "on_no_answer": [1]}},)),
@@ -421,5 +423,5 @@ def test_valid_payloads_parse() -> None:
     assert wire.parse_balance(BALANCE).available == Money(Decimal("100.00"), "EUR")
     assert parse_decline(DECLINE).amount == Money(Decimal("12.30"), "EUR")
     assert parse_fraud_alert(FRAUD).on_no_answer == "freeze_card"
-    assert [inbox._validate(e)[0] for e in ENVELOPES] == [e["type"] for e in ENVELOPES]
+    assert [front_door.validate_event(e)[0] for e in ENVELOPES] == [e["type"] for e in ENVELOPES]
     check_bank_message(CLAIMS)

@@ -18,23 +18,24 @@ from typing import Any
 import structlog
 
 from ledgerlink.domain.banking import LinkStatus
-from ledgerlink.domain.errors import BadRequest, DomainError, InvalidInput, NotFound
+from ledgerlink.domain.errors import BadRequest, DomainError, NotFound
 from ledgerlink.domain.events import BankEventsReceived, LinkRevoked
 from ledgerlink.services import access
 from ledgerlink.services.ingest import repeats  # a bank's resend of a stored event (issue 12)
-from ledgerlink.services.ingest.account_events import HANDLERS as ACCOUNT_EVENT_HANDLERS
 from ledgerlink.services.ingest.account_events import required_scope
 from ledgerlink.services.ingest.front_door import (
+    ACCOUNT_EVENTS,
+    EVENT_TYPES,
     MAX_BODY,
     MAX_WEBHOOK_ID,
     PayloadTooLarge,
     UnsupportedMediaType,
     check_headers,
     too_large,
+    validate_event,
 )
 from ledgerlink.services.ingest.inbox_worker import InboxWorker
 from ledgerlink.services.ingest.ports import InboxRecord, InboxWriter
-from ledgerlink.services.ingest.wire import parse_balance, parse_transaction
 from ledgerlink.services.kernel.deps import Deps
 from ledgerlink.services.kernel.ports import PartnerRecord
 from ledgerlink.services.kernel.uow import UnitOfWork
@@ -48,8 +49,6 @@ __all__ = ["ACCOUNT_EVENTS", "EVENT_TYPES", "MAX_BODY", "MAX_WEBHOOK_ID", "Accep
 
 log = structlog.get_logger(__name__)
 
-ACCOUNT_EVENTS = frozenset({"transaction.updated", "transaction.removed", "balance.updated"})
-EVENT_TYPES = ACCOUNT_EVENTS | {"consent.revoked"}
 
 
 class LinkEnded(DomainError):
@@ -89,45 +88,6 @@ class _Pending:
     bank_account_id: str | None
     consent_id: str | None
     future: asyncio.Future[Accepted] = field(repr=False)
-
-
-def _validate(envelope: Any) -> tuple[str, dict[str, Any], str | None, str | None]:
-    """Check the event's shape before anything is stored. Returns type, data, account, consent."""
-    if not isinstance(envelope, dict):
-        raise InvalidInput("the event must be a JSON object", code="malformed_event")
-    event_type = envelope.get("type")
-    data = envelope.get("data")
-    if not isinstance(event_type, str):
-        raise InvalidInput("the event has no string field 'type'", code="malformed_event")
-    if event_type not in EVENT_TYPES and event_type not in ACCOUNT_EVENT_HANDLERS:
-        raise InvalidInput(f"unknown event type {event_type[:64]!r}", code="unknown_event_type")
-    if not isinstance(data, dict):
-        raise InvalidInput("the event has no object field 'data'", code="malformed_event")
-    consent_id = data.get("consent_id")
-    if consent_id is not None and not isinstance(consent_id, str):
-        raise InvalidInput("data.consent_id must be a string", code="malformed_event")
-    if event_type == "consent.revoked":
-        if not consent_id:
-            raise InvalidInput("data.consent_id is required", code="malformed_event")
-        return event_type, data, None, consent_id
-    account_id = data.get("account_id")
-    if not isinstance(account_id, str) or not account_id:
-        raise InvalidInput("data.account_id is required", code="malformed_event")
-    if event_type == "transaction.updated":
-        txn = parse_transaction(data.get("transaction"), "data.transaction")
-        if txn.bank_account_id != account_id:
-            raise InvalidInput(
-                "data.transaction.account_id differs from data.account_id", code="malformed_event"
-            )
-    elif event_type == "balance.updated":
-        bal = parse_balance(data.get("balance"), "data.balance")
-        if bal.bank_account_id != account_id:
-            raise InvalidInput("data.balance.account_id differs from data.account_id", code="malformed_event")
-    elif event_type in ACCOUNT_EVENT_HANDLERS:
-        ACCOUNT_EVENT_HANDLERS[event_type].validate(data)
-    elif not isinstance(data.get("transaction_id"), str):
-        raise InvalidInput("data.transaction_id is required", code="malformed_event")
-    return event_type, data, account_id, consent_id
 
 
 class Ingest:
@@ -217,7 +177,7 @@ class Ingest:
                 f"the body is not valid JSON ({exc.__class__.__name__} at position {getattr(exc, 'pos', 0)})",
                 code="malformed_json",
             ) from None
-        event_type, data, account_id, consent_id = _validate(envelope)
+        event_type, data, account_id, consent_id = validate_event(envelope)
         webhook_id = headers.get("webhook-id", "")
         loop = asyncio.get_running_loop()
         pending = _Pending(

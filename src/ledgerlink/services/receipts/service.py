@@ -54,8 +54,7 @@ class Receipts:
         self._merchants = {m.slug: m for m in merchants}
 
     async def link_merchant(self, person_id: str, *, slug: str, customer_ref: str) -> None:
-        """The person's account at the shop, as the consent flow names it (ADR 0026: OAuth
-        with the shop is not built yet; the consent is recorded here)."""
+        """The person's account at the shop, as the consent flow names it (ADR 0026)."""
         if slug not in self._merchants:
             raise NotFound("no such merchant", code="unknown_partner")
         async with self._deps.uow() as uow:
