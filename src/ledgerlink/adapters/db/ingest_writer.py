@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledgerlink.adapters.db.engine import is_sqlite, normalise_url
+from ledgerlink.adapters.db.engine import LOOP_BUSY_MS, is_sqlite, normalise_url, take_write_lock
 from ledgerlink.adapters.db.ingest import INBOX_INSERT_PG, inbox_columns
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.domain.events import Event
@@ -113,7 +113,7 @@ class SqliteInboxWriter:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={LOOP_BUSY_MS}")  # on the loop thread: ADR 0009
             self._conn = conn
         return self._conn
 
@@ -124,14 +124,16 @@ class SqliteInboxWriter:
         assert gate is not None
         await gate.acquire(priority=True)
         try:
+            conn = self._connection()
+            await take_write_lock(conn)  # waited for with the loop running (ADR 0009 amendment)
             return self._write(records)
         finally:
             gate.release()
 
     def _write(self, records: Sequence[InboxRecord]) -> set[str]:
+        """The batch, in the transaction `take_write_lock` began."""
         conn = self._connection()
         ids = [r.id for r in records]
-        conn.execute("BEGIN IMMEDIATE")
         try:
             marks = ",".join("?" * len(ids))
             present = {row[0] for row in conn.execute(f"SELECT id FROM inbox WHERE id IN ({marks})", ids)}  # noqa: S608
