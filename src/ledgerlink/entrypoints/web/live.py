@@ -21,9 +21,9 @@ import structlog
 from fastapi import APIRouter, WebSocket
 
 from ledgerlink.entrypoints.dependencies import current_session
-from ledgerlink.entrypoints.web.messaging_admission import CLOSE_TRY_AGAIN_LATER, Busy, Ticket
 from ledgerlink.entrypoints.web.hub import CLOSE_UNAUTHORIZED, Connection, Hub, get_hub
 from ledgerlink.entrypoints.web.kit import same_origin
+from ledgerlink.entrypoints.web.messaging_admission import CLOSE_TRY_AGAIN_LATER, Busy, Ticket
 
 __all__ = ["RESUME_TIMEOUT", "router"]
 
