@@ -85,6 +85,23 @@ def test_the_one_charge_of_the_amount_that_names_the_shop_is_sure_beside_another
         assert (match.transaction_id, match.sure) == ("acme", True)
 
 
+def test_another_linked_shops_own_charge_is_no_candidate_so_the_receipt_waits_for_its_own() -> None:
+    """The same two orders, the Acme receipt in before its charge: Harbor's charge (it names
+    Harbor Market, a shop the person linked) is not asked about; the receipt waits. A CI run on
+    PostgreSQL saw each receipt asked about the other shop's charge."""
+    other = _charge("market", descriptor="HARBOR MKT*DAF2PV NEW YORK NY", merchant=None)
+    mine = _charge("acme", descriptor="ACME OUTFITTERS #6918 NEW YORK NY", merchant=None)
+    linked = frozenset({"Harbor Market"})
+    assert match_receipt(_receipt(), [other], others=linked) is None
+    assert match_receipt(_receipt(), [other]) is not None  # a shop not linked: still asked
+    match = match_receipt(_receipt(), [other, mine], others=linked)
+    assert match is not None and (match.transaction_id, match.sure) == ("acme", True)
+    # a charge naming both shops (a shared word) names this one too: a candidate as before
+    both = _charge("both", descriptor="ACME HARBOR MKT NEW YORK NY", merchant=None)
+    match = match_receipt(_receipt(), [both], others=linked)
+    assert match is not None and (match.transaction_id, match.sure) == ("both", True)
+
+
 def test_an_unshipped_order_matches_from_the_order_date() -> None:
     match = match_receipt(_receipt(shipped=None), [_charge("t1", day=1)])
     assert match is not None

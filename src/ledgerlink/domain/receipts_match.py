@@ -107,7 +107,7 @@ def amount_fits(receipt: Receipt, c: Charge, *,
 
 
 def _eligible(receipt: Receipt, charges: Sequence[Charge], aliases: frozenset[str],
-              refused: frozenset[str]) -> list[_Seen]:
+              refused: frozenset[str], others: frozenset[str] = frozenset()) -> list[_Seen]:
     start = _start(receipt)
     out = []
     for c in charges:
@@ -120,12 +120,15 @@ def _eligible(receipt: Receipt, charges: Sequence[Charge], aliases: frozenset[st
             continue
         named = clean_descriptor(c.descriptor)[0] in aliases or same_merchant(c.descriptor, c.merchant,
                                                                                receipt.shop)
+        if not named and any(same_merchant(c.descriptor, c.merchant, other) for other in others):
+            continue  # another linked shop's own charge: never this order's, not even to ask
         out.append(_Seen(c, offset, named))
     return out
 
 
 def match_receipt(receipt: Receipt, charges: Sequence[Charge], *, aliases: frozenset[str] = frozenset(),
                   refused: frozenset[str] = frozenset(), waiting: Sequence[Receipt] = (),
+                  others: frozenset[str] = frozenset(),
                   rates: Mapping[tuple[str, str], Decimal] = REFERENCE_RATES) -> Match | None:
     """The rule of docs/receipts.md. Hard keys (card last 4) and the time window from the ship
     date filter the charges; then, in this order:
@@ -136,8 +139,12 @@ def match_receipt(receipt: Receipt, charges: Sequence[Charge], *, aliases: froze
     3. one charge that pays this order and other waiting orders of the same shop and card
        (`waiting`) exactly: sure when one such set exists and the charge names the shop.
     `aliases`: cleaned descriptors the person confirmed as this shop; `refused`: transaction
-    ids the person said are not this order (never candidates again)."""
-    seen = _eligible(receipt, charges, aliases, refused)
+    ids the person said are not this order (never candidates again); `others`: the names of
+    the person's other linked shops, whose own charges (the descriptor names that shop and not
+    this one) are no candidates: the receipt waits for its own charge instead of asking about
+    theirs (a shop's receipt can arrive before its charge, beside another shop's charge of the
+    same amount)."""
+    seen = _eligible(receipt, charges, aliases, refused, others)
     single = [(s, why) for s in seen if (why := amount_fits(receipt, s.charge, rates=rates)) is not None]
     if single:
         named = [p for p in single if p[0].named]

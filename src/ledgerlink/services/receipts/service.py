@@ -237,12 +237,14 @@ class Receipts:
                                       t.booking_date or t.created_at.date(), t.descriptor, t.merchant,
                                       account.last4, t.mcc))
         aliases = await read_aliases(vault, uow, grant, why, merchant_slug=slug, at=now)
-        match = match_receipt(receipt, charges, aliases=aliases, refused=frozenset(refused))
+        others = frozenset(self._merchants[k.merchant_slug].name for k in await uow.shop_receipts.links_of(
+            grant.person_id) if k.merchant_slug != slug and k.merchant_slug in self._merchants)
+        match = match_receipt(receipt, charges, aliases=aliases, refused=frozenset(refused), others=others)
         waiting = [] if match is not None else await baskets.waiting_of(  # opened only when needed
             self._deps, uow, grant, slug=slug, exclude=order_id)
         if waiting:  # several orders in one charge: this one and others still waiting
             match = match_receipt(receipt, charges, aliases=aliases, refused=frozenset(refused),
-                                  waiting=[w.receipt for w in waiting])
+                                  waiting=[w.receipt for w in waiting], others=others)
         if match is None or (len(match.transaction_ids) > 1 and order_id is None):
             return None, "waiting", ""
         if order_id is not None:
@@ -295,9 +297,8 @@ class Receipts:
     async def card_extras(self, uow: UnitOfWork, grant: Grant, transaction_id: str,
                           card: Mapping[str, Any]) -> dict[str, Any]:
         """`Deps.card_extras`: what a purchase card carries once its receipt matched or the bank
-        refunded some of it, so that delivery's own edits of the card (pending -> posted) keep
-        it. A bank refund is shown on its purchase's card: that card is edited, and `shown_on`
-        tells delivery to write none for the refund."""
+        refunded some, so delivery's edits (pending -> posted) keep it. A bank refund is shown on
+        its purchase's card (edited), and `shown_on` tells delivery to write none for it."""
         deps, now = self._deps, self._deps.clock.now()
         mine = Grant.for_component(grant.person_id, "receipts")
         if looks_like_refund(card):
@@ -325,10 +326,9 @@ class Receipts:
         deps, now = self._deps, self._deps.clock.now()
         grant = Grant.for_component(event.person_id, "receipts")
         async with deps.uow() as uow:
-            # The charge's own unit of work (ingest) and a receipt's (`receive`) run at the same
-            # time: on PostgreSQL (READ COMMITTED) each would miss the other's uncommitted row,
-            # the receipt waiting for a charge whose event has passed. Under one lock per person,
-            # whichever runs second reads what the first committed (this event leaves after the
+            # The charge's unit of work (ingest) and a receipt's (`receive`) run at once: on
+            # PostgreSQL (READ COMMITTED) each would miss the other's row. Under one lock per
+            # person, the second reads what the first committed (this event leaves after the
             # charge's commit), so one of the two matches.
             await uow.shop_receipts.lock_person(event.person_id)
             if not await uow.shop_receipts.concerns(event.person_id, event.transaction_id):
