@@ -159,7 +159,7 @@ def test_no_module_is_over_400_lines() -> None:
 
 def test_capabilities_have_the_same_name_in_every_layer() -> None:
     services = {p.name for p in (SRC / "services").iterdir() if (p / "__init__.py").exists()}
-    infrastructure = {"__init__", "direct", "engine", "lean", "migrate", "schema", "uow"}
+    infrastructure = {"__init__", "direct", "engine", "lean", "migrate", "outage", "schema", "uow"}
     db = {p.stem for p in (SRC / "adapters" / "db").glob("*.py")} - infrastructure
     # a capability's storage may be split further: messaging.py, messaging_channels.py
     strays = sorted(name for name in db if not name.startswith("_") and name.split("_")[0] not in services)

@@ -18,11 +18,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
+from ledgerlink.adapters.db.outage import RETRY_AFTER, store_unavailable
 from ledgerlink.domain.errors import DomainError, TooManyRequests
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_TYPE_BASE = "https://ledgerlink.dev/problems/"  # documentation anchor, not fetched
+STORE_UNAVAILABLE = "the database cannot be reached right now; nothing was stored, send it again later"
 
 
 def _document(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -92,6 +94,8 @@ _PAGES = {
     405: ("That did not work", "This page cannot be used that way. Go back and try again from the page."),
     500: ("Something went wrong", "Something went wrong on our side, and nothing was half-done. Please try "
           "again in a moment."),
+    503: ("Back in a moment", "We cannot reach our records right now, and nothing was changed. Please "
+          "try again in a minute."),
 }
 
 
@@ -156,6 +160,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
+        if store_unavailable(exc):  # PostgreSQL down or restarting (issue 12): not a defect
+            log.warning("store_unavailable", error_type=type(exc).__name__)
+            down = friendly_page(request, 503) or problem(503, "store_unavailable", STORE_UNAVAILABLE,
+                                                          retry_after=RETRY_AFTER)
+            down.headers["Retry-After"] = str(RETRY_AFTER)
+            return down
         log.error("unhandled_error", error_type=type(exc).__name__)
         return friendly_page(request, 500) or problem(
             500, "internal_error", "something went wrong on our side; nothing was half-done"

@@ -16,9 +16,10 @@ from typing import Any
 
 import structlog
 
+from ledgerlink.adapters.db.outage import RETRY_AFTER, store_unavailable
 from ledgerlink.domain.errors import DomainError, TooManyRequests
 from ledgerlink.entrypoints import metrics
-from ledgerlink.entrypoints.problems import problem_body
+from ledgerlink.entrypoints.problems import STORE_UNAVAILABLE, problem_body
 from ledgerlink.services.ingest.inbox import MAX_BODY, Accepted, Ingest, too_large
 from ledgerlink.services.kernel import throttle
 from ledgerlink.services.kernel.ports import RateLimiter
@@ -78,6 +79,12 @@ class BankEventFastPath:
                 await _respond(send, exc.status, _PROBLEM, problem_body(exc.status, exc.code, exc.detail))
             return
         except Exception as exc:
+            if store_unavailable(exc):  # PostgreSQL down or restarting: the bank retries later
+                log.warning("bank_event_store_unavailable", error_type=type(exc).__name__)
+                await _respond(send, 503, [*_PROBLEM, (b"retry-after", str(RETRY_AFTER).encode())],
+                               problem_body(503, "store_unavailable", STORE_UNAVAILABLE,
+                                            retry_after=RETRY_AFTER))
+                return
             log.error("bank_event_failed", error_type=type(exc).__name__)
             await _respond(
                 send, 500, _PROBLEM, problem_body(500, "internal_error", "the event was not stored")
