@@ -60,6 +60,13 @@ async def virtual_authenticator(page: Page) -> None:
         "hasUserVerification": True, "isUserVerified": True, "automaticPresenceSimulation": True}})
 
 
+async def sign_out(page: Page, stack: Stack) -> None:
+    """Sign out, and wait for its redirect to /login to land: a navigation started before it
+    lands is interrupted by it (Chromium: "interrupted by another navigation")."""
+    await page.get_by_test_id("logout").click()
+    await expect(page).to_have_url(f"{stack.platform_url}/login")
+
+
 async def sign_in_password(page: Page, stack: Stack) -> None:
     await page.goto(f"{stack.platform_url}/login")
     await page.get_by_test_id("login-handle").fill("pat")
@@ -88,7 +95,7 @@ async def test_a_passkey_signs_in_and_confirms_an_export_and_an_app_works_too(
     await expect(page.get_by_test_id("thread-link-Ledgerlink")).to_be_visible()
 
     # Sign out; the password alone is not enough; the passkey is the second step.
-    await page.get_by_test_id("logout").click()
+    await sign_out(page, stack)
     await sign_in_password(page, stack)
     await page.goto(f"{base}/settings")
     await expect(page).to_have_url(f"{base}/login/second-step")  # nothing between the steps
@@ -122,7 +129,7 @@ async def test_a_passkey_signs_in_and_confirms_an_export_and_an_app_works_too(
 
     # Sign in with the password and a code from the app.
     await page.goto(f"{base}/")
-    await page.get_by_test_id("logout").click()
+    await sign_out(page, stack)
     await sign_in_password(page, stack)
     clock.advance(timedelta(seconds=30))
     await page.get_by_test_id("factor-code").fill(app.at(clock.now()))

@@ -20,7 +20,7 @@ import structlog
 from ledgerlink.domain.events import Event
 from ledgerlink.services.kernel.bus import Handler
 
-__all__ = ["InProcessBus"]
+__all__ = ["InProcessBus", "handler_name"]
 
 _log = structlog.get_logger(__name__)
 
@@ -126,7 +126,7 @@ class InProcessBus:
             except Exception as exc:
                 context = {
                     "event_type": type(event).__name__,
-                    "handler": _handler_name(handler),
+                    "handler": handler_name(handler),
                     "error": type(exc).__name__,
                     "attempt": attempt,
                 }
@@ -152,7 +152,8 @@ class InProcessBus:
             self._idle.set()
 
 
-def _handler_name(handler: Any) -> str:
+def handler_name(handler: Any) -> str:
+    """A handler's dotted name, through functools.partial (logs; JetStream's durable names)."""
     target = handler
     with contextlib.suppress(AttributeError):
         while True:  # unwrap functools.partial

@@ -40,7 +40,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
-from ledgerlink.adapters.events.jetstream_consumer import Consumer, durable_name, handler_name
+from ledgerlink.adapters.events.inprocess import handler_name
+from ledgerlink.adapters.events.jetstream_consumer import Consumer, durable_name
 from ledgerlink.domain.clock import Clock, SystemClock
 from ledgerlink.domain.events import Event
 from ledgerlink.services.kernel.bus import Handler

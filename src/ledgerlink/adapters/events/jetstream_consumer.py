@@ -4,7 +4,6 @@ once, and the durable's name (ADR 0027, ADR 0035)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Any
 from ledgerlink.domain.events import Event
 from ledgerlink.services.kernel.bus import Handler
 
-__all__ = ["FETCH_BUDGET", "Consumer", "durable_name", "handler_name"]
+__all__ = ["FETCH_BUDGET", "Consumer", "durable_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 FETCH_BUDGET = 0.25  # seconds of handling fetched at once (the bound on what a kill charges)
@@ -46,13 +45,3 @@ def durable_name(event_type: type[Event], handler_name: str) -> str:
     if len(name) > 120:
         name = f"{name[:100]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     return name
-
-
-def handler_name(handler: Any) -> str:
-    target = handler
-    with contextlib.suppress(AttributeError):
-        while True:  # unwrap functools.partial
-            target = target.func
-    module = getattr(target, "__module__", None) or ""
-    name = getattr(target, "__qualname__", None) or type(target).__qualname__
-    return f"{module}.{name}" if module else name
