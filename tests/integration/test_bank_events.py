@@ -218,6 +218,8 @@ async def test_health_and_openapi(stack: Stack) -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {"database": "ok"}}
         spec = (await client.get("/openapi.json")).json()
     assert "/partners/{partner_slug}/events" in spec["paths"]
+    answers = spec["paths"]["/partners/{partner_slug}/events"]["post"]["responses"]
+    assert {"202", "200", "409", "429", "503"} <= set(answers)  # 503: the database out of reach
 
 
 async def test_grant_for_someone_else_cannot_read_messages(stack: Stack) -> None:

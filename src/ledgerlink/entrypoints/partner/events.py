@@ -79,6 +79,7 @@ _ACCEPTED = {
         415: PROBLEM_SCHEMA,
         422: PROBLEM_SCHEMA,
         429: PROBLEM_SCHEMA,
+        503: PROBLEM_SCHEMA,  # store_unavailable (the database out of reach) or not_ready: resend later
     },
 )
 async def receive_event(partner_slug: str, request: Request) -> JSONResponse:
