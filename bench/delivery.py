@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlparse
 
 from _platform import add_bank_customer, link_person, quiet_logs, start_platform, write_ready
+from _spy import Spy, summarize
 from ingest import (
     BENCH_PASSWORD,
     Paced,
@@ -497,6 +498,9 @@ async def ledgerlink_throughput(args: argparse.Namespace, server: PlatformProces
     result = PhaseResult(sent=len(order))
     if args.profile:
         server.proc.send_signal(signal.SIGUSR1)
+    spy = Spy(server.proc.pid, server.ready_file.with_name("spy.txt")) if args.spy else None
+    if spy is not None:
+        spy.start()
     usage = Usage(server.proc.pid)
     res = await burst(url, order, args.connections, cap=args.burst_cap)
     _burst_counts(result, res, 202)
@@ -507,6 +511,8 @@ async def ledgerlink_throughput(args: argparse.Namespace, server: PlatformProces
     usage.into(result)
     if args.profile:
         server.proc.send_signal(signal.SIGUSR2)
+    if spy is not None:
+        spy.stop()
     _collect(result, owners, base, [w.arrivals for w in watchers], None)
     await _ll_close(watchers, result)
     return result
@@ -555,6 +561,9 @@ async def run_ledgerlink(args: argparse.Namespace, workdir: Path, run: str) -> d
         server.stop()
     if args.profile:
         print_profile(server.ready_file.with_suffix(".prof"))
+    if args.spy:
+        print(f"\nledgerlink server, throughput phase, sampled from outside:\n"
+              f"{summarize(server.ready_file.with_name('spy.txt'))}")
     logged = [line for line in server.log.read_text().splitlines() if line.strip()]
     return {"lat": lat, "thr": thr, "rss": rss, "log": (len(logged), logged[-1][:200] if logged else ""),
             "version": "embedded: SQLite, in-process bus, embedded sandbox bank, 1 uvicorn worker"}
@@ -827,6 +836,9 @@ def main() -> int:
                         help="diagnostic: the server drops the insights consumer (the delivery path alone)")
     parser.add_argument("--profile", action="store_true",
                         help="diagnostic: cProfile the ledgerlink server during the throughput burst")
+    parser.add_argument("--spy", action="store_true",
+                        help="diagnostic: sample the ledgerlink server with py-spy during the burst "
+                             "(no per-call overhead; needs py-spy)")
     args = parser.parse_args()
     if not 1 <= args.clients <= 16 or not 1 <= args.events <= 20000 or not 0 < args.rate <= 500 \
             or not 0 < args.seconds <= 60 or not 1 <= args.connections <= 64:
@@ -854,7 +866,7 @@ def main() -> int:
             finally:
                 synapse.stop()
         report(args, ll, mx, load)
-        keep = args.profile  # the profile is in the work dir
+        keep = args.profile or args.spy  # the profile is in the work dir
     except SetupError as exc:
         keep = True
         print(f"\nsetup failed: {exc}\n(work dir kept: {workdir})", file=sys.stderr)

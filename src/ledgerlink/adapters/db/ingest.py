@@ -33,6 +33,11 @@ _TXN_FIND = _txn_find(bindparam("keys", expanding=True))
 # The usual case, one or two keys, without an expanding IN (which is rendered anew per call).
 _TXN_FIND_1 = lean(_txn_find(bindparam("k1")))
 _TXN_FIND_2 = lean(_txn_find(bindparam("k1"), bindparam("k2")))
+# Several rows by id (the insights consumer opens a series' candidates together): one statement
+# per power-of-two size, padded with the last id, so each size is compiled once and runs lean.
+_TXN_MANY = {n: lean(select(s.transactions).where(
+    s.transactions.c.id.in_([bindparam(f"k{i}") for i in range(n)])))
+             for n in (1, 2, 4, 8, 16, 32, 64)}
 _INBOX = _by(s.inbox, "id")
 _INBOX_UNPROCESSED = lean(
     select(s.inbox).where(s.inbox.c.processed_at.is_(None))
@@ -76,6 +81,20 @@ class SqlTransactions(_Remembering):
 
     async def get(self, txn_id: str) -> TransactionRecord | None:
         return await self._remembered(TransactionRecord, _TXN, txn_id)
+
+    async def get_many(self, txn_ids: Sequence[str]) -> dict[str, TransactionRecord]:
+        """The stored rows among `txn_ids`, by id (absent ids are left out), read together."""
+        found = {i: r for i in txn_ids if (r := self._seen.get(i)) is not None}
+        wanted = list(dict.fromkeys(i for i in txn_ids if i not in found))
+        while wanted:
+            chunk, wanted = wanted[:64], wanted[64:]
+            size = next(n for n in _TXN_MANY if n >= len(chunk))
+            padded = chunk + [chunk[-1]] * (size - len(chunk))
+            for record in await self._many(TransactionRecord, _TXN_MANY[size],
+                                           {f"k{i}": v for i, v in enumerate(padded)}):
+                self._remember(record.id, record)
+                found[record.id] = record
+        return found
 
     async def for_account(self, account_id: str, *, limit: int = 50) -> list[TransactionRecord]:
         t = s.transactions

@@ -174,8 +174,8 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
         opened: dict[str, Activity] = {this.id: this}
 
         async def open_rows(ids: list[str]) -> list[Activity]:
-            stored = [await uow.transactions.get(i) for i in ids if i not in opened]
-            wanted = [r for r in stored if r is not None]
+            stored = await uow.transactions.get_many([i for i in ids if i not in opened])
+            wanted = [stored[i] for i in ids if i in stored]
             txns = await access.open_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, wanted,
                                                   account_id=account.id, at=now)
             opened.update((a.id, a) for a in activities(txns, said))

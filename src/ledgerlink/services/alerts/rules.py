@@ -122,7 +122,8 @@ async def evaluate_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, t
         rules = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
     except (NotFound, PersonKeyMissing):
         return
-    linked = await uow.shop_receipts.refund(record.id)  # a bank refund folded into its purchase
+    # A bank refund folded into its purchase is money in: a charge is never one (no read).
+    linked = None if txn.amount.is_negative() else await uow.shop_receipts.refund(record.id)
     alert = transaction_alert(txn, view, rules, refund_of=linked.original_transaction_id if linked else None)
     if alert is not None:
         await _send(deps, uow, grant, thread, alert, rules)
