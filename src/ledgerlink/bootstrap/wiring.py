@@ -19,6 +19,7 @@ from ledgerlink.services.alerts import (
     insights,  # insight alerts and budget warnings (issue 13)
 )
 from ledgerlink.services.ingest import delivery
+from ledgerlink.services.kernel.batching import Batcher
 
 
 def _wire(container: Container) -> None:
@@ -34,8 +35,13 @@ def _wire(container: Container) -> None:
     deps.bus.subscribe(LinkRevoked, container.ingest.on_link_revoked)
     deps.bus.subscribe(TransactionChanged, on_transaction)
 
-    async def on_transaction_insights(event: TransactionChanged) -> None:  # issue 13
-        await insights.on_transaction_changed(deps, event)
+    # Issue 13; the calls of one inbox batch share a unit of work (issue 12: CPU per message).
+    insights_batch: Batcher[TransactionChanged] = Batcher(
+        lambda events: insights.on_transactions_changed(deps, events),
+        one=lambda event: insights.on_transaction_changed(deps, event))
+
+    async def on_transaction_insights(event: TransactionChanged) -> None:
+        await insights_batch(event)
 
     deps.bus.subscribe(TransactionChanged, on_transaction_insights)  # issue 13
     deps.bus.subscribe(BalanceChanged, on_balance)

@@ -10,7 +10,7 @@ quiet hours and never repeats a subject. A muted merchant, or a kind switched of
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
 
 import structlog
@@ -140,8 +140,11 @@ def _muted(rules_list: list[AlertRule], merchant: str) -> bool:
     return any(r.kind == MUTE and str(r.params.get("merchant", "")) in name for r in rules_list)
 
 
-async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str) -> None:
-    """Raise the insight alerts of one transaction, inside the caller's unit of work."""
+async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str,
+                   scanned: set[str] | None = None) -> None:
+    """Raise the insight alerts of one transaction, inside the caller's unit of work.
+    `scanned`: the accounts whose untagged rows this unit of work tagged already (a batch:
+    `on_transactions_changed`); each is scanned once per unit of work."""
     grant = Grant.for_component(person_id, "insights")
     now = deps.clock.now()
     record = await uow.transactions.get(transaction_id)
@@ -162,8 +165,12 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
         # currency, direction) is this one's; rows new or changed since they were tagged are
         # tagged first.
         tags = await access.series_tags(deps.vault, uow, person_id, at=now)
-        await access.tag_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, account_id=account.id,
-                                      start=start, end=end, tags=tags, opened=[txn], at=now)
+        if scanned is None or account.id not in scanned:
+            await access.tag_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
+                                          account_id=account.id, start=start, end=end, tags=tags,
+                                          opened=[txn], at=now)
+            if scanned is not None:
+                scanned.add(account.id)
         rows = [Unopened(r.id, r.booking_date or r.created_at.date(), r.created_at)
                 for r in await uow.insights.tagged(account.id, tags.of(txn), start, end)]
     except (NotFound, PersonKeyMissing):
@@ -203,4 +210,17 @@ async def on_transaction_changed(deps: Deps, event: TransactionChanged) -> None:
     deliveries of one event overlap: `evaluate` locks the thread before it sends)."""
     async with deps.uow() as uow:
         await evaluate(deps, uow, person_id=event.person_id, transaction_id=event.transaction_id)
+        await deps.commit_and_publish(uow)
+
+
+async def on_transactions_changed(deps: Deps, events: Sequence[TransactionChanged]) -> None:
+    """The bus handler's calls that arrived together (`kernel.batching.Batcher`, wired in
+    bootstrap): one unit of work and one commit for all. The events of an inbox batch were all
+    committed before they were published, so one scan per account tags every one of their rows.
+    A failure here makes the batcher evaluate each event alone (`on_transaction_changed`)."""
+    scanned: set[str] = set()
+    async with deps.uow() as uow:
+        for event in events:
+            await evaluate(deps, uow, person_id=event.person_id, transaction_id=event.transaction_id,
+                           scanned=scanned)
         await deps.commit_and_publish(uow)
