@@ -11,7 +11,8 @@ quiet hours and never repeats a subject. A muted merchant, or a kind switched of
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -20,6 +21,7 @@ from ledgerlink.domain.activity import Activity
 from ledgerlink.domain.alerts import MUTE, Alert, AlertRule, enabled
 from ledgerlink.domain.answer_text import activities
 from ledgerlink.domain.banking import LinkStatus, TransactionStatus
+from ledgerlink.domain.categories import Correction
 from ledgerlink.domain.errors import InvalidInput, NotFound
 from ledgerlink.domain.events import TransactionChanged
 from ledgerlink.domain.insight_rules import (
@@ -140,11 +142,34 @@ def _muted(rules_list: list[AlertRule], merchant: str) -> bool:
     return any(r.kind == MUTE and str(r.params.get("merchant", "")) in name for r in rules_list)
 
 
+@dataclass(slots=True)
+class Shared:
+    """What the evaluations in one unit of work share (`on_transactions_changed`): each
+    account's untagged rows are scanned once, and each person's alert rules, corrections and
+    tag key read once (one audit entry each), at its start, as one evaluation reads them."""
+
+    scanned: set[str] = field(default_factory=set)
+    person: dict[str, tuple[list[AlertRule], dict[str, Correction], access.SeriesTags]] = field(
+        default_factory=dict)
+
+
+async def _person_reads(deps: Deps, uow: UnitOfWork, grant: Grant, shared: Shared | None, *,
+                        at: datetime) -> tuple[list[AlertRule], dict[str, Correction], access.SeriesTags]:
+    known = None if shared is None else shared.person.get(grant.person_id)
+    if known is not None:
+        return known
+    rules_list = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=at)
+    said = await access.read_corrections(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=at)
+    tags = await access.series_tags(deps.vault, uow, grant.person_id, at=at)
+    if shared is not None:
+        shared.person[grant.person_id] = (rules_list, said, tags)
+    return rules_list, said, tags
+
+
 async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_id: str,
-                   scanned: set[str] | None = None) -> None:
-    """Raise the insight alerts of one transaction, inside the caller's unit of work.
-    `scanned`: the accounts whose untagged rows this unit of work tagged already (a batch:
-    `on_transactions_changed`); each is scanned once per unit of work."""
+                   shared: Shared | None = None) -> None:
+    """Raise the insight alerts of one transaction, inside the caller's unit of work (`shared`:
+    what the other evaluations of this unit of work read already)."""
     grant = Grant.for_component(person_id, "insights")
     now = deps.clock.now()
     record = await uow.transactions.get(transaction_id)
@@ -158,19 +183,17 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
         txn = await access.read_transaction(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, record.id, at=now)
         if not txn.amount.is_negative():
             return  # money in raises no insight: its history is never read
-        rules_list = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
-        said = await access.read_corrections(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
+        rules_list, said, tags = await _person_reads(deps, uow, grant, shared, at=now)
         start, end = now.date() - timedelta(days=HISTORY_DAYS), now.date() + timedelta(days=1)
         # Only this charge's series is read (ADR 0033): the rows whose blind-index tag (merchant,
         # currency, direction) is this one's; rows new or changed since they were tagged are
         # tagged first.
-        tags = await access.series_tags(deps.vault, uow, person_id, at=now)
-        if scanned is None or account.id not in scanned:
+        if shared is None or account.id not in shared.scanned:
             await access.tag_transactions(deps.vault, uow, grant, Purpose.DELIVER_UPDATE,
                                           account_id=account.id, start=start, end=end, tags=tags,
                                           opened=[txn], at=now)
-            if scanned is not None:
-                scanned.add(account.id)
+            if shared is not None:
+                shared.scanned.add(account.id)
         rows = [Unopened(r.id, r.booking_date or r.created_at.date(), r.created_at)
                 for r in await uow.insights.tagged(account.id, tags.of(txn), start, end)]
     except (NotFound, PersonKeyMissing):
@@ -218,9 +241,9 @@ async def on_transactions_changed(deps: Deps, events: Sequence[TransactionChange
     bootstrap): one unit of work and one commit for all. The events of an inbox batch were all
     committed before they were published, so one scan per account tags every one of their rows.
     A failure here makes the batcher evaluate each event alone (`on_transaction_changed`)."""
-    scanned: set[str] = set()
+    shared = Shared()
     async with deps.uow() as uow:
         for event in events:
             await evaluate(deps, uow, person_id=event.person_id, transaction_id=event.transaction_id,
-                           scanned=scanned)
+                           shared=shared)
         await deps.commit_and_publish(uow)
