@@ -108,9 +108,13 @@ class RefreshPlanner:
         due = [p for p in await self.plans(now) if p.due]
         return sorted(due, key=lambda p: (p.next_at.timestamp() if p.next_at else math.inf, p.target_id))
 
-    async def claim(self, target_id: str, *, attended: bool = False) -> Attempt:
-        """Reserve one request to the provider, stored as pending; refused when it may not go out."""
-        target = await self._target(target_id)
+    async def claim(self, target: str | Target, *, attended: bool = False) -> Attempt:
+        """Reserve one request to the provider, stored as pending; refused when it may not go out.
+        `target` is its id, or the target itself when the caller has just read it (then the
+        targets are not read again: the sync scheduler asks this of every account every tick)."""
+        if isinstance(target, str):
+            target = await self._target(target)
+        target_id = target.id
         async with self._log.locked(target_id):
             now = self._clock.now()
             history = await self._history(target_id, now)

@@ -14,6 +14,7 @@ OAuth banks are not budgeted: their accounts are synced as before.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -37,8 +38,9 @@ from ledgerlink.domain.refresh_budget import (
     usual_activity,
 )
 from ledgerlink.services.kernel.deps import Deps
+from ledgerlink.services.kernel.uow import UnitOfWork
 from ledgerlink.services.linking.connection_health import RECONNECT_NOW
-from ledgerlink.services.linking.ports import BankError
+from ledgerlink.services.linking.ports import BankError, LinkHealthRecord
 from ledgerlink.services.linking.provider_ports import (
     ATTENDED_PSU,
     REFRESH_GROUP,
@@ -112,31 +114,43 @@ class ProviderTargets:
         self._partners = partners
         self._zone = zone  # for a person who has not chosen one
         self._people: dict[str, tuple[datetime, str, tuple[int, ...]]] = {}
+        # Every account's task asks at once when a person's hours are stale: one reads them.
+        self._reading: dict[str, asyncio.Lock] = {}
 
-    async def rows(self) -> list[RefreshAccountRow]:
-        async with self._deps.uow(readonly=True) as uow:
+    async def rows(self, uow: UnitOfWork | None = None) -> list[RefreshAccountRow]:
+        """Inside the caller's unit of work when given one."""
+        if uow is not None:
             return await uow.refresh.active_accounts(list(self._partners))
+        async with self._deps.uow(readonly=True) as own:
+            return await own.refresh.active_accounts(list(self._partners))
 
     def target_id(self, row: RefreshAccountRow) -> str:
         return row.link_id if self._partners[row.partner_id] is Provider.SIMPLEFIN else row.account_id
 
+    async def target(self, row: RefreshAccountRow) -> Target:
+        """The target `row` belongs to (its id, provider and person's hours)."""
+        zone, activity = await self.person_hours(row.person_id)
+        return Target(id=self.target_id(row), provider=self._partners[row.partner_id], zone=zone,
+                      activity=activity)
+
     async def all(self) -> Sequence[Target]:
         seen: dict[str, Target] = {}
         for row in await self.rows():
-            tid = self.target_id(row)
-            if tid not in seen:
-                zone, activity = await self.person_hours(row.person_id)
-                seen[tid] = Target(id=tid, provider=self._partners[row.partner_id], zone=zone,
-                                   activity=activity)
+            if self.target_id(row) not in seen:
+                seen[self.target_id(row)] = await self.target(row)
         return list(seen.values())
 
     async def person_hours(self, person_id: str) -> tuple[str, tuple[int, ...]]:
         """The person's IANA zone and when they are usually active there (`usual_activity`),
         read again at most every `ACTIVITY_TTL`: the slots of a day move little from hour to hour."""
         now = self._deps.clock.now()
-        cached = self._people.get(person_id)
-        if cached is not None and now - cached[0] < ACTIVITY_TTL:
-            return cached[1], cached[2]
+        async with self._reading.setdefault(person_id, asyncio.Lock()):
+            cached = self._people.get(person_id)
+            if cached is not None and now - cached[0] < ACTIVITY_TTL:
+                return cached[1], cached[2]
+            return await self._read_hours(person_id, now)
+
+    async def _read_hours(self, person_id: str, now: datetime) -> tuple[str, tuple[int, ...]]:
         async with self._deps.uow(readonly=True) as uow:
             person = await uow.persons.get(person_id)
             moments = await uow.refresh.person_activity(person_id, since=now - timedelta(days=ACTIVITY_DAYS))
@@ -150,7 +164,8 @@ class ProviderTargets:
         return zone, activity
 
     async def get(self, target_id: str) -> Target | None:
-        return next((t for t in await self.all() if t.id == target_id), None)
+        row = next((r for r in await self.rows() if self.target_id(r) == target_id), None)
+        return None if row is None else await self.target(row)
 
 
 def _quotas(noted: Sequence[tuple[str, ProviderQuota]], now: datetime) -> tuple[tuple[str, Quota], ...]:
@@ -165,6 +180,13 @@ def _quotas(noted: Sequence[tuple[str, ProviderQuota]], now: datetime) -> tuple[
         old = by_scope.get(scope)
         by_scope[scope] = quota if old is None or quota.remaining <= old.remaining else old
     return tuple(sorted(by_scope.items()))
+
+
+def _check_consent(health: LinkHealthRecord | None) -> None:
+    if health is not None and health.attention_at is not None and health.last_error in RECONNECT_NOW:
+        # Another account of this link already found the consent gone: ask nothing more.
+        raise Conflict("This connection needs a new consent: reconnect it to refresh.",
+                       code="needs_reconnect")
 
 
 def _outcome(error: BankError | None, now: datetime) -> Outcome:
@@ -185,18 +207,26 @@ class RefreshWorker:
         self._partners = partners
         self._sync = sync
 
-    async def _group(self, row: RefreshAccountRow) -> list[RefreshAccountRow]:
+    def _group(self, row: RefreshAccountRow, rows: Sequence[RefreshAccountRow]) -> list[RefreshAccountRow]:
         tid = self.targets.target_id(row)
-        return [r for r in await self.targets.rows() if self.targets.target_id(r) == tid]
+        return [r for r in rows if self.targets.target_id(r) == tid]
 
     async def run(self, account_id: str) -> None:
-        """The sync scheduler's runner: OAuth banks sync; provider accounts when budgets allow."""
+        """The sync scheduler's runner: OAuth banks sync; provider accounts when budgets allow.
+        It runs for every account on every tick, mostly to be told "not yet": what it reads
+        before the claim is one unit of work."""
+        row = health = None
+        rows: list[RefreshAccountRow] = []
         async with self._deps.uow(readonly=True) as uow:
             account = await uow.accounts.get(account_id)
+            if account is not None and account.partner_id in self._partners:
+                rows = await self.targets.rows(uow)
+                row = next((r for r in rows if r.account_id == account_id), None)
+                if row is not None:
+                    health = await uow.link_health.get(row.link_id)
         if account is None or account.partner_id not in self._partners:
             await self._sync(self._deps, account_id, lambda _: None)
             return
-        row = next((r for r in await self.targets.rows() if r.account_id == account_id), None)
         if row is None:
             return  # its link is no longer active
         # Attended: the person asked and is present (their PSU headers go with the read), or the
@@ -205,22 +235,19 @@ class RefreshWorker:
         just_linked = account.sync_cursor is None and self._partners[account.partner_id] is not Provider.PSD2
         attended = ATTENDED_PSU.get() is not None or just_linked
         try:
-            await self._refresh(row, attended=attended)
+            _check_consent(health)
+            await self._refresh(row, attended=attended, rows=rows)
         except (TooManyRequests, Conflict) as exc:
             log.info("refresh_not_now", account_id=account_id, code=exc.code)
 
-    async def _refresh(self, row: RefreshAccountRow, *, attended: bool) -> Result:
-        async with self._deps.uow(readonly=True) as uow:
-            health = await uow.link_health.get(row.link_id)
-        if health is not None and health.attention_at is not None and health.last_error in RECONNECT_NOW:
-            # Another account of this link already found the consent gone: ask nothing more.
-            raise Conflict("This connection needs a new consent: reconnect it to refresh.",
-                           code="needs_reconnect")
-        claim = await self.planner.claim(self.targets.target_id(row), attended=attended)
+    async def _refresh(self, row: RefreshAccountRow, *, attended: bool, rows: Sequence[RefreshAccountRow]
+                       ) -> Result:
+        """Claim, read the target's accounts (`rows`: the active ones, just read), record."""
+        claim = await self.planner.claim(await self.targets.target(row), attended=attended)
         errors: list[BankError] = []
         token, noted = REFRESH_GROUP.set(()), REFRESH_QUOTAS.set([])
         try:
-            group = await self._group(row)
+            group = self._group(row, rows)
             async with self._deps.uow(readonly=True) as uow:
                 ids = [acc.bank_account_id for r in group if (acc := await uow.accounts.get(r.account_id))]
             REFRESH_GROUP.set(tuple(ids))
@@ -256,13 +283,17 @@ class RefreshWorker:
             for account in accounts:
                 await self._sync(self._deps, account.id, lambda _: None)
             return len(accounts)
-        rows = [r for r in await self.targets.rows() if r.link_id == link_id]
+        active = await self.targets.rows()
+        rows = [r for r in active if r.link_id == link_id]
         results: dict[str, Result] = {}
         token = ATTENDED_PSU.set(psu)
         try:
             for row in rows:
                 if self.targets.target_id(row) not in results:
-                    results[self.targets.target_id(row)] = result = await self._refresh(row, attended=True)
+                    async with self._deps.uow(readonly=True) as uow:
+                        _check_consent(await uow.link_health.get(row.link_id))
+                    results[self.targets.target_id(row)] = result = await self._refresh(
+                        row, attended=True, rows=active)
                     if result is Result.NEEDS_RECONNECT:
                         break  # said once, by connection health; the other accounts wait too
         finally:
