@@ -5,7 +5,7 @@ loop while holding the in-process writer gate (priority). A batch costs well und
 millisecond of loop time, far less than handing each statement to aiosqlite's thread and
 waiting for it to win the GIL back from a busy loop (measured: 15-25 ms per batch under load).
 PostgreSQL: `PgInboxWriter`, the inbox rows and (scale-out profile) the batch's outbox row in
-one transaction, in two round trips, several batches at once.
+one transaction of one statement, several batches at once.
 """
 
 from __future__ import annotations
@@ -17,17 +17,47 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerlink.adapters.db.engine import LOOP_BUSY_MS, is_sqlite, normalise_url, take_write_lock
-from ledgerlink.adapters.db.ingest import INBOX_INSERT_PG, inbox_columns
 from ledgerlink.adapters.db.uow import SqlUnitOfWorkFactory
 from ledgerlink.domain.events import Event
 from ledgerlink.services.ingest.ports import InboxRecord
 
-# psycopg's own placeholders: these are sent on the raw driver connection.
-_OUTBOX_INSERT = "INSERT INTO outbox (id, subject, payload, created_at) VALUES (%s, %s, %s, %s)"
+# psycopg's own placeholders: these are sent on the raw driver connection, every parameter in
+# binary (`%(name)b`). One array per column, so the text is the same for every batch size and
+# psycopg prepares it once. Rows are as received: processed_at, attempts and last_error are the
+# inbox worker's to set.
+_OUTBOX_INSERT = "INSERT INTO outbox (id, subject, payload, created_at) VALUES (%b, %b, %b, %b)"
+_INSERT_PG = (
+    "INSERT INTO inbox (id, partner_id, person_id, event_type, sealed, received_at, attempts) "
+    "SELECT i, p, pe, e, s, r, 0 FROM unnest(%(id)b::text[], %(partner_id)b::text[], "
+    "%(person_id)b::text[], %(event_type)b::text[], %(sealed)b::bytea[], %(received_at)b::timestamptz[]) "
+    "AS batch(i, p, pe, e, s, r) "
+    "ON CONFLICT (id) DO NOTHING RETURNING inbox.id"
+)
+# The scale-out profile's batch: the inbox rows and, when all of them were inserted, the batch's
+# outbox row, in one statement.
+_BATCH_PG = (
+    f"WITH ins AS ({_INSERT_PG}), "  # noqa: S608 (constant text: the parameters are bound)
+    "announced AS (INSERT INTO outbox (id, subject, payload, created_at) "
+    "SELECT %(ob_id)b, %(ob_subject)b, %(ob_payload)b, %(ob_at)b "
+    "WHERE (SELECT count(*) FROM ins) = %(n)b) "
+    "SELECT id FROM ins"
+)
+_BATCH_FIELDS = ("id", "partner_id", "person_id", "event_type", "sealed", "received_at")
+
+
+def _batch_params(records: Sequence[InboxRecord]) -> dict[str, Any]:
+    """`_INSERT_PG`'s parameters: one list per column."""
+    for r in records:
+        if r.received_at.tzinfo is None:  # as `schema.UtcDateTime` does, which this bypasses
+            raise ValueError("naive datetime given to the database; use aware UTC")
+        if r.processed_at is not None or r.attempts or r.last_error is not None:
+            raise ValueError("the ingest writer stores events as received (not processed, no attempts)")
+    return {name: [getattr(r, name) for r in records] for name in _BATCH_FIELDS}
 
 _INSERT = (
     "INSERT INTO inbox (id, partner_id, person_id, event_type, sealed, received_at, attempts) "
@@ -36,13 +66,15 @@ _INSERT = (
 
 
 class PgInboxWriter:
-    """PostgreSQL: a batch is one transaction of one INSERT .. SELECT FROM unnest(..) ON CONFLICT
-    DO NOTHING RETURNING id (`ingest.INBOX_INSERT_PG`) and, in the scale-out profile, the
-    batch's `BankEventsReceived` outbox row. Per batch the cost was in the round trips and the
-    layers around them (pool check-out with its ping, BEGIN, the unit of work's 30 repositories,
-    two INSERTs, COMMIT): here the connections stay checked out of the engine's pool, one per
-    batch in flight, and psycopg's pipeline mode sends BEGIN with the INSERT and the outbox row
-    with the COMMIT (two round trips). A connection that fails mid-batch is discarded (the
+    """PostgreSQL: a batch is one transaction of one statement (`_BATCH_PG`): the INSERT ..
+    SELECT FROM unnest(..) ON CONFLICT DO NOTHING RETURNING id of its inbox rows and, in the
+    scale-out profile, the batch's `BankEventsReceived` outbox row, written in the same
+    statement when every row of the batch was inserted (a data-modifying CTE). When some were
+    not (stored before: a bank's resend), that row is not written and the announcement of
+    the ids actually inserted follows in the same transaction, so it names exactly them.
+    Every parameter is sent in binary (the sealed payloads as bytea, not as hex text inside
+    an array literal: bench/README.md, 2026-12-08). The connections stay checked out of the
+    engine's pool, one per batch in flight; one that fails mid-batch is discarded (the
     transaction is rolled back with it; the next batch checks out a new one). Several batches
     may be in flight at once: ON CONFLICT settles an id sent twice at once (the second insert
     waits for the first transaction, then skips the row)."""
@@ -62,9 +94,10 @@ class PgInboxWriter:
     ) -> set[str]:
         if not records:
             return set()
+        params = _batch_params(records)
         conn = self._idle.pop() if self._idle else await self._uow.engine.connect()
         try:
-            inserted = await self._write(conn, records, announce)
+            inserted = await self._write(conn, records, params, announce)
         except BaseException:
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.invalidate())
@@ -75,19 +108,27 @@ class PgInboxWriter:
             routing.wake()
         return inserted
 
-    async def _write(self, conn: AsyncConnection, records: Sequence[InboxRecord],
+    async def _write(self, conn: AsyncConnection, records: Sequence[InboxRecord], params: dict[str, Any],
                      announce: Callable[[list[str]], Event] | None) -> set[str]:
         raw: Any = (await conn.get_raw_connection()).driver_connection  # psycopg.AsyncConnection
-        routing = self._uow.outbox
-        columns = inbox_columns(records)
-        async with raw.pipeline(), raw.transaction():
-            cursor = raw.cursor()
-            await cursor.execute(INBOX_INSERT_PG, columns)
+        if raw.info.transaction_status != TransactionStatus.IDLE:
+            await raw.rollback()  # never: each batch ends with its COMMIT or the connection's end
+        routing = self._uow.outbox if announce is not None else None
+        cursor = raw.cursor()
+        if routing is None or announce is None:
+            await cursor.execute(_INSERT_PG, params)
             inserted = {row[0] for row in await cursor.fetchall()}
-            if inserted and announce is not None and routing is not None:
+        else:
+            [row] = routing.records([announce([r.id for r in records])])
+            await cursor.execute(_BATCH_PG, {**params, "n": len(records), "ob_id": row.id,
+                                             "ob_subject": row.subject, "ob_payload": row.payload.decode(),
+                                             "ob_at": row.created_at})
+            inserted = {row[0] for row in await cursor.fetchall()}
+            if inserted and len(inserted) < len(records):  # some stored before: announce the rest
                 [row] = routing.records([announce([r.id for r in records if r.id in inserted])])
                 await cursor.execute(_OUTBOX_INSERT,
                                      (row.id, row.subject, row.payload.decode(), row.created_at))
+        await raw.commit()
         return inserted
 
     async def aclose(self) -> None:
