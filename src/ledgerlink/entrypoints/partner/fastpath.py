@@ -6,12 +6,19 @@ FastAPI route of the same path stays for the OpenAPI document and behaves identi
 
 Throttling (ADR 0019): verified events are never counted or limited; refused ones (unknown
 partner, missing or bad signature, stale timestamp) are counted per client address, and an
-address past `throttle.BANK_EVENT_REFUSED_ADDRESS` gets 429 before any other work.
+address past `throttle.BANK_EVENT_REFUSED_ADDRESS` gets 429 before any other work. The look
+costs a hash and two window reads per event, so an address found under the limit is
+remembered as such (`_UnderLimit`) until this process counts a refusal for it: only a counted
+refusal can bring an address to the limit, and time only takes counts away. A limiter shared
+with other processes (a `limits` store such as Redis) also counts their refusals, which this
+process does not see: for that case the memory lasts at most `_UNDER_LIMIT_SECONDS`.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import weakref
 from typing import Any
 
 import structlog
@@ -30,8 +37,82 @@ _PREFIX = "/partners/"
 _SUFFIX = "/events"
 _JSON = [(b"content-type", b"application/json")]
 _PROBLEM = [(b"content-type", b"application/problem+json")]
+# The answers to a stored event, built once but for the id and the length (the bytes
+# `json.dumps` gives `accepted_answer`'s dict; `NoStoreByDefault` finds its Cache-Control).
+_STORED_HEAD = b'{"id": '
+_STORED_TAIL = {200: b', "status": "already_received"}', 202: b', "status": "accepted"}'}
+_STORED_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+_UNDER_LIMIT_SECONDS = 1.0
 
 Scope = dict[str, Any]
+
+
+class _Looks:
+    """One limiter's addresses found under the limit (monotonic time of the look) and the count
+    of refusals counted through it."""
+
+    __slots__ = ("refusals", "seen")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self.refusals = 0
+
+
+class _UnderLimit:
+    """The addresses a look found under the refused-event limit, per limiter: forgotten when a
+    refusal is counted for them, after `_UNDER_LIMIT_SECONDS`, and all at once past `bound`
+    addresses. A look is remembered only when no refusal was counted while it ran."""
+
+    def __init__(self, bound: int = 65_536) -> None:
+        self._of_limiter: weakref.WeakKeyDictionary[Any, _Looks] = weakref.WeakKeyDictionary()
+        self._bound = bound
+
+    def looks(self, limiter: RateLimiter) -> _Looks | None:
+        try:
+            looks = self._of_limiter.get(limiter)
+            if looks is None:
+                looks = self._of_limiter[limiter] = _Looks()
+        except TypeError:  # a limiter that takes no weak reference: remember nothing
+            return None
+        return looks
+
+    def known(self, looks: _Looks | None, address: str) -> bool:
+        at = None if looks is None else looks.seen.get(address)
+        return at is not None and time.monotonic() - at < _UNDER_LIMIT_SECONDS
+
+    def note(self, looks: _Looks | None, address: str, refusals_before: int) -> None:
+        if looks is not None and looks.refusals == refusals_before:
+            if len(looks.seen) >= self._bound:
+                looks.seen.clear()
+            looks.seen[address] = time.monotonic()
+
+    def forget(self, limiter: RateLimiter, address: str) -> None:
+        looks = self.looks(limiter)
+        if looks is not None:
+            looks.refusals += 1
+            looks.seen.pop(address, None)
+
+
+_under_limit = _UnderLimit()
+
+
+class _Outcomes:
+    """`metrics.bank_events`' children by (partner label, outcome), looked up once (bounded)."""
+
+    def __init__(self, bound: int = 1024) -> None:
+        self._children: dict[tuple[str, str], Any] = {}
+        self._bound = bound
+
+    def inc(self, partner: str, outcome: str) -> None:
+        child = self._children.get((partner, outcome))
+        if child is None:
+            child = metrics.bank_events.labels(partner=partner, outcome=outcome)
+            if len(self._children) < self._bound:
+                self._children[(partner, outcome)] = child
+        child.inc()
+
+
+_outcomes = _Outcomes()
 
 
 class BankEventFastPath:
@@ -70,7 +151,7 @@ class BankEventFastPath:
         except DomainError as exc:
             await count_refusal(self._limiter, address, exc)
             partner = "unknown" if exc.code == "unknown_partner" else label(slug)
-            metrics.bank_events.labels(partner=partner, outcome=exc.code).inc()
+            _outcomes.inc(partner, exc.code)
             if isinstance(exc, TooManyRequests):
                 retry = str(exc.retry_after)
                 await _respond(send, exc.status, [*_PROBLEM, (b"retry-after", retry.encode())],
@@ -90,9 +171,12 @@ class BankEventFastPath:
                 send, 500, _PROBLEM, problem_body(500, "internal_error", "the event was not stored")
             )
             return
-        status, answer = accepted_answer(accepted)
-        metrics.bank_events.labels(partner=label(slug), outcome=answer["status"]).inc()
-        await _respond(send, status, _JSON, json.dumps(answer).encode())
+        status = 200 if accepted.repeat else 202
+        _outcomes.inc(label(slug), "already_received" if accepted.repeat else "accepted")
+        body = b"".join((_STORED_HEAD, json.dumps(accepted.webhook_id).encode(), _STORED_TAIL[status]))
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*_STORED_HEADERS, (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def accepted_answer(accepted: Accepted) -> tuple[int, dict[str, str]]:
@@ -104,8 +188,17 @@ def accepted_answer(accepted: Accepted) -> tuple[int, dict[str, str]]:
 
 
 async def refuse_if_throttled(limiter: RateLimiter | None, address: str) -> None:
-    """`TooManyRequests` when `address` sent too many refused events lately (looks, counts nothing)."""
+    """`TooManyRequests` when `address` sent too many refused events lately (looks, counts nothing;
+    an address found under the limit since its last counted refusal is not looked at again:
+    `_UnderLimit`)."""
+    if limiter is None:
+        return
+    looks = _under_limit.looks(limiter)
+    if _under_limit.known(looks, address):
+        return
+    refusals = 0 if looks is None else looks.refusals
     await throttle.check(limiter, throttle.BANK_EVENT_REFUSED_ADDRESS, address, count=False)
+    _under_limit.note(looks, address, refusals)
 
 
 async def count_refusal(limiter: RateLimiter | None, address: str, exc: DomainError) -> None:
@@ -113,7 +206,11 @@ async def count_refusal(limiter: RateLimiter | None, address: str, exc: DomainEr
     or an unknown partner) against `address`. Other refusals come from a verified bank or are
     decided by headers alone, before any signature work, and are not counted."""
     if limiter is not None and (exc.status == 401 or exc.code == "unknown_partner"):
-        await limiter.hit(throttle.BANK_EVENT_REFUSED_ADDRESS, address)
+        _under_limit.forget(limiter, address)  # before the count and after it: a look that
+        try:  # ran meanwhile is not remembered either
+            await limiter.hit(throttle.BANK_EVENT_REFUSED_ADDRESS, address)
+        finally:
+            _under_limit.forget(limiter, address)
 
 
 async def read_capped(receive: Any) -> bytes | None:
