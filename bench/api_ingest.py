@@ -65,10 +65,10 @@ async def inbox_state(engine: Any) -> dict[str, int]:
 
 
 async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from tests.conftest import fresh_database, running_stack
+    from tests.conftest import free_ports, fresh_database, running_stack
     from tests.integration._cluster import scaleout_env
     from tests.integration._crash_cluster import NatsServer
-    from tests.integration._crash_run import QUIET, _ports
+    from tests.integration._crash_run import QUIET
     from tests.integration.test_linking_flow import _linked
 
     from cluster import Slot, nats_conf, start
@@ -78,7 +78,7 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     root = f"apib{secrets.token_hex(4)}"
-    nats_port, monitor, api_port = _ports(3)
+    nats_port, monitor, api_port = free_ports(3)
     nats = NatsServer(str(Path(sys.executable).with_name("nats-server")), nats_port, monitor, work / "nats")
     nats_conf(nats, always=True)
     await nats.start()

@@ -49,10 +49,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import fresh_database, running_stack
+from tests.conftest import free_ports, fresh_database, running_stack
 from tests.integration._cluster import Proc, scaleout_env, serve
 from tests.integration._crash_cluster import START_SECONDS, NatsServer, with_app_name
-from tests.integration._crash_run import QUIET, _ports
+from tests.integration._crash_run import QUIET
 from tests.integration._crash_traffic import EVENTS_PATH, Person, Watcher
 from tests.integration.test_linking_flow import _linked
 from tests.integration.test_realtime import signed_in
@@ -236,7 +236,7 @@ async def burst(phase: Phase, tag: str, persons: list[Person], apis: list[str], 
 
 async def run(work: Path, args: argparse.Namespace) -> list[Phase]:
     root = f"bench{secrets.token_hex(4)}"
-    nats_port, monitor, api0, api1, gw0 = _ports(5)
+    nats_port, monitor, api0, api1, gw0 = free_ports(5)
     nats = NatsServer(str(Path(sys.executable).with_name("nats-server")), nats_port, monitor, work / "nats")
     nats_conf(nats, always=True)
     await nats.start()

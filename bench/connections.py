@@ -300,10 +300,10 @@ class Client:
 
 
 async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from tests.conftest import fresh_database, running_stack
+    from tests.conftest import free_ports, fresh_database, running_stack
     from tests.integration._cluster import scaleout_env
     from tests.integration._crash_cluster import NatsServer
-    from tests.integration._crash_run import QUIET, _ports
+    from tests.integration._crash_run import QUIET
 
     from cluster import Slot, nats_conf, start
     from ledgerlink.adapters.db.migrate import upgrade_async
@@ -314,7 +314,7 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     persons_n = args.clients // args.tabs
     root = f"wsb{secrets.token_hex(4)}"
-    nats_port, monitor, gw_port = _ports(3)
+    nats_port, monitor, gw_port = free_ports(3)
     nats = NatsServer(str(Path(sys.executable).with_name("nats-server")), nats_port, monitor, work / "nats")
     nats_conf(nats, always=True)
     await nats.start()

@@ -181,10 +181,10 @@ async def idle(pids: list[int], *, cap: float = 20.0) -> float:
 
 
 async def run_scaleout(args: argparse.Namespace, work: Path, run: str, postmaster: int) -> dict[str, Any]:
-    from tests.conftest import fresh_database, running_stack
+    from tests.conftest import free_ports, fresh_database, running_stack
     from tests.integration._cluster import scaleout_env
     from tests.integration._crash_cluster import NatsServer
-    from tests.integration._crash_run import QUIET, _ports
+    from tests.integration._crash_run import QUIET
     from tests.integration.test_linking_flow import _linked
 
     from cluster import Slot, nats_conf, start
@@ -194,7 +194,7 @@ async def run_scaleout(args: argparse.Namespace, work: Path, run: str, postmaste
 
     started = time.monotonic()
     root = f"dsp{secrets.token_hex(4)}"
-    nats_port, monitor, api_port, gw_port = _ports(4)
+    nats_port, monitor, api_port, gw_port = free_ports(4)
     nats = NatsServer(str(Path(sys.executable).with_name("nats-server")), nats_port, monitor, work / "nats")
     nats_conf(nats, always=True)
     await nats.start()

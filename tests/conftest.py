@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +31,24 @@ PG_URL_ENV = "LEDGERLINK_TEST_PG_URL"
 def fast_hasher() -> Argon2PasswordHasher:
     """Argon2 with tiny costs: the real algorithm, test-speed parameters."""
     return Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct loopback ports free now (each bound until all are chosen, so none twice),
+    for a server a test starts in another process; it may still lose one to a parallel test."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port() -> int:
+    """One loopback port free now (`free_ports`)."""
+    return free_ports(1)[0]
 
 
 @asynccontextmanager

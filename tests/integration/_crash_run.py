@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import random
 import secrets
-import socket
 import statistics
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from pathlib import Path
 import nats
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import fresh_database, running_stack
+from tests.conftest import free_ports, fresh_database, running_stack
 from tests.integration._cluster import scaleout_env
 from tests.integration._crash_cluster import START_SECONDS, Cluster, NatsServer
 from tests.integration._crash_traffic import Bank, Figures, Person, Watcher
@@ -52,21 +51,11 @@ POISON_ID = "evt_crash_poison"  # the Nats-Msg-Id of the one poison message
 POISON_EVENT = "TransactionChanged"
 
 
-def _ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [int(s.getsockname()[1]) for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 async def crash_cluster_run(work: Path, *, nats_binary: str, events: int, kills: int, seed: int,
                             gap: tuple[float, float] = (0.3, 1.2)) -> Figures:
     started = time.monotonic()
     rng, run, root = random.Random(seed), f"c{seed}", f"crash{secrets.token_hex(4)}"
-    nats_port, monitor, *ports = _ports(6)
+    nats_port, monitor, *ports = free_ports(6)
     server = NatsServer(nats_binary, nats_port, monitor, work / "nats")
     await server.start()
     async with fresh_database("postgres", work) as db_url:

@@ -6,10 +6,10 @@ process stores and publishes, a gateway holds WebSockets; neither applies anythi
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
+from tests.conftest import free_port
 from tests.integration import test_jetstream as _jetstream
 
 from ledgerlink.bootstrap import Container, bootstrap
@@ -21,15 +21,9 @@ WORKER = frozenset({"inbox", "channels", "bank_outbox", "schedule", "consumers",
 API = frozenset({"mail_listener"})  # the receipt mail front door, when it has a port
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _settings(tmp_path: Path, **values: object) -> Settings:
     return Settings(data_dir=tmp_path / "data", embedded_sandbox=False, second_sandbox_bank=False,
-                    sandbox_url="http://127.0.0.1:9", receipt_mail_port=_free_port(),
+                    sandbox_url="http://127.0.0.1:9", receipt_mail_port=free_port(),
                     sync_interval_seconds=60, digest_interval_seconds=60, **values)  # type: ignore[arg-type]
 
 

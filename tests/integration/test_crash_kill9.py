@@ -20,7 +20,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
-from tests.conftest import fast_hasher, report_figure
+from tests.conftest import fast_hasher, free_ports, report_figure
 
 from ledgerlink.adapters.webhooks import StandardWebhooksSigner
 from ledgerlink.bootstrap import SANDBOX_PARTNER_ID, bootstrap
@@ -74,12 +73,6 @@ class Figures:
                 f"lost {self.lost}, duplicated {self.duplicated}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _ledgerlink(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cli = Path(sys.executable).with_name("ledgerlink")
     with log.open("ab") as out:
@@ -117,7 +110,7 @@ class Server:
     def __init__(self, work: Path) -> None:
         self.work, self.log = work, work / "serve.log"
         self.data_dir, self.db_path = work / "data", work / "ledgerlink.db"
-        self.port, self.bank_port = _free_port(), _free_port()
+        self.port, self.bank_port = free_ports(2)
         self.url, self.bank_url = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.bank_port}"
         self.env = {"LEDGERLINK_DATABASE_URL": f"sqlite:///{self.db_path}",
                     "LEDGERLINK_SANDBOX_SIMULATE": "false", "LEDGERLINK_SYNC_INTERVAL_SECONDS": "0",

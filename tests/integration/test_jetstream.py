@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +20,7 @@ import httpx
 import nats
 import pytest
 from sqlalchemy import Table, func, select
-from tests.conftest import Stack, fresh_database, running_stack
+from tests.conftest import Stack, free_port, fresh_database, running_stack
 from tests.integration.test_bank_events import PATH, _signed, _txn_event
 from tests.integration.test_linking_flow import _linked
 
@@ -287,12 +286,6 @@ async def test_a_poison_event_goes_to_the_dead_letters_without_blocking_the_othe
 # ---------------------------------------------------------------- NATS down at start
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def nats_binary() -> str:
     found = shutil.which("nats-server") or str(Path(sys.executable).with_name("nats-server"))
@@ -314,7 +307,7 @@ def _start_nats(binary: str, port: int, store: Path) -> subprocess.Popen[bytes]:
 def nats_later(nats_binary: str, tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
     """A NATS address nobody listens on yet, and where the test's own server's process goes."""
     procs: list[subprocess.Popen[bytes]] = []
-    yield f"nats://127.0.0.1:{_free_port()}", procs
+    yield f"nats://127.0.0.1:{free_port()}", procs
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=10)

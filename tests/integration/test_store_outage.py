@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import running_stack
+from tests.conftest import free_port, running_stack
 from tests.integration.test_bank_event_resends import _cards, _count
 from tests.integration.test_bank_events import PATH, _bank_account, _signed, _txn_event
 from tests.integration.test_linking_flow import _linked
@@ -27,12 +26,6 @@ from ledgerlink.adapters.db import schema
 
 PG = Path(__file__).resolve().parents[2] / "scripts" / "pg"
 pytestmark = pytest.mark.postgres
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg(*args: str) -> None:
@@ -62,7 +55,7 @@ def own_postgres() -> Iterator[OwnPostgres]:
     if not Path("/usr/lib/postgresql/15/bin/pg_ctl").exists() and shutil.which("pg_ctl") is None:
         pytest.fail("PostgreSQL 15's server tools are missing (.ci/run installs them)")
     where = tempfile.mkdtemp(prefix="ledgerlink-pg-outage.")  # under /tmp: the postgres user reaches it
-    server = OwnPostgres(where, _free_port())
+    server = OwnPostgres(where, free_port())
     server.start()
     try:
         yield server

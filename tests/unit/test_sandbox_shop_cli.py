@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import stat
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from tests.conftest import free_port
 
 from ledgerlink.bootstrap import SandboxCredentials, build_sandbox_app
 from ledgerlink.bootstrap.sandbox import SHOP_SECRETS_FILE, build_standalone_shop_app, shop_webhook_secret
@@ -25,12 +25,6 @@ from ledgerlink.domain.clock import FrozenClock
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _csrf(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found is not None
@@ -38,7 +32,7 @@ def _csrf(html: str) -> str:
 
 
 async def test_the_command_serves_the_storefront_in_its_own_process(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     ledgerlink = Path(sys.executable).with_name("ledgerlink")
     proc = subprocess.Popen(  # noqa: ASYNC220 - a real process, stopped by its PID below
         [
