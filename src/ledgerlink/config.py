@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     schedule_tick_seconds: float = Field(  # ADR 0029: periodic jobs run once across workers
         default=1.0, gt=0, le=60, description="how often a worker tries and checks the job locks"
     )
+    # A gateway's admission control on /ws (docs/messenger.md, close code 1013): new connections
+    # in their session lookup, subscription and replay at once, queued behind them, and how long
+    # one may wait in that queue before it is told to try again later.
+    ws_admission_concurrent: int = Field(default=16, ge=1, description="new /ws connections admitted at once")
+    ws_admission_queue: int = Field(default=512, ge=0, description="new /ws connections queued behind those")
+    ws_admission_wait_seconds: float = Field(default=10.0, gt=0, description="longest wait in that queue")
 
     @property
     def enablebanking_enabled(self) -> bool:

@@ -48,6 +48,7 @@ from ledgerlink.entrypoints.web import (
     receipts_upload,  # a saved order email uploaded into a thread (issue 11)
 )
 from ledgerlink.entrypoints.web.hub import Hub
+from ledgerlink.entrypoints.web.messaging_admission import Admission
 
 
 def _session_secret(data_dir: Path) -> str:
@@ -91,7 +92,10 @@ def _fastapi_app(container: Container, *, manage_lifecycle: bool) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.live_source = live_source(container)  # None on the embedded default
-    hub = Hub(container.deps, events=app.state.live_source)
+    settings = container.settings
+    hub = Hub(container.deps, events=app.state.live_source, admission=Admission(
+        concurrent=settings.ws_admission_concurrent, waiting=settings.ws_admission_queue,
+        wait=settings.ws_admission_wait_seconds))
     app.state.container = container
     app.state.deps = container.deps
     app.state.hub = hub
