@@ -50,7 +50,6 @@ __all__ = ["ACCOUNT_EVENTS", "EVENT_TYPES", "MAX_BODY", "MAX_WEBHOOK_ID", "Accep
 log = structlog.get_logger(__name__)
 
 
-
 class LinkEnded(DomainError):
     """The event is for a link that was revoked: the bank should stop sending (410)."""
 
