@@ -9,6 +9,7 @@ spending or bills, and corrections' words given directly as categories."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -60,7 +61,16 @@ def _series(acts: list[Activity], this: Activity) -> list[Activity]:
             == (this.merchant_key, this.amount.currency, this.money_in)]
 
 
-def _narrowed(acts: list[Activity], this: Activity) -> tuple[list[tuple[str, str]], int]:
+def _token(a: Activity) -> str:
+    """What the amount tag stands for: equal exactly when the amounts are (as an HMAC of the
+    minor units in the series is), with nothing of the amount a rule could read."""
+    return hashlib.sha256(f"{a.amount.currency}:{abs(a.amount.minor)}".encode()).hexdigest()
+
+
+def _narrowed(acts: list[Activity], this: Activity, *, tokens: float = 0.0,
+              rng: random.Random | None = None) -> tuple[list[tuple[str, str]], int]:
+    """`tokens`: the share of rows whose amount token is known (the rest were tagged before
+    amount tags); `this` row's is known whenever any is."""
     by_id = {a.id: a for a in _series(acts, this)}
     opened: list[str] = []
 
@@ -68,8 +78,14 @@ def _narrowed(acts: list[Activity], this: Activity) -> tuple[list[tuple[str, str
         opened.extend(ids)
         return [by_id[i] for i in ids]
 
-    rows = [Unopened(a.id, a.day, a.at) for a in by_id.values()]
-    return asyncio.run(series_findings(rows, this, open_rows)), len(set(opened))
+    pick = rng or random.Random(0)
+    rows = [Unopened(a.id, a.day, a.at,
+                     _token(a) if tokens and (a.id == this.id or pick.random() < tokens) else None)
+            for a in by_id.values()]
+    zero = _token(Activity(id="zero", account_id="acc", at=this.at, day=this.day,
+                           amount=Money(Decimal(0), this.amount.currency), merchant_key=this.merchant_key,
+                           merchant=this.merchant, category=this.category)) if tokens else None
+    return asyncio.run(series_findings(rows, this, open_rows, zero=zero)), len(set(opened))
 
 
 def test_one_series_opened_as_needed_finds_what_the_whole_history_finds() -> None:
@@ -83,6 +99,9 @@ def test_one_series_opened_as_needed_finds_what_the_whole_history_finds() -> Non
             whole = findings(acts, this)
             narrowed, _ = _narrowed(acts, this)
             assert narrowed == whole, (this, acts)
+            for share in (1.0, 0.5):  # every row's amount token known; half of them
+                tokened, _ = _narrowed(acts, this, tokens=share, rng=rng)
+                assert tokened == whole, (share, this, acts)
             compared += 1
             raised += bool(whole)
     assert compared > 1500 and raised > 150  # the cases do raise findings, of every kind
@@ -112,3 +131,41 @@ def test_a_burst_of_the_same_charge_opens_one_row_per_charge_not_the_series() ->
     assert narrowed == findings(acts, this)
     assert [kind for kind, _ in narrowed] == ["duplicate_charge"]
     assert opened == 1  # the charge just before: a same-day repeat and the duplicate's pair
+
+
+def _varied_burst(count: int) -> list[Activity]:
+    """The delivery bench's shape since e4c89ee: one merchant, a different amount each time."""
+    at = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    return [Activity(id=f"v{i:04d}", account_id="acc", at=at + timedelta(seconds=3 * i), day=at.date(),
+                     amount=Money(Decimal(-(i + 1)) / 4, "USD"), merchant_key="BENCH", merchant="Bench",
+                     category=Category.OTHER) for i in range(count)]
+
+
+def test_amount_tokens_spare_opening_same_day_charges_of_other_amounts() -> None:
+    acts = _varied_burst(200)
+    this = acts[-1]
+    narrowed, blind = _narrowed(acts, this)
+    tokened, opened = _narrowed(acts, this, tokens=1.0)
+    assert narrowed == tokened == findings(acts, this) == []
+    assert blind == 199  # without tokens: every charge in the window, none of the same amount
+    assert opened == 0  # with them: the same-day repeat and the window are told by tokens alone
+
+
+def test_a_zero_check_earlier_that_day_is_told_by_its_token_and_is_no_repeat() -> None:
+    """A card check of 0.00 before the month's charge: not a same-day repeat, so the price
+    increase is still raised, and the zero row is known by its token, not opened for it."""
+    acts: list[Activity] = []
+    day = date(2026, 8, 3)
+    for n, price in enumerate(["-15.49", "-15.49", "-15.49", "0.00", "-17.99"]):
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+        at = midnight + timedelta(hours=10, minutes=5 * (n == 4))
+        acts.append(Activity(id=f"s{n}", account_id="acc", at=at, day=day,
+                             amount=Money(Decimal(price), "USD"), merchant_key="NETFLIX", merchant="Netflix",
+                             category=Category.ENTERTAINMENT))
+        if n < 3:
+            day = add_months(day, 1)
+    this = acts[-1]
+    whole = findings(acts, this)
+    assert [kind for kind, _ in whole] == ["price_increase"]
+    tokened, _ = _narrowed(acts, this, tokens=1.0)
+    assert tokened == whole

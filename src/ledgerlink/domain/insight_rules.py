@@ -173,11 +173,34 @@ def unusual_tips(activities: Iterable[Activity], *, threshold: Decimal = TIP_UNU
 @dataclass(frozen=True, slots=True)
 class Unopened:
     """A stored row of the series: its id, bank day and first-seen instant, as `Activity` has
-    them (`day`, `at`)."""
+    them (`day`, `at`), and an opaque token of its amount (`amount`: rows of one series have
+    equal tokens exactly when their amounts are equal; None when unknown, then only opening
+    the row tells)."""
 
     id: str
     day: date
     at: datetime
+    amount: str | None = None
+
+
+def same_amount_candidates(rows: Iterable[Unopened], ids: Sequence[str], this: Unopened) -> list[str]:
+    """Of `ids` (in their order), the rows that may have `this` row's amount: every one when
+    its token or this one's is unknown, else those with the same token."""
+    if this.amount is None:
+        return list(ids)
+    tokens = {r.id: r.amount for r in rows}
+    return [i for i in ids if tokens.get(i) in (None, this.amount)]
+
+
+def known_nonzero(rows: Iterable[Unopened], ids: Sequence[str], zero: str | None) -> tuple[bool, list[str]]:
+    """Whether a row of `ids` is known not to be zero by its token (`zero`: the token a zero
+    amount has in this series), and the ids whose token does not tell (to be opened)."""
+    if zero is None:
+        return False, list(ids)
+    tokens = {r.id: r.amount for r in rows}
+    if any(tokens.get(i) not in (None, zero) for i in ids):
+        return True, []
+    return False, [i for i in ids if tokens.get(i) is None]
 
 
 def in_series_order(rows: Iterable[Unopened]) -> list[Unopened]:

@@ -46,7 +46,7 @@ def _untagged() -> Any:
         select(*t.c)
         .select_from(t.outerjoin(g, g.c.transaction_id == t.c.id))
         .where(t.c.account_id == bindparam("account_id"), _dated(),
-               or_(g.c.transaction_id.is_(None), g.c.tagged_at != t.c.updated_at))
+               or_(g.c.transaction_id.is_(None), g.c.tagged_at != t.c.updated_at, g.c.amount_tag.is_(None)))
         .order_by(t.c.id)
     )
 
@@ -54,7 +54,7 @@ def _untagged() -> Any:
 def _tagged() -> Any:
     t, g = s.transactions, s.insight_tags
     return lean(
-        select(t.c.id, t.c.booking_date, t.c.created_at)
+        select(t.c.id, t.c.booking_date, t.c.created_at, g.c.amount_tag)
         .select_from(g.join(t, t.c.id == g.c.transaction_id))
         .where(g.c.account_id == bindparam("account_id"), g.c.tag == bindparam("tag"),
                g.c.tagged_at == t.c.updated_at, t.c.status != "removed", _dated())
@@ -72,7 +72,7 @@ def _put_tags(dialect: str) -> Any:
         stmt = _PUT_TAGS[dialect] = lean(ins.on_conflict_do_update(
             index_elements=["transaction_id"],
             set_={"tag": ins.excluded.tag, "tagged_at": ins.excluded.tagged_at,
-                  "account_id": ins.excluded.account_id},
+                  "account_id": ins.excluded.account_id, "amount_tag": ins.excluded.amount_tag},
         ))
     return stmt
 
@@ -148,4 +148,4 @@ class SqlInsights(_Repo):
 
     async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TaggedRow]:
         result = await self._conn.execute(_TAGGED, {**_range(account_id, start, end), "tag": tag})
-        return [TaggedRow(row[0], row[1], row[2]) for row in result.all()]
+        return [TaggedRow(row[0], row[1], row[2], row[3]) for row in result.all()]

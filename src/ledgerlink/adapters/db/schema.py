@@ -747,6 +747,7 @@ insight_tags = Table(
     Column("account_id", String(40), nullable=False),
     Column("tag", String(64), nullable=False),
     Column("tagged_at", UtcDateTime(), nullable=False),  # the row's updated_at when it was tagged
+    Column("amount_tag", String(64)),  # keyed HMAC of the row's amount in its series (0023)
     Index("ix_insight_tags_account_tag", "account_id", "tag"),
 )
 

@@ -131,10 +131,23 @@ class SeriesTags:
 
     def of(self, txn: Transaction) -> str:
         """As `recurring.series` groups activities: merchant key, currency, money in or out."""
+        return self._mac(f"series\x00{self._series(txn)}")
+
+    def amount_of(self, txn: Transaction, *, minor: int | None = None) -> str:
+        """The row's amount within its series (`minor`: another amount of the same series, e.g.
+        0): equal amounts in one series give equal tags, and a tag says nothing about the amount
+        without the key. Rules compare amounts by it without opening rows (ADR 0033)."""
+        size = abs(txn.amount.minor if minor is None else minor)
+        return self._mac(f"amount\x00{self._series(txn)}\x00{size}")
+
+    @staticmethod
+    def _series(txn: Transaction) -> str:
         key = merchant_key(txn.merchant, txn.descriptor)
         direction = "in" if txn.amount.amount > 0 else "out"
-        value = f"series\x00{key}\x00{txn.amount.currency}\x00{direction}".encode()
-        return hmac.new(self._key, value, hashlib.sha256).hexdigest()
+        return f"{key}\x00{txn.amount.currency}\x00{direction}"
+
+    def _mac(self, value: str) -> str:
+        return hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
 
 
 async def series_tags(vault: Vault, uow: UnitOfWork, person_id: str, *, at: datetime) -> SeriesTags:
@@ -186,5 +199,5 @@ async def tag_transactions(
     done = {t.id for t in fresh}
     rest = [r for r in stale if r.id not in done]
     txns = [*fresh, *await open_transactions(vault, uow, grant, purpose, rest, account_id=account_id, at=at)]
-    await uow.insights.put_tags([InsightTagRecord(t.id, t.person_id, t.account_id, tags.of(t), t.updated_at)
-                                 for t in txns])
+    await uow.insights.put_tags([InsightTagRecord(t.id, t.person_id, t.account_id, tags.of(t), t.updated_at,
+                                                  tags.amount_of(t)) for t in txns])

@@ -34,7 +34,9 @@ from ledgerlink.domain.insight_rules import (
     duplicate_candidates,
     duplicates,
     in_series_order,
+    known_nonzero,
     price_increases,
+    same_amount_candidates,
     same_day_before,
     trial_candidate,
     trials_turned_paid,
@@ -98,16 +100,19 @@ def _growing(ids: list[str]) -> Iterator[list[str]]:
         i, size = i + size, size * 2
 
 
-async def series_findings(rows: list[Unopened], this: Activity, open_rows: Opener) -> list[tuple[str, str]]:
+async def series_findings(rows: list[Unopened], this: Activity, open_rows: Opener, *,
+                          zero: str | None = None) -> list[tuple[str, str]]:
     """`findings(history, this)`, from the rows of `this`'s series only (`rows`, unopened,
     `this` among them), opening (`open_rows`, in the order given) only what a rule can need:
-    the charge before it in the duplicate window, the first charge when `this` is the second,
-    and the whole series only when `this` is its first charge of the day."""
+    the charge before it in the duplicate window with its amount, the first charge when `this`
+    is the second, and the whole series only when `this` is its first charge of the day. Rows'
+    amount tokens (`Unopened.amount`; `zero`: a zero amount's) spare opening the rows they tell
+    about."""
     ordered = in_series_order(rows)
     me = next(r for r in ordered if r.id == this.id)
     out: list[tuple[str, str]] = []
-    repeat = False
-    for chunk in _growing(same_day_before(ordered, me)):
+    repeat, unknown = known_nonzero(rows, same_day_before(ordered, me), zero)
+    for chunk in _growing(unknown):
         if any(a.size != 0 for a in await open_rows(chunk)):
             repeat = True  # a same-day repeat is not one of the series' charges
             break
@@ -120,7 +125,7 @@ async def series_findings(rows: list[Unopened], this: Activity, open_rows: Opene
         out += [_trial_text(t) for t in trials_turned_paid([*await open_rows([first]), this])
                 if t.activity_id == this.id]
     before: Activity | None = None
-    for chunk in _growing(duplicate_candidates(rows, me)):
+    for chunk in _growing(same_amount_candidates(rows, duplicate_candidates(rows, me), me)):
         before = next((a for a in await open_rows(chunk)
                        if not a.money_in and a.size > 0 and a.amount == this.amount), None)
         if before is not None:
@@ -194,8 +199,9 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
                                           opened=[txn], at=now)
             if shared is not None:
                 shared.scanned.add(account.id)
-        rows = [Unopened(r.id, r.booking_date or r.created_at.date(), r.created_at)
+        rows = [Unopened(r.id, r.booking_date or r.created_at.date(), r.created_at, r.amount_tag)
                 for r in await uow.insights.tagged(account.id, tags.of(txn), start, end)]
+        zero = tags.amount_of(txn, minor=0)
     except (NotFound, PersonKeyMissing):
         return
     this = next(iter(activities([txn], said)), None) if any(r.id == txn.id for r in rows) else None
@@ -211,7 +217,7 @@ async def evaluate(deps: Deps, uow: UnitOfWork, *, person_id: str, transaction_i
             opened.update((a.id, a) for a in activities(txns, said))
             return [opened[i] for i in ids if i in opened]
 
-        found = await series_findings(rows, this, open_rows)
+        found = await series_findings(rows, this, open_rows, zero=zero)
         alerts += [Alert(kind, f"insight:{kind}:{txn.id}", text, "warning")
                    for kind, text in found if enabled(rules_list, kind)]
     alerts += await budgets.warnings(deps, uow, grant, txn, said, rules_list)  # each level marked once

@@ -122,8 +122,7 @@ async def evaluate_transaction(deps: Deps, uow: UnitOfWork, *, person_id: str, t
         rules = await access.read_alert_rules(deps.vault, uow, grant, Purpose.DELIVER_UPDATE, at=now)
     except (NotFound, PersonKeyMissing):
         return
-    # A bank refund folded into its purchase is money in: a charge is never one (no read).
-    linked = None if txn.amount.is_negative() else await uow.shop_receipts.refund(record.id)
+    linked = None if txn.amount.is_negative() else await uow.shop_receipts.refund(record.id)  # money in
     alert = transaction_alert(txn, view, rules, refund_of=linked.original_transaction_id if linked else None)
     if alert is not None:
         await _send(deps, uow, grant, thread, alert, rules)

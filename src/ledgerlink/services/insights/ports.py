@@ -45,6 +45,7 @@ class InsightTagRecord:
     account_id: str
     tag: str  # keyed HMAC of the row's series (merchant key, currency, direction)
     tagged_at: datetime  # the row's updated_at when tagged: a later change makes the tag stale
+    amount_tag: str | None = None  # keyed HMAC of the amount in the series: equal tags, equal amounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class TaggedRow:
     id: str
     booking_date: date | None
     created_at: datetime
+    amount_tag: str | None = None  # None: tagged before amount tags (0023)
 
 
 class InsightRepository(Protocol):
