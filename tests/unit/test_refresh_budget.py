@@ -320,3 +320,24 @@ async def test_an_answer_must_be_final_and_name_a_claim() -> None:
         await planner.record(replace(claim, id="nope"), Outcome(Result.OK))
     with pytest.raises(NotFound, match="No such account"):
         await planner.claim("unknown")
+
+
+async def test_the_unlocked_check_refuses_as_the_claim_would_and_stores_nothing() -> None:
+    clock, log = FrozenClock(NOW), MemoryLog()
+    planner = RefreshPlanner(log=log, targets=Targets([PSD2]), clock=clock)
+    await planner.check(PSD2)  # due: passes, and claims nothing
+    assert log.by_target == {}
+    claim = await planner.claim(PSD2)  # the target itself, as the worker passes it
+    await planner.record(claim, Outcome(Result.OK))
+    with pytest.raises(TooManyRequests) as checked:
+        await planner.check(PSD2)
+    with pytest.raises(TooManyRequests) as claimed:
+        await planner.claim(PSD2.id)
+    assert (checked.value.code, checked.value.retry_after, checked.value.detail) == (
+        claimed.value.code, claimed.value.retry_after, claimed.value.detail)
+    assert [a.id for a in log.by_target[PSD2.id]] == [claim.id]
+    clock.advance(timedelta(minutes=5))  # past the attended floor
+    lost = await planner.claim(PSD2.id, attended=True)
+    await planner.record(lost, Outcome(Result.NEEDS_RECONNECT))
+    with pytest.raises(Conflict, match="reconnect"):
+        await planner.check(PSD2)

@@ -78,6 +78,15 @@ def _refusal(target: Target, p: Plan, now: datetime) -> TooManyRequests:
     return TooManyRequests(detail, retry_after=seconds, code=f"refresh_{p.reason}")
 
 
+def _refuse(target: Target, history: list[Attempt], now: datetime, *, attended: bool) -> None:
+    p = (plan_attended if attended else plan)(target, history, now)
+    if p.state == "needs_reconnect":
+        raise Conflict("This connection needs a new consent: reconnect it to refresh.",
+                       code="needs_reconnect")
+    if not p.due:
+        raise _refusal(target, p, now)
+
+
 class RefreshPlanner:
     def __init__(self, *, log: RefreshLog, targets: RefreshTargets, clock: Clock) -> None:
         self._log = log
@@ -117,14 +126,7 @@ class RefreshPlanner:
         target_id = target.id
         async with self._log.locked(target_id):
             now = self._clock.now()
-            history = await self._history(target_id, now)
-            p = (plan_attended if attended else plan)(target, history, now)
-            if p.state == "needs_reconnect":
-                raise Conflict(
-                    "This connection needs a new consent: reconnect it to refresh.", code="needs_reconnect"
-                )
-            if not p.due:
-                raise _refusal(target, p, now)
+            _refuse(target, await self._history(target_id, now), now, attended=attended)
             attempt = Attempt(
                 id=new_id("rfa"),
                 target_id=target_id,
@@ -135,6 +137,14 @@ class RefreshPlanner:
             )
             await self._log.add(attempt)
         return attempt
+
+    async def check(self, target: Target, *, attended: bool = False) -> None:
+        """Raises what `claim` would refuse with, read without the target's lock: a caller that
+        asks for every target on every tick is told "not yet" without the locked transaction.
+        Passing is no promise (`claim` decides again under the lock); a refusal read just before
+        another process's change costs that target one tick."""
+        now = self._clock.now()
+        _refuse(target, await self._history(target.id, now), now, attended=attended)
 
     async def record(self, claim: Attempt, outcome: Outcome) -> Recorded:
         """Store the provider's answer to a claimed request."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -79,6 +79,15 @@ class SqlRefreshLog:
             finally:
                 self._current.reset(token)
             await uow.commit()
+
+    @contextlib.contextmanager
+    def reading(self, repo: RefreshAttemptRepository) -> Iterator[None]:
+        """Reads inside the caller's unit of work (no lock: for a check, never a claim)."""
+        token = self._current.set(repo)
+        try:
+            yield
+        finally:
+            self._current.reset(token)
 
     async def _do(self, fn: Callable[[RefreshAttemptRepository], Awaitable[Any]], *, write: bool) -> Any:
         repo = self._current.get()
@@ -203,7 +212,8 @@ class RefreshWorker:
     def __init__(self, deps: Deps, *, partners: dict[str, Provider], sync: SyncFn) -> None:
         self._deps = deps
         self.targets = ProviderTargets(deps, partners)
-        self.planner = RefreshPlanner(log=SqlRefreshLog(deps), targets=self.targets, clock=deps.clock)
+        self._log = SqlRefreshLog(deps)
+        self.planner = RefreshPlanner(log=self._log, targets=self.targets, clock=deps.clock)
         self._partners = partners
         self._sync = sync
 
@@ -213,29 +223,36 @@ class RefreshWorker:
 
     async def run(self, account_id: str) -> None:
         """The sync scheduler's runner: OAuth banks sync; provider accounts when budgets allow.
-        It runs for every account on every tick, mostly to be told "not yet": what it reads
-        before the claim is one unit of work."""
-        row = health = None
-        rows: list[RefreshAccountRow] = []
+        It runs for every account on every tick, mostly to be told "not yet": that answer is
+        read in one unit of work, without the target's lock (`RefreshPlanner.check`)."""
         async with self._deps.uow(readonly=True) as uow:
             account = await uow.accounts.get(account_id)
-            if account is not None and account.partner_id in self._partners:
+            if account is None or account.partner_id not in self._partners:
+                row = None
+            else:
                 rows = await self.targets.rows(uow)
                 row = next((r for r in rows if r.account_id == account_id), None)
-                if row is not None:
-                    health = await uow.link_health.get(row.link_id)
-        if account is None or account.partner_id not in self._partners:
+                if row is None:
+                    return  # its link is no longer active
+                # Attended: the person asked and is present (their PSU headers go with the read), or
+                # the account was just linked, where every read counts anyway except under PSD2: a
+                # read without the PSU's headers is an unattended one to the bank, so it is claimed
+                # as one.
+                just_linked = (account.sync_cursor is None
+                               and self._partners[account.partner_id] is not Provider.PSD2)
+                attended = ATTENDED_PSU.get() is not None or just_linked
+                try:
+                    _check_consent(await uow.link_health.get(row.link_id))
+                    if not attended:
+                        with self._log.reading(uow.refresh):
+                            await self.planner.check(await self.targets.target(row))
+                except (TooManyRequests, Conflict) as exc:
+                    log.info("refresh_not_now", account_id=account_id, code=exc.code)
+                    return
+        if row is None:
             await self._sync(self._deps, account_id, lambda _: None)
             return
-        if row is None:
-            return  # its link is no longer active
-        # Attended: the person asked and is present (their PSU headers go with the read), or the
-        # account was just linked, where every read counts anyway except under PSD2: a read
-        # without the PSU's headers is an unattended one to the bank, so it is claimed as one.
-        just_linked = account.sync_cursor is None and self._partners[account.partner_id] is not Provider.PSD2
-        attended = ATTENDED_PSU.get() is not None or just_linked
         try:
-            _check_consent(health)
             await self._refresh(row, attended=attended, rows=rows)
         except (TooManyRequests, Conflict) as exc:
             log.info("refresh_not_now", account_id=account_id, code=exc.code)
