@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import errors
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,15 +39,20 @@ _INSERT_PG = (
     "AS batch(i, p, pe, e, s, r) "
     "ON CONFLICT (id) DO NOTHING RETURNING inbox.id"
 )
-# The scale-out profile's batch: the inbox rows and, when all of them were inserted, the batch's
-# outbox row, in one statement.
+# The scale-out profile's batch in one statement (one transaction in autocommit): the inbox
+# rows and, when any was inserted, the batch's outbox row announcing all of them. When only some
+# were (others stored before: a bank's resend in the same batch), that announcement would name
+# ids this batch did not store: its id is then NULL, which the outbox's NOT NULL refuses, so the
+# whole statement fails and nothing of it is stored (`_PARTLY_STORED`); the writer then stores
+# the batch in a transaction that announces exactly the ids it inserted.
 _BATCH_PG = (
     f"WITH ins AS ({_INSERT_PG}), "  # noqa: S608 (constant text: the parameters are bound)
     "announced AS (INSERT INTO outbox (id, subject, payload, created_at) "
-    "SELECT %(ob_id)b, %(ob_subject)b, %(ob_payload)b, %(ob_at)b "
-    "WHERE (SELECT count(*) FROM ins) = %(n)b) "
+    "SELECT CASE WHEN (SELECT count(*) FROM ins) = %(n)b THEN %(ob_id)b END, %(ob_subject)b, %(ob_payload)b, "
+    "%(ob_at)b WHERE EXISTS (SELECT 1 FROM ins)) "
     "SELECT id FROM ins"
 )
+_PARTLY_STORED = errors.NotNullViolation
 _BATCH_FIELDS = ("id", "partner_id", "person_id", "event_type", "sealed", "received_at")
 
 
@@ -66,18 +72,17 @@ _INSERT = (
 
 
 class PgInboxWriter:
-    """PostgreSQL: a batch is one transaction of one statement (`_BATCH_PG`): the INSERT ..
-    SELECT FROM unnest(..) ON CONFLICT DO NOTHING RETURNING id of its inbox rows and, in the
-    scale-out profile, the batch's `BankEventsReceived` outbox row, written in the same
-    statement when every row of the batch was inserted (a data-modifying CTE). When some were
-    not (stored before: a bank's resend), that row is not written and the announcement of
-    the ids actually inserted follows in the same transaction, so it names exactly them.
-    Every parameter is sent in binary (the sealed payloads as bytea, not as hex text inside
-    an array literal: bench/README.md, 2026-12-08). The connections stay checked out of the
-    engine's pool, one per batch in flight; one that fails mid-batch is discarded (the
-    transaction is rolled back with it; the next batch checks out a new one). Several batches
-    may be in flight at once: ON CONFLICT settles an id sent twice at once (the second insert
-    waits for the first transaction, then skips the row)."""
+    """PostgreSQL: a batch is one statement in autocommit, i.e. one transaction and one round
+    trip (`_BATCH_PG`): the INSERT .. SELECT FROM unnest(..) ON CONFLICT DO NOTHING RETURNING id
+    of its inbox rows and, in the scale-out profile, the batch's `BankEventsReceived` outbox
+    row (a data-modifying CTE). A batch of which only some rows are new (a bank's resend among
+    them) is stored instead in a transaction whose announcement names exactly the ids it
+    inserted. Every parameter is sent in binary (the sealed payloads as bytea, not as hex text
+    inside an array literal: bench/README.md, 2026-12-08). The connections stay checked out of
+    the engine's pool, in autocommit, one per batch in flight; one that fails mid-batch is
+    discarded (a transaction open on it is rolled back with it; the next batch checks out a new
+    one). Several batches may be in flight at once: ON CONFLICT settles an id sent twice at
+    once (the second insert waits for the first transaction, then skips the row)."""
 
     concurrency = 2
 
@@ -97,7 +102,12 @@ class PgInboxWriter:
         params = _batch_params(records)
         conn = self._idle.pop() if self._idle else await self._uow.engine.connect()
         try:
-            inserted = await self._write(conn, records, params, announce)
+            raw: Any = (await conn.get_raw_connection()).driver_connection  # psycopg.AsyncConnection
+            if not raw.autocommit:  # a connection just checked out of the pool
+                if raw.info.transaction_status != TransactionStatus.IDLE:
+                    await raw.rollback()
+                await raw.set_autocommit(True)
+            inserted = await self._write(raw, records, params, announce)
         except BaseException:
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.invalidate())
@@ -108,33 +118,36 @@ class PgInboxWriter:
             routing.wake()
         return inserted
 
-    async def _write(self, conn: AsyncConnection, records: Sequence[InboxRecord], params: dict[str, Any],
+    async def _write(self, raw: Any, records: Sequence[InboxRecord], params: dict[str, Any],
                      announce: Callable[[list[str]], Event] | None) -> set[str]:
-        raw: Any = (await conn.get_raw_connection()).driver_connection  # psycopg.AsyncConnection
-        if raw.info.transaction_status != TransactionStatus.IDLE:
-            await raw.rollback()  # never: each batch ends with its COMMIT or the connection's end
         routing = self._uow.outbox if announce is not None else None
         cursor = raw.cursor()
         if routing is None or announce is None:
             await cursor.execute(_INSERT_PG, params)
-            inserted = {row[0] for row in await cursor.fetchall()}
-        else:
-            [row] = routing.records([announce([r.id for r in records])])
+            return {got[0] for got in await cursor.fetchall()}
+        [row] = routing.records([announce([r.id for r in records])])
+        try:
             await cursor.execute(_BATCH_PG, {**params, "n": len(records), "ob_id": row.id,
                                              "ob_subject": row.subject, "ob_payload": row.payload.decode(),
                                              "ob_at": row.created_at})
-            inserted = {row[0] for row in await cursor.fetchall()}
-            if inserted and len(inserted) < len(records):  # some stored before: announce the rest
+            return {got[0] for got in await cursor.fetchall()}
+        except _PARTLY_STORED:
+            pass  # nothing of the statement was stored: again, announcing what is inserted
+        async with raw.transaction():
+            await cursor.execute(_INSERT_PG, params)
+            inserted = {got[0] for got in await cursor.fetchall()}
+            if inserted:
                 [row] = routing.records([announce([r.id for r in records if r.id in inserted])])
                 await cursor.execute(_OUTBOX_INSERT,
                                      (row.id, row.subject, row.payload.decode(), row.created_at))
-        await raw.commit()
         return inserted
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             try:
+                raw: Any = (await conn.get_raw_connection()).driver_connection
+                await raw.set_autocommit(False)  # back to the pool as it came
                 await conn.close()
             except Exception:
                 await conn.invalidate()
