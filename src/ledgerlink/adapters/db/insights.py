@@ -18,6 +18,7 @@ from ledgerlink.services.insights.ports import (
     BudgetRecord,
     CorrectionRecord,
     InsightKeyRecord,
+    InsightScanRecord,
     InsightTagRecord,
     TaggedRow,
 )
@@ -40,12 +41,13 @@ def _dated() -> Any:
     return or_(booked, unbooked)
 
 
-def _untagged() -> Any:
+def _untagged(*, since: bool = False) -> Any:
     t, g = s.transactions, s.insight_tags
+    changed = (t.c.updated_at > bindparam("changed_after"),) if since else ()  # ix_..._account_updated
     return lean(
         select(*t.c)
         .select_from(t.outerjoin(g, g.c.transaction_id == t.c.id))
-        .where(t.c.account_id == bindparam("account_id"), _dated(),
+        .where(t.c.account_id == bindparam("account_id"), *changed, _dated(),
                or_(g.c.transaction_id.is_(None), g.c.tagged_at != t.c.updated_at, g.c.amount_tag.is_(None)))
         .order_by(t.c.id)
     )
@@ -61,8 +63,21 @@ def _tagged() -> Any:
     )
 
 
-_UNTAGGED, _TAGGED = _untagged(), _tagged()
+_UNTAGGED, _UNTAGGED_SINCE, _TAGGED = _untagged(), _untagged(since=True), _tagged()
+_SCAN_MARK = lean(select(s.insight_scans).where(s.insight_scans.c.account_id == bindparam("account_id")))
 _PUT_TAGS: dict[str, Any] = {}
+_PUT_SCAN: dict[str, Any] = {}
+
+
+def _put_scan(dialect: str) -> Any:
+    stmt = _PUT_SCAN.get(dialect)
+    if stmt is None:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(s.insight_scans)
+        stmt = _PUT_SCAN[dialect] = lean(ins.on_conflict_do_update(
+            index_elements=["account_id"],
+            set_={"through": ins.excluded.through, "full_at": ins.excluded.full_at},
+        ))
+    return stmt
 
 
 def _put_tags(dialect: str) -> Any:
@@ -137,8 +152,18 @@ class SqlInsights(_Repo):
             ins(s.insight_keys).on_conflict_do_nothing().values(**_values(record, s.insight_keys)))
         return bool(result.rowcount)
 
-    async def untagged(self, account_id: str, start: date, end: date) -> list[TransactionRecord]:
-        return await self._many(TransactionRecord, _UNTAGGED, _range(account_id, start, end))
+    async def untagged(self, account_id: str, start: date, end: date, *,
+                       since: datetime | None = None) -> list[TransactionRecord]:
+        if since is None:
+            return await self._many(TransactionRecord, _UNTAGGED, _range(account_id, start, end))
+        return await self._many(TransactionRecord, _UNTAGGED_SINCE,
+                                {**_range(account_id, start, end), "changed_after": since})
+
+    async def scan_mark(self, account_id: str) -> InsightScanRecord | None:
+        return await self._one(InsightScanRecord, _SCAN_MARK, {"account_id": account_id})
+
+    async def put_scan_mark(self, record: InsightScanRecord) -> None:
+        await self._conn.execute(_put_scan(self._conn.dialect.name), _values(record, s.insight_scans))
 
     async def put_tags(self, records: Sequence[InsightTagRecord]) -> None:
         if records:

@@ -71,7 +71,7 @@ class SqlPersons(_Repo):
         "merchant_order_versions", "merchant_consents",  # linking a shop (ADR 0031)
         "merchant_links", "merchant_aliases", "bank_refunds", "parcels",
         "category_corrections", "budgets",  # insights (issue 13)
-        "insight_tags", "insight_keys",  # the insight consumer's blind index (ADR 0033)
+        "insight_tags", "insight_scans", "insight_keys",  # the insight consumer's blind index (ADR 0033)
         "security_events", "webauthn_challenges", "pending_sign_ins",  # second factor (ADR 0021)
         "recovery_codes", "passkeys", "totp_factors",
         "sessions",  # every sign-in ends with the erasure (ADR 0019)

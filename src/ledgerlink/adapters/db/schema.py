@@ -147,6 +147,7 @@ transactions = Table(
     UniqueConstraint("account_id", "source_key", name="uq_transactions_account_source"),
     Index("ix_transactions_pending", "account_id", "pending_source_key"),
     Index("ix_transactions_account_created", "account_id", "created_at"),  # an account's latest (0022)
+    Index("ix_transactions_account_updated", "account_id", "updated_at"),  # changed since (0023)
 )
 
 threads = Table(
@@ -749,6 +750,18 @@ insight_tags = Table(
     Column("tagged_at", UtcDateTime(), nullable=False),  # the row's updated_at when it was tagged
     Column("amount_tag", String(64)),  # keyed HMAC of the row's amount in its series (0023)
     Index("ix_insight_tags_account_tag", "account_id", "tag"),
+)
+
+# How far each account's rows are tagged (0023, ADR 0033): every row changed at or before
+# `through` has a current tag, so a scan reads only rows changed since; the whole range is
+# scanned again daily (`full_at`).
+insight_scans = Table(
+    "insight_scans",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("person_id", String(40), ForeignKey("persons.id"), nullable=False, index=True),
+    Column("through", UtcDateTime(), nullable=False),
+    Column("full_at", UtcDateTime(), nullable=False),
 )
 
 # Scale-out profile (issue 12, ADR 0027): the transactional outbox. With the NATS profile, the

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from ledgerlink.domain.banking import Transaction
@@ -31,6 +31,7 @@ from ledgerlink.services.insights.ports import (
     BudgetRecord,
     CorrectionRecord,
     InsightKeyRecord,
+    InsightScanRecord,
     InsightTagRecord,
 )
 from ledgerlink.services.kernel.uow import UnitOfWork
@@ -40,6 +41,13 @@ _PURPOSES = frozenset({Purpose.ANSWER_QUESTION, Purpose.DELIVER_UPDATE, Purpose.
 _CORRECTIONS = "category_corrections"
 _BUDGETS = "budgets"
 _KEYS = "insight_keys"
+# The untagged-row scan (ADR 0033): the whole range daily, else the rows changed after the
+# account's mark. The mark trails each scan by IN_FLIGHT: a unit of work stamps a row's
+# updated_at from the clock before it commits, and one still open during the scan commits
+# within this (else its row waits for the next whole scan, a day at most).
+FULL_SCAN_EVERY = timedelta(days=1)
+IN_FLIGHT = timedelta(minutes=2)
+MARK_STEP = timedelta(seconds=30)
 
 
 def _check(purpose: Purpose) -> None:
@@ -189,9 +197,19 @@ async def tag_transactions(
     tags: SeriesTags, opened: Sequence[Transaction] = (), at: datetime,
 ) -> None:
     """Tag every row of the account dated in [start, end] that has no tag or a stale one (the
-    first time: the whole range; then the rows changed since). Rows in `opened` are not opened
-    again."""
-    stale = await uow.insights.untagged(account_id, start, end)
+    first time and daily: the whole range; in between, of the rows changed since the account's
+    scan mark, which trails the scan by `IN_FLIGHT`, so a row a concurrent unit of work changed
+    but had not committed yet is still read next time). Rows in `opened` are not opened again."""
+    mark = await uow.insights.scan_mark(account_id)
+    full = mark is None or not timedelta(0) <= at - mark.full_at < FULL_SCAN_EVERY  # a clock set back too
+    stale = await uow.insights.untagged(account_id, start, end, since=None if full or mark is None
+                                        else mark.through)
+    through = at - IN_FLIGHT
+    if full or mark is None:
+        await uow.insights.put_scan_mark(InsightScanRecord(account_id, grant.person_id, through, at))
+    elif through - mark.through >= MARK_STEP:  # the mark moves a step at a time, not every scan
+        moved = InsightScanRecord(account_id, grant.person_id, through, mark.full_at)
+        await uow.insights.put_scan_mark(moved)
     if not stale:
         return
     as_stored = {r.id: r.updated_at for r in stale}

@@ -49,6 +49,17 @@ class InsightTagRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class InsightScanRecord:
+    """How far an account's rows are tagged: every row changed at or before `through` has a
+    current tag; `full_at`: when the whole range was last scanned."""
+
+    account_id: str
+    person_id: str
+    through: datetime
+    full_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TaggedRow:
     """A row of one series as the index gives it, unopened."""
 
@@ -77,10 +88,13 @@ class InsightRepository(Protocol):
     async def add_tag_key(self, record: InsightKeyRecord) -> bool:
         """Insert unless the person has one (False: a concurrent first use won)."""
         ...
-    async def untagged(self, account_id: str, start: date, end: date) -> list[TransactionRecord]:
+    async def untagged(self, account_id: str, start: date, end: date, *,
+                       since: datetime | None = None) -> list[TransactionRecord]:
         """The account's rows dated in [start, end] (as `for_account_between`) with no tag, or a
-        tag older than the row's last change."""
+        tag older than the row's last change (`since`: of the rows changed after it)."""
         ...
+    async def scan_mark(self, account_id: str) -> InsightScanRecord | None: ...
+    async def put_scan_mark(self, record: InsightScanRecord) -> None: ...
     async def put_tags(self, records: Sequence[InsightTagRecord]) -> None:
         """Insert or replace each row's tag (in transaction id order: concurrent writers of
         overlapping sets wait for each other instead of deadlocking)."""
