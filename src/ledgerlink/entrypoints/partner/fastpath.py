@@ -43,6 +43,10 @@ _STORED_HEAD = b'{"id": '
 _STORED_TAIL = {200: b', "status": "already_received"}', 202: b', "status": "accepted"}'}
 _STORED_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _UNDER_LIMIT_SECONDS = 1.0
+# The headers `Ingest.admit` and `Ingest.receive` read (size, media type, the Standard Webhooks
+# three); the others are not decoded. ASGI names are lower-case.
+_HEADERS_READ = frozenset({b"content-length", b"content-type", b"webhook-id", b"webhook-timestamp",
+                           b"webhook-signature"})
 
 Scope = dict[str, Any]
 
@@ -136,7 +140,8 @@ class BankEventFastPath:
         await self.app(scope, receive, send)
 
     async def _handle(self, slug: str, scope: Scope, receive: Any, send: Any) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {k.decode("latin-1"): v.decode("latin-1")
+                   for k, v in scope["headers"] if k in _HEADERS_READ}
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"  # as `dependencies.client_address`
         try:
