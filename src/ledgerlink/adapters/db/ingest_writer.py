@@ -81,10 +81,13 @@ class PgInboxWriter:
     inside an array literal: bench/README.md, 2026-12-08). The connections stay checked out of
     the engine's pool, in autocommit, one per batch in flight; one that fails mid-batch is
     discarded (a transaction open on it is rolled back with it; the next batch checks out a new
-    one). Several batches may be in flight at once: ON CONFLICT settles an id sent twice at
-    once (the second insert waits for the first transaction, then skips the row)."""
+    one). One batch is in flight at a time: with one round trip per batch, a second one in
+    flight made the batches smaller and cost more api CPU per event (bench/README.md,
+    2026-12-08: 0.153-0.173 ms with one, 0.170-0.188 ms with two). Batches of other processes
+    may be in flight beside it: ON CONFLICT settles an id sent twice at once (the second insert
+    waits for the first transaction, then skips the row)."""
 
-    concurrency = 2
+    concurrency = 1
 
     def __init__(self, uow: SqlUnitOfWorkFactory) -> None:
         self._uow = uow
