@@ -59,6 +59,7 @@ log = structlog.get_logger(__name__)
 PROVIDER_KINDS = {"simplefin": Provider.SIMPLEFIN, "enablebanking": Provider.PSD2,
                   "gocardless": Provider.GOCARDLESS}
 ACTIVITY_TTL = timedelta(hours=1)
+Hours = tuple[str, tuple[int, ...]]  # a person's IANA zone and activity by local hour
 SyncFn = Callable[[Deps, str, Callable[[BankError], None]], Awaitable[int]]
 
 
@@ -136,9 +137,10 @@ class ProviderTargets:
     def target_id(self, row: RefreshAccountRow) -> str:
         return row.link_id if self._partners[row.partner_id] is Provider.SIMPLEFIN else row.account_id
 
-    async def target(self, row: RefreshAccountRow) -> Target:
-        """The target `row` belongs to (its id, provider and person's hours)."""
-        zone, activity = await self.person_hours(row.person_id)
+    async def target(self, row: RefreshAccountRow, uow: UnitOfWork | None = None) -> Target:
+        """The target `row` belongs to (its id, provider and person's hours), read inside the
+        caller's unit of work when given one."""
+        zone, activity = await self.person_hours(row.person_id, uow)
         return Target(id=self.target_id(row), provider=self._partners[row.partner_id], zone=zone,
                       activity=activity)
 
@@ -149,20 +151,24 @@ class ProviderTargets:
                 seen[self.target_id(row)] = await self.target(row)
         return list(seen.values())
 
-    async def person_hours(self, person_id: str) -> tuple[str, tuple[int, ...]]:
+    async def person_hours(self, person_id: str, uow: UnitOfWork | None = None) -> Hours:
         """The person's IANA zone and when they are usually active there (`usual_activity`),
-        read again at most every `ACTIVITY_TTL`: the slots of a day move little from hour to hour."""
+        read again at most every `ACTIVITY_TTL`: the slots of a day move little from hour to hour.
+        Inside the caller's unit of work when given one: a task that holds a connection never
+        waits for a second (every account's task could hold one of the pool's)."""
         now = self._deps.clock.now()
         async with self._reading.setdefault(person_id, asyncio.Lock()):
             cached = self._people.get(person_id)
             if cached is not None and now - cached[0] < ACTIVITY_TTL:
                 return cached[1], cached[2]
-            return await self._read_hours(person_id, now)
+            if uow is not None:
+                return await self._read_hours(uow, person_id, now)
+            async with self._deps.uow(readonly=True) as own:
+                return await self._read_hours(own, person_id, now)
 
-    async def _read_hours(self, person_id: str, now: datetime) -> tuple[str, tuple[int, ...]]:
-        async with self._deps.uow(readonly=True) as uow:
-            person = await uow.persons.get(person_id)
-            moments = await uow.refresh.person_activity(person_id, since=now - timedelta(days=ACTIVITY_DAYS))
+    async def _read_hours(self, uow: UnitOfWork, person_id: str, now: datetime) -> Hours:
+        person = await uow.persons.get(person_id)
+        moments = await uow.refresh.person_activity(person_id, since=now - timedelta(days=ACTIVITY_DAYS))
         zone = person.zone if person is not None and person.zone else self._zone
         try:
             time_zone(zone)
@@ -245,7 +251,7 @@ class RefreshWorker:
                     _check_consent(await uow.link_health.get(row.link_id))
                     if not attended:
                         with self._log.reading(uow.refresh):
-                            await self.planner.check(await self.targets.target(row))
+                            await self.planner.check(await self.targets.target(row, uow))
                 except (TooManyRequests, Conflict) as exc:
                     log.info("refresh_not_now", account_id=account_id, code=exc.code)
                     return
