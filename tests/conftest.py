@@ -67,18 +67,23 @@ _PG_TEMPLATES: dict[str, str] = {}  # server URL -> the migrated template databa
 _PG_MADE: list[tuple[str, str]] = []  # (server URL, database): what to drop at the end
 
 
+async def _pg_admin(base: str, statement: str) -> None:
+    """One statement on the server at `base`, outside a transaction (CREATE/DROP DATABASE)."""
+    admin = create_null_pool_engine(base)
+    try:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
 async def _pg_template(base: str) -> str:
     found = _PG_TEMPLATES.get(base)
     if found is not None:
         return found
     name = f"ll_template_{secrets.token_hex(6)}"
-    admin = create_null_pool_engine(base)
-    try:
-        async with admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
+    await _pg_admin(base, f'CREATE DATABASE "{name}"')
     _PG_MADE.append((base, name))
     await upgrade_async(make_url(base).set(database=name).render_as_string(hide_password=False))
     return _PG_TEMPLATES.setdefault(base, name)  # two first tests at once: both copy the first
@@ -96,13 +101,7 @@ async def _sqlite_template() -> Path:
 
 async def _drop_pg_templates() -> None:
     for base, name in _PG_MADE:
-        admin = create_null_pool_engine(base)
-        try:
-            async with admin.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            await admin.dispose()
+        await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _PG_TEMPLATES.clear()
     _PG_MADE.clear()
 
@@ -138,18 +137,11 @@ async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
         pytest.skip(f"{PG_URL_ENV} not set (run through ./scripts/test)")
     name = f"ll_{secrets.token_hex(6)}"
     template = await _pg_template(base) if _IN_PYTEST else None
-    admin = create_null_pool_engine(base)
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        copy = f' TEMPLATE "{template}"' if template else ""
-        await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    await _pg_admin(base, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        async with admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        await _pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
