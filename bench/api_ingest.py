@@ -29,7 +29,7 @@ unpublished). The machine's 2 cores are shared by all of these and by other work
 measured in one run, is the figure to read.
 
 `--py-spy FILE`: py-spy (the venv's) samples the api process over its run (200 Hz, raw
-collapsed stacks into FILE) and the top entries are printed, own and cumulative; the sampler
+collapsed stacks into FILE; bench/_spy.py) and the top entries are printed, own and inclusive; the sampler
 takes CPU of its own, so the run's rates are not the ones to quote.
 """
 
@@ -40,11 +40,9 @@ import asyncio
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
+from _spy import Spy, summarize  # noqa: E402
 from connections import cpu_seconds  # noqa: E402
 from delivery import PhaseResult  # noqa: E402
 from delivery_synapse_pg import CpuOf, postmaster_pid  # noqa: E402
@@ -135,14 +134,16 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                     pg = CpuOf([], postmaster_pid(db_url))  # the PostgreSQL server and its backends
                     print(f"api process ({args.workers} worker process(es) beside it), {args.seconds:g} s...",
                           flush=True)
-                    sampler = start_py_spy(args.py_spy, pids["api-0"], args.seconds) if args.py_spy else None
+                    sampler = Spy(pids["api-0"], args.py_spy, rate=200) if args.py_spy else None
+                    if sampler is not None:
+                        sampler.start()
                     began = time.monotonic()
                     out["api"] = await asyncio.to_thread(
                         run_wrk, api_url, lines, "once", work, "api", seconds=args.seconds,
                         connections=args.connections)
                     wall = time.monotonic() - began
                     if sampler is not None:
-                        await asyncio.to_thread(sampler.wait, 60)
+                        await asyncio.to_thread(sampler.stop)
                     out["cpu_pct"] = {name: 100 * (cpu_seconds(pid) - before[name]) / wall
                                       for name, pid in pids.items()}
                     out["cpu_pct"]["postgresql"] = 100 * pg.into(PhaseResult()) / wall
@@ -162,40 +163,6 @@ async def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                 slot.proc.stop()
         nats.stop()
     return out
-
-
-def start_py_spy(path: Path, pid: int, seconds: float) -> subprocess.Popen[bytes]:
-    """py-spy recording `pid` for the api run (a second less: it must end before the process)."""
-    return subprocess.Popen(
-        [str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid),
-         "-d", str(max(1, int(seconds) - 1)), "-r", "200", "--format", "raw", "--nonblocking",
-         "-o", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def profile_top(path: Path, count: int = 15) -> list[str]:
-    """The top frames of py-spy's raw output (one 'frame;frame;... samples' line per stack), by
-    own and by cumulative share of the samples."""
-    own: Counter[str] = Counter()
-    cumulative: Counter[str] = Counter()
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if not stack or not samples.isdigit():
-            continue
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-        if not frames:
-            continue
-        total += int(samples)
-        own[frames[-1]] += int(samples)
-        for frame in set(frames):
-            cumulative[frame] += int(samples)
-    lines = [f"   profile of the api process: {total} samples ({path})", "   own:"]
-    lines += [f"     {100 * n / total:5.1f}% {frame}" for frame, n in own.most_common(count)]
-    lines.append("   cumulative (below the event loop):")
-    inner = [(f, n) for f, n in cumulative.most_common() if n < 0.6 * total]
-    lines += [f"     {100 * n / total:5.1f}% {frame}" for frame, n in inner[:count]]
-    return lines if total else [f"   profile: no samples in {path}"]
 
 
 def report(out: dict[str, Any], args: argparse.Namespace, load: str) -> bool:
@@ -225,7 +192,7 @@ def report(out: dict[str, Any], args: argparse.Namespace, load: str) -> bool:
           f"(backlog {after['stored'] - after['applied']}), outbox {after['outbox']} unpublished; "
           f"load average {out['load_start']:.1f} before, {out['load_end']:.1f} after")
     if args.py_spy:
-        print("\n".join(profile_top(args.py_spy)))
+        print(f"\nthe api process, sampled from outside:\n{summarize(args.py_spy)}")
     errors = sum(a[k] for k in ("connect", "read", "write", "timeout")) + a["nother"]
     return bool(errors == 0)
 

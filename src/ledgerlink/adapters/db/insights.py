@@ -65,30 +65,16 @@ def _tagged() -> Any:
 
 _UNTAGGED, _UNTAGGED_SINCE, _TAGGED = _untagged(), _untagged(since=True), _tagged()
 _SCAN_MARK = lean(select(s.insight_scans).where(s.insight_scans.c.account_id == bindparam("account_id")))
-_PUT_TAGS: dict[str, Any] = {}
-_PUT_SCAN: dict[str, Any] = {}
+_UPSERTS: dict[tuple[str, str], Any] = {}
 
 
-def _put_scan(dialect: str) -> Any:
-    stmt = _PUT_SCAN.get(dialect)
+def _upsert(table: Any, key: str, dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (`key`) DO UPDATE every other column, built once per dialect."""
+    stmt = _UPSERTS.get((table.name, dialect))
     if stmt is None:
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(s.insight_scans)
-        stmt = _PUT_SCAN[dialect] = lean(ins.on_conflict_do_update(
-            index_elements=["account_id"],
-            set_={"through": ins.excluded.through, "full_at": ins.excluded.full_at},
-        ))
-    return stmt
-
-
-def _put_tags(dialect: str) -> Any:
-    stmt = _PUT_TAGS.get(dialect)
-    if stmt is None:
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(s.insight_tags)
-        stmt = _PUT_TAGS[dialect] = lean(ins.on_conflict_do_update(
-            index_elements=["transaction_id"],
-            set_={"tag": ins.excluded.tag, "tagged_at": ins.excluded.tagged_at,
-                  "account_id": ins.excluded.account_id, "amount_tag": ins.excluded.amount_tag},
-        ))
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        stmt = _UPSERTS[(table.name, dialect)] = lean(ins.on_conflict_do_update(
+            index_elements=[key], set_={c.key: ins.excluded[c.key] for c in table.c if c.key != key}))
     return stmt
 
 
@@ -163,12 +149,13 @@ class SqlInsights(_Repo):
         return await self._one(InsightScanRecord, _SCAN_MARK, {"account_id": account_id})
 
     async def put_scan_mark(self, record: InsightScanRecord) -> None:
-        await self._conn.execute(_put_scan(self._conn.dialect.name), _values(record, s.insight_scans))
+        await self._conn.execute(_upsert(s.insight_scans, "account_id", self._conn.dialect.name),
+                                 _values(record, s.insight_scans))
 
     async def put_tags(self, records: Sequence[InsightTagRecord]) -> None:
         if records:
             ordered = sorted(records, key=lambda r: r.transaction_id)
-            await self._conn.execute(_put_tags(self._conn.dialect.name),
+            await self._conn.execute(_upsert(s.insight_tags, "transaction_id", self._conn.dialect.name),
                                      [_values(r, s.insight_tags) for r in ordered])
 
     async def tagged(self, account_id: str, tag: str, start: date, end: date) -> list[TaggedRow]:
